@@ -1,0 +1,169 @@
+import { z } from 'zod';
+
+export const SUBGRAPH_NAMES = ['accounts', 'drivers', 'trips', 'pricing', 'wallet'] as const;
+export type SubgraphName = (typeof SUBGRAPH_NAMES)[number];
+export type ServiceName = 'router' | SubgraphName;
+export const SERVICE_NAMES: readonly ServiceName[] = ['router', ...SUBGRAPH_NAMES];
+
+/** Default ports: the router on 4000, subgraphs on 4001–4005 in SUBGRAPH_NAMES order. */
+export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = Object.freeze({
+  router: 4000,
+  accounts: 4001,
+  drivers: 4002,
+  trips: 4003,
+  pricing: 4004,
+  wallet: 4005,
+});
+
+const port = z.coerce.number().int().min(0).max(65535);
+const url = z.url();
+const list = z.string().transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean));
+
+/**
+ * Every environment variable any SmartLine process reads, with its default.
+ * Documented one by one in `.env.example`; a test keeps the two in sync.
+ */
+const environmentSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: port.optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Postgres for subgraphs; each subgraph uses its own schema in it. Absent: embedded PGlite under DATA_DIR. */
+  DATABASE_URL: url.optional(),
+  /** Redis for hot state and fan-out. Absent: in-process stand-ins (embedded mode only). */
+  REDIS_URL: url.optional(),
+  DATA_DIR: z.string().default('.data'),
+  /** Where subgraphs and the router fetch the signing keys; defaults to the accounts service's JWKS. */
+  JWKS_URL: url.optional(),
+  JWT_ISSUER: z.string().min(1).default('smartline-accounts'),
+  JWT_AUDIENCE: z.string().min(1).default('smartline'),
+  /** accounts only: PKCS#8 PEM of the ES256 signing key. Absent outside production: generated under DATA_DIR. */
+  JWT_PRIVATE_KEY: z.string().optional(),
+  JWT_KEY_ID: z.string().optional(),
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(900),
+  REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(3600).default(30 * 24 * 3600),
+  /** pricing and trips: HMAC secret that signs quotes. Absent outside production: generated under DATA_DIR. */
+  QUOTE_SIGNING_SECRET: z.string().min(32).optional(),
+  /** router: the supergraph SDL to serve. */
+  SUPERGRAPH_PATH: z.string().default('schema/supergraph.graphql'),
+  ACCOUNTS_URL: url.optional(),
+  DRIVERS_URL: url.optional(),
+  TRIPS_URL: url.optional(),
+  PRICING_URL: url.optional(),
+  WALLET_URL: url.optional(),
+  /** router: comma-separated origins allowed by CORS. */
+  CORS_ORIGINS: list.default(['http://localhost:4000', 'https://studio.apollographql.com']),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+});
+
+export type Environment = z.infer<typeof environmentSchema>;
+
+export interface ServiceConfig {
+  readonly service: ServiceName;
+  readonly env: Environment['NODE_ENV'];
+  readonly production: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: Environment['LOG_LEVEL'];
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly dataDir: string;
+  readonly jwt: {
+    readonly issuer: string;
+    readonly audience: string;
+    readonly jwksUrl: string | undefined;
+    readonly privateKeyPem: string | undefined;
+    readonly keyId: string | undefined;
+    readonly accessTokenTtlSeconds: number;
+    readonly refreshTokenTtlSeconds: number;
+  };
+  readonly quoteSigningSecret: string | undefined;
+  readonly supergraphPath: string;
+  /** Subgraph URL overrides for the router; those absent come from the supergraph file. */
+  readonly subgraphUrls: Readonly<Partial<Record<SubgraphName, string>>>;
+  readonly corsOrigins: readonly string[];
+  readonly shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates the configuration of one service, once, at boot. The result is frozen. */
+export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const parsed = environmentSchema.safeParse(pickKnown(env));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration for ${service}:\n  ${problems.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  if (production && service !== 'router' && !e.DATABASE_URL) {
+    throw new ConfigError(`${service}: DATABASE_URL is required in production`);
+  }
+  if (production && service === 'accounts' && !e.JWT_PRIVATE_KEY) {
+    throw new ConfigError('accounts: JWT_PRIVATE_KEY is required in production');
+  }
+  if (production && (service === 'pricing' || service === 'trips') && !e.QUOTE_SIGNING_SECRET) {
+    throw new ConfigError(`${service}: QUOTE_SIGNING_SECRET is required in production`);
+  }
+  const accountsUrl = e.ACCOUNTS_URL ?? `http://localhost:${DEFAULT_PORTS.accounts}/graphql`;
+  return deepFreeze({
+    service,
+    env: e.NODE_ENV,
+    production,
+    host: e.HOST,
+    port: e.PORT ?? DEFAULT_PORTS[service],
+    logLevel: e.LOG_LEVEL,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    dataDir: e.DATA_DIR,
+    jwt: {
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      jwksUrl: e.JWKS_URL ?? new URL('/.well-known/jwks.json', accountsUrl).toString(),
+      privateKeyPem: e.JWT_PRIVATE_KEY,
+      keyId: e.JWT_KEY_ID,
+      accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+    },
+    quoteSigningSecret: e.QUOTE_SIGNING_SECRET,
+    supergraphPath: e.SUPERGRAPH_PATH,
+    subgraphUrls: dropUndefined({
+      accounts: e.ACCOUNTS_URL,
+      drivers: e.DRIVERS_URL,
+      trips: e.TRIPS_URL,
+      pricing: e.PRICING_URL,
+      wallet: e.WALLET_URL,
+    }),
+    corsOrigins: e.CORS_ORIGINS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  });
+}
+
+/** The variable names loadConfig reads; `.env.example` must document exactly these. */
+export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(environmentSchema.shape);
+
+function pickKnown(env: NodeJS.ProcessEnv): Record<string, string> {
+  const known: Record<string, string> = {};
+  for (const key of ENVIRONMENT_VARIABLES) {
+    const value = env[key];
+    if (value !== undefined && value !== '') known[key] = value;
+  }
+  return known;
+}
+
+function dropUndefined<T extends Record<string, string | undefined>>(record: T): Partial<Record<keyof T, string>> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<Record<keyof T, string>>;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

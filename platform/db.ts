@@ -1,0 +1,98 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { EntityManager, MikroORM as CoreMikroORM, Options } from '@mikro-orm/core';
+import { Migrator } from '@mikro-orm/migrations';
+import type { Migration } from '@mikro-orm/migrations';
+import type { Logger } from './logger.ts';
+
+export type { EntityManager };
+
+export interface MigrationEntry {
+  name: string;
+  class: new (...args: any[]) => Migration;
+}
+
+export interface DatabaseOptions {
+  /** The subgraph's own Postgres schema (and, embedded, its own PGlite cluster under dataDir). */
+  schema: string;
+  entities: Options['entities'];
+  migrations: MigrationEntry[];
+  /** Real Postgres; when absent the embedded PGlite cluster `${dataDir}/${schema}` is used. */
+  databaseUrl?: string;
+  dataDir?: string;
+  logger: Logger;
+  /** Called for every SQL statement sent to the database (statement counting in tests and metrics). */
+  onStatement?: (sql: string) => void;
+  poolMax?: number;
+}
+
+export interface Database {
+  readonly orm: CoreMikroORM;
+  readonly kind: 'postgres' | 'pglite';
+  /** A fresh EntityManager for one unit of work (one per request). */
+  fork(): EntityManager;
+  /** Answers when the database executes a trivial statement; used by readiness. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a subgraph's database: the real Postgres at `databaseUrl` (one schema per subgraph) or an
+ * embedded PGlite cluster, then applies the subgraph's migrations. The ORM instance belongs to the
+ * caller; nothing here is a module-level singleton.
+ */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const { schema, logger } = options;
+  const common = {
+    entities: options.entities,
+    schema,
+    extensions: [Migrator],
+    migrations: {
+      migrationsList: options.migrations,
+      tableName: 'mikro_orm_migrations',
+      schema,
+      snapshot: false,
+      silent: true,
+      transactional: true,
+      allOrNothing: true,
+    },
+    discovery: { warnWhenNoEntities: false },
+    allowGlobalContext: false,
+    onQuery: (sql: string) => {
+      options.onStatement?.(sql);
+      return sql;
+    },
+    debug: false,
+  } satisfies Partial<Options>;
+
+  let orm: CoreMikroORM;
+  let kind: Database['kind'];
+  if (options.databaseUrl) {
+    const { MikroORM } = await import('@mikro-orm/postgresql');
+    orm = await MikroORM.init({ ...common, clientUrl: options.databaseUrl, pool: { min: 0, max: options.poolMax ?? 10 } } as any);
+    kind = 'postgres';
+  } else {
+    const { MikroORM } = await import('@mikro-orm/pglite');
+    const clusterDir = path.resolve(options.dataDir ?? '.data', schema);
+    mkdirSync(path.dirname(clusterDir), { recursive: true });
+    orm = await MikroORM.init({ ...common, dbName: clusterDir } as any);
+    kind = 'pglite';
+  }
+
+  await orm.em.getConnection().execute(`create schema if not exists "${schema}"`);
+  const migrator = orm.migrator;
+  const applied = await migrator.up();
+  if (applied.length > 0) logger.info({ schema, migrations: applied.map((m) => m.name) }, 'migrations applied');
+
+  return {
+    orm,
+    kind,
+    fork: () => orm.em.fork() as EntityManager,
+    async ping() {
+      await orm.em.getConnection().execute('select 1');
+    },
+    async close() {
+      await orm.close(true);
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { GraphQLError } from 'graphql';
+
+/**
+ * The one registry of error codes. Every error a client can see carries one of these in
+ * `extensions.code`; callers branch on the code, never on the message.
+ * `httpStatus` is what a non-GraphQL endpoint (health, JWKS, webhooks) answers with.
+ */
+export const ErrorCodes = {
+  UNAUTHENTICATED: { message: 'Authentication is required or the token is invalid.', httpStatus: 401 },
+  FORBIDDEN: { message: 'You are not allowed to do this.', httpStatus: 403 },
+  BAD_USER_INPUT: { message: 'The input is invalid.', httpStatus: 400 },
+  NOT_FOUND: { message: 'The requested object does not exist.', httpStatus: 404 },
+  CONFLICT: { message: 'The request conflicts with the current state.', httpStatus: 409 },
+  RATE_LIMITED: { message: 'Too many requests; slow down.', httpStatus: 429 },
+  INVALID_CREDENTIALS: { message: 'Phone number or password is wrong.', httpStatus: 401 },
+  INVALID_REFRESH_TOKEN: { message: 'The refresh token is invalid, expired or already used.', httpStatus: 401 },
+  QUOTE_INVALID: { message: 'The quote is unknown, expired, tampered with or already used.', httpStatus: 400 },
+  PERSISTED_QUERY_NOT_IN_LIST: { message: 'This operation is not in the persisted query list.', httpStatus: 400 },
+  SERVICE_UNAVAILABLE: { message: 'The service is not ready.', httpStatus: 503 },
+  INTERNAL_SERVER_ERROR: { message: 'Something went wrong on our side.', httpStatus: 500 },
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ErrorCodes, code);
+}
+
+/** An error meant for the client: its message and code are safe to show. */
+export class AppError extends GraphQLError {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
+    super(message ?? ErrorCodes[code].message, { extensions: { code, ...details } });
+    this.code = code;
+    this.name = 'AppError';
+  }
+}
+
+export const unauthenticated = (message?: string) => new AppError('UNAUTHENTICATED', message);
+export const forbidden = (message?: string) => new AppError('FORBIDDEN', message);
+export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} was not found.`);
+export const conflict = (message: string, details?: Record<string, unknown>) => new AppError('CONFLICT', message, details);
+
+/** Turns a zod-style issue list into one BAD_USER_INPUT error naming every offending field. */
+export function badUserInput(message: string, fields?: Record<string, string>): AppError {
+  return new AppError('BAD_USER_INPUT', message, fields ? { fields } : undefined);
+}

@@ -1,0 +1,224 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { ErrorCodes } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+export type Phase = 'starting' | 'started' | 'draining' | 'stopped';
+
+/** A plain route next to /graphql (JWKS, webhooks). It writes the whole response itself. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+export interface HttpServiceOptions<TContext extends BaseContext> {
+  name: string;
+  host: string;
+  port: number;
+  logger: Logger;
+  /** Not yet started: startHttpService starts it before listening and stops it after draining. */
+  apollo: ApolloServer<TContext>;
+  /** Builds the per-request context; may throw a GraphQLError (e.g. UNAUTHENTICATED). */
+  context: (req: IncomingMessage) => Promise<TContext>;
+  routes?: Record<string, RouteHandler>;
+  /** Readiness: every check must resolve. Names appear in the /health/ready body. */
+  readiness: Record<string, () => Promise<void>>;
+  /** Origins allowed by CORS; absent means no CORS headers at all (server-to-server only). */
+  corsOrigins?: readonly string[];
+  /** Ordered shutdown steps run after HTTP has drained (close Redis, the ORM, ...). */
+  onStopped?: Array<() => Promise<void>>;
+  shutdownTimeoutMs: number;
+  /** Called for every HTTP server created, before listening (the router attaches graphql-ws here later). */
+  onHttpServer?: (server: http.Server) => void;
+}
+
+export interface HttpService {
+  readonly url: string;
+  readonly port: number;
+  readonly server: http.Server;
+  phase(): Phase;
+  /** Stop accepting, let in-flight requests finish (up to shutdownTimeoutMs), then run onStopped steps. */
+  stop(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * Serves an Apollo Server on a plain Node http server (so a WebSocket server can share the port),
+ * with /health/live, /health/ready, extra routes and graceful shutdown.
+ */
+export async function startHttpService<TContext extends BaseContext>(options: HttpServiceOptions<TContext>): Promise<HttpService> {
+  let phase: Phase = 'starting';
+  const { apollo, logger } = options;
+  const routes = options.routes ?? {};
+
+  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, (req, res) => {
+    handle(req, res).catch((error) => {
+      logger.error({ err: error }, 'unhandled error in request handler');
+      if (!res.headersSent) sendJson(res, 500, { errors: [{ message: ErrorCodes.INTERNAL_SERVER_ERROR.message, extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+      else res.end();
+    });
+  });
+  options.onHttpServer?.(server);
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', 'http://internal');
+    if (options.corsOrigins && applyCors(req, res, options.corsOrigins)) return;
+    if (url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok', phase });
+    if (url.pathname === '/health/ready') return ready(res);
+    const route = routes[url.pathname];
+    if (route) return route(req, res);
+    if (url.pathname !== '/graphql' && url.pathname !== '/') return sendJson(res, 404, { error: 'not found' });
+    if (phase === 'draining' || phase === 'stopped') res.setHeader('connection', 'close');
+
+    let body: unknown;
+    if (req.method === 'POST') {
+      const raw = await readBody(req);
+      if (raw === null) return sendJson(res, 413, { errors: [{ message: 'Request body too large.', extensions: { code: 'BAD_USER_INPUT' } }] });
+      if (raw.length > 0 && (req.headers['content-type'] ?? '').includes('application/json')) {
+        try {
+          body = JSON.parse(raw);
+        } catch {
+          return sendJson(res, 400, { errors: [{ message: 'The request body is not valid JSON.', extensions: { code: 'BAD_USER_INPUT' } }] });
+        }
+      } else body = raw;
+    }
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const response = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: url.search, body },
+      context: () => options.context(req),
+    });
+    for (const [key, value] of response.headers) res.setHeader(key, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.end(response.body.string);
+      return;
+    }
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  }
+
+  async function ready(res: ServerResponse) {
+    if (phase !== 'started') return sendJson(res, 503, { status: 'unavailable', phase });
+    const checks: Record<string, string> = {};
+    let ok = true;
+    await Promise.all(
+      Object.entries(options.readiness).map(async ([name, check]) => {
+        try {
+          await withTimeout(check(), 2_000);
+          checks[name] = 'ok';
+        } catch (error) {
+          ok = false;
+          checks[name] = 'failing';
+          logger.warn({ err: error, check: name }, 'readiness check failed');
+        }
+      }),
+    );
+    sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', checks });
+  }
+
+  await apollo.start();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  phase = 'started';
+  const displayHost = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
+  const url = `http://${displayHost}:${port}/graphql`;
+  logger.info({ url }, `${options.name} listening`);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    server,
+    phase: () => phase,
+    stop() {
+      stopping ??= (async () => {
+        phase = 'draining';
+        await drain(server, options.shutdownTimeoutMs);
+        await apollo.stop();
+        for (const step of options.onStopped ?? []) {
+          try {
+            await step();
+          } catch (error) {
+            logger.error({ err: error }, 'shutdown step failed');
+          }
+        }
+        phase = 'stopped';
+        logger.info(`${options.name} stopped`);
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Stops accepting connections, lets in-flight requests finish, and cuts what is left after the deadline. */
+async function drain(server: http.Server, timeoutMs: number) {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+  let deadline: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<void>((resolve) => {
+    deadline = setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, timeoutMs);
+  });
+  await Promise.race([closed, timedOut]);
+  clearInterval(idleSweep);
+  clearTimeout(deadline);
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown) {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+/** Reads the body as text; null when it exceeds the limit. */
+export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > limit) return null;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Returns true when the request was a preflight and has been answered. */
+function applyCors(req: IncomingMessage, res: ServerResponse, allowed: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (origin && allowed.includes(origin)) {
+    res.setHeader('access-control-allow-origin', origin);
+    res.setHeader('vary', 'Origin');
+    res.setHeader('access-control-allow-credentials', 'true');
+  }
+  if (req.method === 'OPTIONS') {
+    if (origin && allowed.includes(origin)) {
+      res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+      res.setHeader('access-control-allow-headers', 'authorization, content-type, apollo-require-preflight, x-apollo-operation-name, x-request-id, traceparent');
+      res.setHeader('access-control-max-age', '600');
+      res.statusCode = 204;
+    } else res.statusCode = 403;
+    res.end();
+    return true;
+  }
+  return false;
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

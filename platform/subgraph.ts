@@ -1,0 +1,139 @@
+import type { IncomingMessage } from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
+import { GraphQLError, type DocumentNode } from 'graphql';
+import { applyMiddleware } from 'graphql-middleware';
+import { createTokenVerifier, principalFromAuthorization, type TokenVerifier } from './auth.ts';
+import type { ServiceConfig, SubgraphName } from './config.ts';
+import { createRequestContext, requestIdFrom, traceContextFrom, type RequestContext } from './context.ts';
+import { openDatabase, type Database, type EntityManager, type MigrationEntry } from './db.ts';
+import { AppError, ErrorCodes } from './errors.ts';
+import { createFormatError } from './graphql.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { closeRedis, createRedis, type Redis } from './redis.ts';
+import { createShield, type IRules } from './rules.ts';
+import { startHttpService, type HttpService, type RouteHandler } from './server.ts';
+
+export type { GraphQLResolverMap };
+
+/** The context every subgraph resolver receives: the request's own EntityManager plus the subgraph's extras. */
+export type SubgraphContext<TExtras extends object = {}> = RequestContext & { readonly em: EntityManager } & TExtras;
+
+/** What a running subgraph hands its definition: everything process-wide, owned by the subgraph's runner. */
+export interface SubgraphRuntime {
+  readonly config: ServiceConfig;
+  readonly logger: Logger;
+  readonly db: Database;
+  readonly redis: Redis | undefined;
+}
+
+export interface SubgraphDefinition<TExtras extends object = {}> {
+  typeDefs: DocumentNode;
+  resolvers: GraphQLResolverMap<any>;
+  /** graphql-shield rules; anything not listed is denied. */
+  permissions: IRules;
+  /** Per-request additions to the context: one DataLoader per entity type, domain services. */
+  contextExtras(em: EntityManager, logger: Logger): TExtras;
+  routes?: Record<string, RouteHandler>;
+  /** Replaces the JWKS-over-HTTP verifier (accounts verifies with the keys it holds). */
+  verifyToken?: TokenVerifier;
+  onStopped?: Array<() => Promise<void>>;
+}
+
+/** A subgraph as a module: its storage and how to define its schema once storage is open. */
+export interface SubgraphSetup {
+  readonly name: SubgraphName;
+  readonly entities: any[];
+  readonly migrations: MigrationEntry[];
+  define(runtime: SubgraphRuntime): Promise<SubgraphDefinition<any>>;
+}
+
+export interface RunningSubgraph {
+  readonly name: SubgraphName;
+  readonly url: string;
+  readonly port: number;
+  readonly db: Database;
+  readonly redis: Redis | undefined;
+  readonly http: HttpService;
+  stop(): Promise<void>;
+}
+
+export interface StartSubgraphOptions {
+  logger?: Logger;
+  /** Counts every SQL statement (tests, metrics). */
+  onStatement?: (sql: string) => void;
+}
+
+/**
+ * Starts one subgraph: opens its database (migrations applied), its Redis client, builds the
+ * federated schema behind graphql-shield, and serves it with health endpoints.
+ */
+export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig, options: StartSubgraphOptions = {}): Promise<RunningSubgraph> {
+  const logger = options.logger ?? createLogger(config);
+  const db = await openDatabase({
+    schema: setup.name,
+    entities: setup.entities,
+    migrations: setup.migrations,
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    logger,
+    onStatement: options.onStatement,
+  });
+  const redis = createRedis(config.redisUrl, logger, setup.name);
+  try {
+    const definition = await setup.define({ config, logger, db, redis });
+    const verify = definition.verifyToken ?? createTokenVerifier({ jwksUrl: config.jwt.jwksUrl, issuer: config.jwt.issuer, audience: config.jwt.audience });
+    const schema = applyMiddleware(buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: definition.resolvers }), createShield(definition.permissions));
+
+    const apollo = new ApolloServer<SubgraphContext<any>>({
+      schema,
+      introspection: !config.production,
+      includeStacktraceInErrorResponses: !config.production,
+      formatError: createFormatError({ production: config.production, logger }),
+      plugins: [ApolloServerPluginLandingPageDisabled()],
+      logger,
+    });
+
+    const context = async (req: IncomingMessage) => {
+      const trace = traceContextFrom(req.headers);
+      const requestId = requestIdFrom(req.headers);
+      const authorization = req.headers.authorization;
+      const principal = await principalFromAuthorization(authorization, verify).catch(asHttpError);
+      return createRequestContext({ requestId, trace, logger, authorization, principal }, (requestLogger) => {
+        const em = db.fork();
+        return { em, ...definition.contextExtras(em, requestLogger) };
+      });
+    };
+
+    const http = await startHttpService({
+      name: setup.name,
+      host: config.host,
+      port: config.port,
+      logger,
+      apollo,
+      context,
+      routes: definition.routes,
+      readiness: {
+        database: () => db.ping(),
+        ...(redis ? { redis: async () => void (await redis.ping()) } : {}),
+      },
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+      onStopped: [...(definition.onStopped ?? []), () => closeRedis(redis), () => db.close()],
+    });
+    return { name: setup.name, url: http.url, port: http.port, db, redis, http, stop: () => http.stop() };
+  } catch (error) {
+    await closeRedis(redis);
+    await db.close();
+    throw error;
+  }
+}
+
+/** Errors thrown while building the context carry the HTTP status of their code. */
+export function asHttpError(error: unknown): never {
+  if (error instanceof AppError) {
+    throw new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: ErrorCodes[error.code].httpStatus } } });
+  }
+  throw error;
+}

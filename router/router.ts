@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloGateway } from '@apollo/gateway';
+import { createTokenVerifier, principalFromAuthorization } from '../platform/auth.ts';
+import type { ServiceConfig, SubgraphName } from '../platform/config.ts';
+import { createRequestContext, requestIdFrom, traceContextFrom, type RequestContext } from '../platform/context.ts';
+import { createFormatError } from '../platform/graphql.ts';
+import { createLogger, type Logger } from '../platform/logger.ts';
+import { startHttpService, type HttpService } from '../platform/server.ts';
+import { asHttpError } from '../platform/subgraph.ts';
+import { landingPagePlugin } from './plugins/landing-page.ts';
+import { requestIdPlugin } from './plugins/request-id.ts';
+import { ForwardingDataSource } from './subgraph-data-source.ts';
+
+export interface RouterOptions {
+  logger?: Logger;
+  /** Subgraph URL overrides by subgraph name (lower case), on top of config.subgraphUrls. */
+  subgraphUrls?: Partial<Record<SubgraphName | string, string>>;
+  /** Overrides config.jwt.jwksUrl (embedded mode and tests, where ports are chosen at start). */
+  jwksUrl?: string;
+}
+
+export interface RunningRouter {
+  readonly url: string;
+  readonly port: number;
+  readonly http: HttpService;
+  /** Re-reads the supergraph file and swaps the schema without dropping traffic. */
+  reloadSupergraph(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * The SmartLine router: a generic federation router over any supergraph file, verifying the caller's
+ * token before planning and forwarding it to every subgraph it calls.
+ */
+export async function startRouter(config: ServiceConfig, options: RouterOptions = {}): Promise<RunningRouter> {
+  const logger = options.logger ?? createLogger(config);
+  const urlOverrides: Record<string, string> = { ...config.subgraphUrls, ...options.subgraphUrls };
+  const readSupergraph = () => readFileSync(config.supergraphPath, 'utf8');
+  let updateSupergraph: ((sdl: string) => void) | undefined;
+
+  const gateway = new ApolloGateway({
+    logger,
+    async supergraphSdl({ update }) {
+      updateSupergraph = update;
+      return { supergraphSdl: readSupergraph() };
+    },
+    buildService: ({ name, url }) => new ForwardingDataSource(urlOverrides[name.toLowerCase()] ?? urlOverrides[name] ?? url!),
+  });
+
+  const verify = createTokenVerifier({ jwksUrl: options.jwksUrl ?? config.jwt.jwksUrl, issuer: config.jwt.issuer, audience: config.jwt.audience });
+
+  /** Router features, in order. A feature that is off is simply not in this list. */
+  const plugins: ApolloServerPlugin<RequestContext>[] = [requestIdPlugin(), landingPagePlugin({ production: config.production })];
+
+  const apollo = new ApolloServer<RequestContext>({
+    gateway,
+    introspection: !config.production,
+    includeStacktraceInErrorResponses: !config.production,
+    formatError: createFormatError({ production: config.production, logger }),
+    plugins,
+    logger,
+  });
+
+  const context = async (req: IncomingMessage): Promise<RequestContext> => {
+    const authorization = req.headers.authorization;
+    const principal = await principalFromAuthorization(authorization, verify).catch(asHttpError);
+    return createRequestContext({ requestId: requestIdFrom(req.headers), trace: traceContextFrom(req.headers), logger, authorization, principal });
+  };
+
+  const http = await startHttpService({
+    name: 'router',
+    host: config.host,
+    port: config.port,
+    logger,
+    apollo,
+    context,
+    readiness: {},
+    corsOrigins: config.corsOrigins,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+  });
+
+  return {
+    url: http.url,
+    port: http.port,
+    http,
+    reloadSupergraph() {
+      updateSupergraph?.(readSupergraph());
+      logger.info({ file: config.supergraphPath }, 'supergraph reloaded');
+    },
+    stop: () => http.stop(),
+  };
+}

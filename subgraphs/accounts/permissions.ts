@@ -1,0 +1,11 @@
+import { allow, FEDERATION_RULES, FEDERATION_TYPE_RULES, isAuthenticated, ownedBy, type IRules } from '../../platform/rules.ts';
+
+const isSelfOrAdmin = ownedBy<{ id: string }>('User', (user) => user.id);
+
+export const permissions: IRules = {
+  Query: { ...FEDERATION_RULES, me: isAuthenticated },
+  Mutation: { signUp: allow, logIn: allow, refreshSession: allow, logOut: allow },
+  User: { id: isAuthenticated, name: isAuthenticated, role: isAuthenticated, phone: isSelfOrAdmin, createdAt: isSelfOrAdmin },
+  AuthPayload: allow,
+  ...FEDERATION_TYPE_RULES,
+};
