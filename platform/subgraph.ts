@@ -10,6 +10,7 @@ import type { ServiceConfig, SubgraphName } from './config.ts';
 import { createRequestContext, requestIdFrom, traceContextFrom, type RequestContext } from './context.ts';
 import { openDatabase, type Database, type EntityManager, type MigrationEntry } from './db.ts';
 import { AppError, ErrorCodes } from './errors.ts';
+import type { DemoCity } from './demo-city.ts';
 import { createFormatError } from './graphql.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { closeRedis, createRedis, type Redis } from './redis.ts';
@@ -48,6 +49,8 @@ export interface SubgraphSetup {
   readonly entities: any[];
   readonly migrations: MigrationEntry[];
   define(runtime: SubgraphRuntime): Promise<SubgraphDefinition<any>>;
+  /** Seeds this subgraph's part of the demo city; idempotent (embedded mode runs it on every start). */
+  seedDemo?(runtime: SubgraphRuntime, city: DemoCity): Promise<void>;
 }
 
 export interface RunningSubgraph {
@@ -57,6 +60,7 @@ export interface RunningSubgraph {
   readonly db: Database;
   readonly redis: Redis | undefined;
   readonly http: HttpService;
+  readonly runtime: SubgraphRuntime;
   stop(): Promise<void>;
 }
 
@@ -82,8 +86,9 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
     onStatement: options.onStatement,
   });
   const redis = createRedis(config.redisUrl, logger, setup.name);
+  const runtime: SubgraphRuntime = { config, logger, db, redis };
   try {
-    const definition = await setup.define({ config, logger, db, redis });
+    const definition = await setup.define(runtime);
     const verify = definition.verifyToken ?? createTokenVerifier({ jwksUrl: config.jwt.jwksUrl, issuer: config.jwt.issuer, audience: config.jwt.audience });
     const schema = applyMiddleware(buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: definition.resolvers }), createShield(definition.permissions));
 
@@ -122,7 +127,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       onStopped: [...(definition.onStopped ?? []), () => closeRedis(redis), () => db.close()],
     });
-    return { name: setup.name, url: http.url, port: http.port, db, redis, http, stop: () => http.stop() };
+    return { name: setup.name, url: http.url, port: http.port, db, redis, http, runtime, stop: () => http.stop() };
   } catch (error) {
     await closeRedis(redis);
     await db.close();

@@ -3,6 +3,7 @@ import { createTokenVerifier } from '../../platform/auth.ts';
 import { readSchema } from '../../platform/graphql.ts';
 import type { SubgraphSetup } from '../../platform/subgraph.ts';
 import { createAccountsExtras } from './context.ts';
+import { seedDemoUsers } from './seed.ts';
 import { entities } from './entities.ts';
 import { migrations } from './migrations.ts';
 import { PasswordHasher } from './passwords.ts';
@@ -35,4 +36,5 @@ export const accountsSubgraph: SubgraphSetup = {
       },
     };
   },
+  seedDemo: ({ db }, city) => seedDemoUsers(db.fork(), city),
 };

@@ -25,6 +25,23 @@ export interface AccountsServiceOptions {
   refreshTokenTtlSeconds: number;
 }
 
+/** Creates a user of any role; ADMIN and PARTNER only come here from operator commands (bin/create-admin.ts). */
+export async function createUser(em: EntityManager, hasher: PasswordHasher, input: { phone: string; password: string; name: string; role: User['role'] }): Promise<User> {
+  const { password, ...rest } = input;
+  return insertUser(em, { ...rest, passwordHash: await hasher.hash(password) });
+}
+
+async function insertUser(em: EntityManager, input: { phone: string; name: string; role: User['role']; passwordHash: string }): Promise<User> {
+  const user = em.create(User, { id: randomUUID(), ...input });
+  try {
+    await em.flush();
+  } catch (error) {
+    if (error instanceof UniqueConstraintViolationException) throw conflict('This phone number is already registered.', { field: 'phone' });
+    throw error;
+  }
+  return user;
+}
+
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** Identity: sign-up, log-in, and the refresh-token families with rotation and reuse detection. */
@@ -39,24 +56,7 @@ export class AccountsService {
     const { phone, password, name, role } = parseInput(signUpInputSchema, input);
     if (await em.count(User, { phone })) throw conflict('This phone number is already registered.', { field: 'phone' });
     const passwordHash = await this.#options.hasher.hash(password);
-    return em.transactional(async (tx) => this.#startSession(tx, await this.#insertUser(tx, { phone, name, role, passwordHash })));
-  }
-
-  /** Creates a user of any role; ADMIN and PARTNER only come here from operator commands. */
-  async createUser(em: EntityManager, input: { phone: string; password: string; name: string; role: User['role'] }): Promise<User> {
-    const { password, ...rest } = input;
-    return this.#insertUser(em, { ...rest, passwordHash: await this.#options.hasher.hash(password) });
-  }
-
-  async #insertUser(em: EntityManager, input: { phone: string; name: string; role: User['role']; passwordHash: string }): Promise<User> {
-    const user = em.create(User, { id: randomUUID(), ...input });
-    try {
-      await em.flush();
-    } catch (error) {
-      if (error instanceof UniqueConstraintViolationException) throw conflict('This phone number is already registered.', { field: 'phone' });
-      throw error;
-    }
-    return user;
+    return em.transactional(async (tx) => this.#startSession(tx, await insertUser(tx, { phone, name, role, passwordHash })));
   }
 
   /** Same error, and the same hashing work, for an unknown phone and for a wrong password. */

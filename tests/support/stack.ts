@@ -1,0 +1,159 @@
+import { loadConfig, SUBGRAPH_NAMES, type ServiceConfig, type SubgraphName } from '../../platform/config.ts';
+import { createLogger } from '../../platform/logger.ts';
+import { startSubgraph, type RunningSubgraph } from '../../platform/subgraph.ts';
+import { startRouter, type RunningRouter } from '../../router/router.ts';
+import { SUBGRAPHS } from '../../subgraphs/index.ts';
+import { createAdmin } from '../../bin/create-admin.ts';
+import { graphql, type GraphQLClientOptions, type GraphQLResult } from './client.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+
+export interface StackOptions {
+  /** Which subgraphs to run (default: all five). accounts always runs: everyone needs its JWKS. */
+  subgraphs?: SubgraphName[];
+  /** Start the router in front of them (default true). */
+  router?: boolean;
+  /** Extra environment for every service. */
+  env?: Record<string, string>;
+}
+
+export interface TestUser {
+  id: string;
+  phone: string;
+  name: string;
+  role: 'RIDER' | 'DRIVER' | 'ADMIN';
+  password: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+/**
+ * The whole supergraph in this process on real servers: a fresh database on the real Postgres
+ * (DATABASE_URL) or embedded PGlite when none is configured, Redis when REDIS_URL is set, every
+ * subgraph and the router on port 0. Counts every SQL statement across all subgraphs.
+ */
+export class Stack {
+  readonly database: TestDatabase;
+  readonly subgraphs: Partial<Record<SubgraphName, RunningSubgraph>>;
+  readonly router: RunningRouter | undefined;
+  readonly env: Record<string, string>;
+  readonly #statements: { count: number };
+
+  constructor(parts: { database: TestDatabase; subgraphs: Partial<Record<SubgraphName, RunningSubgraph>>; router: RunningRouter | undefined; env: Record<string, string>; statements: { count: number } }) {
+    this.database = parts.database;
+    this.subgraphs = parts.subgraphs;
+    this.router = parts.router;
+    this.env = parts.env;
+    this.#statements = parts.statements;
+  }
+
+  get routerUrl(): string {
+    if (!this.router) throw new Error('this stack runs no router');
+    return this.router.url;
+  }
+
+  subgraph(name: SubgraphName): RunningSubgraph {
+    const running = this.subgraphs[name];
+    if (!running) throw new Error(`this stack does not run ${name}`);
+    return running;
+  }
+
+  /** SQL statements sent by all subgraphs since start (or since the last reset). */
+  statementCount(): number {
+    return this.#statements.count;
+  }
+
+  resetStatementCount() {
+    this.#statements.count = 0;
+  }
+
+  config(service: 'router' | SubgraphName): ServiceConfig {
+    return loadConfig(service, this.env);
+  }
+
+  /** A GraphQL request through the router. */
+  query<T = any>(query: string, variables?: Record<string, unknown>, options?: GraphQLClientOptions): Promise<GraphQLResult<T>> {
+    return graphql<T>(this.routerUrl, query, variables, options);
+  }
+
+  /** A GraphQL request straight to one subgraph, bypassing the router. */
+  querySubgraph<T = any>(name: SubgraphName, query: string, variables?: Record<string, unknown>, options?: GraphQLClientOptions): Promise<GraphQLResult<T>> {
+    return graphql<T>(this.subgraph(name).url, query, variables, options);
+  }
+
+  #sequence = 0;
+
+  /** Signs up a fresh user through the router and returns their tokens. */
+  async signUp(role: 'RIDER' | 'DRIVER', name = `${role === 'RIDER' ? 'Rider' : 'Driver'} ${this.#sequence + 1}`): Promise<TestUser> {
+    const phone = this.#nextPhone();
+    const password = 'correct-horse-battery';
+    const result = await this.query(
+      `mutation SignUp($input: SignUpInput!) { signUp(input: $input) { accessToken refreshToken user { id name role } } }`,
+      { input: { phone, password, name, role } },
+    );
+    if (!result.body.data?.signUp) throw new Error(`signUp failed: ${JSON.stringify(result.body.errors)}`);
+    const { accessToken, refreshToken, user } = result.body.data.signUp;
+    return { id: user.id, name: user.name, role: user.role, phone, password, accessToken, refreshToken };
+  }
+
+  /** Creates an admin with the operator command's code path, then logs in through the router. */
+  async admin(): Promise<TestUser> {
+    const phone = this.#nextPhone();
+    const password = 'admin-password-123';
+    const created = await createAdmin(this.config('accounts'), { phone, name: 'Test Admin', password });
+    const result = await this.query(`mutation LogIn($phone: String!, $password: String!) { logIn(phone: $phone, password: $password) { accessToken refreshToken } }`, { phone, password });
+    if (!result.body.data?.logIn) throw new Error(`admin logIn failed: ${JSON.stringify(result.body.errors)}`);
+    return { id: created.id, name: created.name, role: 'ADMIN', phone, password, ...result.body.data.logIn };
+  }
+
+  #nextPhone() {
+    this.#sequence += 1;
+    return `+2010${String(process.pid % 10_000).padStart(4, '0')}${String(this.#sequence).padStart(4, '0')}`;
+  }
+
+  async stop() {
+    await this.router?.stop();
+    await Promise.all(Object.values(this.subgraphs).map((running) => running?.stop()));
+    await this.database.dispose();
+  }
+
+  async [Symbol.asyncDispose]() {
+    await this.stop();
+  }
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const database = await createTestDatabase();
+  const statements = { count: 0 };
+  const wanted = new Set<SubgraphName>(['accounts', ...(options.subgraphs ?? SUBGRAPH_NAMES)]);
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    DATA_DIR: database.dataDir,
+    SHUTDOWN_TIMEOUT_MS: '2000',
+    ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
+    ...options.env,
+  };
+  if (!database.databaseUrl) delete env.DATABASE_URL;
+  const subgraphs: Partial<Record<SubgraphName, RunningSubgraph>> = {};
+  const logger = createLogger(loadConfig('router', env));
+  const onStatement = () => {
+    statements.count += 1;
+  };
+  try {
+    subgraphs.accounts = await startSubgraph(SUBGRAPHS.accounts, loadConfig('accounts', env), { logger: logger.child({ service: 'accounts' }), onStatement });
+    env.JWKS_URL = new URL('/.well-known/jwks.json', subgraphs.accounts.url).toString();
+    const others = [...wanted].filter((name) => name !== 'accounts');
+    const started = await Promise.all(others.map((name) => startSubgraph(SUBGRAPHS[name], loadConfig(name, env), { logger: logger.child({ service: name }), onStatement })));
+    for (const running of started) subgraphs[running.name] = running;
+    for (const running of Object.values(subgraphs)) env[`${running!.name.toUpperCase()}_URL`] = running!.url;
+    const router = options.router === false ? undefined : await startRouter(loadConfig('router', env), { logger: logger.child({ service: 'router' }) });
+    return new Stack({ database, subgraphs, router, env, statements });
+  } catch (error) {
+    await Promise.allSettled(Object.values(subgraphs).map((running) => running?.stop()));
+    await database.dispose();
+    throw error;
+  }
+}
