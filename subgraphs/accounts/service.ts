@@ -78,7 +78,10 @@ export class AccountsService {
     const current = await em.findOne(RefreshToken, { tokenHash: hashToken(refreshToken) });
     if (!current) throw new AppError('INVALID_REFRESH_TOKEN');
     const now = new Date();
-    if (current.rotatedAt || current.revokedAt) {
+    // A revocation racing a rotation can miss the token that rotation inserts; any revoked row revokes the family.
+    const familyRevoked = current.revokedAt !== null || (await em.count(RefreshToken, { familyId: current.familyId, revokedAt: { $ne: null } })) > 0;
+    if (familyRevoked) throw new AppError('INVALID_REFRESH_TOKEN', 'The session has been revoked.', { reason: 'SESSION_REVOKED' });
+    if (current.rotatedAt) {
       await this.#revokeFamily(em, current.familyId, now);
       throw new AppError('INVALID_REFRESH_TOKEN', 'The refresh token was already used; the session has been revoked.', { reason: 'REFRESH_TOKEN_REUSED' });
     }

@@ -1,0 +1,63 @@
+/**
+ * Embedded mode (`npm start`): the router and all five subgraphs in this one process, each subgraph
+ * on its own embedded Postgres (PGlite under DATA_DIR, default .data/) unless DATABASE_URL is set,
+ * in-process stand-ins where REDIS_URL is absent. Seeds the demo city, then prints where to go.
+ */
+import { performance } from 'node:perf_hooks';
+import { ConfigError, loadConfig, SUBGRAPH_NAMES } from '../platform/config.ts';
+import { buildDemoCity, DEMO_PASSWORD } from '../platform/demo-city.ts';
+import { onShutdownSignal } from '../platform/lifecycle.ts';
+import { createLogger } from '../platform/logger.ts';
+import { startSubgraph, type RunningSubgraph } from '../platform/subgraph.ts';
+import { startRouter } from '../router/router.ts';
+import { SUBGRAPHS } from '../subgraphs/index.ts';
+
+const startedAt = performance.now();
+try {
+  const routerConfig = loadConfig('router');
+  const logger = createLogger(routerConfig);
+  // Subgraphs listen on free loopback ports; only the router is meant to be reached.
+  const subgraphEnv: NodeJS.ProcessEnv = { ...process.env, HOST: '127.0.0.1', PORT: '0' };
+  const city = buildDemoCity();
+  const running: RunningSubgraph[] = [];
+  let router: Awaited<ReturnType<typeof startRouter>> | undefined;
+  const stopAll = async () => {
+    await router?.stop();
+    await Promise.all(running.map((subgraph) => subgraph.stop()));
+  };
+  onShutdownSignal(logger, stopAll);
+
+  const accounts = await startSubgraph(SUBGRAPHS.accounts, loadConfig('accounts', subgraphEnv), { logger: logger.child({ service: 'accounts' }) });
+  running.push(accounts);
+  subgraphEnv.JWKS_URL = new URL('/.well-known/jwks.json', accounts.url).toString();
+  const others = await Promise.all(
+    SUBGRAPH_NAMES.filter((name) => name !== 'accounts').map((name) => startSubgraph(SUBGRAPHS[name], loadConfig(name, subgraphEnv), { logger: logger.child({ service: name }) })),
+  );
+  running.push(...others);
+  for (const subgraph of running) await SUBGRAPHS[subgraph.name].seedDemo?.(subgraph.runtime, city);
+
+  router = await startRouter(routerConfig, {
+    logger: logger.child({ service: 'router' }),
+    jwksUrl: subgraphEnv.JWKS_URL,
+    subgraphUrls: Object.fromEntries(running.map((subgraph) => [subgraph.name, subgraph.url])),
+  });
+
+  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+  console.log(`
+SmartLine is up in ${seconds} s (embedded mode: ${running[0].db.kind === 'pglite' ? `PGlite under ${routerConfig.dataDir}/` : 'Postgres at DATABASE_URL'}${routerConfig.redisUrl ? ', Redis at REDIS_URL' : ', no Redis'}).
+
+  Apollo Sandbox:  ${router.url}
+  Health:          ${router.url.replace('/graphql', '/health/ready')}
+
+Demo logins (password for all: ${DEMO_PASSWORD}):
+  admin   ${city.admin.phone}
+  rider   ${city.riders[0].phone}   (and ${city.riders.length - 1} more: ${city.riders[1].phone} ...)
+  driver  ${city.driverUsers[0].phone}   (${city.drivers.length} approved drivers of every vehicle type)
+
+  mutation { logIn(phone: "${city.riders[0].phone}", password: "${DEMO_PASSWORD}") { accessToken } }
+  then send  Authorization: Bearer <accessToken>  and try  { me { name } myTrips(first: 5) { edges { node { status fare { amount currency } } } } }
+`);
+} catch (error) {
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+}
