@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../platform/config.ts';
+import { createLogger } from '../../platform/logger.ts';
+import { startRouter, type RunningRouter } from '../../router/router.ts';
+import { assertErrorCode, dataOf, graphql } from '../support/client.ts';
+import { startStack, type Stack } from '../support/stack.ts';
+
+describe('the router in development', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ subgraphs: ['accounts'] });
+  });
+  after(() => stack.stop());
+
+  it('serves Apollo Sandbox to a browser', async () => {
+    const response = await fetch(stack.routerUrl, { headers: { accept: 'text/html' } });
+    assert.equal(response.status, 200);
+    assert.match(await response.text(), /sandbox/i);
+  });
+
+  it('allows introspection', async () => {
+    const data = dataOf(await stack.query(`{ __schema { queryType { name } } }`));
+    assert.equal(data.__schema.queryType.name, 'Query');
+  });
+
+  it('reports live and ready with its checks', async () => {
+    const base = stack.routerUrl.replace('/graphql', '');
+    assert.equal((await fetch(`${base}/health/live`)).status, 200);
+    const ready = await fetch(`${stack.subgraph('accounts').url.replace('/graphql', '')}/health/ready`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual((await ready.json()).checks.database, 'ok');
+  });
+
+  it('answers CORS preflights only for allowed origins', async () => {
+    const preflight = (origin: string) => fetch(stack.routerUrl, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
+    const allowed = await preflight('https://studio.apollographql.com');
+    assert.equal(allowed.status, 204);
+    assert.equal(allowed.headers.get('access-control-allow-origin'), 'https://studio.apollographql.com');
+    const denied = await preflight('https://evil.example');
+    assert.equal(denied.status, 403);
+    assert.equal(denied.headers.get('access-control-allow-origin'), null);
+  });
+
+  it('rejects a body that is not JSON with BAD_USER_INPUT, not a 500', async () => {
+    const response = await fetch(stack.routerUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' });
+    assert.equal(response.status, 400);
+    assert.equal((await response.json()).errors[0].extensions.code, 'BAD_USER_INPUT');
+  });
+
+  it('finishes an in-flight request while draining, then refuses new connections', async () => {
+    const config = loadConfig('router', { ...stack.env, PORT: '0' });
+    const router = await startRouter(config, { logger: createLogger(config) });
+    const arrived = new Promise((resolve) => router.http.server.once('request', resolve));
+    const inFlight = graphql(router.url, `mutation { logIn(phone: "+201000000001", password: "whatever-password") { accessToken } }`);
+    await arrived;
+    const stopping = router.stop();
+    const result = await inFlight;
+    assertErrorCode(result, 'INVALID_CREDENTIALS');
+    await stopping;
+    assert.equal(router.http.phase(), 'stopped');
+    await assert.rejects(fetch(router.url.replace('/graphql', '/health/live')));
+  });
+});
+
+describe('the router in production', () => {
+  let stack: Stack;
+  let router: RunningRouter;
+  before(async () => {
+    stack = await startStack({ subgraphs: ['accounts'] });
+    const config = loadConfig('router', { ...stack.env, NODE_ENV: 'production' });
+    router = await startRouter(config, { logger: createLogger(config) });
+  });
+  after(async () => {
+    await router.stop();
+    await stack.stop();
+  });
+
+  it('serves no landing page', async () => {
+    const response = await fetch(router.url, { headers: { accept: 'text/html' } });
+    assert.doesNotMatch(await response.text(), /sandbox/i);
+  });
+
+  it('refuses introspection', async () => {
+    const result = await graphql(router.url, `{ __schema { queryType { name } } }`);
+    assert.equal(result.body.errors?.[0].extensions?.code, 'GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('never sends a stack trace', async () => {
+    const result = await graphql(router.url, `mutation { logIn(phone: "+201000000001", password: "whatever-password") { accessToken } }`);
+    assertErrorCode(result, 'INVALID_CREDENTIALS');
+    assert.equal(JSON.stringify(result.body).includes('stacktrace'), false);
+  });
+});
