@@ -30,6 +30,8 @@ const environmentSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Postgres for subgraphs; each subgraph uses its own schema in it. Absent: embedded PGlite under DATA_DIR. */
   DATABASE_URL: url.optional(),
+  /** Connections per subgraph process (each subgraph has its own pool). */
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(100).default(10),
   /** Redis for hot state and fan-out. Absent: in-process stand-ins (embedded mode only). */
   REDIS_URL: url.optional(),
   DATA_DIR: z.string().default('.data'),
@@ -66,6 +68,7 @@ export interface ServiceConfig {
   readonly port: number;
   readonly logLevel: Environment['LOG_LEVEL'];
   readonly databaseUrl: string | undefined;
+  readonly databasePoolMax: number;
   readonly redisUrl: string | undefined;
   readonly dataDir: string;
   readonly jwt: {
@@ -119,6 +122,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     port: e.PORT ?? DEFAULT_PORTS[service],
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
     redisUrl: e.REDIS_URL,
     dataDir: e.DATA_DIR,
     jwt: {

@@ -81,6 +81,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
     entities: setup.entities,
     migrations: setup.migrations,
     databaseUrl: config.databaseUrl,
+    poolMax: config.databasePoolMax,
     dataDir: config.dataDir,
     logger,
     onStatement: options.onStatement,
@@ -98,6 +99,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       includeStacktraceInErrorResponses: !config.production,
       formatError: createFormatError({ production: config.production, logger }),
       plugins: [ApolloServerPluginLandingPageDisabled()],
+    stopOnTerminationSignals: false, // platform/lifecycle.ts drains and stops in order
       logger,
     });
 

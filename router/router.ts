@@ -60,6 +60,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     includeStacktraceInErrorResponses: !config.production,
     formatError: createFormatError({ production: config.production, logger }),
     plugins,
+    stopOnTerminationSignals: false, // platform/lifecycle.ts drains and stops in order
     logger,
   });
 

@@ -32,7 +32,7 @@ describe('authentication through the router', () => {
     const rider = await stack.signUp('RIDER');
     const header = JSON.parse(Buffer.from(rider.accessToken.split('.')[0], 'base64url').toString());
     assert.equal(header.alg, 'ES256');
-    const jwks = await (await fetch(stack.env.JWKS_URL)).json();
+    const jwks = (await (await fetch(stack.env.JWKS_URL)).json()) as { keys: Array<Record<string, unknown> & { kid: string }> };
     assert.ok(jwks.keys.some((key: { kid: string }) => key.kid === header.kid));
     assert.ok(jwks.keys.every((key: Record<string, unknown>) => !('d' in key)), 'the JWKS never carries private key material');
   });

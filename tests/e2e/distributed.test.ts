@@ -22,6 +22,7 @@ describe('distributed mode', () => {
       ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
       ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
       DATA_DIR: database.dataDir,
+      DATABASE_POOL_MAX: '4',
       QUOTE_SIGNING_SECRET: randomBytes(32).toString('base64url'),
     };
     // The operator command runs before accounts starts: an embedded (PGlite) database has one owner at a time.
@@ -80,7 +81,7 @@ describe('distributed mode', () => {
     for (const service of services) {
       const response = await fetch(service.url.replace('/graphql', '/health/ready'));
       assert.equal(response.status, 200, `${service.name} is ready`);
-      const body = await response.json();
+      const body = (await response.json()) as { checks: Record<string, string> };
       if (service.name !== 'router') {
         assert.equal(body.checks.database, 'ok');
         if (process.env.REDIS_URL) assert.equal(body.checks.redis, 'ok');

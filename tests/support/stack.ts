@@ -133,6 +133,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATA_DIR: database.dataDir,
     SHUTDOWN_TIMEOUT_MS: '2000',
+    DATABASE_POOL_MAX: '4',
     ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
     ...options.env,
   };
