@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig, type ServiceConfig } from '../platform/config.ts';
-import { openDatabase } from '../platform/db.ts';
+import { openDatabase, type Database } from '../platform/db.ts';
 import { createLogger } from '../platform/logger.ts';
 import { parseInput, z } from '../platform/validation.ts';
 import { entities } from '../subgraphs/accounts/entities.ts';
@@ -17,16 +17,28 @@ import { fileURLToPath } from 'node:url';
 
 const adminInputSchema = z.object({ phone: phoneSchema, name: nameSchema, password: passwordSchema });
 
-export async function createAdmin(config: ServiceConfig, input: { phone: string; name: string; password: string }) {
-  const admin = parseInput(adminInputSchema, input);
+export interface AdminInput {
+  phone: string;
+  name: string;
+  password: string;
+}
+
+/** Opens the accounts database named by the configuration and creates the admin there. */
+export async function createAdmin(config: ServiceConfig, input: AdminInput) {
   const logger = createLogger(config);
   const db = await openDatabase({ schema: 'accounts', entities, migrations, databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   try {
-    const user = await createUser(db.fork(), new PasswordHasher(), { ...admin, role: 'ADMIN' });
-    return { id: user.id, phone: user.phone, name: user.name, role: user.role };
+    return await createAdminIn(db, input);
   } finally {
     await db.close();
   }
+}
+
+/** Creates the admin in an open accounts database (also how tests make admins on a running stack). */
+export async function createAdminIn(db: Database, input: AdminInput) {
+  const admin = parseInput(adminInputSchema, input);
+  const user = await createUser(db.fork(), new PasswordHasher(), { ...admin, role: 'ADMIN' });
+  return { id: user.id, phone: user.phone, name: user.name, role: user.role };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

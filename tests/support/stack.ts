@@ -3,7 +3,7 @@ import { createLogger } from '../../platform/logger.ts';
 import { startSubgraph, type RunningSubgraph } from '../../platform/subgraph.ts';
 import { startRouter, type RunningRouter } from '../../router/router.ts';
 import { SUBGRAPHS } from '../../subgraphs/index.ts';
-import { createAdmin } from '../../bin/create-admin.ts';
+import { createAdminIn } from '../../bin/create-admin.ts';
 import { graphql, type GraphQLClientOptions, type GraphQLResult } from './client.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
@@ -99,7 +99,7 @@ export class Stack {
   async admin(): Promise<TestUser> {
     const phone = this.#nextPhone();
     const password = 'admin-password-123';
-    const created = await createAdmin(this.config('accounts'), { phone, name: 'Test Admin', password });
+    const created = await createAdminIn(this.subgraph('accounts').db, { phone, name: 'Test Admin', password });
     const result = await this.query(`mutation LogIn($phone: String!, $password: String!) { logIn(phone: $phone, password: $password) { accessToken refreshToken } }`, { phone, password });
     if (!result.body.data?.logIn) throw new Error(`admin logIn failed: ${JSON.stringify(result.body.errors)}`);
     return { id: created.id, name: created.name, role: 'ADMIN', phone, password, ...result.body.data.logIn };

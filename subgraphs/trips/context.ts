@@ -1,0 +1,25 @@
+import type DataLoader from 'dataloader';
+import type { EntityManager } from '../../platform/db.ts';
+import { keyedLoader } from '../../platform/loaders.ts';
+import type { SubgraphContext } from '../../platform/subgraph.ts';
+import { Trip } from './entities.ts';
+import type { TripsService } from './service.ts';
+import { isUuid } from './validation.ts';
+
+export interface TripsExtras {
+  readonly trips: TripsService;
+  /** Trips by id, one statement per request; ids that are not uuids are simply not found. */
+  readonly tripById: DataLoader<string, Trip | null>;
+}
+
+export type TripsContext = SubgraphContext<TripsExtras>;
+
+export function createTripsExtras(em: EntityManager, trips: TripsService): TripsExtras {
+  return {
+    trips,
+    tripById: keyedLoader(async (ids) => {
+      const valid = ids.filter(isUuid);
+      return valid.length > 0 ? em.find(Trip, { id: { $in: valid } }) : [];
+    }, (trip) => trip.id),
+  };
+}

@@ -1,0 +1,34 @@
+import type { RequestContext } from '../../platform/context.ts';
+import { forbidden, unauthenticated } from '../../platform/errors.ts';
+import { FEDERATION_RULES, FEDERATION_TYPE_RULES, hasRole, isAuthenticated, ownedBy, rule, type IRules } from '../../platform/rules.ts';
+import { canSeeTrip, type TripParties } from './policy.ts';
+
+/**
+ * Every field of a Trip: its rider, its assigned driver and admins. The rule reads only the parent row
+ * already loaded (no SQL), and is not cached: it is cheaper than hashing the parent for a cache key.
+ */
+const isTripParty = rule('Trip:party', { cache: 'no_cache' })((trip: TripParties, _args, ctx: RequestContext) => {
+  if (!ctx.principal) return unauthenticated();
+  return canSeeTrip(ctx.principal, trip) ? true : forbidden();
+});
+
+const isSelfOrAdmin = ownedBy<{ id: string }>('User', (user) => user.id);
+
+export const permissions: IRules = {
+  Query: {
+    ...FEDERATION_RULES,
+    trip: hasRole('RIDER', 'DRIVER', 'ADMIN'),
+    myTrips: hasRole('RIDER', 'DRIVER'),
+  },
+  Mutation: { requestTrip: hasRole('RIDER') },
+  Trip: isTripParty,
+  TripConnection: isAuthenticated,
+  TripEdge: isAuthenticated,
+  PageInfo: isAuthenticated,
+  Money: isAuthenticated,
+  GeoPoint: isAuthenticated,
+  User: { id: isAuthenticated, trips: isSelfOrAdmin },
+  Driver: { id: isAuthenticated },
+  Quote: { id: isAuthenticated },
+  ...FEDERATION_TYPE_RULES,
+};
