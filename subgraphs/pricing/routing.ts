@@ -1,0 +1,50 @@
+/** A point on the earth in decimal degrees. */
+export interface LatLng {
+  lat: number;
+  lng: number;
+}
+
+export interface RouteEstimate {
+  /** Road distance in whole metres. */
+  distanceM: number;
+  /** Driving time in whole seconds. */
+  durationS: number;
+}
+
+/** Where distances and durations come from: a routing service in production, an estimate here. */
+export interface RoutingProvider {
+  estimate(pickup: LatLng, dropoff: LatLng): Promise<RouteEstimate>;
+}
+
+const EARTH_RADIUS_M = 6_371_008.8;
+const radians = (degrees: number) => (degrees * Math.PI) / 180;
+
+/** Great-circle distance in metres. */
+export function haversineMeters(a: LatLng, b: LatLng): number {
+  const dLat = radians(b.lat - a.lat);
+  const dLng = radians(b.lng - a.lng);
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(radians(a.lat)) * Math.cos(radians(b.lat)) * Math.sin(dLng / 2) ** 2;
+  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(h)));
+}
+
+export interface StraightLineRoutingOptions {
+  /** Road distance per straight-line distance. Default 1.3. */
+  roadFactor?: number;
+  /** Average driving speed in km/h. Default 25 (Cairo traffic). */
+  averageSpeedKmh?: number;
+}
+
+/**
+ * No outside routing service is reachable: the road distance is the great-circle distance × a road
+ * factor, driven at an average speed. Rounded to whole metres and seconds (prices use integers).
+ */
+export function createStraightLineRoutingProvider(options: StraightLineRoutingOptions = {}): RoutingProvider {
+  const roadFactor = options.roadFactor ?? 1.3;
+  const metresPerSecond = ((options.averageSpeedKmh ?? 25) * 1000) / 3600;
+  return {
+    async estimate(pickup, dropoff) {
+      const distanceM = Math.round(haversineMeters(pickup, dropoff) * roadFactor);
+      return { distanceM, durationS: Math.round(distanceM / metresPerSecond) };
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { latLngSchema, z } from '../../platform/validation.ts';
+import { VEHICLE_TYPES } from './entities.ts';
+import { haversineMeters } from './routing.ts';
+
+/** Straight-line bounds of a quotable trip. */
+export const MIN_TRIP_DISTANCE_M = 100;
+export const MAX_TRIP_DISTANCE_M = 100_000;
+
+export const fareEstimatesArgsSchema = z
+  .object({
+    pickup: latLngSchema,
+    dropoff: latLngSchema,
+    /** Omitted or null: every type. Duplicates are dropped; the order asked for is kept. */
+    vehicleTypes: z
+      .array(z.enum(VEHICLE_TYPES))
+      .min(1, 'must name at least one vehicle type (omit it for all)')
+      .nullish()
+      .transform((types) => (types ? [...new Set(types)] : [...VEHICLE_TYPES])),
+  })
+  .superRefine(({ pickup, dropoff }, ctx) => {
+    const metres = haversineMeters(pickup, dropoff);
+    if (metres < MIN_TRIP_DISTANCE_M) ctx.addIssue({ code: 'custom', path: ['dropoff'], message: `must be at least ${MIN_TRIP_DISTANCE_M} m from the pickup` });
+    if (metres > MAX_TRIP_DISTANCE_M) ctx.addIssue({ code: 'custom', path: ['dropoff'], message: `must be at most ${MAX_TRIP_DISTANCE_M / 1000} km from the pickup` });
+  });
+export type FareEstimatesArgs = z.infer<typeof fareEstimatesArgsSchema>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
