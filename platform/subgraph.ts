@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import { GraphQLError, type DocumentNode } from 'graphql';
@@ -98,7 +98,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       introspection: !config.production,
       includeStacktraceInErrorResponses: !config.production,
       formatError: createFormatError({ production: config.production, logger }),
-      plugins: [ApolloServerPluginLandingPageDisabled()],
+      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
     stopOnTerminationSignals: false, // platform/lifecycle.ts drains and stops in order
       logger,
     });
