@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { composeServices } from '@apollo/composition';
+import { parse } from 'graphql';
 import { loadConfig } from '../../platform/config.ts';
+import { subgraphSdlPath } from '../../schema/compose.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { startRouter, type RunningRouter } from '../../router/router.ts';
 import { assertErrorCode, dataOf, graphql } from '../support/client.ts';
@@ -90,5 +96,39 @@ describe('the router in production', () => {
     const result = await graphql(router.url, `mutation { logIn(phone: "+201000000001", password: "whatever-password") { accessToken } }`);
     assertErrorCode(result, 'INVALID_CREDENTIALS');
     assert.equal(JSON.stringify(result.body).includes('stacktrace'), false);
+  });
+});
+
+describe('the router as a generic federation router', () => {
+  let stack: Stack;
+  let router: RunningRouter;
+  let dir: string;
+  before(async () => {
+    stack = await startStack({ subgraphs: ['accounts'], router: false });
+    // A supergraph of accounts alone, as any other team's supergraph file would be.
+    const composed = composeServices([{ name: 'accounts', url: stack.subgraph('accounts').url, typeDefs: parse(readFileSync(subgraphSdlPath('accounts'), 'utf8')) }]);
+    assert.equal(composed.errors, undefined);
+    dir = mkdtempSync(path.join(os.tmpdir(), 'supergraph-'));
+    const file = path.join(dir, 'accounts-only.graphql');
+    writeFileSync(file, composed.supergraphSdl!);
+    const env = { ...stack.env, SUPERGRAPH_PATH: file };
+    delete (env as Record<string, string | undefined>).ACCOUNTS_URL; // the URL comes from the file itself
+    const config = loadConfig('router', env);
+    router = await startRouter(config, { logger: createLogger(config) });
+  });
+  after(async () => {
+    await router.stop();
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves the supergraph file it is given, with the routing URLs in it', async () => {
+    const signUp = await graphql(router.url, `mutation { signUp(input: { phone: "+201077700001", password: "long-password-1", name: "Gen", role: RIDER }) { user { name } } }`);
+    assert.equal(dataOf(signUp).signUp.user.name, 'Gen');
+  });
+
+  it('knows nothing of subgraphs outside that file', async () => {
+    const result = await graphql(router.url, `{ fareEstimates(pickup: { lat: 30, lng: 31 }, dropoff: { lat: 30.1, lng: 31.1 }) { id } }`);
+    assert.equal(result.body.errors?.[0].extensions?.code, 'GRAPHQL_VALIDATION_FAILED');
   });
 });
