@@ -23,6 +23,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   readiness: Record<string, () => Promise<void>>;
   /** Origins allowed by CORS; absent means no CORS headers at all (server-to-server only). */
   corsOrigins?: readonly string[];
+  /** Steps run first on stop, before HTTP drains (close WebSockets with 1001 so apps reconnect elsewhere). */
+  onDraining?: Array<() => Promise<void>>;
   /** Ordered shutdown steps run after HTTP has drained (close Redis, the ORM, ...). */
   onStopped?: Array<() => Promise<void>>;
   shutdownTimeoutMs: number;
@@ -141,6 +143,13 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     stop() {
       stopping ??= (async () => {
         phase = 'draining';
+        for (const step of options.onDraining ?? []) {
+          try {
+            await step();
+          } catch (error) {
+            logger.error({ err: error }, 'draining step failed');
+          }
+        }
         await drain(server, options.shutdownTimeoutMs);
         await apollo.stop();
         for (const step of options.onStopped ?? []) {

@@ -1,11 +1,11 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import { GraphQLError, type DocumentNode } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
-import { createTokenVerifier, principalFromAuthorization, type TokenVerifier } from './auth.ts';
+import { createTokenVerifier, principalFromAuthorization, type Principal, type TokenVerifier } from './auth.ts';
 import type { ServiceConfig, SubgraphName } from './config.ts';
 import { createRequestContext, requestIdFrom, traceContextFrom, type RequestContext } from './context.ts';
 import { openDatabase, type Database, type EntityManager, type MigrationEntry } from './db.ts';
@@ -14,7 +14,9 @@ import type { DemoCity } from './demo-city.ts';
 import { createFormatError } from './graphql.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { closeRedis, createRedis, type Redis } from './redis.ts';
+import { createPubSub, type PubSub } from './pubsub.ts';
 import { createShield, type IRules } from './rules.ts';
+import { attachSubscriptionServer, CloseCodes, type SubscriptionMeta, type SubscriptionServer } from './subscription-server.ts';
 import { startHttpService, type HttpService, type RouteHandler } from './server.ts';
 
 export type { GraphQLResolverMap };
@@ -28,6 +30,8 @@ export interface SubgraphRuntime {
   readonly logger: Logger;
   readonly db: Database;
   readonly redis: Redis | undefined;
+  /** Fan-out between this subgraph's replicas (Redis pub/sub, or in-process in embedded mode). */
+  readonly pubsub: PubSub;
 }
 
 export interface SubgraphDefinition<TExtras extends object = {}> {
@@ -87,7 +91,8 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
     onStatement: options.onStatement,
   });
   const redis = createRedis(config.redisUrl, logger, setup.name);
-  const runtime: SubgraphRuntime = { config, logger, db, redis };
+  const pubsub = createPubSub(redis, logger);
+  const runtime: SubgraphRuntime = { config, logger, db, redis, pubsub };
   try {
     const definition = await setup.define(runtime);
     const verify = definition.verifyToken ?? createTokenVerifier({ jwksUrl: config.jwt.jwksUrl, issuer: config.jwt.issuer, audience: config.jwt.audience });
@@ -99,19 +104,25 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       includeStacktraceInErrorResponses: !config.production,
       formatError: createFormatError({ production: config.production, logger }),
       plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
-    stopOnTerminationSignals: false, // platform/lifecycle.ts drains and stops in order
+      stopOnTerminationSignals: false, // platform/lifecycle.ts drains and stops in order
       logger,
     });
 
-    const context = async (req: IncomingMessage) => {
-      const trace = traceContextFrom(req.headers);
-      const requestId = requestIdFrom(req.headers);
-      const authorization = req.headers.authorization;
-      const principal = await principalFromAuthorization(authorization, verify).catch(asHttpError);
-      return createRequestContext({ requestId, trace, logger, authorization, principal }, (requestLogger) => {
+    const contextFor = (principal: Principal | undefined, meta: SubscriptionMeta) =>
+      createRequestContext({ ...meta, logger, principal }, (requestLogger) => {
         const em = db.fork();
         return { em, ...definition.contextExtras(em, requestLogger) };
       });
+    const context = async (req: IncomingMessage) => {
+      const authorization = req.headers.authorization;
+      const principal = await principalFromAuthorization(authorization, verify).catch(asHttpError);
+      return contextFor(principal, { requestId: requestIdFrom(req.headers), trace: traceContextFrom(req.headers), authorization });
+    };
+
+    let subscriptions: SubscriptionServer | undefined;
+    const attachSubscriptions = (server: HttpServer) => {
+      if (!schema.getSubscriptionType()) return;
+      subscriptions = attachSubscriptionServer({ server, schema, logger, verify, production: config.production, createContext: contextFor });
     };
 
     const http = await startHttpService({
@@ -127,10 +138,13 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
         ...(redis ? { redis: async () => void (await redis.ping()) } : {}),
       },
       shutdownTimeoutMs: config.shutdownTimeoutMs,
-      onStopped: [...(definition.onStopped ?? []), () => closeRedis(redis), () => db.close()],
+      onHttpServer: attachSubscriptions,
+      onDraining: [async () => subscriptions?.close(CloseCodes.GOING_AWAY)],
+      onStopped: [...(definition.onStopped ?? []), () => pubsub.close(), () => closeRedis(redis), () => db.close()],
     });
     return { name: setup.name, url: http.url, port: http.port, db, redis, http, runtime, stop: () => http.stop() };
   } catch (error) {
+    await pubsub.close();
     await closeRedis(redis);
     await db.close();
     throw error;

@@ -1,0 +1,116 @@
+import { EventEmitter } from 'node:events';
+import { createAsyncQueue, type OverflowPolicy } from './async-queue.ts';
+
+export type { OverflowPolicy };
+import type { Logger } from './logger.ts';
+import type { Redis } from './redis.ts';
+
+/**
+ * Fan-out between replicas: whatever any replica publishes, every subscriber on every replica gets.
+ * Redis pub/sub when Redis is configured; in-process in embedded mode (one process is the only replica).
+ * Messages are JSON.
+ */
+export interface PubSub {
+  publish(channel: string, message: unknown): Promise<void>;
+  /** Messages on `channel` from now on, buffered per subscriber; `return()` unsubscribes. */
+  subscribe<T>(channel: string, options?: SubscribeOptions): PubSubSubscription<T>;
+  close(): Promise<void>;
+}
+
+export interface SubscribeOptions {
+  /** Messages buffered for a slow consumer (default 100). */
+  limit?: number;
+  /** What happens past the limit (default 'fail': never drop silently). */
+  overflow?: OverflowPolicy;
+}
+
+export interface PubSubSubscription<T> extends AsyncIterableIterator<T> {
+  /** Resolves once messages published from now on are certain to arrive (Redis confirmed SUBSCRIBE). */
+  readonly ready: Promise<void>;
+}
+
+const DEFAULT_LIMIT = 100;
+
+export function createPubSub(redis: Redis | undefined, logger: Logger): PubSub {
+  return redis ? new RedisPubSub(redis, logger) : new InProcessPubSub();
+}
+
+export class InProcessPubSub implements PubSub {
+  readonly #emitter = new EventEmitter().setMaxListeners(0);
+
+  async publish(channel: string, message: unknown) {
+    this.#emitter.emit(channel, JSON.stringify(message));
+  }
+
+  subscribe<T>(channel: string, options: SubscribeOptions = {}): PubSubSubscription<T> {
+    const listener = (raw: string) => queue.push(JSON.parse(raw) as T);
+    const queue = createAsyncQueue<T>({ limit: options.limit ?? DEFAULT_LIMIT, overflow: options.overflow ?? 'fail', onReturn: () => this.#emitter.off(channel, listener) });
+    this.#emitter.on(channel, listener);
+    return Object.assign(queue, { ready: Promise.resolve() });
+  }
+
+  async close() {
+    this.#emitter.removeAllListeners();
+  }
+}
+
+/** One subscriber connection per process; channels are subscribed in Redis while anyone here listens. */
+export class RedisPubSub implements PubSub {
+  readonly #publisher: Redis;
+  readonly #subscriber: Redis;
+  readonly #listeners = new Map<string, Set<(raw: string) => void>>();
+  readonly #logger: Logger;
+
+  constructor(redis: Redis, logger: Logger) {
+    this.#publisher = redis;
+    this.#logger = logger;
+    this.#subscriber = redis.duplicate({ enableAutoPipelining: false });
+    this.#subscriber.on('message', (channel: string, raw: string) => {
+      for (const listener of this.#listeners.get(channel) ?? []) listener(raw);
+    });
+    this.#subscriber.on('error', (error) => logger.warn({ err: error }, 'redis subscriber error'));
+  }
+
+  async publish(channel: string, message: unknown) {
+    await this.#publisher.publish(channel, JSON.stringify(message));
+  }
+
+  subscribe<T>(channel: string, options: SubscribeOptions = {}): PubSubSubscription<T> {
+    const listener = (raw: string) => {
+      try {
+        queue.push(JSON.parse(raw) as T);
+      } catch (error) {
+        this.#logger.warn({ err: error, channel }, 'dropping a malformed pub/sub message');
+      }
+    };
+    const queue = createAsyncQueue<T>({
+      limit: options.limit ?? DEFAULT_LIMIT,
+      overflow: options.overflow ?? 'fail',
+      onReturn: () => {
+        const set = this.#listeners.get(channel);
+        set?.delete(listener);
+        if (set && set.size === 0) {
+          this.#listeners.delete(channel);
+          this.#subscriber.unsubscribe(channel).catch(() => undefined);
+        }
+      },
+    });
+    let set = this.#listeners.get(channel);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(channel, set);
+    }
+    set.add(listener);
+    // SUBSCRIBE is idempotent in Redis; awaiting our own call also covers a channel another listener opened.
+    const ready = this.#subscriber.subscribe(channel).then(
+      () => undefined,
+      (error: Error) => queue.end(error),
+    );
+    return Object.assign(queue, { ready });
+  }
+
+  async close() {
+    this.#listeners.clear();
+    this.#subscriber.disconnect();
+  }
+}
