@@ -38,7 +38,7 @@ try {
     process.on('SIGHUP', () => router.reloadSupergraph());
     onShutdownSignal(logger, () => router.stop());
   } else {
-    const subgraph = await startSubgraph(SUBGRAPHS[name], config, { logger });
+    const subgraph = await startSubgraph(SUBGRAPHS[name], config, { logger, processMetrics: true });
     onShutdownSignal(logger, () => subgraph.stop());
   }
 } catch (error) {

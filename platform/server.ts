@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { ErrorCodes } from './errors.ts';
 import type { Logger } from './logger.ts';
+import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
 
 export type Phase = 'starting' | 'started' | 'draining' | 'stopped';
 
@@ -28,14 +29,17 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   /** Ordered shutdown steps run after HTTP has drained (close Redis, the ORM, ...). */
   onStopped?: Array<() => Promise<void>>;
   shutdownTimeoutMs: number;
-  /** Called for every HTTP server created, before listening (the router attaches graphql-ws here later). */
+  /** Called for every HTTP server created, before listening (graphql-ws attaches here). */
   onHttpServer?: (server: http.Server) => void;
+  /** Served at GET /metrics; created here when absent. */
+  metrics?: ServiceMetrics;
 }
 
 export interface HttpService {
   readonly url: string;
   readonly port: number;
   readonly server: http.Server;
+  readonly metrics: ServiceMetrics;
   phase(): Phase;
   /** Stop accepting, let in-flight requests finish (up to shutdownTimeoutMs), then run onStopped steps. */
   stop(): Promise<void>;
@@ -51,6 +55,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
   let phase: Phase = 'starting';
   const { apollo, logger } = options;
   const routes = options.routes ?? {};
+  const metrics = options.metrics ?? createServiceMetrics(options.name, { processMetrics: false });
 
   const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 60_000 }, (req, res) => {
     handle(req, res).catch((error) => {
@@ -63,9 +68,16 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://internal');
+    const endTimer = metrics.httpRequests.startTimer({ method: req.method ?? 'GET' });
+    res.once('finish', () => endTimer({ route: routeLabel(url.pathname), status: String(res.statusCode) }));
     if (options.corsOrigins && applyCors(req, res, options.corsOrigins)) return;
     if (url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok', phase });
     if (url.pathname === '/health/ready') return ready(res);
+    if (url.pathname === '/metrics') {
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(await metrics.registry.metrics());
+      return;
+    }
     const route = routes[url.pathname];
     if (route) return route(req, res);
     if (url.pathname !== '/graphql' && url.pathname !== '/') return sendJson(res, 404, { error: 'not found' });
@@ -139,6 +151,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     url,
     port,
     server,
+    metrics,
     phase: () => phase,
     stop() {
       stopping ??= (async () => {
@@ -182,6 +195,11 @@ async function drain(server: http.Server, timeoutMs: number) {
   await Promise.race([closed, timedOut]);
   clearInterval(idleSweep);
   clearTimeout(deadline);
+}
+
+/** Bounded label values: known paths by name, everything else as "other". */
+function routeLabel(pathname: string): string {
+  return ['/graphql', '/', '/health/live', '/health/ready', '/metrics'].includes(pathname) || pathname.startsWith('/.well-known/') || pathname.startsWith('/webhooks/') ? pathname : 'other';
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown) {

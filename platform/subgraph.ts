@@ -14,6 +14,7 @@ import type { DemoCity } from './demo-city.ts';
 import { createFormatError } from './graphql.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { closeRedis, createRedis, type Redis } from './redis.ts';
+import { createServiceMetrics } from './metrics.ts';
 import { createPubSub, type PubSub } from './pubsub.ts';
 import { createShield, type IRules } from './rules.ts';
 import { attachSubscriptionServer, CloseCodes, type SubscriptionMeta, type SubscriptionServer } from './subscription-server.ts';
@@ -70,8 +71,10 @@ export interface RunningSubgraph {
 
 export interface StartSubgraphOptions {
   logger?: Logger;
-  /** Counts every SQL statement (tests, metrics). */
+  /** Counts every SQL statement (tests). */
   onStatement?: (sql: string) => void;
+  /** Node process metrics in /metrics; on when this subgraph is the only service in its process. */
+  processMetrics?: boolean;
 }
 
 /**
@@ -80,6 +83,7 @@ export interface StartSubgraphOptions {
  */
 export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig, options: StartSubgraphOptions = {}): Promise<RunningSubgraph> {
   const logger = options.logger ?? createLogger(config);
+  const metrics = createServiceMetrics(setup.name, { processMetrics: options.processMetrics ?? false });
   const db = await openDatabase({
     schema: setup.name,
     entities: setup.entities,
@@ -88,7 +92,10 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
     poolMax: config.databasePoolMax,
     dataDir: config.dataDir,
     logger,
-    onStatement: options.onStatement,
+    onStatement: (sql) => {
+      metrics.sqlStatements.inc();
+      options.onStatement?.(sql);
+    },
   });
   const redis = createRedis(config.redisUrl, logger, setup.name);
   const pubsub = createPubSub(redis, logger);
@@ -139,6 +146,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       },
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       onHttpServer: attachSubscriptions,
+      metrics,
       onDraining: [async () => subscriptions?.close(CloseCodes.GOING_AWAY)],
       onStopped: [...(definition.onStopped ?? []), () => pubsub.close(), () => closeRedis(redis), () => db.close()],
     });

@@ -38,6 +38,15 @@ describe('the router in development', () => {
     assert.equal(((await ready.json()) as { checks: Record<string, string> }).checks.database, 'ok');
   });
 
+  it('exposes Prometheus metrics on every service', async () => {
+    await stack.signUp('RIDER');
+    const subgraphMetrics = await (await fetch(stack.subgraph('accounts').url.replace('/graphql', '/metrics'))).text();
+    const statements = /smartline_sql_statements_total\{service="accounts"\} (\d+)/.exec(subgraphMetrics);
+    assert.ok(statements && Number(statements[1]) > 0, 'SQL statements are counted');
+    const routerMetrics = await (await fetch(stack.routerUrl.replace('/graphql', '/metrics'))).text();
+    assert.match(routerMetrics, /smartline_http_request_duration_seconds_count\{service="router",method="POST",route="\/graphql",status="200"\} [1-9]\d*/);
+  });
+
   it('answers CORS preflights only for allowed origins', async () => {
     const preflight = (origin: string) => fetch(stack.routerUrl, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
     const allowed = await preflight('https://studio.apollographql.com');
