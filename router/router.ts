@@ -7,10 +7,13 @@ import type { ServiceConfig, SubgraphName } from '../platform/config.ts';
 import { createRequestContext, requestIdFrom, traceContextFrom, type RequestContext } from '../platform/context.ts';
 import { createFormatError } from '../platform/graphql.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
+import { createServiceMetrics } from '../platform/metrics.ts';
 import { startHttpService, type HttpService } from '../platform/server.ts';
 import { asHttpError } from '../platform/subgraph.ts';
+import type { RouterFeature, StopReason } from './plugins/feature.ts';
 import { landingPagePlugin } from './plugins/landing-page.ts';
 import { requestIdPlugin } from './plugins/request-id.ts';
+import { subscriptionsFeature, type SubscriptionsFeature, type SubscriptionsOptions } from './plugins/subscriptions.ts';
 import { ForwardingDataSource } from './subgraph-data-source.ts';
 
 export interface RouterOptions {
@@ -19,15 +22,20 @@ export interface RouterOptions {
   subgraphUrls?: Partial<Record<SubgraphName | string, string>>;
   /** Overrides config.jwt.jwksUrl (embedded mode and tests, where ports are chosen at start). */
   jwksUrl?: string;
+  /** graphql-ws subscriptions on /graphql (router/subscriptions/PROTOCOL.md); default on, `false` leaves the feature out. */
+  subscriptions?: boolean | SubscriptionsOptions;
 }
 
 export interface RunningRouter {
   readonly url: string;
   readonly port: number;
   readonly http: HttpService;
+  /** The subscription engine's counters; undefined when subscriptions are off. */
+  readonly subscriptions: Pick<SubscriptionsFeature, 'stats' | 'waitFor'> | undefined;
   /** Re-reads the supergraph file and swaps the schema without dropping traffic. */
   reloadSupergraph(): void;
-  stop(): Promise<void>;
+  /** Closes WebSockets (1001, or 1012 with `restart`), drains HTTP, then closes upstream connections. */
+  stop(options?: { restart?: boolean }): Promise<void>;
 }
 
 /**
@@ -53,12 +61,19 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
 
   /** Router features, in order. A feature that is off is simply not in this list. */
   const plugins: ApolloServerPlugin<RequestContext>[] = [requestIdPlugin(), landingPagePlugin({ production: config.production })];
+  /** Features beside Apollo Server on the same HTTP server, in order; off means absent. */
+  const subscriptions = options.subscriptions === false ? undefined : subscriptionsFeature(options.subscriptions === true ? {} : options.subscriptions);
+  const features: RouterFeature[] = [...(subscriptions ? [subscriptions] : [])];
+
+  const formatError = createFormatError({ production: config.production, logger });
+  const metrics = createServiceMetrics('router', { processMetrics: false });
+  let stopReason: StopReason = 'shutdown';
 
   const apollo = new ApolloServer<RequestContext>({
     gateway,
     introspection: !config.production,
     includeStacktraceInErrorResponses: !config.production,
-    formatError: createFormatError({ production: config.production, logger }),
+    formatError,
     plugins,
     stopOnTerminationSignals: false, // platform/lifecycle.ts drains and stops in order
     logger,
@@ -80,16 +95,26 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     readiness: {},
     corsOrigins: config.corsOrigins,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    metrics,
+    onHttpServer: (server) => {
+      for (const feature of features) feature.attach?.({ server, gateway, verify, logger, metrics, formatError });
+    },
+    onDraining: features.flatMap((feature) => (feature.onDraining ? [() => feature.onDraining!(stopReason)] : [])),
+    onStopped: features.flatMap((feature) => (feature.onStopped ? [() => feature.onStopped!()] : [])),
   });
 
   return {
     url: http.url,
     port: http.port,
     http,
+    subscriptions,
     reloadSupergraph() {
       updateSupergraph?.(readSupergraph());
       logger.info({ file: config.supergraphPath }, 'supergraph reloaded');
     },
-    stop: () => http.stop(),
+    stop(stopOptions) {
+      if (stopOptions?.restart) stopReason = 'restart';
+      return http.stop();
+    },
   };
 }

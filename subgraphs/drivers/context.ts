@@ -1,22 +1,43 @@
-import type DataLoader from 'dataloader';
+import DataLoader from 'dataloader';
 import type { EntityManager } from '../../platform/db.ts';
 import { keyedLoader } from '../../platform/loaders.ts';
 import type { SubgraphContext } from '../../platform/subgraph.ts';
 import { Driver } from './entities.ts';
+import type { LiveLocations } from './live/engine.ts';
+import { UNKNOWN_DRIVER, type LiveDriverState } from './live/store.ts';
 import { isUuid } from './validation.ts';
 
 export interface DriversExtras {
+  readonly live: LiveLocations;
   /** Driver by its id: entity references and `driver(id)`. */
   readonly driversById: DataLoader<string, Driver | null>;
   /** Driver by accounts User id: `User.driverProfile`. */
   readonly driversByUserId: DataLoader<string, Driver | null>;
+  /**
+   * Live state (availability, last fix, spoofing flag) by driver id: one store round trip per batch.
+   * Never cached: a subscription's context lives as long as the subscription, and state moves.
+   */
+  readonly liveStates: DataLoader<string, LiveDriverState>;
+  /** Profiles loaded through a fresh EntityManager: for long-lived feeds, whose context must not grow. */
+  freshDrivers(ids: readonly string[]): Promise<Array<Driver | null>>;
 }
 
 export type DriversContext = SubgraphContext<DriversExtras>;
 
-export function createDriversExtras(em: EntityManager): DriversExtras {
+export function createDriversExtras(em: EntityManager, live: LiveLocations, fork: () => EntityManager): DriversExtras {
   return {
-    driversById: keyedLoader((ids) => em.find(Driver, { id: { $in: ids.filter(isUuid) } }), (driver) => driver.id),
+    live,
+    driversById: driversByIdLoader(em),
     driversByUserId: keyedLoader((userIds) => em.find(Driver, { userId: { $in: userIds.filter(isUuid) } }), (driver) => driver.userId),
+    liveStates: new DataLoader(
+      async (ids) => {
+        const states = await live.store.read(ids);
+        return ids.map((id) => states.get(id) ?? UNKNOWN_DRIVER);
+      },
+      { cache: false, maxBatchSize: 500 },
+    ),
+    freshDrivers: (ids) => driversByIdLoader(fork()).loadMany(ids).then((rows) => rows.map((row) => (row instanceof Error ? null : row))),
   };
 }
+
+const driversByIdLoader = (em: EntityManager) => keyedLoader((ids) => em.find(Driver, { id: { $in: ids.filter(isUuid) } }), (driver) => driver.id);

@@ -9,6 +9,8 @@ export type VehicleType = (typeof VEHICLE_TYPES)[number];
 /**
  * A driver profile: one per accounts User (`userId`, never joined: accounts owns users), with the
  * driver's one vehicle, the admin approval, and the last known position.
+ * Live state (availability, current position) is not here: it lives in the live store (live/store.ts),
+ * and the location history in the partitioned `driver_location_history` table (live/history.ts).
  */
 const DriverSchema = defineEntity({
   name: 'Driver',
@@ -33,6 +35,8 @@ const DriverSchema = defineEntity({
     lastLat: p.float().columnType('double precision').nullable(),
     lastLng: p.float().columnType('double precision').nullable(),
     positionAt: p.datetime().nullable(),
+    /** When a fix first implied an implausible speed (written in the background from the live store's flag). */
+    suspectedSpoofingAt: p.datetime().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },

@@ -31,4 +31,44 @@ class CreateDrivers extends Migration {
   }
 }
 
-export const migrations: MigrationEntry[] = [{ name: '0001_drivers', class: CreateDrivers }];
+/**
+ * Live locations:
+ * - `drivers.suspected_spoofing_at`: the durable copy of the live store's spoofing flag;
+ * - `driver_location_history`: every accepted fix, partitioned by day of recorded_at (partitions are
+ *   created ahead and dropped after the retention by live/history.ts; the primary key makes a re-sent
+ *   point a no-op);
+ * - `driver_positions`: embedded mode's live index (no Redis): one row per driver, with the res-9 H3 cell
+ *   of the position, searched by cell ranges (live/geo.ts) among AVAILABLE drivers.
+ */
+class CreateLiveLocations extends Migration {
+  override up() {
+    this.addSql(`alter table "drivers" add column "suspected_spoofing_at" timestamptz null`);
+    this.addSql(`create table "driver_location_history" (
+      "driver_id" uuid not null,
+      "recorded_at" timestamptz not null,
+      "lat" double precision not null check ("lat" between -90 and 90),
+      "lng" double precision not null check ("lng" between -180 and 180),
+      "heading" real null,
+      "speed_kmh" real null,
+      "accuracy_m" real null,
+      "received_at" timestamptz not null,
+      primary key ("driver_id", "recorded_at")
+    ) partition by range ("recorded_at")`);
+    this.addSql(`create table "driver_positions" (
+      "driver_id" uuid primary key,
+      "vehicle_type" varchar(16) not null,
+      "availability" varchar(16) not null,
+      "lat" double precision null,
+      "lng" double precision null,
+      "h3_cell" bigint null,
+      "recorded_at" timestamptz null,
+      "updated_at" timestamptz not null
+    )`);
+    this.addSql(`create index "driver_positions_available_h3_cell_index" on "driver_positions" ("h3_cell") where "availability" = 'AVAILABLE'`);
+  }
+}
+
+export const migrations: MigrationEntry[] = [
+  { name: '0001_drivers', class: CreateDrivers },
+  { name: '0002_live_locations', class: CreateLiveLocations },
+];

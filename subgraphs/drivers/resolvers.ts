@@ -1,32 +1,53 @@
 import { DateTimeScalar } from '../../platform/graphql.ts';
 import type { DriversContext } from './context.ts';
 import type { Driver } from './entities.ts';
+import type { LiveLocations } from './live/engine.ts';
+import { goOffline, goOnline, nearbyDrivers, nearbyQueryOf, updateLocation, updateLocations, type NearbyArgs } from './locations.ts';
 import { approveDriver, pendingDrivers, registerDriver } from './service.ts';
+import { driverLocationView, subscriptionResolvers, type DriverLocationView } from './subscriptions.ts';
 
-/** Resolvers stay thin: arguments in, domain functions (service.ts) out. Shield has already run. */
-export const resolvers = {
-  DateTime: DateTimeScalar,
-  Query: {
-    driver: (_: unknown, { id }: { id: string }, ctx: DriversContext) => ctx.driversById.load(id),
-    pendingDrivers: (_: unknown, args: { first?: number | null; after?: string | null }, ctx: DriversContext) => pendingDrivers(ctx.em, args),
-  },
-  Mutation: {
-    registerDriver: (_: unknown, { vehicle }: { vehicle: unknown }, ctx: DriversContext) => registerDriver(ctx.em, ctx.principal!, vehicle),
-    approveDriver: (_: unknown, { driverId }: { driverId: string }, ctx: DriversContext) => approveDriver(ctx.em, ctx.principal!, driverId),
-  },
-  Driver: {
-    __resolveReference: (reference: { id: string }, ctx: DriversContext): Promise<Driver | null> => ctx.driversById.load(reference.id),
-    user: (driver: Driver) => ({ __typename: 'User', id: driver.userId }),
-    vehicle: (driver: Driver) => ({
-      type: driver.vehicleType,
-      make: driver.vehicleMake,
-      model: driver.vehicleModel,
-      color: driver.vehicleColor,
-      plate: driver.vehiclePlate,
-      year: driver.vehicleYear,
-    }),
-  },
-  User: {
-    driverProfile: (user: { id: string }, _: unknown, ctx: DriversContext) => ctx.driversByUserId.load(user.id),
-  },
-};
+/** Resolvers stay thin: arguments in, domain functions (service.ts, locations.ts) out. Shield has already run. */
+export function createResolvers(live: LiveLocations) {
+  return {
+    DateTime: DateTimeScalar,
+    Query: {
+      driver: (_: unknown, { id }: { id: string }, ctx: DriversContext) => ctx.driversById.load(id),
+      pendingDrivers: (_: unknown, args: { first?: number | null; after?: string | null }, ctx: DriversContext) => pendingDrivers(ctx.em, args),
+      nearbyDrivers: (_: unknown, args: NearbyArgs, ctx: DriversContext) => nearbyDrivers(live, (ids) => ctx.driversById.loadMany(ids), nearbyQueryOf(args)),
+    },
+    Mutation: {
+      registerDriver: (_: unknown, { vehicle }: { vehicle: unknown }, ctx: DriversContext) => registerDriver(ctx.em, ctx.principal!, vehicle),
+      approveDriver: (_: unknown, { driverId }: { driverId: string }, ctx: DriversContext) => approveDriver(ctx.em, ctx.principal!, driverId),
+      goOnline: (_: unknown, __: unknown, ctx: DriversContext) => goOnline(ctx.em, live, ctx.principal!),
+      goOffline: (_: unknown, __: unknown, ctx: DriversContext) => goOffline(ctx.em, live, ctx.principal!),
+      updateLocation: (_: unknown, { input }: { input: unknown }, ctx: DriversContext) => updateLocation(live, ctx.principal!, input),
+      updateLocations: (_: unknown, { batch }: { batch: unknown }, ctx: DriversContext) => updateLocations(live, ctx.principal!, batch),
+    },
+    Subscription: subscriptionResolvers(live),
+    Driver: {
+      __resolveReference: (reference: { id: string }, ctx: DriversContext): Promise<Driver | null> => ctx.driversById.load(reference.id),
+      user: (driver: Driver) => ({ __typename: 'User', id: driver.userId }),
+      vehicle: (driver: Driver) => ({
+        type: driver.vehicleType,
+        make: driver.vehicleMake,
+        model: driver.vehicleModel,
+        color: driver.vehicleColor,
+        plate: driver.vehiclePlate,
+        year: driver.vehicleYear,
+      }),
+      availability: async (driver: Driver, _: unknown, ctx: DriversContext) => (await ctx.liveStates.load(driver.id)).availability,
+      lastLocation: async (driver: Driver, _: unknown, ctx: DriversContext) => {
+        const { fix } = await ctx.liveStates.load(driver.id);
+        return fix ? driverLocationView(driver.id, fix) : null;
+      },
+      suspectedSpoofing: async (driver: Driver, _: unknown, ctx: DriversContext) =>
+        driver.suspectedSpoofingAt != null || (await ctx.liveStates.load(driver.id)).spoofingSince !== null,
+    },
+    DriverLocation: {
+      driver: (location: DriverLocationView, _: unknown, ctx: DriversContext) => ctx.driversById.load(location.driverId),
+    },
+    User: {
+      driverProfile: (user: { id: string }, _: unknown, ctx: DriversContext) => ctx.driversByUserId.load(user.id),
+    },
+  };
+}

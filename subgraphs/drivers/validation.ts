@@ -1,4 +1,4 @@
-import { z } from '../../platform/validation.ts';
+import { latitudeSchema, latLngSchema, longitudeSchema, z } from '../../platform/validation.ts';
 import { VEHICLE_TYPES } from './entities.ts';
 
 /** Upper case, trimmed, runs of whitespace collapsed to one space: "cai  1000 " → "CAI 1000". */
@@ -40,3 +40,53 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Ids are opaque to clients; anything that is not one of ours simply matches nothing. */
 export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
+
+const optional = <T extends z.ZodType<number>>(schema: T) => schema.nullish().transform((value) => value ?? null);
+
+/**
+ * The schemas of location input, built once per clock (zod compiles a schema on first use: building
+ * one per request would cost more than the rest of the request). `now` is read at every parse:
+ * recordedAt may run `futureSkewMs` ahead of the server's clock.
+ */
+export function locationSchemas(now: () => number, futureSkewMs: number) {
+  const fix = z.object({
+    lat: latitudeSchema,
+    lng: longitudeSchema,
+    heading: optional(z.number().min(0, 'must be between 0 and 360').max(360, 'must be between 0 and 360')),
+    speedKmh: optional(z.number().min(0, 'must be between 0 and 300').max(300, 'must be between 0 and 300')),
+    accuracyM: optional(z.number().min(0, 'must be 0 or more')),
+    recordedAt: z
+      .date('must be a date')
+      .refine((date) => date.getTime() <= now() + futureSkewMs, { message: 'must not be in the future' })
+      .transform((date) => date.getTime()),
+  });
+  /** A backfill batch: 1 to 100 fixes, oldest first. */
+  const batch = z.object({
+    batch: z
+      .array(fix)
+      .min(1, 'must hold at least one point')
+      .max(MAX_BATCH_POINTS, `must hold at most ${MAX_BATCH_POINTS} points`)
+      .superRefine((points, ctx) => {
+        for (let i = 1; i < points.length; i++) {
+          if (points[i].recordedAt < points[i - 1].recordedAt) {
+            ctx.addIssue({ code: 'custom', path: [i, 'recordedAt'], message: 'must not be earlier than the point before it (oldest first)' });
+            return;
+          }
+        }
+      }),
+  });
+  return { fix, batch };
+}
+export type LocationSchemas = ReturnType<typeof locationSchemas>;
+
+export const MAX_BATCH_POINTS = 100;
+
+export const MAX_NEARBY_RADIUS_M = 10_000;
+export const MAX_NEARBY_FIRST = 50;
+
+export const nearbyArgsSchema = z.object({
+  near: latLngSchema,
+  radiusM: z.number().int('must be a whole number of meters').min(1, `must be between 1 and ${MAX_NEARBY_RADIUS_M}`).max(MAX_NEARBY_RADIUS_M, `must be between 1 and ${MAX_NEARBY_RADIUS_M}`),
+  vehicleType: z.enum(VEHICLE_TYPES).nullish().transform((value) => value ?? null),
+  first: z.number().int('must be a whole number').min(1, `must be between 1 and ${MAX_NEARBY_FIRST}`).max(MAX_NEARBY_FIRST, `must be between 1 and ${MAX_NEARBY_FIRST}`),
+});

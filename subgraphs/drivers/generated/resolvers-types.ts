@@ -21,10 +21,16 @@ export type Driver = {
   /** Visible to the driver themself and to admins. */
   approvalStatus: DriverApprovalStatus;
   approvedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Visible to the driver themself and to admins. */
+  availability: DriverAvailability;
   createdAt: Scalars['DateTime']['output'];
   id: Scalars['ID']['output'];
+  /** The last fix that entered the live index; null when there is none. The driver themself and admins. */
+  lastLocation?: Maybe<DriverLocation>;
   /** Average of riders' ratings, 1.00 to 5.00, as an exact decimal string; null before the first rating. */
   rating?: Maybe<Scalars['String']['output']>;
+  /** A fix implied a speed over 200 km/h since the previous one (a spoofed GPS, most likely). Admins only. */
+  suspectedSpoofing: Scalars['Boolean']['output'];
   user: User;
   vehicle: Vehicle;
 };
@@ -33,6 +39,19 @@ export type DriverApprovalStatus =
   | 'APPROVED'
   | 'PENDING'
   | 'SUSPENDED';
+
+/**
+ * Where a driver is in their working day:
+ * OFFLINE → AVAILABLE (goOnline) → OFFERED (a trip is offered) → BUSY (on a trip) → COOLDOWN → AVAILABLE.
+ * An offer that is declined or expires returns to AVAILABLE; AVAILABLE and OFFERED drivers may go OFFLINE,
+ * BUSY and COOLDOWN drivers may not. Drivers silent for 30 seconds are taken OFFLINE.
+ */
+export type DriverAvailability =
+  | 'AVAILABLE'
+  | 'BUSY'
+  | 'COOLDOWN'
+  | 'OFFERED'
+  | 'OFFLINE';
 
 export type DriverConnection = {
   __typename?: 'DriverConnection';
@@ -46,11 +65,74 @@ export type DriverEdge = {
   node: Driver;
 };
 
+/** A driver's position as last reported. */
+export type DriverLocation = {
+  __typename?: 'DriverLocation';
+  accuracyM?: Maybe<Scalars['Float']['output']>;
+  driver: Driver;
+  driverId: Scalars['ID']['output'];
+  heading?: Maybe<Scalars['Float']['output']>;
+  location: GeoPoint;
+  recordedAt: Scalars['DateTime']['output'];
+  speedKmh?: Maybe<Scalars['Float']['output']>;
+};
+
+export type GeoPoint = {
+  __typename?: 'GeoPoint';
+  lat: Scalars['Float']['output'];
+  lng: Scalars['Float']['output'];
+};
+
+export type LatLngInput = {
+  lat: Scalars['Float']['input'];
+  lng: Scalars['Float']['input'];
+};
+
+export type LocationBatchResult = {
+  __typename?: 'LocationBatchResult';
+  /** Points kept in the location history (the newest fresh one also entered the live index). */
+  accepted: Scalars['Int']['output'];
+  /** Points dropped as implausible: LOW_ACCURACY or IMPLAUSIBLE_SPEED. */
+  rejected: Scalars['Int']['output'];
+};
+
+/** One GPS fix from the driver app. */
+export type LocationInput = {
+  /** Radius of the fix's uncertainty in meters, 0 or more. Fixes worse than 50 m stay out of the live index. */
+  accuracyM?: InputMaybe<Scalars['Float']['input']>;
+  /** Degrees clockwise from north, 0 to 360. */
+  heading?: InputMaybe<Scalars['Float']['input']>;
+  /** −90 to 90. */
+  lat: Scalars['Float']['input'];
+  /** −180 to 180. */
+  lng: Scalars['Float']['input'];
+  /** When the device took the fix; at most 5 seconds in the future of the server's clock. */
+  recordedAt: Scalars['DateTime']['input'];
+  /** 0 to 300. */
+  speedKmh?: InputMaybe<Scalars['Float']['input']>;
+};
+
+export type LocationUpdateResult = {
+  __typename?: 'LocationUpdateResult';
+  /** True when the fix entered the live index (maps, matching, followers). */
+  accepted: Scalars['Boolean']['output'];
+  /** why a fix was kept out of the live index: LOW_ACCURACY (worse than 50 m), STALE (older than 2 minutes), IMPLAUSIBLE_SPEED (over 200 km/h from the previous fix), OUT_OF_ORDER (not newer than the last fix). */
+  rejectedReason?: Maybe<Scalars['String']['output']>;
+};
+
 export type Mutation = {
   __typename?: 'Mutation';
   approveDriver: Driver;
+  /** The signed-in driver stops taking trips (AVAILABLE or OFFERED → OFFLINE); CONFLICT while BUSY or in COOLDOWN. */
+  goOffline: Driver;
+  /** The signed-in driver starts taking trips (OFFLINE → AVAILABLE). Only APPROVED profiles; otherwise CONFLICT. */
+  goOnline: Driver;
   /** A signed-in DRIVER registers their vehicle; the profile waits for an admin's approval. */
   registerDriver: Driver;
+  /** A live fix from the signed-in, online driver: at most one every 2 seconds (RATE_LIMITED otherwise). */
+  updateLocation: LocationUpdateResult;
+  /** Up to 100 fixes, oldest first, buffered while the app was offline: not rate limited; every plausible point is kept in the history and only the newest fresh one enters the live index. */
+  updateLocations: LocationBatchResult;
 };
 
 
@@ -63,6 +145,33 @@ export type MutationRegisterDriverArgs = {
   vehicle: VehicleInput;
 };
 
+
+export type MutationUpdateLocationArgs = {
+  input: LocationInput;
+};
+
+
+export type MutationUpdateLocationsArgs = {
+  batch: Array<LocationInput>;
+};
+
+export type NearbyDriver = {
+  __typename?: 'NearbyDriver';
+  /** Great-circle distance from the searched point, in meters. */
+  distanceM: Scalars['Int']['output'];
+  driver: Driver;
+  /** When the driver's position was recorded. */
+  lastSeenAt: Scalars['DateTime']['output'];
+  location: GeoPoint;
+};
+
+export type NearbyDriversSnapshot = {
+  __typename?: 'NearbyDriversSnapshot';
+  at: Scalars['DateTime']['output'];
+  /** Nearest first. */
+  drivers: Array<NearbyDriver>;
+};
+
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor?: Maybe<Scalars['String']['output']>;
@@ -72,6 +181,8 @@ export type PageInfo = {
 export type Query = {
   __typename?: 'Query';
   driver?: Maybe<Driver>;
+  /** AVAILABLE drivers with a fix from the last 60 seconds within radiusM (1 to 10,000) of near, nearest first; first is 1 to 50. Riders, admins and partners. */
+  nearbyDrivers: Array<NearbyDriver>;
   /** Admin: drivers waiting for approval, oldest first. */
   pendingDrivers: DriverConnection;
 };
@@ -82,9 +193,37 @@ export type QueryDriverArgs = {
 };
 
 
+export type QueryNearbyDriversArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+  near: LatLngInput;
+  radiusM?: InputMaybe<Scalars['Int']['input']>;
+  vehicleType?: InputMaybe<VehicleType>;
+};
+
+
 export type QueryPendingDriversArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** The driver's last known location (if any), then every fix that enters the live index. Lossy: a slow client gets the newest fixes. The driver themself and admins. */
+  driverLocation: DriverLocation;
+  /** A snapshot of nearbyDrivers now and then every few seconds. Riders and admins. */
+  nearbyDriversUpdates: NearbyDriversSnapshot;
+};
+
+
+export type SubscriptionDriverLocationArgs = {
+  driverId: Scalars['ID']['input'];
+};
+
+
+export type SubscriptionNearbyDriversUpdatesArgs = {
+  near: LatLngInput;
+  radiusM?: InputMaybe<Scalars['Int']['input']>;
+  vehicleType?: InputMaybe<VehicleType>;
 };
 
 export type User = {
@@ -221,14 +360,25 @@ export type ResolversTypes = {
   Driver: ResolverTypeWrapper<Driver>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   DriverApprovalStatus: DriverApprovalStatus;
+  DriverAvailability: DriverAvailability;
   DriverConnection: ResolverTypeWrapper<DriverConnection>;
   DriverEdge: ResolverTypeWrapper<DriverEdge>;
-  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  PageInfo: ResolverTypeWrapper<PageInfo>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
-  Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  DriverLocation: ResolverTypeWrapper<DriverLocation>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  GeoPoint: ResolverTypeWrapper<GeoPoint>;
+  LatLngInput: LatLngInput;
+  LocationBatchResult: ResolverTypeWrapper<LocationBatchResult>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  LocationInput: LocationInput;
+  LocationUpdateResult: ResolverTypeWrapper<LocationUpdateResult>;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  NearbyDriver: ResolverTypeWrapper<NearbyDriver>;
+  NearbyDriversSnapshot: ResolverTypeWrapper<NearbyDriversSnapshot>;
+  PageInfo: ResolverTypeWrapper<PageInfo>;
+  Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   User: ResolverTypeWrapper<User>;
   Vehicle: ResolverTypeWrapper<Vehicle>;
   VehicleInput: VehicleInput;
@@ -241,13 +391,23 @@ export type ResolversParentTypes = {
   Driver: Driver | FederationReferenceTypes['Driver'];
   ID: Scalars['ID']['output'];
   String: Scalars['String']['output'];
+  Boolean: Scalars['Boolean']['output'];
   DriverConnection: DriverConnection;
   DriverEdge: DriverEdge;
-  Mutation: Record<PropertyKey, never>;
-  PageInfo: PageInfo;
-  Boolean: Scalars['Boolean']['output'];
-  Query: Record<PropertyKey, never>;
+  DriverLocation: DriverLocation;
+  Float: Scalars['Float']['output'];
+  GeoPoint: GeoPoint;
+  LatLngInput: LatLngInput;
+  LocationBatchResult: LocationBatchResult;
   Int: Scalars['Int']['output'];
+  LocationInput: LocationInput;
+  LocationUpdateResult: LocationUpdateResult;
+  Mutation: Record<PropertyKey, never>;
+  NearbyDriver: NearbyDriver;
+  NearbyDriversSnapshot: NearbyDriversSnapshot;
+  PageInfo: PageInfo;
+  Query: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
   User: User | FederationReferenceTypes['User'];
   Vehicle: Vehicle;
   VehicleInput: VehicleInput;
@@ -261,9 +421,12 @@ export type DriverResolvers<ContextType = SubgraphContext, ParentType extends Re
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Driver']> | FederationReferenceType, FederationReferenceType, ContextType>;
   approvalStatus?: Resolver<ResolversTypes['DriverApprovalStatus'], ParentType, ContextType>;
   approvedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  availability?: Resolver<ResolversTypes['DriverAvailability'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lastLocation?: Resolver<Maybe<ResolversTypes['DriverLocation']>, ParentType, ContextType>;
   rating?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  suspectedSpoofing?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   user?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
   vehicle?: Resolver<ResolversTypes['Vehicle'], ParentType, ContextType>;
 };
@@ -278,9 +441,50 @@ export type DriverEdgeResolvers<ContextType = SubgraphContext, ParentType extend
   node?: Resolver<ResolversTypes['Driver'], ParentType, ContextType>;
 };
 
+export type DriverLocationResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['DriverLocation'] = ResolversParentTypes['DriverLocation']> = {
+  accuracyM?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  driver?: Resolver<ResolversTypes['Driver'], ParentType, ContextType>;
+  driverId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  heading?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  location?: Resolver<ResolversTypes['GeoPoint'], ParentType, ContextType>;
+  recordedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  speedKmh?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+};
+
+export type GeoPointResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['GeoPoint'] = ResolversParentTypes['GeoPoint']> = {
+  lat?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  lng?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+};
+
+export type LocationBatchResultResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['LocationBatchResult'] = ResolversParentTypes['LocationBatchResult']> = {
+  accepted?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  rejected?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type LocationUpdateResultResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['LocationUpdateResult'] = ResolversParentTypes['LocationUpdateResult']> = {
+  accepted?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  rejectedReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
 export type MutationResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   approveDriver?: Resolver<ResolversTypes['Driver'], ParentType, ContextType, RequireFields<MutationApproveDriverArgs, 'driverId'>>;
+  goOffline?: Resolver<ResolversTypes['Driver'], ParentType, ContextType>;
+  goOnline?: Resolver<ResolversTypes['Driver'], ParentType, ContextType>;
   registerDriver?: Resolver<ResolversTypes['Driver'], ParentType, ContextType, RequireFields<MutationRegisterDriverArgs, 'vehicle'>>;
+  updateLocation?: Resolver<ResolversTypes['LocationUpdateResult'], ParentType, ContextType, RequireFields<MutationUpdateLocationArgs, 'input'>>;
+  updateLocations?: Resolver<ResolversTypes['LocationBatchResult'], ParentType, ContextType, RequireFields<MutationUpdateLocationsArgs, 'batch'>>;
+};
+
+export type NearbyDriverResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['NearbyDriver'] = ResolversParentTypes['NearbyDriver']> = {
+  distanceM?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  driver?: Resolver<ResolversTypes['Driver'], ParentType, ContextType>;
+  lastSeenAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  location?: Resolver<ResolversTypes['GeoPoint'], ParentType, ContextType>;
+};
+
+export type NearbyDriversSnapshotResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['NearbyDriversSnapshot'] = ResolversParentTypes['NearbyDriversSnapshot']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  drivers?: Resolver<Array<ResolversTypes['NearbyDriver']>, ParentType, ContextType>;
 };
 
 export type PageInfoResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
@@ -290,7 +494,13 @@ export type PageInfoResolvers<ContextType = SubgraphContext, ParentType extends 
 
 export type QueryResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   driver?: Resolver<Maybe<ResolversTypes['Driver']>, ParentType, ContextType, RequireFields<QueryDriverArgs, 'id'>>;
+  nearbyDrivers?: Resolver<Array<ResolversTypes['NearbyDriver']>, ParentType, ContextType, RequireFields<QueryNearbyDriversArgs, 'first' | 'near' | 'radiusM'>>;
   pendingDrivers?: Resolver<ResolversTypes['DriverConnection'], ParentType, ContextType, RequireFields<QueryPendingDriversArgs, 'first'>>;
+};
+
+export type SubscriptionResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  driverLocation?: SubscriptionResolver<ResolversTypes['DriverLocation'], "driverLocation", ParentType, ContextType, RequireFields<SubscriptionDriverLocationArgs, 'driverId'>>;
+  nearbyDriversUpdates?: SubscriptionResolver<ResolversTypes['NearbyDriversSnapshot'], "nearbyDriversUpdates", ParentType, ContextType, RequireFields<SubscriptionNearbyDriversUpdatesArgs, 'near' | 'radiusM'>>;
 };
 
 export type UserResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
@@ -313,9 +523,16 @@ export type Resolvers<ContextType = SubgraphContext> = {
   Driver?: DriverResolvers<ContextType>;
   DriverConnection?: DriverConnectionResolvers<ContextType>;
   DriverEdge?: DriverEdgeResolvers<ContextType>;
+  DriverLocation?: DriverLocationResolvers<ContextType>;
+  GeoPoint?: GeoPointResolvers<ContextType>;
+  LocationBatchResult?: LocationBatchResultResolvers<ContextType>;
+  LocationUpdateResult?: LocationUpdateResultResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
+  NearbyDriver?: NearbyDriverResolvers<ContextType>;
+  NearbyDriversSnapshot?: NearbyDriversSnapshotResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   Vehicle?: VehicleResolvers<ContextType>;
 };

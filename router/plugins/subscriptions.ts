@@ -1,0 +1,131 @@
+import { Counter, Gauge } from 'prom-client';
+import { SubscriptionCloseCodes } from '../subscriptions/close-codes.ts';
+import { LOCATION_STREAM_POLICIES, SubscriptionEngine, type OverflowPolicy, type SubscriptionEngineStats } from '../subscriptions/engine.ts';
+import { followGateway } from '../subscriptions/supergraph.ts';
+import { createGraphqlWsUpstream, type GraphqlWsUpstream, type UpstreamOptions } from '../subscriptions/upstream.ts';
+import { attachSubscriptionSockets, type SubscriptionSockets } from '../subscriptions/ws.ts';
+import type { RouterFeature, RouterHost } from './feature.ts';
+
+export interface SubscriptionsOptions {
+  /** Events buffered per client (and per upstream while entity fetches run) before the overflow policy applies. Default 100. */
+  queueLimit?: number;
+  /** Overflow policy by root field, over the defaults (driverLocation, nearbyDriversUpdates: 'drop-oldest'); any other field: 'fail'. */
+  overflow?: Readonly<Record<string, OverflowPolicy>>;
+  /** WebSocket pings to clients (default 12 000 ms). */
+  keepAliveMs?: number;
+  /** Default 3 000 ms. */
+  connectionInitWaitTimeoutMs?: number;
+  /** Default 64 KiB. */
+  maxFrameBytes?: number;
+  /** On shutdown, how long clients get to complete the close handshake before their sockets are cut (default 2 000 ms). */
+  closeTimeoutMs?: number;
+  upstream?: Omit<UpstreamOptions, 'logger'>;
+}
+
+export interface SubscriptionsStats extends SubscriptionEngineStats {
+  /** Client sockets open. */
+  sockets: number;
+  /** Sockets to subgraphs connected. */
+  upstreamConnections: number;
+}
+
+export interface SubscriptionsFeature extends RouterFeature {
+  stats(): SubscriptionsStats;
+  /** Resolves once the engine's counters satisfy `predicate` (checked now and after every change). */
+  waitFor(predicate: (stats: SubscriptionsStats) => boolean, signal?: AbortSignal): Promise<SubscriptionsStats>;
+}
+
+/**
+ * Subscriptions over graphql-ws on the router's /graphql (router/subscriptions/PROTOCOL.md): the
+ * transport-free engine, graphql-ws upstreams to subgraphs, and the ws adapter, in the router's lifecycle.
+ */
+export function subscriptionsFeature(options: SubscriptionsOptions = {}): SubscriptionsFeature {
+  let parts: { engine: SubscriptionEngine; sockets: SubscriptionSockets; upstream: GraphqlWsUpstream; unfollow: () => void } | undefined;
+
+  const stats = (): SubscriptionsStats => {
+    if (!parts) throw new Error('subscriptions are not attached to a router');
+    return { ...parts.engine.stats(), sockets: parts.sockets.sockets(), upstreamConnections: parts.upstream.connections() };
+  };
+
+  const waitFor = (predicate: (stats: SubscriptionsStats) => boolean, signal?: AbortSignal) =>
+    new Promise<SubscriptionsStats>((resolve, reject) => {
+      if (!parts) return reject(new Error('subscriptions are not attached to a router'));
+      const check = () => {
+        const current = stats();
+        if (!predicate(current)) return;
+        stop();
+        resolve(current);
+      };
+      const aborted = () => {
+        stop();
+        reject(signal!.reason);
+      };
+      const unlisten = parts.engine.onChange(check);
+      const stop = () => {
+        unlisten();
+        signal?.removeEventListener('abort', aborted);
+      };
+      signal?.addEventListener('abort', aborted, { once: true });
+      check();
+    });
+
+  return {
+    name: 'subscriptions',
+    stats,
+    waitFor,
+    attach(host: RouterHost) {
+      const logger = host.logger.child({ feature: 'subscriptions' });
+      const supergraph = followGateway(host.gateway);
+      const upstream = createGraphqlWsUpstream({ ...options.upstream, logger });
+      const engine = new SubscriptionEngine({
+        supergraph: supergraph.current,
+        upstream,
+        logger,
+        formatError: host.formatError,
+        queueLimit: options.queueLimit,
+        overflow: { ...LOCATION_STREAM_POLICIES, ...options.overflow },
+      });
+      const sockets = attachSubscriptionSockets({
+        server: host.server,
+        engine,
+        verify: host.verify,
+        logger,
+        formatError: host.formatError,
+        keepAliveMs: options.keepAliveMs,
+        connectionInitWaitTimeoutMs: options.connectionInitWaitTimeoutMs,
+        maxFrameBytes: options.maxFrameBytes,
+      });
+      parts = { engine, sockets, upstream, unfollow: supergraph.dispose };
+      registerMetrics(host, stats);
+    },
+    async onDraining(reason) {
+      if (!parts) return;
+      parts.sockets.stopAccepting();
+      const code = reason === 'restart' ? SubscriptionCloseCodes.SERVICE_RESTART : SubscriptionCloseCodes.GOING_AWAY;
+      await parts.sockets.closeAll(code, reason === 'restart' ? 'Router restarting' : 'Router shutting down', options.closeTimeoutMs ?? 2_000);
+    },
+    async onStopped() {
+      if (!parts) return;
+      parts.unfollow();
+      await parts.engine.close();
+    },
+  };
+}
+
+function registerMetrics(host: RouterHost, stats: () => SubscriptionsStats) {
+  const registers = [host.metrics.registry];
+  const gauge = (name: string, help: string, read: (s: SubscriptionsStats) => number) =>
+    new Gauge({ name, help, registers, collect() { this.set(read(stats())); } });
+  const counter = (name: string, help: string, read: (s: SubscriptionsStats) => number) =>
+    new Counter({ name, help, registers, collect() { this.reset(); this.inc(read(stats())); } });
+  gauge('smartline_subscription_sockets', 'Client WebSockets open.', (s) => s.sockets);
+  gauge('smartline_subscriptions_active', 'Client subscriptions attached.', (s) => s.subscribers);
+  gauge('smartline_subscription_upstreams_active', 'Upstream subscriptions open (one per dedup group).', (s) => s.upstreams);
+  gauge('smartline_subscription_upstream_connections', 'WebSockets to subgraphs connected.', (s) => s.upstreamConnections);
+  counter('smartline_subscription_upstreams_opened_total', 'Upstream subscriptions opened.', (s) => s.upstreamsOpened);
+  counter('smartline_subscription_events_received_total', 'Events received from subgraphs.', (s) => s.eventsReceived);
+  counter('smartline_subscription_events_resolved_total', 'Events resolved (entity fetches run once per dedup group).', (s) => s.eventsResolved);
+  counter('smartline_subscription_deliveries_total', 'Results handed to client queues.', (s) => s.deliveries);
+  counter('smartline_subscription_dropped_total', 'Results dropped from lossy queues.', (s) => s.dropped);
+  counter('smartline_subscription_overflows_total', 'Subscriptions ended because a lossless queue overflowed.', (s) => s.overflows);
+}

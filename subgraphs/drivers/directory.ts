@@ -1,0 +1,51 @@
+import type { Database } from '../../platform/db.ts';
+import type { DriverRef } from './availability.ts';
+import { Driver } from './entities.ts';
+import { isUuid } from './validation.ts';
+
+/**
+ * Who is which driver: user id ↔ driver id ↔ vehicle type, the facts the live path needs on every
+ * location update. They never change for a profile, so they are cached in process (bounded; any
+ * replica may cache them): a location update costs no SQL once its driver is known. Only found
+ * profiles are cached: a user who registers a minute later is not shadowed by an earlier miss.
+ */
+export class DriverDirectory {
+  readonly #db: Database;
+  readonly #maxEntries: number;
+  readonly #byUserId = new Map<string, DriverRef>();
+  readonly #byId = new Map<string, DriverRef>();
+
+  constructor(db: Database, maxEntries = 200_000) {
+    this.#db = db;
+    this.#maxEntries = maxEntries;
+  }
+
+  async byUserId(userId: string): Promise<DriverRef | null> {
+    if (!isUuid(userId)) return null;
+    const cached = this.#byUserId.get(userId);
+    if (cached) return cached;
+    const driver = await this.#db.fork().findOne(Driver, { userId }, { fields: ['id', 'userId', 'vehicleType'] });
+    return driver ? this.remember(driver) : null;
+  }
+
+  async byId(driverId: string): Promise<DriverRef | null> {
+    if (!isUuid(driverId)) return null;
+    const cached = this.#byId.get(driverId);
+    if (cached) return cached;
+    const driver = await this.#db.fork().findOne(Driver, { id: driverId }, { fields: ['id', 'userId', 'vehicleType'] });
+    return driver ? this.remember(driver) : null;
+  }
+
+  remember(driver: Pick<Driver, 'id' | 'userId' | 'vehicleType'>): DriverRef {
+    const ref: DriverRef = Object.freeze({ id: driver.id, userId: driver.userId, vehicleType: driver.vehicleType });
+    if (this.#byId.size >= this.#maxEntries) {
+      // Maps iterate in insertion order: forget the oldest.
+      const oldest = this.#byId.values().next().value!;
+      this.#byId.delete(oldest.id);
+      this.#byUserId.delete(oldest.userId);
+    }
+    this.#byId.set(ref.id, ref);
+    this.#byUserId.set(ref.userId, ref);
+    return ref;
+  }
+}

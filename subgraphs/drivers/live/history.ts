@@ -1,0 +1,211 @@
+import type { Database } from '../../../platform/db.ts';
+import type { Logger } from '../../../platform/logger.ts';
+import type { Fix } from './fixes.ts';
+
+export const HISTORY_TABLE = 'driver_location_history';
+const SCHEMA = 'drivers';
+const qualified = (table: string) => `"${SCHEMA}"."${table}"`;
+const DAY_MS = 86_400_000;
+
+export interface HistoryOptions {
+  /** A batch is written as soon as this many points wait (default 500). */
+  batchSize?: number;
+  /** Waiting points are written at least this often (default 1000 ms). */
+  flushIntervalMs?: number;
+  /** Past this many waiting points (Postgres down), the oldest are dropped with an error log (default 200,000). */
+  maxBufferedPoints?: number;
+  /** Partitions of days older than this are dropped (default 90). */
+  retentionDays?: number;
+  /** How often partitions are created ahead and expired ones dropped (default hourly; creation is idempotent). */
+  maintenanceIntervalMs?: number;
+}
+
+interface HistoryRow {
+  driverId: string;
+  fix: Fix;
+  receivedAt: number;
+}
+
+/** `driver_location_history_p20261122` holds [2026-11-22, 2026-11-23) UTC. */
+export function partitionName(day: number): string {
+  return `${HISTORY_TABLE}_p${new Date(day).toISOString().slice(0, 10).replaceAll('-', '')}`;
+}
+
+const startOfDay = (time: number) => Math.floor(time / DAY_MS) * DAY_MS;
+
+/**
+ * The location history: accepted points are buffered in memory and inserted in batches (by size or
+ * interval, never on the request path) into `driver_location_history`, partitioned by day of
+ * recorded_at. Today's and tomorrow's partitions exist from start-up on, a partition for an older day is
+ * created when a backfilled point needs it, and partitions past the retention are dropped (a DROP, not
+ * a DELETE: no bloat, no vacuum). Re-sent points are ignored (primary key driver_id, recorded_at).
+ * `stop` writes what is left (the subgraph's onStopped).
+ */
+export class LocationHistory {
+  readonly #db: Database;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #batchSize: number;
+  readonly #flushIntervalMs: number;
+  readonly #maxBuffered: number;
+  readonly #retentionDays: number;
+  readonly #maintenanceIntervalMs: number;
+  #buffer: HistoryRow[] = [];
+  readonly #flagged = new Map<string, number>();
+  readonly #partitions = new Set<string>();
+  #flushing: Promise<void> | undefined;
+  #timers: NodeJS.Timeout[] = [];
+  #dropped = 0;
+
+  constructor(db: Database, logger: Logger, now: () => number, options: HistoryOptions = {}) {
+    this.#db = db;
+    this.#logger = logger;
+    this.#now = now;
+    this.#batchSize = options.batchSize ?? 500;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 1_000;
+    this.#maxBuffered = options.maxBufferedPoints ?? 200_000;
+    this.#retentionDays = options.retentionDays ?? 90;
+    this.#maintenanceIntervalMs = options.maintenanceIntervalMs ?? 3_600_000;
+  }
+
+  async start() {
+    await this.maintain(this.#now());
+    this.#timers = [
+      setInterval(() => void this.flush().catch(() => undefined), this.#flushIntervalMs),
+      setInterval(() => void this.maintain(this.#now()).catch((error) => this.#logger.error({ err: error }, 'location history maintenance failed')), this.#maintenanceIntervalMs),
+    ];
+    for (const timer of this.#timers) timer.unref();
+  }
+
+  /** Points waiting to be written. */
+  get pending(): number {
+    return this.#buffer.length;
+  }
+
+  /** Points lost because the buffer overflowed while Postgres was unreachable. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  record(driverId: string, fixes: readonly Fix[], receivedAt: number) {
+    for (const fix of fixes) this.#buffer.push({ driverId, fix, receivedAt });
+    this.#trim();
+    if (this.#buffer.length >= this.#batchSize && !this.#flushing) void this.flush().catch(() => undefined);
+  }
+
+  /** Keeps the spoofing flag in Postgres too (the live store may be flushed or restarted). */
+  flagSpoofing(driverId: string, at: number) {
+    if (!this.#flagged.has(driverId)) this.#flagged.set(driverId, at);
+  }
+
+  /** Writes everything waiting now; one writer at a time. Rejects when a batch could not be written (it stays buffered). */
+  async flush(): Promise<void> {
+    while (this.#flushing) await this.#flushing.catch(() => undefined);
+    if (this.#buffer.length === 0 && this.#flagged.size === 0) return;
+    this.#flushing = this.#drain().finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  async #drain() {
+    while (this.#buffer.length > 0) {
+      const batch = this.#buffer.splice(0, this.#batchSize);
+      try {
+        await this.#insert(batch);
+      } catch (error) {
+        this.#buffer = batch.concat(this.#buffer);
+        this.#trim();
+        this.#logger.error({ err: error, pending: this.#buffer.length }, 'could not write location history; will retry');
+        throw error;
+      }
+    }
+    if (this.#flagged.size > 0) {
+      const flagged = [...this.#flagged];
+      this.#flagged.clear();
+      for (const [driverId, at] of flagged) {
+        await this.#db.orm.em.getConnection().execute(`update "${SCHEMA}"."drivers" set "suspected_spoofing_at" = coalesce("suspected_spoofing_at", ?) where "id" = ?`, [new Date(at), driverId], 'run');
+      }
+    }
+  }
+
+  async #insert(rows: HistoryRow[]) {
+    for (const day of new Set(rows.map((row) => startOfDay(row.fix.recordedAt)))) await this.ensurePartition(day);
+    const values = rows.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+    const params = rows.flatMap(({ driverId, fix, receivedAt }) => [driverId, new Date(fix.recordedAt), fix.lat, fix.lng, fix.heading, fix.speedKmh, fix.accuracyM, new Date(receivedAt)]);
+    await this.#db.orm.em.getConnection().execute(
+      `insert into ${qualified(HISTORY_TABLE)} ("driver_id", "recorded_at", "lat", "lng", "heading", "speed_kmh", "accuracy_m", "received_at") values ${values} on conflict do nothing`,
+      params,
+      'run',
+    );
+  }
+
+  #trim() {
+    const excess = this.#buffer.length - this.#maxBuffered;
+    if (excess <= 0) return;
+    this.#buffer.splice(0, excess);
+    this.#dropped += excess;
+    this.#logger.error({ dropped: excess, total: this.#dropped }, 'location history buffer full: dropped the oldest points');
+  }
+
+  /** Creates the partition of the UTC day containing `day` unless it exists (safe against other replicas doing the same). */
+  async ensurePartition(day: number) {
+    const from = startOfDay(day);
+    const name = partitionName(from);
+    if (this.#partitions.has(name)) return;
+    const connection = this.#db.orm.em.getConnection();
+    try {
+      await connection.execute(
+        `create table if not exists ${qualified(name)} partition of ${qualified(HISTORY_TABLE)} for values from ('${new Date(from).toISOString()}') to ('${new Date(from + DAY_MS).toISOString()}')`,
+        [],
+        'run',
+      );
+    } catch (error) {
+      // Two replicas creating the same partition at once: the loser fails, and the partition exists.
+      const [row]: Array<{ exists: boolean }> = await connection.execute(`select to_regclass(?) is not null as "exists"`, [`${SCHEMA}.${name}`]);
+      if (!row?.exists) throw error;
+    }
+    this.#partitions.add(name);
+  }
+
+  /** Today's and tomorrow's partitions exist; those of days older than the retention are dropped. */
+  async maintain(now: number) {
+    await this.ensurePartition(now);
+    await this.ensurePartition(now + DAY_MS);
+    const oldestKept = startOfDay(now) - this.#retentionDays * DAY_MS;
+    for (const name of await this.partitions()) {
+      const match = /_p(\d{4})(\d{2})(\d{2})$/.exec(name);
+      if (!match) continue;
+      const day = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
+      if (day >= oldestKept) continue;
+      await this.#db.orm.em.getConnection().execute(`drop table if exists ${qualified(name)}`, [], 'run');
+      this.#partitions.delete(name);
+      this.#logger.info({ partition: name }, 'dropped an expired location history partition');
+    }
+  }
+
+  /** Names of the history's partitions, oldest first. */
+  async partitions(): Promise<string[]> {
+    const rows: Array<{ name: string }> = await this.#db.orm.em.getConnection().execute(
+      `select c.relname as "name" from pg_inherits i
+         join pg_class c on c.oid = i.inhrelid
+         join pg_class p on p.oid = i.inhparent
+         join pg_namespace n on n.oid = p.relnamespace
+       where n.nspname = ? and p.relname = ?
+       order by c.relname`,
+      [SCHEMA, HISTORY_TABLE],
+    );
+    return rows.map((row) => row.name);
+  }
+
+  /** Stops the timers and writes what is left. */
+  async stop() {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+    try {
+      await this.flush();
+    } catch (error) {
+      this.#logger.error({ err: error, lost: this.#buffer.length }, 'location history not written at shutdown');
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import type { Redis } from '../../../platform/redis.ts';
+import { AVAILABILITIES, type Availability, type DriverRef, type TransitionResult } from '../availability.ts';
+import { VEHICLE_TYPES } from '../entities.ts';
+import { locationMessage, MAX_INDEXED_LATITUDE, type Fix, type LiveRules, type Verdict } from './fixes.ts';
+import type { DriverKeys } from './keys.ts';
+import { INGEST, NEARBY, SWEEP, TRANSITION } from './redis-scripts.ts';
+import { UNKNOWN_DRIVER, type IngestOptions, type IngestOutcome, type LiveDriverState, type LiveStore, type NearbyCandidate, type NearbyQuery } from './store.ts';
+
+type Reply = Array<string | number>;
+type Script = (...args: Array<string | number>) => Promise<Reply>;
+
+/** The scripts as ioredis commands (defineCommand adds them to the client; EVALSHA with EVAL fallback). */
+interface ScriptedRedis {
+  smartlineDriversIngest: Script;
+  smartlineDriversTransition: Script;
+  smartlineDriversSweep: Script;
+  smartlineDriversNearby: Script;
+}
+
+const SWEEP_BATCH = 500;
+/** Geohash cells approximate coordinates to well under a meter; search this much wider, then rank exactly. */
+const GEO_MARGIN_M = 2;
+const FIELDS = ['state', 'lat', 'lng', 'hd', 'spd', 'acc', 'at', 'spoof'] as const;
+
+/** The live store every replica shares: one Redis hash per driver, GEO sets per vehicle type, Lua for every write. */
+export class RedisLiveStore implements LiveStore {
+  readonly kind = 'redis';
+  readonly #redis: Redis;
+  readonly #scripts: ScriptedRedis;
+  readonly #keys: DriverKeys;
+  readonly #rules: LiveRules;
+
+  constructor(redis: Redis, keys: DriverKeys, rules: LiveRules) {
+    this.#redis = redis;
+    this.#keys = keys;
+    this.#rules = rules;
+    if (!('smartlineDriversIngest' in redis)) {
+      redis.defineCommand('smartlineDriversIngest', { numberOfKeys: 5, lua: INGEST });
+      redis.defineCommand('smartlineDriversTransition', { numberOfKeys: 4, lua: TRANSITION });
+      redis.defineCommand('smartlineDriversSweep', { numberOfKeys: 1, lua: SWEEP });
+      redis.defineCommand('smartlineDriversNearby', { lua: NEARBY });
+    }
+    this.#scripts = redis as unknown as ScriptedRedis;
+  }
+
+  async read(driverIds: readonly string[]): Promise<Map<string, LiveDriverState>> {
+    // Auto-pipelining sends these together: one round trip.
+    const rows = await Promise.all(driverIds.map((id) => this.#redis.hmget(this.#keys.driver(id), ...FIELDS)));
+    return new Map(driverIds.map((id, i) => [id, stateOf(rows[i])]));
+  }
+
+  async availability(driverIds: readonly string[]): Promise<Map<string, Availability>> {
+    const states = await Promise.all(driverIds.map((id) => this.#redis.hget(this.#keys.driver(id), 'state')));
+    return new Map(driverIds.map((id, i) => [id, asAvailability(states[i])]));
+  }
+
+  async transition(driver: DriverRef, to: Availability, from: readonly Availability[], now: number): Promise<TransitionResult> {
+    const k = this.#keys;
+    const [moved, previous] = await this.#scripts.smartlineDriversTransition(
+      k.driver(driver.id), k.presence(driver.id), k.seen, k.geo(driver.vehicleType),
+      driver.id, to, now, this.#rules.presenceTtlMs, driver.userId, driver.vehicleType, ...from,
+    );
+    return { moved: Number(moved) === 1, previous: asAvailability(String(previous)) };
+  }
+
+  async ingest(driver: DriverRef, fixes: readonly Fix[], options: IngestOptions): Promise<IngestOutcome> {
+    const k = this.#keys;
+    const r = this.#rules;
+    const args: Array<string | number> = [
+      k.driver(driver.id), k.presence(driver.id), k.rateLimit(driver.id), k.geo(driver.vehicleType), k.seen,
+      driver.id, options.now, r.presenceTtlMs, options.rateLimited ? r.rateLimitMs : 0, r.maxAccuracyM, r.maxAgeMs, r.maxSpeedKmh,
+      k.locationChannel(driver.id), MAX_INDEXED_LATITUDE, fixes.length,
+    ];
+    for (const fix of fixes) {
+      args.push(fix.lat, fix.lng, fix.heading ?? '', fix.speedKmh ?? '', fix.accuracyM ?? '', fix.recordedAt, JSON.stringify(locationMessage(driver.id, fix)));
+    }
+    const reply = await this.#scripts.smartlineDriversIngest(...args);
+    if (reply[0] === 'OFFLINE') return { kind: 'NOT_ONLINE', availability: 'OFFLINE' };
+    if (reply[0] === 'RATE_LIMITED') return { kind: 'RATE_LIMITED', retryAfterMs: Math.max(0, Number(reply[1])) };
+    return { kind: 'JUDGED', spoofing: Number(reply[1]) === 1, verdicts: reply.slice(2) as Verdict[] };
+  }
+
+  async nearby(query: NearbyQuery, freshSince: number): Promise<NearbyCandidate[]> {
+    const types = query.vehicleType ? [query.vehicleType] : VEHICLE_TYPES;
+    const keys = types.map((type) => this.#keys.geo(type));
+    const reply = await (this.#redis as unknown as { smartlineDriversNearby(numberOfKeys: number, ...args: Array<string | number>): Promise<string[]> }).smartlineDriversNearby(
+      keys.length, ...keys,
+      this.#keys.prefix, query.near.lng, query.near.lat, query.radiusM, query.first, freshSince, GEO_MARGIN_M,
+    );
+    const candidates: NearbyCandidate[] = [];
+    for (let i = 0; i < reply.length; i += 4) {
+      candidates.push({ driverId: reply[i], lat: Number(reply[i + 1]), lng: Number(reply[i + 2]), recordedAt: Number(reply[i + 3]) });
+    }
+    return candidates;
+  }
+
+  async sweep(now: number, offlineFrom: readonly Availability[]): Promise<string[]> {
+    const swept: string[] = [];
+    for (;;) {
+      const [examined, ...ids] = await this.#scripts.smartlineDriversSweep(this.#keys.seen, this.#keys.prefix, now, this.#rules.presenceTtlMs, SWEEP_BATCH, ...offlineFrom);
+      swept.push(...(ids as string[]));
+      if (Number(examined) < SWEEP_BATCH) return swept;
+    }
+  }
+}
+
+function asAvailability(value: string | null | undefined): Availability {
+  return value && (AVAILABILITIES as readonly string[]).includes(value) ? (value as Availability) : 'OFFLINE';
+}
+
+const numberOrNull = (value: string | null) => (value === null || value === '' ? null : Number(value));
+
+function stateOf(row: Array<string | null>): LiveDriverState {
+  const [state, lat, lng, heading, speed, accuracy, at, spoof] = row;
+  if (state === null) return UNKNOWN_DRIVER;
+  const fix: Fix | null =
+    lat !== null && lng !== null && at !== null
+      ? { lat: Number(lat), lng: Number(lng), heading: numberOrNull(heading), speedKmh: numberOrNull(speed), accuracyM: numberOrNull(accuracy), recordedAt: Number(at) }
+      : null;
+  return { availability: asAvailability(state), fix, spoofingSince: numberOrNull(spoof) };
+}

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { RunningRouter } from '../../../router/router.ts';
+import { startTicksStack, type Account, type TicksStack } from '../../fixtures/ticks/stack.ts';
+import { TestSocket } from './socket.ts';
+
+describe('a subscription socket on the router', () => {
+  let stack: TicksStack;
+  let router: RunningRouter;
+  let rider: Account;
+  before(async () => {
+    stack = await startTicksStack();
+    router = await stack.startRouter();
+    rider = await stack.signUp(router.url);
+  });
+  after(() => stack.stop());
+
+  it('is acknowledged when connection_init carries a valid token', async () => {
+    const socket = await TestSocket.connect(router.url, rider.accessToken);
+    assert.equal(socket.isClosed, false);
+    await socket.close();
+  });
+
+  it('closes with 4401 when connection_init carries no token', async () => {
+    const socket = await TestSocket.open(router.url);
+    socket.send({ type: 'connection_init', payload: {} });
+    assert.deepEqual(await socket.closed, { code: 4401, reason: 'Unauthorized' });
+  });
+
+  it('closes with 4401 when connection_init carries an invalid token', async () => {
+    const socket = await TestSocket.open(router.url);
+    socket.send({ type: 'connection_init', payload: { authorization: `Bearer ${rider.accessToken.slice(0, -4)}AAAA` } });
+    assert.deepEqual(await socket.closed, { code: 4401, reason: 'Unauthorized' });
+  });
+
+  it('closes with 4401 when a subscribe comes before connection_ack', async () => {
+    const socket = await TestSocket.open(router.url);
+    socket.subscribe('1', 'subscription { ticks(stream: "s") { n } }');
+    assert.equal((await socket.closed).code, 4401);
+  });
+
+  it('closes with 4400 on a binary frame', async () => {
+    const socket = await TestSocket.connect(router.url, rider.accessToken);
+    socket.socket.send(Buffer.from('{"type":"ping"}'), { binary: true });
+    assert.deepEqual(await socket.closed, { code: 4400, reason: 'Binary frames are not accepted' });
+  });
+
+  it('closes with 4400 on a frame that is not a graphql-ws message', async () => {
+    const socket = await TestSocket.connect(router.url, rider.accessToken);
+    socket.send('{"type":"subscribe","id":"1"}');
+    assert.deepEqual(await socket.closed, { code: 4400, reason: 'Invalid message received' });
+  });
+
+  it('closes with 4400 on a message only a server may send', async () => {
+    const socket = await TestSocket.connect(router.url, rider.accessToken);
+    socket.send({ id: '1', type: 'next', payload: { data: {} } });
+    assert.deepEqual(await socket.closed, { code: 4400, reason: 'Unexpected message of type next' });
+  });
+
+  it('closes with 4406 when the client offers no graphql-transport-ws subprotocol', async () => {
+    const socket = await TestSocket.open(router.url, null);
+    assert.equal((await socket.closed).code, 4406);
+  });
+
+  it('answers a query sent over the socket with a BAD_REQUEST error, keeping the socket open', async () => {
+    const socket = await TestSocket.connect(router.url, rider.accessToken);
+    socket.subscribe('q', '{ me { id } }');
+    const message = await socket.next('q');
+    assert.equal(message.type, 'error');
+    assert.equal(message.payload[0].extensions.code, 'BAD_REQUEST');
+    assert.equal(socket.isClosed, false);
+    await socket.close();
+  });
+
+  it('answers an invalid subscription with GRAPHQL_VALIDATION_FAILED', async () => {
+    const socket = await TestSocket.connect(router.url, rider.accessToken);
+    socket.subscribe('v', 'subscription { ticks(stream: "s") { nope } }');
+    const message = await socket.next('v');
+    assert.equal(message.type, 'error');
+    assert.equal(message.payload[0].extensions.code, 'GRAPHQL_VALIDATION_FAILED');
+    await socket.close();
+  });
+
+  it('answers variables of the wrong type with BAD_USER_INPUT', async () => {
+    const socket = await TestSocket.connect(router.url, rider.accessToken);
+    socket.subscribe('b', 'subscription($s: String!) { ticks(stream: $s) { n } }', { s: 42 });
+    const message = await socket.next('b');
+    assert.equal(message.type, 'error');
+    assert.equal(message.payload[0].extensions.code, 'BAD_USER_INPUT');
+    await socket.close();
+  });
+});
