@@ -3,10 +3,12 @@
  *   npm run bench:fanout -- [--subscribers 10000] [--drivers 1000] [--interval-ms 3000] [--duration-s 60]
  *                           [--updates router|subgraph] [--federated] [--principals N] [--no-baseline]
  *
- * accounts, drivers and the router run as processes of their own (bin/service.ts, on DATABASE_URL and
- * REDIS_URL when set); this process is the load generator: drivers move every interval through
- * `updateLocation`, subscribers follow them over graphql-ws. Phase "router" connects the subscribers to
- * the router; phase "baseline" connects the same subscribers straight to the drivers subgraph.
+ * accounts, drivers and the router run as processes of their own (bin/service.ts, distributed mode;
+ * DATABASE_URL / REDIS_URL default to the local 127.0.0.1 servers, a fresh database is created and
+ * dropped, the run's Redis keys deleted). This process is the load generator and runs no server:
+ * drivers move every interval through `updateLocation`, subscribers follow them over graphql-ws. Phase
+ * "router" connects the subscribers to the router; phase "baseline" connects the same subscribers
+ * straight to the drivers subgraph.
  */
 import { spawnSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -36,6 +38,8 @@ const { values: flags } = parseArgs({
     'diagnostics-dir': { type: 'string' },
   },
 });
+process.env.DATABASE_URL ||= 'postgres://postgres@127.0.0.1:5432/postgres';
+process.env.REDIS_URL ||= 'redis://127.0.0.1:6379';
 const SUBSCRIBERS = Number(flags.subscribers);
 const DRIVERS = Number(flags.drivers);
 const INTERVAL_MS = Number(flags['interval-ms']);
@@ -48,6 +52,10 @@ const SELECTION = flags.federated
 const FOLLOW = `subscription Follow($id: ID!) { driverLocation(driverId: $id) { ${SELECTION} } }`;
 /** After the last update, how long stragglers may take before they count as lost. */
 const GRACE_MS = 5_000;
+/** While subscribers connect, drivers send a fix this often: enough to stay online (presence lasts 30 s). */
+const KEEP_ALIVE_INTERVAL_MS = 12_000;
+/** Subscribers not live by then are reported as failed to start. */
+const READY_TIMEOUT_MS = 180_000;
 
 
 // ---------------------------------------------------------------- infrastructure
@@ -59,6 +67,7 @@ interface Infra {
   driversUrl: string;
   router: ServiceProcess;
   drivers: ServiceProcess;
+  accounts: ServiceProcess;
   mint(sub: string, role: 'ADMIN' | 'DRIVER'): Promise<string>;
 }
 
@@ -101,7 +110,7 @@ async function startInfra(): Promise<Infra> {
   }
   const { issuer, audience } = loadConfig('router', env).jwt;
   const mint = (sub: string, role: 'ADMIN' | 'DRIVER') => mintToken(privateKey, { sub, role, issuer, audience });
-  return { database, services, routerUrl: router.url, driversUrl: drivers.url, router, drivers, mint };
+  return { database, services, routerUrl: router.url, driversUrl: drivers.url, router, drivers, accounts, mint };
 }
 
 function mintToken(key: CryptoKey, claims: { sub: string; role: string; issuer: string; audience: string }) {
@@ -161,12 +170,18 @@ interface SentUpdate {
   sentAt: number;
   ackAt: number | undefined;
   accepted: boolean | undefined;
+  /** Why it was not accepted: rejectedReason, or the error's code. */
+  reason?: string;
 }
 
-/** Every driver sends one fix per interval, spread evenly over the interval. */
+/**
+ * Every driver sends one fix per interval, spread evenly over the interval. `pace(ms)` changes the
+ * interval (a slow pace keeps drivers online while subscribers connect; the measured pace is INTERVAL_MS).
+ */
 class Updater {
   readonly sent = new Map<string, SentUpdate>();
-  readonly rejected = new Map<string, number>();
+  /** The first error message seen per rejection reason. */
+  readonly examples = new Map<string, string>();
   readonly drivers: BenchDriver[];
   readonly url: string;
   #timers: NodeJS.Timeout[] = [];
@@ -177,13 +192,16 @@ class Updater {
     this.url = url;
   }
 
-  start() {
+  /** (Re)starts at this interval; the first new fix of each driver comes at least the rate-limit window after its last. */
+  async pace(intervalMs: number) {
+    await this.stop();
+    await new Promise((resolve) => setTimeout(resolve, 2_100)); // drivers' rate limit: one fix per 2 s
     this.drivers.forEach((driver, index) => {
       const fire = () => this.#send(driver);
       this.#timers.push(setTimeout(() => {
         fire();
-        this.#timers.push(setInterval(fire, INTERVAL_MS));
-      }, (index * INTERVAL_MS) / this.drivers.length));
+        this.#timers.push(setInterval(fire, intervalMs));
+      }, (index * intervalMs) / this.drivers.length));
     });
   }
 
@@ -204,13 +222,14 @@ class Updater {
         entry.ackAt = performance.now();
         entry.accepted = body.data?.updateLocation?.accepted === true;
         if (!entry.accepted) {
-          const reason = body.data?.updateLocation?.rejectedReason ?? body.errors?.[0]?.extensions?.code ?? 'ERROR';
-          this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
+          entry.reason = body.data?.updateLocation?.rejectedReason ?? body.errors?.[0]?.extensions?.code ?? 'ERROR';
+          if (body.errors && !this.examples.has(entry.reason!)) this.examples.set(entry.reason!, body.errors[0].message);
         }
       },
       () => {
+        entry.ackAt = performance.now();
         entry.accepted = false;
-        this.rejected.set('NETWORK', (this.rejected.get('NETWORK') ?? 0) + 1);
+        entry.reason = 'NETWORK';
       },
     );
     this.#inFlight.add(request);
@@ -257,6 +276,7 @@ class Follower {
       });
       socket.on('close', (code) => {
         if (!this.failure && code !== 1000) this.failure = `closed ${code}`;
+        this.#markReady();
       });
       socket.on('message', (raw) => this.#onMessage(JSON.parse(raw.toString()), socket));
     });
@@ -273,6 +293,7 @@ class Follower {
       this.#markReady();
     } else if (message.type === 'error' || message.type === 'complete') {
       this.failure ??= `${message.type}: ${JSON.stringify(message.payload ?? null).slice(0, 200)}`;
+      this.#markReady();
     } else if (message.type === 'ping') {
       socket.send(JSON.stringify({ type: 'pong' }));
     }
@@ -298,6 +319,8 @@ interface PhaseReport {
   duplicates: number;
   unknown: number;
   failedSubscribers: number;
+  /** Subscribers that saw no first event within READY_TIMEOUT_MS (their expected events count as lost). */
+  notLive: number;
   latencyFromAckMs: { p50: number; p99: number; max: number };
   latencyFromSendMs: { p50: number; p99: number; max: number };
   arrivedBeforeAck: number;
@@ -323,17 +346,28 @@ async function runPhase(name: string, target: string, infra: Infra, drivers: Ben
     }
   });
   if (retries > 0) console.log(`[${name}] ${retries} connection attempts were retried`);
-  await Promise.all(followers.map((follower) => follower.ready));
+  // Live = the first event arrived (the driver's last fix, sent when the subgraph's subscription is ready).
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(followers.map((follower) => follower.ready)), new Promise((resolve) => (timer = setTimeout(resolve, READY_TIMEOUT_MS)))]);
+  clearTimeout(timer);
   const connectSeconds = (performance.now() - connectStart) / 1000;
-  console.log(`[${name}] ${SUBSCRIBERS} subscribers live in ${connectSeconds.toFixed(1)} s; measuring for ${DURATION_MS / 1000} s`);
+  const failedToStart = followers.filter((follower) => follower.failure || follower.receipts.length === 0).length;
+  console.log(`[${name}] ${SUBSCRIBERS - failedToStart} of ${SUBSCRIBERS} subscribers live in ${connectSeconds.toFixed(1)} s; updates every ${INTERVAL_MS} ms from now; measuring for ${DURATION_MS / 1000} s after one interval`);
 
-  const watched = { router: infra.router, drivers: infra.drivers };
+  // A subgraph swamped by the connection storm may have missed fixes long enough to sweep drivers OFFLINE.
+  const revived = (await pool(drivers, 32, async (driver) => !(await gql(infra.routerUrl, driver.token, `mutation { goOnline { id } }`)).errors)).filter(Boolean).length;
+  if (revived > 0) console.log(`[${name}] ${revived} drivers had been taken offline while subscribers connected; back online`);
+  await updater.pace(INTERVAL_MS);
+  await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS)); // one full round before the window: a steady state
+  const watched = { router: infra.router, drivers: infra.drivers, accounts: infra.accounts };
   const rss = sampleRss(watched);
   const cpuBefore = cpuSeconds(watched);
+  const ownCpuBefore = process.cpuUsage();
   const windowStart = performance.now();
   await new Promise((resolve) => setTimeout(resolve, DURATION_MS));
   const windowEnd = performance.now();
   const cpuAfter = cpuSeconds(watched);
+  const ownCpu = process.cpuUsage(ownCpuBefore);
 
   // Updates sent inside the window, and what each follower of that driver should have received.
   const inWindow = [...updater.sent].filter(([, update]) => update.sentAt >= windowStart && update.sentAt < windowEnd);
@@ -382,7 +416,10 @@ async function runPhase(name: string, target: string, infra: Infra, drivers: Ben
     subscribers: SUBSCRIBERS,
     connectSeconds: round(connectSeconds),
     updatesSent: inWindow.length,
-    updatesRejected: Object.fromEntries(updater.rejected),
+    updatesRejected: inWindow.reduce<Record<string, number>>((counts, [, update]) => {
+      if (update.reason) counts[update.reason] = (counts[update.reason] ?? 0) + 1;
+      return counts;
+    }, {}),
     expected,
     received: received - duplicates,
     lost: Math.max(0, expected - (received - duplicates)),
@@ -390,16 +427,20 @@ async function runPhase(name: string, target: string, infra: Infra, drivers: Ben
     duplicates,
     unknown,
     failedSubscribers: followers.filter((follower) => follower.failure).length,
+    notLive: failedToStart,
     latencyFromAckMs: percentiles(fromAck),
     latencyFromSendMs: percentiles(fromSend),
     arrivedBeforeAck,
     mutationRoundTripMs: (({ p50, p99 }) => ({ p50, p99 }))(percentiles(roundTrips)),
     peakRssMb: rss.peaks(),
-    cpuPercent: Object.fromEntries(Object.keys(watched).map((key) => [key, round((100 * (cpuAfter[key] - cpuBefore[key])) / ((windowEnd - windowStart) / 1000))])),
+    cpuPercent: {
+      ...Object.fromEntries(Object.keys(watched).map((key) => [key, round((100 * (cpuAfter[key] - cpuBefore[key])) / ((windowEnd - windowStart) / 1000))])),
+      loadGenerator: round((100 * (ownCpu.user + ownCpu.system)) / 1000 / (windowEnd - windowStart)),
+    },
   };
   const failure = followers.find((follower) => follower.failure)?.failure;
   if (failure) console.log(`[${name}] first subscriber failure: ${failure}`);
-  updater.rejected.clear();
+  await updater.pace(KEEP_ALIVE_INTERVAL_MS);
   return report;
 }
 
@@ -477,6 +518,12 @@ async function cleanRedis(database: TestDatabase) {
 async function main() {
   console.log(`fan-out: ${SUBSCRIBERS} subscribers (${PRINCIPALS} principals) following ${DRIVERS} drivers, a fix every ${INTERVAL_MS} ms each via the ${UPDATES_VIA}, ${DURATION_MS / 1000} s per phase; selection: ${flags.federated ? 'federated' : 'location'}; Redis: ${process.env.REDIS_URL ? 'yes' : 'no'}`);
   const infra = await startInfra();
+  const abort = () => {
+    console.error('interrupted: stopping the services');
+    Promise.all(infra.services.map((service) => service.stop())).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
   try {
     const setupStart = performance.now();
     const drivers = await createDrivers(infra);
@@ -485,12 +532,16 @@ async function main() {
     console.log(`setup: ${DRIVERS} drivers online, ${PRINCIPALS} follower tokens in ${((performance.now() - setupStart) / 1000).toFixed(1)} s`);
 
     const updater = new Updater(drivers, UPDATES_VIA === 'router' ? infra.routerUrl : infra.driversUrl);
-    updater.start();
+    await updater.pace(KEEP_ALIVE_INTERVAL_MS);
+    // Every driver has a fix before anyone subscribes, so each subscription opens with it.
+    await new Promise((resolve) => setTimeout(resolve, KEEP_ALIVE_INTERVAL_MS));
     const reports: PhaseReport[] = [];
     reports.push(await runPhase('router', infra.routerUrl, infra, drivers, tokens, updater));
-    if (!flags['no-baseline']) reports.push(await runPhase('baseline: straight to drivers', infra.driversUrl, infra, drivers, tokens, updater));
+    // The drivers subgraph alone cannot answer `user { name }` (accounts owns it): no baseline for --federated.
+    if (!flags['no-baseline'] && !flags.federated) reports.push(await runPhase('baseline: straight to drivers', infra.driversUrl, infra, drivers, tokens, updater));
     await updater.stop();
     console.log(JSON.stringify(reports, null, 2));
+    if (updater.examples.size > 0) console.log('update errors, first of each:', Object.fromEntries(updater.examples));
     printSummary(reports);
   } finally {
     await Promise.all(infra.services.map((service) => service.stop()));

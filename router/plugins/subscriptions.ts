@@ -1,22 +1,25 @@
 import { Counter, Gauge } from 'prom-client';
 import { SubscriptionCloseCodes } from '../subscriptions/close-codes.ts';
-import { LOCATION_STREAM_POLICIES, SubscriptionEngine, type OverflowPolicy, type SubscriptionEngineStats } from '../subscriptions/engine.ts';
+import { SubscriptionEngine, type QueueOptions, type SubscriptionEngineStats } from '../subscriptions/engine.ts';
 import { followGateway } from '../subscriptions/supergraph.ts';
 import { createGraphqlWsUpstream, type GraphqlWsUpstream, type UpstreamOptions } from '../subscriptions/upstream.ts';
 import { attachSubscriptionSockets, type SubscriptionSockets } from '../subscriptions/ws.ts';
 import type { RouterFeature, RouterHost } from './feature.ts';
 
 export interface SubscriptionsOptions {
-  /** Events buffered per client (and per upstream while entity fetches run) before the overflow policy applies. Default 100. */
-  queueLimit?: number;
-  /** Overflow policy by root field, over the defaults (driverLocation, nearbyDriversUpdates: 'drop-oldest'); any other field: 'fail'. */
-  overflow?: Readonly<Record<string, OverflowPolicy>>;
+  /**
+   * Slow consumers, per root field: `all` plus `fields.<root field>`, over DEFAULT_QUEUES in engine.ts
+   * (everything: 100 results, 'fail' — never drop; driverLocation: 16, nearbyDriversUpdates: 4, 'drop-oldest').
+   */
+  queues?: QueueOptions;
   /** WebSocket pings to clients (default 12 000 ms). */
   keepAliveMs?: number;
   /** Default 3 000 ms. */
   connectionInitWaitTimeoutMs?: number;
   /** Default 64 KiB. */
   maxFrameBytes?: number;
+  /** Operations one socket may run at once (default 100). */
+  maxSubscriptionsPerSocket?: number;
   /** On shutdown, how long clients get to complete the close handshake before their sockets are cut (default 2 000 ms). */
   closeTimeoutMs?: number;
   upstream?: Omit<UpstreamOptions, 'logger'>;
@@ -82,8 +85,7 @@ export function subscriptionsFeature(options: SubscriptionsOptions = {}): Subscr
         upstream,
         logger,
         formatError: host.formatError,
-        queueLimit: options.queueLimit,
-        overflow: { ...LOCATION_STREAM_POLICIES, ...options.overflow },
+        queues: options.queues,
       });
       const sockets = attachSubscriptionSockets({
         server: host.server,
@@ -94,6 +96,7 @@ export function subscriptionsFeature(options: SubscriptionsOptions = {}): Subscr
         keepAliveMs: options.keepAliveMs,
         connectionInitWaitTimeoutMs: options.connectionInitWaitTimeoutMs,
         maxFrameBytes: options.maxFrameBytes,
+        maxSubscriptionsPerSocket: options.maxSubscriptionsPerSocket,
       });
       parts = { engine, sockets, upstream, unfollow: supergraph.dispose };
       registerMetrics(host, stats);

@@ -16,11 +16,31 @@ export interface ClientResult {
   errors?: readonly GraphQLFormattedError[];
 }
 
-/** Lossy streams by root field: a newer position makes an older one worthless. Everything else never drops. */
-export const LOCATION_STREAM_POLICIES: Readonly<Record<string, OverflowPolicy>> = Object.freeze({
-  driverLocation: 'drop-oldest',
-  nearbyDriversUpdates: 'drop-oldest',
-});
+/** How results wait for a slow client: per client subscription, and per upstream while entity fetches run. */
+export interface QueuePolicy {
+  /** Results buffered before `overflow` applies. */
+  limit: number;
+  /** 'drop-oldest' for lossy streams; 'fail' ends the subscription with an error instead of ever dropping. */
+  overflow: OverflowPolicy;
+}
+
+/** `all` plus `fields.<root field>`, merged field by field over the defaults (built-in all < all < built-in field < field). */
+export interface QueueOptions {
+  all?: Partial<QueuePolicy>;
+  fields?: Readonly<Record<string, Partial<QueuePolicy>>>;
+}
+
+/**
+ * Never drop by default (trip status and offers must all arrive). Location streams are lossy: a newer
+ * position makes an older one worthless, so a short queue that keeps the newest is all a map needs.
+ */
+export const DEFAULT_QUEUES = Object.freeze({
+  all: Object.freeze({ limit: 100, overflow: 'fail' }),
+  fields: Object.freeze({
+    driverLocation: Object.freeze({ limit: 16, overflow: 'drop-oldest' }),
+    nearbyDriversUpdates: Object.freeze({ limit: 4, overflow: 'drop-oldest' }),
+  }),
+}) satisfies { all: QueuePolicy; fields: Record<string, QueuePolicy> };
 
 /** The operation the router sends upstream: the primary fetch, carrying the subscriber's credentials. */
 export interface UpstreamRequest {
@@ -54,10 +74,8 @@ export interface SubscriptionEngineOptions {
   logger: Logger;
   /** The router's error formatter (platform/graphql.ts createFormatError): codes pass, the unexpected is masked. */
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
-  /** Events buffered per client, and per upstream while entity fetches run, before the overflow policy applies (default 100). */
-  queueLimit?: number;
-  /** Overflow policy by root field; a field not named here never drops ('fail'). Default LOCATION_STREAM_POLICIES. */
-  overflow?: Readonly<Record<string, OverflowPolicy>>;
+  /** Queue policies by root field over DEFAULT_QUEUES. */
+  queues?: QueueOptions;
 }
 
 /** Counters for tests, logs and /metrics. */
@@ -101,7 +119,7 @@ interface Subscriber {
 interface Topic {
   readonly key: string;
   readonly prepared: PreparedSubscription;
-  readonly policy: OverflowPolicy;
+  readonly policy: QueuePolicy;
   readonly subscribers: Set<Subscriber>;
   /** The newest subscriber's context: its token is the group's freshest (all belong to one principal). */
   context: RequestContext;
@@ -119,17 +137,17 @@ interface Topic {
  */
 export class SubscriptionEngine {
   readonly #options: SubscriptionEngineOptions;
-  readonly #limit: number;
-  readonly #policies: Readonly<Record<string, OverflowPolicy>>;
+  readonly #policies = new Map<string, QueuePolicy>();
   readonly #topics = new Map<string, Topic>();
   readonly #stats = { subscribers: 0, upstreamsOpened: 0, eventsReceived: 0, eventsResolved: 0, deliveries: 0, dropped: 0, overflows: 0 };
   readonly #changes = new EventEmitter().setMaxListeners(0);
 
   constructor(options: SubscriptionEngineOptions) {
     this.#options = options;
-    this.#limit = options.queueLimit ?? 100;
-    if (!Number.isInteger(this.#limit) || this.#limit < 1) throw new Error(`queueLimit must be a positive integer, got ${options.queueLimit}`);
-    this.#policies = options.overflow ?? LOCATION_STREAM_POLICIES;
+    for (const policy of [options.queues?.all, ...Object.values(options.queues?.fields ?? {})]) {
+      if (policy?.limit !== undefined && (!Number.isInteger(policy.limit) || policy.limit < 1)) throw new Error(`a queue limit must be a positive integer, got ${policy.limit}`);
+      if (policy?.overflow !== undefined && policy.overflow !== 'fail' && policy.overflow !== 'drop-oldest') throw new Error(`unknown overflow policy ${policy.overflow}`);
+    }
   }
 
   /** Validates and plans a request against the current supergraph; errors are what the client should see. */
@@ -148,7 +166,7 @@ export class SubscriptionEngine {
     const subscriber: Subscriber = {
       context,
       topic: undefined,
-      queue: createAsyncQueue<ClientResult>({ limit: this.#limit, overflow: policy, onReturn: () => this.#detach(subscriber) }),
+      queue: createAsyncQueue<ClientResult>({ limit: policy.limit, overflow: policy.overflow, onReturn: () => this.#detach(subscriber) }),
     };
     const key = dedupKey(prepared, context);
     let topic = this.#topics.get(key);
@@ -163,8 +181,15 @@ export class SubscriptionEngine {
     return subscriber.queue;
   }
 
-  policyFor(rootField: string): OverflowPolicy {
-    return this.#policies[rootField] ?? 'fail';
+  /** The queue policy of a root field: DEFAULT_QUEUES under the options, merged field by field. */
+  policyFor(rootField: string): QueuePolicy {
+    let policy = this.#policies.get(rootField);
+    if (!policy) {
+      const builtIn = (DEFAULT_QUEUES.fields as Record<string, QueuePolicy>)[rootField];
+      policy = Object.freeze({ ...DEFAULT_QUEUES.all, ...this.#options.queues?.all, ...builtIn, ...this.#options.queues?.fields?.[rootField] });
+      this.#policies.set(rootField, policy);
+    }
+    return policy;
   }
 
   stats(): SubscriptionEngineStats {
@@ -187,14 +212,14 @@ export class SubscriptionEngine {
     await this.#options.upstream.close();
   }
 
-  #create(key: string, prepared: PreparedSubscription, policy: OverflowPolicy, context: RequestContext): Topic {
+  #create(key: string, prepared: PreparedSubscription, policy: QueuePolicy, context: RequestContext): Topic {
     const topic: Topic = {
       key,
       prepared,
       policy,
       subscribers: new Set(),
       context,
-      inbox: createAsyncQueue<UpstreamEvent>({ limit: this.#limit, overflow: policy }),
+      inbox: createAsyncQueue<UpstreamEvent>({ limit: policy.limit, overflow: policy.overflow }),
       closeUpstream: undefined,
       closed: false,
     };
@@ -237,7 +262,7 @@ export class SubscriptionEngine {
     } catch (error) {
       // Only a lossless inbox overflowing lands here: entity fetches could not keep up with the subgraph.
       this.#stats.overflows += 1;
-      this.#end(topic, [overflowError(this.#limit)]);
+      this.#end(topic, [overflowError(topic.policy.limit)]);
       this.#changed();
       this.#options.logger.warn({ err: error, rootField: topic.prepared.rootField }, 'subscription upstream queue overflowed');
     }
@@ -255,10 +280,11 @@ export class SubscriptionEngine {
 
   #deliver(subscriber: Subscriber, result: ClientResult) {
     const { queue } = subscriber;
-    if (queue.size >= this.#limit && subscriber.topic?.policy === 'fail') {
+    const policy = subscriber.topic?.policy;
+    if (policy?.overflow === 'fail' && queue.size >= policy.limit) {
       // Never drop silently: end this client's subscription; the error reaches it after what it has queued.
       this.#stats.overflows += 1;
-      queue.end(new SubscriptionEndedError([overflowError(this.#limit)]));
+      queue.end(new SubscriptionEndedError([overflowError(policy.limit)]));
       this.#detach(subscriber);
       return;
     }

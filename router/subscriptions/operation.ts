@@ -81,6 +81,10 @@ function plan(snapshot: SupergraphSnapshot, query: string, operationName: string
   if (operation.operation !== 'subscription') {
     return [new GraphQLError('Only subscriptions are served over WebSocket; send queries and mutations over HTTP.', { extensions: { code: 'BAD_REQUEST' } })];
   }
+  // graphql 16's validation does not check that the schema has the operation's root type.
+  if (!snapshot.schema.getSubscriptionType()) {
+    return [new GraphQLError('This supergraph has no subscriptions.', { nodes: [operation], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })];
+  }
   const root = firstField(document, operation.selectionSet);
   const queryPlan = snapshot.queryPlanner.buildQueryPlan(operationFromDocument(snapshot.apiSchema, document, { operationName }));
   if (!root || queryPlan.node?.kind !== 'Subscription') {

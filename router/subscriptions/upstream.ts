@@ -9,7 +9,11 @@ export interface UpstreamOptions {
   logger: Logger;
   /** Protocol pings to each subgraph when idle (default 10 000 ms). */
   keepAliveMs?: number;
-  /** A subgraph that does not answer a ping within this is presumed dead; the socket is cut and retried (default 5 000 ms). */
+  /**
+   * A subgraph that sends nothing at all (no pong, no event) for this long after a ping is presumed
+   * dead; the socket is cut and retried (default 15 000 ms). Generous on purpose: a busy subgraph answers
+   * pings late, and cutting it would make it resubscribe everything at once.
+   */
   pongTimeoutMs?: number;
   /** First reconnect delay; doubles per attempt up to maxRetryDelayMs, with jitter (default 100 ms). */
   retryDelayMs?: number;
@@ -85,11 +89,10 @@ export function createGraphqlWsUpstream(options: UpstreamOptions): GraphqlWsUpst
           pongTimer = setTimeout(() => {
             logger.warn({ subgraph }, 'subscription upstream missed a pong; reconnecting');
             client!.terminate();
-          }, options.pongTimeoutMs ?? 5_000);
+          }, options.pongTimeoutMs ?? 15_000);
         },
-        pong: (received) => {
-          if (received) clearTimeout(pongTimer);
-        },
+        // Any frame from the subgraph (a pong, an event) proves it alive.
+        message: () => clearTimeout(pongTimer),
       },
     });
     clients.set(wsUrl, client);

@@ -25,6 +25,8 @@ export interface SubscriptionSocketsOptions {
   connectionInitWaitTimeoutMs?: number;
   /** Largest frame a client may send (default 64 KiB). */
   maxFrameBytes?: number;
+  /** Operations one socket may run at once; one more is refused with RATE_LIMITED (default 100). */
+  maxSubscriptionsPerSocket?: number;
 }
 
 export interface SubscriptionSockets {
@@ -85,6 +87,7 @@ export function attachSubscriptionSockets(options: SubscriptionSocketsOptions): 
   const path = options.path ?? '/graphql';
   const keepAliveMs = options.keepAliveMs ?? 12_000;
   const maxFrameBytes = options.maxFrameBytes ?? 64 * 1024;
+  const maxSubscriptions = options.maxSubscriptionsPerSocket ?? 100;
   const sockets = new Set<WebSocket>();
   let accepting = true;
 
@@ -107,7 +110,11 @@ export function attachSubscriptionSockets(options: SubscriptionSocketsOptions): 
         return false;
       }
     },
-    onSubscribe({ extra }, _id, payload) {
+    onSubscribe({ extra, subscriptions }, _id, payload) {
+      // graphql-ws has already reserved this operation's id, so it counts itself.
+      if (Object.keys(subscriptions).length > maxSubscriptions) {
+        return [new GraphQLError(`At most ${maxSubscriptions} subscriptions may run on one socket.`, { extensions: { code: 'RATE_LIMITED', reason: 'TOO_MANY_SUBSCRIPTIONS' } })];
+      }
       const prepared = engine.prepare(payload);
       if (Array.isArray(prepared)) return prepared as readonly GraphQLError[];
       const ready = prepared as PreparedSubscription;
@@ -146,7 +153,7 @@ export function attachSubscriptionSockets(options: SubscriptionSocketsOptions): 
 
   /** The socket ends with 4401 when its token expires: the app reconnects with a refreshed one. */
   function scheduleExpiry(connection: Connection, authorization: string) {
-    const exp = decodeJwt(authorization.replace(/^Bearer\s+/i, '')).exp;
+    const exp = decodeJwt(authorization.trim().replace(/^Bearer /, '')).exp;
     if (typeof exp !== 'number') return;
     const ms = Math.min(exp * 1000 - Date.now(), 2 ** 31 - 1);
     connection.expiry = setTimeout(() => connection.close(SubscriptionCloseCodes.UNAUTHORIZED, 'Token expired'), Math.max(ms, 0));

@@ -4,6 +4,7 @@ import type { DriversContext } from './context.ts';
 import type { Driver } from './entities.ts';
 import { locationMessage, type Fix, type LocationMessage } from './live/fixes.ts';
 import type { LiveLocations } from './live/engine.ts';
+import type { NearbyQuery } from './live/store.ts';
 import { nearbyDrivers, nearbyQueryOf, type NearbyArgs, type NearbyDriverView } from './locations.ts';
 
 /** How a location reaches GraphQL (DriverLocation). */
@@ -116,7 +117,7 @@ export interface NearbySnapshot {
 export function nearbyFeed(
   live: LiveLocations,
   loadDrivers: (ids: string[]) => Promise<Array<Driver | null | Error>>,
-  query: ReturnType<typeof nearbyQueryOf>,
+  query: NearbyQuery,
 ): AsyncIterableIterator<{ nearbyDriversUpdates: NearbySnapshot }> {
   let computing = false;
   let untrack: (() => void) | undefined;

@@ -210,7 +210,7 @@ export type Subscription = {
   __typename?: 'Subscription';
   /** The driver's last known location (if any), then every fix that enters the live index. Lossy: a slow client gets the newest fixes. The driver themself and admins. */
   driverLocation: DriverLocation;
-  /** A snapshot of nearbyDrivers now and then every few seconds. Riders and admins. */
+  /** The 10 nearest AVAILABLE drivers (as nearbyDrivers answers) now, then again every 3 seconds. Riders and admins. */
   nearbyDriversUpdates: NearbyDriversSnapshot;
 };
 

@@ -78,8 +78,7 @@ export class EmbeddedLiveStore implements LiveStore {
     if (to === 'OFFLINE') {
       next.presenceUntil = 0;
       next.indexed = false;
-    }
-    else if (previous === 'OFFLINE') next.presenceUntil = now + this.#rules.presenceTtlMs;
+    } else if (previous === 'OFFLINE') next.presenceUntil = now + this.#rules.presenceTtlMs;
     this.#entries.set(driver.id, next);
     await this.#mirror(driver.id);
     return { moved: true, previous };
@@ -119,8 +118,12 @@ export class EmbeddedLiveStore implements LiveStore {
          select p."driver_id", p."lat", p."lng", p."recorded_at",
            2 * ${EARTH_RADIUS_M} * asin(least(1, sqrt(power(sin(radians(p."lat" - ?) / 2), 2) + cos(radians(?)) * cos(radians(p."lat")) * power(sin(radians(p."lng" - ?) / 2), 2)))) as "distance"
          from unnest(array[${los}]::bigint[], array[${his}]::bigint[]) as r("lo", "hi")
-         join ${POSITIONS_TABLE} p on p."h3_cell" between r."lo" and r."hi"
-         where p."availability" = 'AVAILABLE' and p."recorded_at" >= ?${query.vehicleType ? ` and p."vehicle_type" = ?` : ''}
+         -- One index range scan per range: "offset 0" keeps the planner from flattening this into a join
+         -- it would answer with a sequential scan of the whole table.
+         cross join lateral (
+           select * from ${POSITIONS_TABLE} q where q."availability" = 'AVAILABLE' and q."h3_cell" between r."lo" and r."hi" offset 0
+         ) p
+         where p."recorded_at" >= ?${query.vehicleType ? ` and p."vehicle_type" = ?` : ''}
        ) c
        where c."distance" <= ?
        order by c."distance", c."driver_id"

@@ -24,8 +24,8 @@ end
 /**
  * KEYS: driver hash, presence, rate limit, geo set of the driver's vehicle type, seen index.
  * ARGV: driverId, now, presenceTtlMs, rateLimitMs (0: exempt), maxAccuracyM, maxAgeMs, maxSpeedKmh,
- *       channel, maxIndexedLatitude, n, then per fix: lat, lng, heading, speedKmh, accuracyM ('' for none),
- *       recordedAt, message JSON.
+ *       channel, maxIndexedLatitude, n, userId, vehicleType, then per fix: lat, lng, heading, speedKmh,
+ *       accuracyM ('' for none), recordedAt, message JSON.
  * Returns {'OFFLINE', state} | {'RATE_LIMITED', pttl} | {'OK', spoofing 0/1, verdict...}.
  * The judging mirrors judgeFixes in fixes.ts.
  */
@@ -44,7 +44,7 @@ local refLat, refLng, refAt = tonumber(previous[1]), tonumber(previous[2]), tonu
 local verdicts, live, spoofing = {}, 0, false
 local n = tonumber(ARGV[10])
 for i = 1, n do
-  local base = 10 + (i - 1) * 7
+  local base = 12 + (i - 1) * 7
   local lat, lng, accuracy, at = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 5]), tonumber(ARGV[base + 6])
   if accuracy and accuracy > maxAccuracy then
     verdicts[i] = 'LOW_ACCURACY'
@@ -65,8 +65,8 @@ for i = 1, n do
   end
 end
 if live > 0 then
-  local base = 10 + (live - 1) * 7
-  redis.call('HSET', KEYS[1], 'lat', ARGV[base + 1], 'lng', ARGV[base + 2], 'hd', ARGV[base + 3], 'spd', ARGV[base + 4], 'acc', ARGV[base + 5], 'at', ARGV[base + 6], 'seen', ARGV[2])
+  local base = 12 + (live - 1) * 7
+  redis.call('HSET', KEYS[1], 'lat', ARGV[base + 1], 'lng', ARGV[base + 2], 'hd', ARGV[base + 3], 'spd', ARGV[base + 4], 'acc', ARGV[base + 5], 'at', ARGV[base + 6], 'seen', ARGV[2], 'uid', ARGV[11], 'vt', ARGV[12])
   if math.abs(tonumber(ARGV[base + 1])) <= tonumber(ARGV[9]) then
     redis.call('GEOADD', KEYS[4], ARGV[base + 2], ARGV[base + 1], ARGV[1])
   else
@@ -144,39 +144,50 @@ return reply
 
 /**
  * KEYS: the geo sets to search (one per vehicle type asked for).
- * ARGV: key prefix, lng, lat, radiusM, first, freshSince, marginM.
- * Walks each geo set nearest first, keeping AVAILABLE drivers with a fresh fix, until it has `first` of
- * them and every further one lies more than marginM beyond the last kept (geohash coordinates are
- * approximate to well under a meter; the exact ranking is done by the caller). Grows COUNT when the
- * walk ran out before that. Returns flat {id, lat, lng, recordedAt, ...}.
+ * ARGV: key prefix, lng, lat, radiusM, first, freshSince, marginM, initialRadiusM.
+ * For each geo set: walks it nearest first, keeping AVAILABLE drivers with a fresh fix, until it has
+ * `first` of them and has seen every member up to marginM beyond the last kept (geohash coordinates
+ * are approximate to well under a meter; the caller ranks exactly). GEOSEARCH costs what the geohash
+ * boxes around the circle hold, so the search starts at initialRadiusM and doubles up to radiusM only
+ * while that is not enough: in a dense city the first, small circle usually is. COUNT grows when a
+ * walk runs out before it is done. Returns flat {id, lat, lng, recordedAt, ...}.
  */
 export const NEARBY = `
-local prefix, lng, lat, radius, want, freshSince, margin = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]) + tonumber(ARGV[7]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local prefix, lng, lat = ARGV[1], ARGV[2], ARGV[3]
+local radius, want, freshSince, margin = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local reply = {}
 for _, key in ipairs(KEYS) do
-  local count = want * 2 + 8
+  local searched = math.min(radius, tonumber(ARGV[8]))
   while true do
-    local found = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', radius, 'm', 'ASC', 'COUNT', count, 'WITHDIST')
-    local kept, cutoff, complete = {}, nil, #found < count
-    for _, item in ipairs(found) do
-      local id, distance = item[1], tonumber(item[2])
-      if cutoff and distance > cutoff then
-        complete = true
-        break
+    local count = want * 2 + 8
+    local kept, cutoff
+    while true do
+      local found = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', searched + margin, 'm', 'ASC', 'COUNT', count, 'WITHDIST')
+      local complete = #found < count
+      kept, cutoff = {}, nil
+      for _, item in ipairs(found) do
+        local id, distance = item[1], tonumber(item[2])
+        if cutoff and distance > cutoff then
+          complete = true
+          break
+        end
+        local fields = redis.call('HMGET', prefix .. 'd:' .. id, 'state', 'lat', 'lng', 'at')
+        if fields[1] == 'AVAILABLE' and fields[4] and tonumber(fields[4]) >= freshSince then
+          kept[#kept + 1] = {id, fields[2], fields[3], fields[4]}
+          if #kept == want then cutoff = distance + margin end
+        end
       end
-      local fields = redis.call('HMGET', prefix .. 'd:' .. id, 'state', 'lat', 'lng', 'at')
-      if fields[1] == 'AVAILABLE' and fields[4] and tonumber(fields[4]) >= freshSince then
-        kept[#kept + 1] = {id, fields[2], fields[3], fields[4]}
-        if #kept == want then cutoff = distance + margin end
-      end
+      if complete then break end
+      count = count * 4
     end
-    if complete then
+    -- Done when everything up to the cutoff was inside the circle searched, or the circle is the whole radius.
+    if (cutoff and cutoff <= searched + margin) or searched >= radius then
       for _, hit in ipairs(kept) do
         for _, value in ipairs(hit) do reply[#reply + 1] = value end
       end
       break
     end
-    count = count * 4
+    searched = math.min(radius, searched * 2)
   end
 end
 return reply

@@ -20,6 +20,8 @@ interface ScriptedRedis {
 const SWEEP_BATCH = 500;
 /** Geohash cells approximate coordinates to well under a meter; search this much wider, then rank exactly. */
 const GEO_MARGIN_M = 2;
+/** nearby starts with a circle this small and doubles it while it holds too few drivers (redis-scripts.ts). */
+const INITIAL_SEARCH_RADIUS_M = 400;
 const FIELDS = ['state', 'lat', 'lng', 'hd', 'spd', 'acc', 'at', 'spoof'] as const;
 
 /** The live store every replica shares: one Redis hash per driver, GEO sets per vehicle type, Lua for every write. */
@@ -69,7 +71,7 @@ export class RedisLiveStore implements LiveStore {
     const args: Array<string | number> = [
       k.driver(driver.id), k.presence(driver.id), k.rateLimit(driver.id), k.geo(driver.vehicleType), k.seen,
       driver.id, options.now, r.presenceTtlMs, options.rateLimited ? r.rateLimitMs : 0, r.maxAccuracyM, r.maxAgeMs, r.maxSpeedKmh,
-      k.locationChannel(driver.id), MAX_INDEXED_LATITUDE, fixes.length,
+      k.locationChannel(driver.id), MAX_INDEXED_LATITUDE, fixes.length, driver.userId, driver.vehicleType,
     ];
     for (const fix of fixes) {
       args.push(fix.lat, fix.lng, fix.heading ?? '', fix.speedKmh ?? '', fix.accuracyM ?? '', fix.recordedAt, JSON.stringify(locationMessage(driver.id, fix)));
@@ -85,7 +87,7 @@ export class RedisLiveStore implements LiveStore {
     const keys = types.map((type) => this.#keys.geo(type));
     const reply = await (this.#redis as unknown as { smartlineDriversNearby(numberOfKeys: number, ...args: Array<string | number>): Promise<string[]> }).smartlineDriversNearby(
       keys.length, ...keys,
-      this.#keys.prefix, query.near.lng, query.near.lat, query.radiusM, query.first, freshSince, GEO_MARGIN_M,
+      this.#keys.prefix, query.near.lng, query.near.lat, query.radiusM, query.first, freshSince, GEO_MARGIN_M, INITIAL_SEARCH_RADIUS_M,
     );
     const candidates: NearbyCandidate[] = [];
     for (let i = 0; i < reply.length; i += 4) {

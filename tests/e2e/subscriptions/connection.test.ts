@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { SignJWT } from 'jose';
+import { createLogger } from '../../../platform/logger.ts';
 import type { RunningRouter } from '../../../router/router.ts';
+import { loadSigningKey } from '../../../subgraphs/accounts/signing-key.ts';
 import { startTicksStack, type Account, type TicksStack } from '../../fixtures/ticks/stack.ts';
 import { TestSocket } from './socket.ts';
 
@@ -31,6 +35,16 @@ describe('a subscription socket on the router', () => {
     const socket = await TestSocket.open(router.url);
     socket.send({ type: 'connection_init', payload: { authorization: `Bearer ${rider.accessToken.slice(0, -4)}AAAA` } });
     assert.deepEqual(await socket.closed, { code: 4401, reason: 'Unauthorized' });
+  });
+
+  it('closes with 4401 when its token expires', async () => {
+    const config = stack.accounts.config('accounts');
+    const key = await loadSigningKey(config, createLogger(config));
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const shortLived = await new SignJWT({ role: 'RIDER' }).setProtectedHeader({ alg: 'ES256', kid: key.kid }).setSubject(rider.id).setIssuer(config.jwt.issuer).setAudience(config.jwt.audience).setIssuedAt().setExpirationTime(exp).sign(key.privateKey);
+    const socket = await TestSocket.connect(router.url, shortLived);
+    assert.deepEqual(await socket.closed, { code: 4401, reason: 'Token expired' });
+    assert.ok(Date.now() >= exp * 1000 - 50, 'not before the token expired');
   });
 
   it('closes with 4401 when a subscribe comes before connection_ack', async () => {
@@ -78,6 +92,21 @@ describe('a subscription socket on the router', () => {
     const message = await socket.next('v');
     assert.equal(message.type, 'error');
     assert.equal(message.payload[0].extensions.code, 'GRAPHQL_VALIDATION_FAILED');
+    await socket.close();
+  });
+
+  it('refuses a subscription past the per-socket limit with RATE_LIMITED, keeping the others', async () => {
+    const limited = await stack.startRouter({ subscriptions: { maxSubscriptionsPerSocket: 2 } });
+    const stream = randomUUID();
+    const socket = await TestSocket.connect(limited.url, rider.accessToken);
+    for (const id of ['1', '2', '3']) socket.subscribe(id, 'subscription($s: String!) { ticks(stream: $s) { n } }', { s: stream });
+    const refused = await socket.next('3');
+    assert.equal(refused.type, 'error');
+    assert.equal(refused.payload[0].extensions.code, 'RATE_LIMITED');
+    await stack.subscribers.waitFor(stream, 1); // the first two share one upstream subscription
+    await stack.publish(stream, 1, rider.id);
+    assert.equal((await socket.next('1')).type, 'next');
+    assert.equal((await socket.next('2')).type, 'next');
     await socket.close();
   });
 

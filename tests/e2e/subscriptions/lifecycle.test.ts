@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { RunningRouter } from '../../../router/router.ts';
 import { startTicksStack, type Account, type TicksStack } from '../../fixtures/ticks/stack.ts';
@@ -34,6 +35,26 @@ describe('subscriptions across restarts and shutdowns', () => {
     assert.equal(socket.isClosed, false);
     // Same upstream subscription, resubscribed by the transport: nothing was reopened from scratch.
     assert.equal(router.subscriptions!.stats().upstreamsOpened, opened);
+    await socket.close();
+  });
+
+  it('follows supergraph reloads: new subscriptions see the new supergraph, running ones carry on', async () => {
+    const file = stack.writeSupergraph('reloaded', true);
+    const own = await stack.startRouter({}, file);
+    const stream = randomUUID();
+    const socket = await TestSocket.connect(own.url, rider.accessToken);
+    socket.subscribe('before', TICKS, { stream });
+    await stack.subscribers.waitFor(stream, 1);
+
+    writeFileSync(file, readFileSync(stack.writeSupergraph('accounts-only', false)));
+    own.reloadSupergraph();
+    socket.subscribe('after', TICKS, { stream });
+    const refused = await socket.next('after');
+    assert.equal(refused.type, 'error');
+    assert.equal(refused.payload[0].extensions.code, 'GRAPHQL_VALIDATION_FAILED');
+
+    await stack.publish(stream, 1, rider.id);
+    assert.deepEqual((await socket.next('before')).payload, { data: { ticks: { n: 1, user: { name: 'Rania Rider' } } } });
     await socket.close();
   });
 

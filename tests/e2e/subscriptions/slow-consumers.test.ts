@@ -17,7 +17,7 @@ describe('slow consumers', () => {
   before(async () => {
     stack = await startTicksStack();
     // A tiny queue, and `positions` declared lossy like driver locations; `ticks` keeps the default: never drop.
-    router = await stack.startRouter({ subscriptions: { queueLimit: 4, overflow: { positions: 'drop-oldest' } } });
+    router = await stack.startRouter({ subscriptions: { queues: { all: { limit: 4 }, fields: { positions: { overflow: 'drop-oldest' } } } } });
     rider = await stack.signUp(router.url);
   });
   after(() => stack.stop());
