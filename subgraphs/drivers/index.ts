@@ -1,4 +1,3 @@
-import { createTokenVerifier } from '../../platform/auth.ts';
 import { readSchema } from '../../platform/graphql.ts';
 import type { SubgraphRuntime, SubgraphSetup } from '../../platform/subgraph.ts';
 import { createDriversExtras } from './context.ts';
@@ -8,7 +7,6 @@ import { migrations } from './migrations.ts';
 import { permissions } from './permissions.ts';
 import { createResolvers } from './resolvers.ts';
 import { seedDemoDrivers } from './seed.ts';
-import { cachingVerifier } from './token-cache.ts';
 
 export { transitionDriver } from './availability.ts';
 export type { LiveLocations, LiveLocationsOptions };
@@ -32,14 +30,11 @@ export function createDriversSubgraph(options: LiveLocationsOptions = {}): Subgr
       const live = createLiveLocations(runtime, options);
       await live.start();
       running.set(runtime, live);
-      const { jwksUrl, issuer, audience } = runtime.config.jwt;
       return {
         typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
         resolvers: createResolvers(live),
         permissions,
         contextExtras: (em) => createDriversExtras(em, live, () => runtime.db.fork()),
-        // Every location update carries the driver's token: verify each token once, not every few seconds.
-        verifyToken: cachingVerifier(createTokenVerifier({ jwksUrl, issuer, audience })),
         onStopped: [() => live.stop()],
       };
     },
