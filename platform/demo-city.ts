@@ -71,8 +71,8 @@ const CARS: Record<DemoVehicleType, Array<[string, string]>> = {
 };
 const COLORS = ['White', 'Silver', 'Black', 'Grey', 'Blue', 'Red'];
 
-/** A small deterministic PRNG (mulberry32) so the city is the same on every machine. */
-function random(seed: number) {
+/** A small deterministic PRNG (mulberry32): the city is the same on every machine, a failing random test can be replayed. */
+export function seededRandom(seed: number) {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -86,7 +86,7 @@ function random(seed: number) {
 const round6 = (value: number) => Math.round(value * 1e6) / 1e6;
 
 export function buildDemoCity(now: Date = new Date('2026-11-01T12:00:00.000Z')): DemoCity {
-  const rnd = random(20261122);
+  const rnd = seededRandom(20261122);
   const near = (spreadKm: number) => ({
     lat: round6(CAIRO_CENTER.lat + ((rnd() - 0.5) * 2 * spreadKm) / 111),
     lng: round6(CAIRO_CENTER.lng + ((rnd() - 0.5) * 2 * spreadKm) / 96),

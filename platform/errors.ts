@@ -42,6 +42,14 @@ export const forbidden = (message?: string) => new AppError('FORBIDDEN', message
 export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} was not found.`);
 export const conflict = (message: string, details?: Record<string, unknown>) => new AppError('CONFLICT', message, details);
 
+/** Errors thrown while building a request's context carry the HTTP status of their code. */
+export function asHttpError(error: unknown): never {
+  if (error instanceof AppError) {
+    throw new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: ErrorCodes[error.code].httpStatus } } });
+  }
+  throw error;
+}
+
 /** Turns a zod-style issue list into one BAD_USER_INPUT error naming every offending field. */
 export function badUserInput(message: string, fields?: Record<string, string>): AppError {
   return new AppError('BAD_USER_INPUT', message, fields ? { fields } : undefined);

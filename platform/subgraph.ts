@@ -3,13 +3,13 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
-import { GraphQLError, type DocumentNode } from 'graphql';
+import type { DocumentNode } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { createTokenVerifier, principalFromAuthorization, type Principal, type TokenVerifier } from './auth.ts';
 import type { ServiceConfig, SubgraphName } from './config.ts';
 import { createRequestContext, requestIdFrom, traceContextFrom, type RequestContext } from './context.ts';
 import { openDatabase, type Database, type EntityManager, type MigrationEntry } from './db.ts';
-import { AppError, ErrorCodes } from './errors.ts';
+import { asHttpError } from './errors.ts';
 import type { DemoCity } from './demo-city.ts';
 import { createFormatError } from './graphql.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -159,10 +159,3 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
   }
 }
 
-/** Errors thrown while building the context carry the HTTP status of their code. */
-export function asHttpError(error: unknown): never {
-  if (error instanceof AppError) {
-    throw new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: ErrorCodes[error.code].httpStatus } } });
-  }
-  throw error;
-}

@@ -17,4 +17,9 @@ export const pageSizeSchema = z.number().int().min(1, 'must be at least 1').max(
 export const latitudeSchema = z.number().min(-90, 'must be between -90 and 90').max(90, 'must be between -90 and 90');
 export const longitudeSchema = z.number().min(-180, 'must be between -180 and 180').max(180, 'must be between -180 and 180');
 export const latLngSchema = z.object({ lat: latitudeSchema, lng: longitudeSchema });
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids reach SQL only when they are uuids: anything else matches nothing (never a database error). */
+export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
+
 export const idSchema = z.string().trim().min(1, 'must not be empty').max(512, 'is too long');

@@ -9,7 +9,7 @@ import { createFormatError } from '../platform/graphql.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { createServiceMetrics } from '../platform/metrics.ts';
 import { startHttpService, type HttpService } from '../platform/server.ts';
-import { asHttpError } from '../platform/subgraph.ts';
+import { asHttpError } from '../platform/errors.ts';
 import type { RouterFeature, StopReason } from './plugins/feature.ts';
 import { landingPagePlugin } from './plugins/landing-page.ts';
 import { requestIdPlugin } from './plugins/request-id.ts';

@@ -5,7 +5,7 @@ import type { SubgraphContext } from '../../platform/subgraph.ts';
 import { Driver } from './entities.ts';
 import type { LiveLocations } from './live/engine.ts';
 import { UNKNOWN_DRIVER, type LiveDriverState } from './live/store.ts';
-import { isUuid } from './validation.ts';
+import { isUuid } from '../../platform/validation.ts';
 
 export interface DriversExtras {
   readonly live: LiveLocations;

@@ -1,7 +1,7 @@
 import type { Database } from '../../platform/db.ts';
 import type { DriverRef } from './availability.ts';
 import { Driver } from './entities.ts';
-import { isUuid } from './validation.ts';
+import { isUuid } from '../../platform/validation.ts';
 
 /**
  * Who is which driver: user id ↔ driver id ↔ vehicle type, the facts the live path needs on every

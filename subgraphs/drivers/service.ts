@@ -4,10 +4,10 @@ import type { Principal } from '../../platform/auth.ts';
 import type { EntityManager } from '../../platform/db.ts';
 import { badUserInput, conflict, notFound } from '../../platform/errors.ts';
 import { decodeCursor, toConnection, type Connection } from '../../platform/pagination.ts';
-import { pageSizeSchema, parseInput, z } from '../../platform/validation.ts';
+import { isUuid, pageSizeSchema, parseInput, z } from '../../platform/validation.ts';
 import { Driver } from './entities.ts';
 import { DRIVERS_USER_ID_UNIQUE, DRIVERS_VEHICLE_PLATE_UNIQUE } from './migrations.ts';
-import { isUuid, vehicleInputSchema } from './validation.ts';
+import { vehicleInputSchema } from './validation.ts';
 
 const profileExists = () => conflict('You already have a driver profile.', { field: 'user' });
 const plateTaken = () => conflict('This plate is already registered to another driver.', { field: 'vehicle.plate' });

@@ -36,11 +36,6 @@ export const vehicleInputSchema = z.object({
 });
 export type VehicleInput = z.infer<typeof vehicleInputSchema>;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Ids are opaque to clients; anything that is not one of ours simply matches nothing. */
-export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
-
 const optional = <T extends z.ZodType<number>>(schema: T) => schema.nullish().transform((value) => value ?? null);
 
 /**

@@ -1,8 +1,7 @@
-/** A point on the earth in decimal degrees. */
-export interface LatLng {
-  lat: number;
-  lng: number;
-}
+import { haversineMeters, type LatLng } from '../../platform/geo.ts';
+
+export { haversineMeters };
+export type { LatLng };
 
 export interface RouteEstimate {
   /** Road distance in whole metres. */
@@ -16,16 +15,6 @@ export interface RoutingProvider {
   estimate(pickup: LatLng, dropoff: LatLng): Promise<RouteEstimate>;
 }
 
-const EARTH_RADIUS_M = 6_371_008.8;
-const radians = (degrees: number) => (degrees * Math.PI) / 180;
-
-/** Great-circle distance in metres. */
-export function haversineMeters(a: LatLng, b: LatLng): number {
-  const dLat = radians(b.lat - a.lat);
-  const dLng = radians(b.lng - a.lng);
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(radians(a.lat)) * Math.cos(radians(b.lat)) * Math.sin(dLng / 2) ** 2;
-  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(h)));
-}
 
 export interface StraightLineRoutingOptions {
   /** Road distance per straight-line distance. Default 1.3. */

@@ -1,8 +1,8 @@
 import type { DemoCity } from '../../platform/demo-city.ts';
 import type { EntityManager } from '../../platform/db.ts';
 import { Quote } from './entities.ts';
-import { formatSurge, splitFare } from './fares.ts';
-import { currentFareRules, QUOTE_TTL_MS, scheduleOf } from './service.ts';
+import { splitFare } from './fares.ts';
+import { currentFareRules, QUOTE_TTL_MS, quoteRow, ruleFor, scheduleOf } from './service.ts';
 
 /**
  * The quote behind every demo trip (same id, rider, fare, route), so Trip.quote resolves here once
@@ -14,30 +14,20 @@ export async function seedDemoQuotes(em: EntityManager, city: DemoCity) {
   if (missing.length === 0) return;
   const rules = await currentFareRules(em, new Date());
   const rows = missing.map((trip) => {
-    const rule = rules.get(trip.vehicleType);
-    if (!rule) throw new Error(`No fare rule is in effect for ${trip.vehicleType}`);
-    const fare = splitFare(trip.fareMinor, scheduleOf(rule), trip);
-    return {
+    const rule = ruleFor(rules, trip.vehicleType);
+    return quoteRow({
       id: trip.quoteId,
       riderId: trip.riderId,
       vehicleType: trip.vehicleType,
-      pickupLat: trip.pickup.lat,
-      pickupLng: trip.pickup.lng,
-      dropoffLat: trip.dropoff.lat,
-      dropoffLng: trip.dropoff.lng,
-      distanceM: trip.distanceM,
-      durationS: trip.durationS,
-      baseFareMinor: fare.baseMinor,
-      distanceFareMinor: fare.distanceMinor,
-      timeFareMinor: fare.timeMinor,
-      bookingFeeMinor: fare.bookingFeeMinor,
-      fareMinor: fare.totalMinor,
-      currency: rule.currency,
-      surgeMultiplier: formatSurge(fare.surge),
+      pickup: trip.pickup,
+      dropoff: trip.dropoff,
+      route: trip,
+      fare: splitFare(trip.fareMinor, scheduleOf(rule), trip),
+      rule,
       fareRuleId: null,
       expiresAt: new Date(trip.requestedAt.getTime() + QUOTE_TTL_MS),
       createdAt: new Date(trip.requestedAt.getTime() - 60_000),
-    } satisfies Quote;
+    });
   });
   await em.insertMany(Quote, rows);
 }

@@ -3,12 +3,12 @@ import type DataLoader from 'dataloader';
 import type { Principal } from '../../platform/auth.ts';
 import type { EntityManager } from '../../platform/db.ts';
 import { signQuote, verifyQuote } from '../../platform/quote-token.ts';
-import { parseInput } from '../../platform/validation.ts';
+import { isUuid, parseInput } from '../../platform/validation.ts';
 import { FareRule, Quote, type VehicleType } from './entities.ts';
-import { computeFare, formatSurge, NO_SURGE, type FareSchedule } from './fares.ts';
+import { computeFare, formatSurge, NO_SURGE, type Fare, type FareSchedule } from './fares.ts';
 import { claimsOf, toQuoteView, type QuoteView } from './quotes.ts';
-import type { RoutingProvider } from './routing.ts';
-import { fareEstimatesArgsSchema, isUuid } from './validation.ts';
+import type { LatLng, RoutingProvider } from './routing.ts';
+import { fareEstimatesArgsSchema } from './validation.ts';
 
 export const QUOTE_TTL_MS = 10 * 60_000;
 
@@ -37,6 +37,51 @@ export const scheduleOf = (rule: FareRule): FareSchedule => ({
   bookingFeeMinor: rule.bookingFeeMinor,
 });
 
+/** The rule in effect for a vehicle type; the launch migration seeds one for every type. */
+export function ruleFor(rules: Map<VehicleType, FareRule>, vehicleType: VehicleType): FareRule {
+  const rule = rules.get(vehicleType);
+  if (!rule) throw new Error(`No fare rule is in effect for ${vehicleType}`);
+  return rule;
+}
+
+/** A quote row: the route and points it prices, the fare and its breakdown, and when it expires. */
+export function quoteRow(input: {
+  id: string;
+  riderId: string;
+  vehicleType: VehicleType;
+  pickup: LatLng;
+  dropoff: LatLng;
+  route: { distanceM: number; durationS: number };
+  fare: Fare;
+  rule: FareRule;
+  fareRuleId: string | null;
+  expiresAt: Date;
+  createdAt: Date;
+}): Quote {
+  const { fare } = input;
+  return {
+    id: input.id,
+    riderId: input.riderId,
+    vehicleType: input.vehicleType,
+    pickupLat: input.pickup.lat,
+    pickupLng: input.pickup.lng,
+    dropoffLat: input.dropoff.lat,
+    dropoffLng: input.dropoff.lng,
+    distanceM: input.route.distanceM,
+    durationS: input.route.durationS,
+    baseFareMinor: fare.baseMinor,
+    distanceFareMinor: fare.distanceMinor,
+    timeFareMinor: fare.timeMinor,
+    bookingFeeMinor: fare.bookingFeeMinor,
+    fareMinor: fare.totalMinor,
+    currency: input.rule.currency,
+    surgeMultiplier: formatSurge(fare.surge),
+    fareRuleId: input.fareRuleId,
+    expiresAt: input.expiresAt,
+    createdAt: input.createdAt,
+  } satisfies Quote;
+}
+
 /** Upfront prices: signed, expiring quotes, stored so their ids resolve to the full breakdown. */
 export class PricingService {
   readonly #secret: string;
@@ -59,30 +104,9 @@ export class PricingService {
     const [route, rules] = await Promise.all([this.#routing.estimate(pickup, dropoff), currentFareRules(em, now)]);
     const expiresAt = new Date(now.getTime() + QUOTE_TTL_MS);
     const quotes = vehicleTypes.map((vehicleType) => {
-      const rule = rules.get(vehicleType);
-      if (!rule) throw new Error(`No fare rule is in effect for ${vehicleType}`);
+      const rule = ruleFor(rules, vehicleType);
       const fare = computeFare(scheduleOf(rule), route, NO_SURGE);
-      return {
-        id: randomUUID(),
-        riderId: principal.userId,
-        vehicleType,
-        pickupLat: pickup.lat,
-        pickupLng: pickup.lng,
-        dropoffLat: dropoff.lat,
-        dropoffLng: dropoff.lng,
-        distanceM: route.distanceM,
-        durationS: route.durationS,
-        baseFareMinor: fare.baseMinor,
-        distanceFareMinor: fare.distanceMinor,
-        timeFareMinor: fare.timeMinor,
-        bookingFeeMinor: fare.bookingFeeMinor,
-        fareMinor: fare.totalMinor,
-        currency: rule.currency,
-        surgeMultiplier: formatSurge(fare.surge),
-        fareRuleId: rule.id,
-        expiresAt,
-        createdAt: now,
-      } satisfies Quote;
+      return quoteRow({ id: randomUUID(), riderId: principal.userId, vehicleType, pickup, dropoff, route, fare, rule, fareRuleId: rule.id, expiresAt, createdAt: now });
     });
     await em.insertMany(Quote, quotes);
     return quotes.map((quote) => toQuoteView(quote as Quote, signQuote(claimsOf(quote), this.#secret)));

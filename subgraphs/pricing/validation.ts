@@ -24,5 +24,3 @@ export const fareEstimatesArgsSchema = z
   });
 export type FareEstimatesArgs = z.infer<typeof fareEstimatesArgsSchema>;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);

@@ -4,7 +4,7 @@ import { keyedLoader } from '../../platform/loaders.ts';
 import type { SubgraphContext } from '../../platform/subgraph.ts';
 import { Trip } from './entities.ts';
 import type { TripsService } from './service.ts';
-import { isUuid } from './validation.ts';
+import { isUuid } from '../../platform/validation.ts';
 
 export interface TripsExtras {
   readonly trips: TripsService;

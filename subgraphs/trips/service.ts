@@ -5,10 +5,10 @@ import type { EntityManager } from '../../platform/db.ts';
 import { badUserInput, conflict } from '../../platform/errors.ts';
 import { decodeCursor, toConnection, type Connection } from '../../platform/pagination.ts';
 import type { QuoteClaims } from '../../platform/quote-token.ts';
-import { parseInput } from '../../platform/validation.ts';
+import { isUuid, parseInput } from '../../platform/validation.ts';
 import { ACTIVE_TRIP_STATUSES, Trip } from './entities.ts';
 import { assertUsableBy, quoteInvalid, readQuote } from './quotes.ts';
-import { isUuid, pageArgsSchema, requestTripSchema, type RequestTripArgs } from './validation.ts';
+import { pageArgsSchema, requestTripSchema, type RequestTripArgs } from './validation.ts';
 
 export interface TripsServiceOptions {
   /** The HMAC secret pricing signs quotes with. */

@@ -1,10 +1,5 @@
-import { latitudeSchema, longitudeSchema, pageSizeSchema, z } from '../../platform/validation.ts';
+import { isUuid, latitudeSchema, longitudeSchema, pageSizeSchema, z } from '../../platform/validation.ts';
 import { PAYMENT_METHODS, VEHICLE_TYPES } from './entities.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Ids reach SQL only when they are uuids: anything else would be a database error, not a miss. */
-export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
 
 export const idempotencyKeySchema = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, 'must be 8 to 128 characters of A-Z, a-z, 0-9, _ and -');
 

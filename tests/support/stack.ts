@@ -121,10 +121,8 @@ export class Stack {
   }
 }
 
-export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const database = await createTestDatabase();
-  const statements = { count: 0 };
-  const wanted = new Set<SubgraphName>(['accounts', ...(options.subgraphs ?? SUBGRAPH_NAMES)]);
+/** The environment of every service a test starts: its own database, free ports, quiet logs. */
+export function testEnvironment(database: TestDatabase, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     NODE_ENV: 'test',
@@ -135,9 +133,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     SHUTDOWN_TIMEOUT_MS: '2000',
     DATABASE_POOL_MAX: '4',
     ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
-    ...options.env,
+    ...extra,
   };
   if (!database.databaseUrl) delete env.DATABASE_URL;
+  return env;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const database = await createTestDatabase();
+  const statements = { count: 0 };
+  const wanted = new Set<SubgraphName>(['accounts', ...(options.subgraphs ?? SUBGRAPH_NAMES)]);
+  const env = testEnvironment(database, options.env);
   const subgraphs: Partial<Record<SubgraphName, RunningSubgraph>> = {};
   const logger = createLogger(loadConfig('router', env));
   const onStatement = () => {

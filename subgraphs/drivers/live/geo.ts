@@ -1,23 +1,17 @@
 import { cellToLatLng, compactCells, getHexagonEdgeLengthAvg, getResolution, gridDisk, gridRing, latLngToCell } from 'h3-js';
 
-export interface LatLng {
-  readonly lat: number;
-  readonly lng: number;
-}
+import { haversineMeters, type LatLng } from '../../../platform/geo.ts';
+
+export type { LatLng };
 
 /**
  * Redis's own earth radius (geohash_helper.c), so a distance computed here equals the one GEOSEARCH
  * uses, and both live indexes rank drivers identically.
  */
 export const EARTH_RADIUS_M = 6372797.560856;
-const RAD = Math.PI / 180;
 
-/** Great-circle distance in meters (the haversine formula, as Redis computes it). */
-export function haversineM(a: LatLng, b: LatLng): number {
-  const u = Math.sin(((b.lat - a.lat) * RAD) / 2);
-  const v = Math.sin(((b.lng - a.lng) * RAD) / 2);
-  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(u * u + Math.cos(a.lat * RAD) * Math.cos(b.lat * RAD) * v * v)));
-}
+/** Great-circle distance in meters, as Redis computes it. */
+export const haversineM = (a: LatLng, b: LatLng): number => haversineMeters(a, b, EARTH_RADIUS_M);
 
 /** Resolution of the H3 cell stored with every live position (res 9: cells of about 0.1 km²). */
 export const H3_RESOLUTION = 9;

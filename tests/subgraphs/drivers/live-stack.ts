@@ -12,6 +12,7 @@ import { createDriversSubgraph, liveLocationsOf, type LiveLocations, type LiveLo
 import type { Clock, Scheduler } from '../../../subgraphs/drivers/live/engine.ts';
 import { driverKeys, redisNamespace } from '../../../subgraphs/drivers/live/keys.ts';
 import { dataOf, graphql, type GraphQLResult } from '../../support/client.ts';
+import { testEnvironment } from '../../support/stack.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
 
 export const REDIS = Boolean(process.env.REDIS_URL);
@@ -188,18 +189,7 @@ export async function deleteNamespace(namespace: string) {
 
 export async function startLiveStack(options: LiveLocationsOptions = {}): Promise<LiveStack> {
   const database = await createTestDatabase();
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    NODE_ENV: 'test',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    DATA_DIR: database.dataDir,
-    SHUTDOWN_TIMEOUT_MS: '2000',
-    DATABASE_POOL_MAX: '4',
-    ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
-  };
-  if (!database.databaseUrl) delete env.DATABASE_URL;
+  const env = testEnvironment(database);
   const logger = createLogger(loadConfig('router', env));
   const statements = { count: 0 };
   const started: RunningSubgraph[] = [];

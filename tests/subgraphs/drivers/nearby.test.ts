@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { seededRandom } from '../../../platform/demo-city.ts';
 import { InProcessPubSub } from '../../../platform/pubsub.ts';
 import { transitionDriver, type DriverRef } from '../../../subgraphs/drivers/availability.ts';
 import { VEHICLE_TYPES, type VehicleType } from '../../../subgraphs/drivers/entities.ts';
@@ -20,17 +21,6 @@ const NEARBY = `query($near: LatLngInput!, $radiusM: Int, $vehicleType: VehicleT
   nearbyDrivers(near: $near, radiusM: $radiusM, vehicleType: $vehicleType, first: $first) { distanceM lastSeenAt location { lat lng } driver { id vehicle { plate type } } }
 }`;
 
-/** A deterministic PRNG (mulberry32): a failing case can be replayed. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The reference: every known driver, the textbook haversine (on Redis's earth radius), sorted in full. */
 function bruteForce(world: readonly WorldDriver[], query: NearbyQuery, freshSince: number) {
@@ -56,7 +46,7 @@ interface WorldDriver {
 
 /** 1,500 drivers around Cairo: most available and fresh, some busy, stale, without a fix, gone offline; clusters and exact ties. */
 function buildWorld(now: number): WorldDriver[] {
-  const rnd = random(42);
+  const rnd = seededRandom(42);
   const world: WorldDriver[] = [];
   const hotspots = [CAIRO, offset(CAIRO, 3000, -2000), offset(CAIRO, -4000, 4500)];
   for (let i = 0; i < 1500; i++) {
@@ -91,7 +81,7 @@ async function seed(store: LiveStore, world: readonly WorldDriver[], now: number
 
 /** Random circles over the area, plus circles whose radius lands just short of and just past a driver. */
 function queries(world: readonly WorldDriver[], count: number): NearbyQuery[] {
-  const rnd = random(7);
+  const rnd = seededRandom(7);
   const located = world.filter((d) => d.fix);
   const cases: NearbyQuery[] = Array.from({ length: count }, (_, i) => ({
     near: offset(CAIRO, (rnd() - 0.5) * 20_000, (rnd() - 0.5) * 20_000),
