@@ -56,6 +56,28 @@ const environmentSchema = z.object({
   /** router: comma-separated origins allowed by CORS. */
   CORS_ORIGINS: list.default(['http://localhost:4000', 'https://studio.apollographql.com']),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+  /** Subgraph-to-subgraph calls (trips → drivers): HMAC secret of internal service tokens. Absent outside production: generated under DATA_DIR. */
+  SERVICE_TOKEN_SECRET: z.string().min(32).optional(),
+  /** How often each subgraph's outbox relay looks for unpublished events (it is also woken on every commit). */
+  OUTBOX_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+  /** The city's clock for time-of-day prices (IANA zone); everything stored stays UTC. */
+  CITY_TIMEZONE: z.string().min(1).default('Africa/Cairo'),
+  /** pricing: how long a quote stays bookable. */
+  QUOTE_TTL_SECONDS: z.coerce.number().int().min(10).max(3600).default(600),
+  /** pricing: how often surge is recomputed per H3 cell. */
+  SURGE_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
+  /** drivers: how often the count of available drivers per H3 cell is published (surge supply). */
+  SUPPLY_SNAPSHOT_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
+  /** trips: how long drivers have to answer an offer before the next round. */
+  DISPATCH_OFFER_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  /** trips: search radius of each dispatch round, in metres, comma-separated. */
+  DISPATCH_RADII_M: list.default(['3000', '5000', '8000']),
+  /** trips: drivers offered a trip at once in each round. */
+  DISPATCH_OFFER_COUNT: z.coerce.number().int().min(1).max(20).default(5),
+  /** trips: after assignment, how long a rider may cancel without a fee. */
+  CANCELLATION_GRACE_MS: z.coerce.number().int().min(0).default(120_000),
+  /** drivers: how long a driver rests in COOLDOWN after a trip before being offered again. */
+  DRIVER_COOLDOWN_MS: z.coerce.number().int().min(0).default(60_000),
 });
 
 export type Environment = z.infer<typeof environmentSchema>;
@@ -86,6 +108,17 @@ export interface ServiceConfig {
   readonly subgraphUrls: Readonly<Partial<Record<SubgraphName, string>>>;
   readonly corsOrigins: readonly string[];
   readonly shutdownTimeoutMs: number;
+  readonly serviceTokenSecret: string | undefined;
+  readonly events: { readonly outboxPollMs: number };
+  readonly cityTimeZone: string;
+  readonly pricing: { readonly quoteTtlSeconds: number; readonly surgeIntervalMs: number };
+  readonly drivers: { readonly supplySnapshotIntervalMs: number; readonly cooldownMs: number };
+  readonly dispatch: {
+    readonly offerTimeoutMs: number;
+    readonly radiiM: readonly number[];
+    readonly offerCount: number;
+    readonly cancellationGraceMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -112,6 +145,16 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
   }
   if (production && (service === 'pricing' || service === 'trips') && !e.QUOTE_SIGNING_SECRET) {
     throw new ConfigError(`${service}: QUOTE_SIGNING_SECRET is required in production`);
+  }
+  if (production && service !== 'router' && !e.SERVICE_TOKEN_SECRET) {
+    throw new ConfigError(`${service}: SERVICE_TOKEN_SECRET is required in production`);
+  }
+  const radiiM = e.DISPATCH_RADII_M.map(Number);
+  if (radiiM.length === 0 || radiiM.some((radius) => !Number.isInteger(radius) || radius <= 0 || radius > 50_000)) {
+    throw new ConfigError(`Invalid configuration for ${service}:\n  DISPATCH_RADII_M: expected positive whole metres up to 50000, got ${e.DISPATCH_RADII_M.join(',')}`);
+  }
+  if (!isTimeZone(e.CITY_TIMEZONE)) {
+    throw new ConfigError(`Invalid configuration for ${service}:\n  CITY_TIMEZONE: unknown time zone ${e.CITY_TIMEZONE}`);
   }
   const accountsUrl = e.ACCOUNTS_URL ?? `http://localhost:${DEFAULT_PORTS.accounts}/graphql`;
   return deepFreeze({
@@ -145,11 +188,31 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     }),
     corsOrigins: e.CORS_ORIGINS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    serviceTokenSecret: e.SERVICE_TOKEN_SECRET,
+    events: { outboxPollMs: e.OUTBOX_POLL_MS },
+    cityTimeZone: e.CITY_TIMEZONE,
+    pricing: { quoteTtlSeconds: e.QUOTE_TTL_SECONDS, surgeIntervalMs: e.SURGE_INTERVAL_MS },
+    drivers: { supplySnapshotIntervalMs: e.SUPPLY_SNAPSHOT_INTERVAL_MS, cooldownMs: e.DRIVER_COOLDOWN_MS },
+    dispatch: {
+      offerTimeoutMs: e.DISPATCH_OFFER_TIMEOUT_MS,
+      radiiM,
+      offerCount: e.DISPATCH_OFFER_COUNT,
+      cancellationGraceMs: e.CANCELLATION_GRACE_MS,
+    },
   });
 }
 
 /** The variable names loadConfig reads; `.env.example` must document exactly these. */
 export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(environmentSchema.shape);
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function pickKnown(env: NodeJS.ProcessEnv): Record<string, string> {
   const known: Record<string, string> = {};

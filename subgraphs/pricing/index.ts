@@ -6,7 +6,7 @@ import { entities } from './entities.ts';
 import { migrations } from './migrations.ts';
 import { permissions } from './permissions.ts';
 import { resolvers } from './resolvers.ts';
-import { createStraightLineRoutingProvider } from './routing.ts';
+import { createStraightLineRoutingProvider } from '../../platform/routing.ts';
 import { seedDemoQuotes } from './seed.ts';
 import { PricingService } from './service.ts';
 

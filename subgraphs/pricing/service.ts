@@ -7,7 +7,7 @@ import { isUuid, parseInput } from '../../platform/validation.ts';
 import { FareRule, Quote, type VehicleType } from './entities.ts';
 import { computeFare, formatSurge, NO_SURGE, type Fare, type FareSchedule } from './fares.ts';
 import { claimsOf, toQuoteView, type QuoteView } from './quotes.ts';
-import type { LatLng, RoutingProvider } from './routing.ts';
+import type { LatLng, RoutingProvider } from '../../platform/routing.ts';
 import { fareEstimatesArgsSchema } from './validation.ts';
 
 export const QUOTE_TTL_MS = 10 * 60_000;

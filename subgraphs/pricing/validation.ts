@@ -1,6 +1,6 @@
 import { latLngSchema, z } from '../../platform/validation.ts';
 import { VEHICLE_TYPES } from './entities.ts';
-import { haversineMeters } from './routing.ts';
+import { haversineMeters } from '../../platform/routing.ts';
 
 /** Straight-line bounds of a quotable trip. */
 export const MIN_TRIP_DISTANCE_M = 100;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createStraightLineRoutingProvider, haversineMeters } from '../../../subgraphs/pricing/routing.ts';
+import { createStraightLineRoutingProvider, haversineMeters } from '../../../platform/routing.ts';
 
 describe('straight-line routing', () => {
   it('measures great-circle distances', () => {

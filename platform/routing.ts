@@ -1,4 +1,4 @@
-import { haversineMeters, type LatLng } from '../../platform/geo.ts';
+import { haversineMeters, type LatLng } from './geo.ts';
 
 export { haversineMeters };
 export type { LatLng };
