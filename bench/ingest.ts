@@ -319,6 +319,8 @@ async function main() {
       duration: { type: 'string', default: '30' },
       warmup: { type: 'string' },
       concurrency: { type: 'string', default: '256' },
+      /** Writes a CPU profile of the router process here (inspect with Chrome DevTools or bench/README.md). */
+      'router-profile-dir': { type: 'string' },
     },
   });
   const driverCount = Number(values.drivers);
@@ -359,7 +361,8 @@ async function main() {
     const drivers = await startServiceProcess('drivers', env);
     services.push(drivers);
     env.DRIVERS_URL = drivers.url;
-    const router = await startServiceProcess('router', env);
+    const profileDir = values['router-profile-dir'];
+    const router = await startServiceProcess('router', { ...env, ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(profileDir)}` } : {}) });
     services.push(router);
 
     let started = performance.now();

@@ -33,6 +33,11 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   onHttpServer?: (server: http.Server) => void;
   /** Served at GET /metrics; created here when absent. */
   metrics?: ServiceMetrics;
+  /**
+   * Sees every parsed GraphQL POST before Apollo Server (the router's passthrough fast path).
+   * Returns true when it has answered the request itself.
+   */
+  beforeGraphQL?: (req: IncomingMessage, res: ServerResponse, body: unknown) => Promise<boolean>;
 }
 
 export interface HttpService {
@@ -94,6 +99,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
           return sendJson(res, 400, { errors: [{ message: 'The request body is not valid JSON.', extensions: { code: 'BAD_USER_INPUT' } }] });
         }
       } else body = raw;
+      if (options.beforeGraphQL && (await options.beforeGraphQL(req, res, body))) return;
     }
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {

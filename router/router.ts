@@ -14,7 +14,10 @@ import type { RouterFeature, StopReason } from './plugins/feature.ts';
 import { landingPagePlugin } from './plugins/landing-page.ts';
 import { requestIdPlugin } from './plugins/request-id.ts';
 import { subscriptionsFeature, type SubscriptionsFeature, type SubscriptionsOptions } from './plugins/subscriptions.ts';
-import { ForwardingDataSource } from './subgraph-data-source.ts';
+import { createPassthrough, type Passthrough } from './passthrough.ts';
+import { ForwardingDataSource, type RouterContext } from './subgraph-data-source.ts';
+import { followGateway } from './subscriptions/supergraph.ts';
+import { createUpstreamClient } from './upstream-http.ts';
 
 export interface RouterOptions {
   logger?: Logger;
@@ -24,6 +27,8 @@ export interface RouterOptions {
   jwksUrl?: string;
   /** graphql-ws subscriptions on /graphql (router/subscriptions/PROTOCOL.md); default on, `false` leaves the feature out. */
   subscriptions?: boolean | SubscriptionsOptions;
+  /** The single-subgraph fast path (router/passthrough.ts); default on, `false` sends everything through Apollo Server. */
+  passthrough?: boolean;
 }
 
 export interface RunningRouter {
@@ -32,6 +37,8 @@ export interface RunningRouter {
   readonly http: HttpService;
   /** The subscription engine's counters; undefined when subscriptions are off. */
   readonly subscriptions: Pick<SubscriptionsFeature, 'stats' | 'waitFor'> | undefined;
+  /** How many requests the passthrough fast path answered; undefined when it is off. */
+  readonly passthrough: Passthrough['stats'] | undefined;
   /** Re-reads the supergraph file and swaps the schema without dropping traffic. */
   reloadSupergraph(): void;
   /** Closes WebSockets (1001, or 1012 with `restart`), drains HTTP, then closes upstream connections. */
@@ -47,6 +54,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
   const urlOverrides: Record<string, string> = { ...config.subgraphUrls, ...options.subgraphUrls };
   const readSupergraph = () => readFileSync(config.supergraphPath, 'utf8');
   let updateSupergraph: ((sdl: string) => void) | undefined;
+  const upstream = createUpstreamClient();
 
   const gateway = new ApolloGateway({
     logger,
@@ -54,7 +62,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
       updateSupergraph = update;
       return { supergraphSdl: readSupergraph() };
     },
-    buildService: ({ name, url }) => new ForwardingDataSource(urlOverrides[name.toLowerCase()] ?? urlOverrides[name] ?? url!),
+    buildService: ({ name, url }) => new ForwardingDataSource(urlOverrides[name.toLowerCase()] ?? urlOverrides[name] ?? url!, upstream),
   });
 
   const verify = createTokenVerifier({ jwksUrl: options.jwksUrl ?? config.jwt.jwksUrl, issuer: config.jwt.issuer, audience: config.jwt.audience });
@@ -67,9 +75,11 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
 
   const formatError = createFormatError({ production: config.production, logger });
   const metrics = createServiceMetrics('router', { processMetrics: false });
+  const supergraph = followGateway(gateway);
+  const passthrough = options.passthrough === false ? undefined : createPassthrough({ snapshot: supergraph.current, verify, client: upstream, logger, metrics });
   let stopReason: StopReason = 'shutdown';
 
-  const apollo = new ApolloServer<RequestContext>({
+  const apollo = new ApolloServer<RouterContext>({
     gateway,
     introspection: !config.production,
     includeStacktraceInErrorResponses: !config.production,
@@ -79,10 +89,12 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     logger,
   });
 
-  const context = async (req: IncomingMessage): Promise<RequestContext> => {
+  const context = async (req: IncomingMessage): Promise<RouterContext> => {
     const authorization = req.headers.authorization;
     const principal = await principalFromAuthorization(authorization, verify).catch(asHttpError);
-    return createRequestContext({ requestId: requestIdFrom(req.headers), trace: traceContextFrom(req.headers), logger, authorization, principal });
+    const requestContext: RouterContext = createRequestContext({ requestId: requestIdFrom(req.headers), trace: traceContextFrom(req.headers), logger, authorization, principal });
+    const replay = passthrough?.replayFor(req);
+    return replay ? Object.assign(requestContext, { replay }) : requestContext;
   };
 
   const http = await startHttpService({
@@ -96,11 +108,18 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     corsOrigins: config.corsOrigins,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     metrics,
+    beforeGraphQL: passthrough?.handle,
     onHttpServer: (server) => {
       for (const feature of features) feature.attach?.({ server, gateway, verify, logger, metrics, formatError });
     },
     onDraining: features.flatMap((feature) => (feature.onDraining ? [() => feature.onDraining!(stopReason)] : [])),
-    onStopped: features.flatMap((feature) => (feature.onStopped ? [() => feature.onStopped!()] : [])),
+    onStopped: [
+      ...features.flatMap((feature) => (feature.onStopped ? [() => feature.onStopped!()] : [])),
+      async () => {
+        supergraph.dispose();
+        upstream.close();
+      },
+    ],
   });
 
   return {
@@ -108,6 +127,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     port: http.port,
     http,
     subscriptions,
+    passthrough: passthrough?.stats,
     reloadSupergraph() {
       updateSupergraph?.(readSupergraph());
       logger.info({ file: config.supergraphPath }, 'supergraph reloaded');
