@@ -1,17 +1,15 @@
 /**
- * Location ingest benchmark: updateLocation through the router, then straight at the drivers subgraph
- * (the baseline), against real Postgres and Redis, every service its own process.
+ * Location ingest benchmark: updateLocation through the router (with its passthrough fast path), through
+ * the same router with the fast path off (plain @apollo/gateway behind Apollo Server: the baseline a
+ * Node federation gateway gives), and straight at the drivers subgraph, against real Postgres and Redis,
+ * every service its own process.
  *
- *   npm run bench:ingest -- [--drivers 10000] [--rate 3500] [--duration 30] [--warmup SECONDS] [--concurrency 256]
+ *   npm run bench:ingest -- [--drivers 10000] [--rate 3500] [--duration 30] [--warmup SECONDS] [--concurrency 256] [--router-profile-dir DIR]
  *
  * DATABASE_URL / REDIS_URL default to the local 127.0.0.1 servers. A fresh database is created and
  * dropped, and the run's Redis keys deleted, so nothing is left behind. The load generator runs in a
- * child process (its own event loop); this file is also that child (`--load-generator`), and
- * bench/nearby.ts reuses it.
+ * child process (bench/support.ts); this file is also that child (`--load-generator`).
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,297 +17,25 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { loadConfig } from '../platform/config.ts';
-import { createLogger } from '../platform/logger.ts';
 import { startServiceProcess, type ServiceProcess } from '../tests/support/processes.ts';
-import { loadSigningKey, signAccessToken } from '../subgraphs/accounts/signing-key.ts';
 import { transitionDriver } from '../subgraphs/drivers/availability.ts';
-import { VEHICLE_TYPES } from '../subgraphs/drivers/entities.ts';
 import { DEFAULT_RULES } from '../subgraphs/drivers/live/fixes.ts';
 import { driverKeys, redisNamespace } from '../subgraphs/drivers/live/keys.ts';
 import { RedisLiveStore } from '../subgraphs/drivers/live/redis-store.ts';
-
-// ---------------------------------------------------------------------------------------------------
-// The load generator (runs in a child process)
-// ---------------------------------------------------------------------------------------------------
-
-export interface LatLngPoint {
-  lat: number;
-  lng: number;
-}
-
-export type Workload =
-  | { kind: 'updateLocation'; drivers: Array<{ token: string } & LatLngPoint> }
-  | { kind: 'nearbyDrivers'; token: string; queries: Array<{ near: LatLngPoint; radiusM: number; vehicleType: string | null; first: number }> };
-
-export interface LoadSpec {
-  url: string;
-  warmupMs: number;
-  durationMs: number;
-  /** Connections (and so requests in flight) at most. */
-  concurrency: number;
-  /** Open loop: requests started per second (bounded by `concurrency`). Absent: closed loop, `concurrency` always in flight. */
-  ratePerSecond?: number;
-  workload: Workload;
-}
-
-export interface LoadResult {
-  requests: number;
-  ok: number;
-  /** By error code (or HTTP status, or `rejected:<reason>` for a fix kept out of the live index). */
-  errors: Record<string, number>;
-  seconds: number;
-  throughput: number;
-  latencyMs: { p50: number; p95: number; p99: number; max: number; mean: number };
-  /** Open loop: requests that could not start on time because every connection was busy (the server fell behind). */
-  late: number;
-}
-
-const UPDATE_LOCATION = 'mutation Ingest($input: LocationInput!) { updateLocation(input: $input) { accepted rejectedReason } }';
-const NEARBY_DRIVERS =
-  'query Nearby($near: LatLngInput!, $radiusM: Int, $vehicleType: VehicleType, $first: Int) { nearbyDrivers(near: $near, radiusM: $radiusM, vehicleType: $vehicleType, first: $first) { distanceM lastSeenAt location { lat lng } driver { id } } }';
-
-/** Builds request i of a workload: its token and JSON body. Drivers walk a few meters per fix (about 20 km/h). */
-function requestMaker(workload: Workload): (i: number) => { token: string; body: string } {
-  if (workload.kind === 'updateLocation') {
-    const positions = workload.drivers.map((driver) => ({ lat: driver.lat, lng: driver.lng }));
-    return (i) => {
-      const index = i % positions.length;
-      const position = positions[index];
-      position.lat += (Math.random() - 0.5) * 0.0003;
-      position.lng += (Math.random() - 0.5) * 0.0003;
-      const input = { lat: position.lat, lng: position.lng, heading: Math.floor(Math.random() * 360), speedKmh: 20, accuracyM: 8, recordedAt: new Date().toISOString() };
-      return { token: workload.drivers[index].token, body: JSON.stringify({ query: UPDATE_LOCATION, variables: { input } }) };
-    };
-  }
-  return (i) => ({ token: workload.token, body: JSON.stringify({ query: NEARBY_DRIVERS, variables: workload.queries[i % workload.queries.length] }) });
-}
-
-function outcomeOf(workload: Workload, status: number, text: string): string | null {
-  if (status !== 200) return `HTTP ${status}`;
-  try {
-    const body = JSON.parse(text);
-    if (body.errors?.length) return String(body.errors[0].extensions?.code ?? 'UNKNOWN');
-    if (workload.kind === 'updateLocation' && !body.data?.updateLocation?.accepted) return `rejected:${body.data?.updateLocation?.rejectedReason}`;
-    return null;
-  } catch {
-    return 'INVALID_JSON';
-  }
-}
-
-/** Runs the load and measures it; keep-alive connections, bounded concurrency. */
-export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  const url = new URL(spec.url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.concurrency, maxFreeSockets: spec.concurrency });
-  const make = requestMaker(spec.workload);
-  let sequence = 0;
-  let inFlight = 0;
-  let measuring = false;
-  const latencies: number[] = [];
-  const errors: Record<string, number> = {};
-  let ok = 0;
-
-  const send = (): Promise<void> => {
-    const { token, body } = make(sequence++);
-    inFlight += 1;
-    const recorded = measuring;
-    const started = performance.now();
-    return new Promise<void>((resolve) => {
-      const request = http.request(
-        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) } },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk) => chunks.push(chunk));
-          response.on('end', () => {
-            const outcome = outcomeOf(spec.workload, response.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'));
-            if (recorded) {
-              latencies.push(performance.now() - started);
-              if (outcome) errors[outcome] = (errors[outcome] ?? 0) + 1;
-              else ok += 1;
-            }
-            inFlight -= 1;
-            resolve();
-          });
-        },
-      );
-      request.on('error', (error) => {
-        if (recorded) errors[(error as NodeJS.ErrnoException).code ?? 'NETWORK'] = (errors[(error as NodeJS.ErrnoException).code ?? 'NETWORK'] ?? 0) + 1;
-        inFlight -= 1;
-        resolve();
-      });
-      request.end(body);
-    });
-  };
-
-  let late = 0;
-  const phase = async (ms: number) => {
-    const start = performance.now();
-    const end = start + ms;
-    if (spec.ratePerSecond) {
-      // Open loop: by time t, rate·t requests should have started; start what is due as connections allow.
-      let started = 0;
-      let counted = 0; // requests already counted as late
-      const pending = new Set<Promise<void>>();
-      while (performance.now() < end) {
-        const due = Math.floor(((performance.now() - start) / 1000) * spec.ratePerSecond);
-        while (started < due && inFlight < spec.concurrency) {
-          const request = send().then(() => void pending.delete(request));
-          pending.add(request);
-          started += 1;
-        }
-        if (measuring && due > started) {
-          late += due - Math.max(started, counted);
-          counted = due;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 1));
-      }
-      await Promise.all(pending);
-    } else {
-      const worker = async () => {
-        while (performance.now() < end) await send();
-      };
-      await Promise.all(Array.from({ length: spec.concurrency }, worker));
-    }
-  };
-
-  await phase(spec.warmupMs);
-  measuring = true;
-  const measuredFrom = performance.now();
-  await phase(spec.durationMs);
-  const seconds = (performance.now() - measuredFrom) / 1000;
-  agent.destroy();
-  const sorted = Float64Array.from(latencies).sort();
-  const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
-  return {
-    requests: latencies.length,
-    ok,
-    errors,
-    seconds,
-    throughput: latencies.length / seconds,
-    latencyMs: { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN, mean: latencies.reduce((a, b) => a + b, 0) / (latencies.length || 1) },
-    late,
-  };
-}
-
-/** The child side: receive one spec, run it, send the result, exit. */
-export function serveLoadGenerator() {
-  process.once('message', async (spec: LoadSpec) => {
-    const result = await runLoad(spec);
-    process.send!(result, () => process.exit(0));
-  });
-}
-
-/** Runs a spec in a child process (`script --load-generator`). */
-export function loadInChild(script: string, spec: LoadSpec): Promise<LoadResult> {
-  const child: ChildProcess = fork(script, ['--load-generator'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
-  return new Promise((resolve, reject) => {
-    child.once('message', (result) => resolve(result as LoadResult));
-    child.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited with ${code}`)));
-    child.send(spec);
-  });
-}
-
-export function formatResult(label: string, result: LoadResult): string {
-  const l = result.latencyMs;
-  const errors = Object.entries(result.errors).map(([code, count]) => `${code}×${count}`).join(', ') || 'none';
-  return `${label.padEnd(34)} ${result.throughput.toFixed(0).padStart(6)}/s  p50 ${l.p50.toFixed(1).padStart(6)} ms  p95 ${l.p95.toFixed(1).padStart(6)} ms  p99 ${l.p99.toFixed(1).padStart(6)} ms  max ${l.max.toFixed(0).padStart(5)} ms  ok ${result.ok}/${result.requests}  errors: ${errors}${result.late ? `  late starts: ${result.late}` : ''}`;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Fixtures shared with bench/nearby.ts
-// ---------------------------------------------------------------------------------------------------
-
-export const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
-export const LOCAL_REDIS_URL = 'redis://127.0.0.1:6379';
-
-/** A database of the run's own on the Postgres at `adminUrl`, dropped by `drop()`. */
-export async function createBenchDatabase(adminUrl: string, label: string) {
-  const name = `smartline_bench_${label}_${process.pid}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`drop database if exists "${name}" with (force)`);
-  await admin.query(`create database "${name}"`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`drop database if exists "${name}" with (force)`);
-      await client.end();
-    },
-  };
-}
-
-/** Deletes every key of a drivers namespace. */
-export async function deleteRedisNamespace(redisUrl: string, namespace: string) {
-  const redis = new Redis(redisUrl);
-  const pattern = `${driverKeys(namespace).prefix.replace(/[{}*?[\]]/g, '\\$&')}*`;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
-
-export interface SeededDriver extends LatLngPoint {
-  id: string;
-  userId: string;
-  vehicleType: (typeof VEHICLE_TYPES)[number];
-}
-
-/** `count` approved drivers spread over a square of `sizeKm` around Cairo, as drivers rows (bulk SQL). */
-export async function seedDriverRows(databaseUrl: string, count: number, sizeKm: number): Promise<SeededDriver[]> {
-  const center = { lat: 30.0444, lng: 31.2357 };
-  const drivers: SeededDriver[] = Array.from({ length: count }, (_, i) => ({
-    id: randomUUID(),
-    userId: randomUUID(),
-    vehicleType: VEHICLE_TYPES[i % VEHICLE_TYPES.length],
-    lat: center.lat + ((Math.random() - 0.5) * sizeKm) / 111.2,
-    lng: center.lng + ((Math.random() - 0.5) * sizeKm) / 96.3,
-  }));
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const now = new Date();
-    for (let offset = 0; offset < drivers.length; offset += 2000) {
-      const chunk = drivers.slice(offset, offset + 2000);
-      const columns = 9;
-      const values = chunk.map((_, i) => `(${Array.from({ length: columns }, (_, c) => `$${i * columns + c + 1}`).join(', ')}, 'Toyota', 'Corolla', 'White', 2021, 'APPROVED')`).join(', ');
-      const params = chunk.flatMap((driver, i) => [driver.id, driver.userId, driver.vehicleType, `B ${offset + i}`, now, now, now, null, null]);
-      await client.query(
-        `insert into drivers.drivers (id, user_id, vehicle_type, vehicle_plate, approved_at, created_at, updated_at, approved_by, rating, vehicle_make, vehicle_model, vehicle_color, vehicle_year, approval_status) values ${values}`,
-        params,
-      );
-    }
-  } finally {
-    await client.end();
-  }
-  return drivers;
-}
-
-/** Access tokens signed with the accounts key under `dataDir` (the one the running accounts service uses). */
-export async function mintTokens(env: Record<string, string>, principals: Array<{ userId: string; role: 'DRIVER' | 'RIDER' }>): Promise<string[]> {
-  const config = loadConfig('accounts', env);
-  const key = await loadSigningKey(config, createLogger(config));
-  const options = { issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: 3600 };
-  const tokens: string[] = [];
-  for (const principal of principals) tokens.push((await signAccessToken(key, principal, options)).token);
-  return tokens;
-}
-
-/** Runs `task` over `items`, at most `width` at a time. */
-export async function inBatches<T>(items: readonly T[], width: number, task: (item: T) => Promise<unknown>) {
-  for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(task));
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The ingest benchmark
-// ---------------------------------------------------------------------------------------------------
+import {
+  createBenchDatabase,
+  deleteRedisNamespace,
+  formatResult,
+  inBatches,
+  LOCAL_DATABASE_URL,
+  LOCAL_REDIS_URL,
+  loadInChild,
+  mintTokens,
+  seedDriverRows,
+  serveLoadGenerator,
+  type LoadResult,
+  type Workload,
+} from './support.ts';
 
 async function main() {
   const { values } = parseArgs({
@@ -364,22 +90,31 @@ async function main() {
     const profileDir = values['router-profile-dir'];
     const router = await startServiceProcess('router', { ...env, ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(profileDir)}` } : {}) });
     services.push(router);
+    const gatewayOnly = await startServiceProcess('router', { ...env, ROUTER_PASSTHROUGH: 'false' });
+    services.push(gatewayOnly);
 
     let started = performance.now();
     const seeded = await seedDriverRows(database.url, driverCount, 30);
     const redis = new Redis(redisUrl);
     const store = new RedisLiveStore(redis, driverKeys(namespace), DEFAULT_RULES);
     await inBatches(seeded, 500, (driver) => transitionDriver(store, driver, 'AVAILABLE', Date.now()));
-    redis.disconnect();
     const tokens = await mintTokens(env, seeded.map((driver) => ({ userId: driver.userId, role: 'DRIVER' })));
     console.log(`seeded ${driverCount} approved, online drivers with tokens in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
     const workload: Workload = { kind: 'updateLocation', drivers: seeded.map((driver, i) => ({ token: tokens[i], lat: driver.lat, lng: driver.lng })) };
     const script = fileURLToPath(import.meta.url);
-    const viaRouter = await loadInChild(script, { url: router.url, warmupMs, durationMs, concurrency, ratePerSecond: rate, workload });
-    // Let every driver's 2-second window pass before the same drivers report again.
-    await new Promise((resolve) => setTimeout(resolve, DEFAULT_RULES.rateLimitMs + 500));
-    const direct = await loadInChild(script, { url: drivers.url, warmupMs, durationMs, concurrency, ratePerSecond: rate, workload });
+    const phase = async (url: string): Promise<LoadResult> => {
+      // Drivers the last phase did not reach for 30 s were swept offline: bring them back first.
+      await inBatches(seeded, 500, (driver) => store.transition(driver, 'AVAILABLE', ['OFFLINE'], Date.now()));
+      const result = await loadInChild(script, { url, warmupMs, durationMs, concurrency, ratePerSecond: rate, workload });
+      // Let every driver's 2-second window pass before the same drivers report again.
+      await new Promise((resolve) => setTimeout(resolve, DEFAULT_RULES.rateLimitMs + 500));
+      return result;
+    };
+    const viaRouter = await phase(router.url);
+    const viaGateway = await phase(gatewayOnly.url);
+    const direct = await phase(drivers.url);
+    redis.disconnect();
 
     started = performance.now();
     await drivers.stop(); // flushes the history buffer (onStopped)
@@ -391,7 +126,8 @@ async function main() {
 
     console.log('\nupdateLocation (accepted into the live index, 200 OK)');
     console.log(formatResult('through the router', viaRouter));
-    console.log(formatResult('drivers subgraph directly (baseline)', direct));
+    console.log(formatResult('router, fast path off (gateway)', viaGateway));
+    console.log(formatResult('drivers subgraph directly', direct));
     const overhead = viaRouter.latencyMs.p50 - direct.latencyMs.p50;
     console.log(`router overhead at p50: ${overhead.toFixed(1)} ms; target ≥ ${rate}/s with p99 < 100 ms through the router: ${viaRouter.throughput >= rate * 0.98 && viaRouter.latencyMs.p99 < 100 ? 'met' : 'NOT met'}`);
     console.log(`history: ${rows[0].count} rows for ${rows[0].drivers} drivers in ${partitions.rows[0].count} daily partitions (written in batches, flushed on shutdown in ${((performance.now() - started) / 1000).toFixed(1)} s)`);

@@ -37,7 +37,7 @@ import {
   serveLoadGenerator,
   type SeededDriver,
   type Workload,
-} from './ingest.ts';
+} from './support.ts';
 
 type Query = Extract<Workload, { kind: 'nearbyDrivers' }>['queries'][number];
 

@@ -53,6 +53,8 @@ const environmentSchema = z.object({
   TRIPS_URL: url.optional(),
   PRICING_URL: url.optional(),
   WALLET_URL: url.optional(),
+  /** router: the single-subgraph fast path (router/passthrough.ts); `false` sends every request through Apollo Server. */
+  ROUTER_PASSTHROUGH: z.enum(['true', 'false']).default('true'),
   /** router: comma-separated origins allowed by CORS. */
   CORS_ORIGINS: list.default(['http://localhost:4000', 'https://studio.apollographql.com']),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
@@ -107,6 +109,7 @@ export interface ServiceConfig {
   /** Subgraph URL overrides for the router; those absent come from the supergraph file. */
   readonly subgraphUrls: Readonly<Partial<Record<SubgraphName, string>>>;
   readonly corsOrigins: readonly string[];
+  readonly routerPassthrough: boolean;
   readonly shutdownTimeoutMs: number;
   readonly serviceTokenSecret: string | undefined;
   readonly events: { readonly outboxPollMs: number };
@@ -187,6 +190,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
       wallet: e.WALLET_URL,
     }),
     corsOrigins: e.CORS_ORIGINS,
+    routerPassthrough: e.ROUTER_PASSTHROUGH === 'true',
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     serviceTokenSecret: e.SERVICE_TOKEN_SECRET,
     events: { outboxPollMs: e.OUTBOX_POLL_MS },

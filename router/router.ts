@@ -27,7 +27,7 @@ export interface RouterOptions {
   jwksUrl?: string;
   /** graphql-ws subscriptions on /graphql (router/subscriptions/PROTOCOL.md); default on, `false` leaves the feature out. */
   subscriptions?: boolean | SubscriptionsOptions;
-  /** The single-subgraph fast path (router/passthrough.ts); default on, `false` sends everything through Apollo Server. */
+  /** The single-subgraph fast path (router/passthrough.ts); default `config.routerPassthrough` (on). */
   passthrough?: boolean;
 }
 
@@ -76,7 +76,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
   const formatError = createFormatError({ production: config.production, logger });
   const metrics = createServiceMetrics('router', { processMetrics: false });
   const supergraph = followGateway(gateway);
-  const passthrough = options.passthrough === false ? undefined : createPassthrough({ snapshot: supergraph.current, verify, client: upstream, logger, metrics });
+  const passthrough = !(options.passthrough ?? config.routerPassthrough) ? undefined : createPassthrough({ snapshot: supergraph.current, verify, client: upstream, logger, metrics });
   let stopReason: StopReason = 'shutdown';
 
   const apollo = new ApolloServer<RouterContext>({
