@@ -12,7 +12,6 @@ import { loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/logger.ts';
 import { loadSigningKey, signAccessToken } from '../subgraphs/accounts/signing-key.ts';
 import { VEHICLE_TYPES } from '../subgraphs/drivers/entities.ts';
-import { driverKeys } from '../subgraphs/drivers/live/keys.ts';
 
 export interface LatLngPoint {
   lat: number;
@@ -223,10 +222,10 @@ export async function createBenchDatabase(adminUrl: string, label: string) {
   };
 }
 
-/** Deletes every key of a drivers namespace. */
+/** Deletes every SmartLine key of a namespace (drivers' live index, pricing's quotes, event streams). */
 export async function deleteRedisNamespace(redisUrl: string, namespace: string) {
   const redis = new Redis(redisUrl);
-  const pattern = `${driverKeys(namespace).prefix.replace(/[{}*?[\]]/g, '\\$&')}*`;
+  const pattern = `smartline:*${`{${namespace}}`.replace(/[{}*?[\]]/g, '\\$&')}*`;
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);

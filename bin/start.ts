@@ -4,7 +4,7 @@
  * in-process stand-ins where REDIS_URL is absent. Seeds the demo city, then prints where to go.
  */
 import { performance } from 'node:perf_hooks';
-import { ConfigError, loadConfig, SUBGRAPH_NAMES } from '../platform/config.ts';
+import { ConfigError, loadConfig, SUBGRAPH_NAMES, type ServiceConfig, type SubgraphName } from '../platform/config.ts';
 import { buildDemoCity, DEMO_PASSWORD } from '../platform/demo-city.ts';
 import { onShutdownSignal } from '../platform/lifecycle.ts';
 import { createLogger } from '../platform/logger.ts';
@@ -27,13 +27,21 @@ try {
   };
   onShutdownSignal(logger, stopAll);
 
-  const accounts = await startSubgraph(SUBGRAPHS.accounts, loadConfig('accounts', subgraphEnv), { logger: logger.child({ service: 'accounts' }) });
-  running.push(accounts);
+  // Subgraphs call each other directly (trips → drivers). They start in parallel on free ports, so they
+  // share one table of URLs, filled as each starts listening; service clients read it at every call.
+  const subgraphUrls: Partial<Record<SubgraphName, string>> = {};
+  const configFor = (name: SubgraphName): ServiceConfig => Object.freeze({ ...loadConfig(name, subgraphEnv), subgraphUrls });
+  const start = async (name: SubgraphName) => {
+    const subgraph = await startSubgraph(SUBGRAPHS[name], configFor(name), { logger: logger.child({ service: name }) });
+    running.push(subgraph);
+    subgraphUrls[name] = subgraph.url;
+    return subgraph;
+  };
+
+  const accounts = await start('accounts');
   subgraphEnv.JWKS_URL = new URL('/.well-known/jwks.json', accounts.url).toString();
-  const others = await Promise.all(
-    SUBGRAPH_NAMES.filter((name) => name !== 'accounts').map((name) => startSubgraph(SUBGRAPHS[name], loadConfig(name, subgraphEnv), { logger: logger.child({ service: name }) })),
-  );
-  running.push(...others);
+  await Promise.all(SUBGRAPH_NAMES.filter((name) => name !== 'accounts').map(start));
+  running.sort((a, b) => SUBGRAPH_NAMES.indexOf(a.name) - SUBGRAPH_NAMES.indexOf(b.name));
   for (const subgraph of running) await SUBGRAPHS[subgraph.name].seedDemo?.(subgraph.runtime, city);
 
   router = await startRouter(routerConfig, {

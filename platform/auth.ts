@@ -1,13 +1,21 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { AppError } from './errors.ts';
 
+/** The roles a user (an access token) can hold; stored by accounts. */
 export const ROLES = ['RIDER', 'DRIVER', 'ADMIN', 'PARTNER'] as const;
-export type Role = (typeof ROLES)[number];
+export type UserRole = (typeof ROLES)[number];
+/**
+ * SERVICE is internal: only a valid service token (platform/service-auth.ts) yields it. It is not in
+ * ROLES, so accounts cannot store it and an access token claiming it is rejected.
+ */
+export type Role = UserRole | 'SERVICE';
 
 /** The verified caller of a request. Anonymous callers have no principal at all. */
 export interface Principal {
   readonly userId: string;
   readonly role: Role;
+  /** For role SERVICE: the calling subgraph. */
+  readonly service?: string;
 }
 
 export const ACCESS_TOKEN_ALGORITHM = 'ES256';
@@ -43,8 +51,8 @@ function createSignatureVerifier(options: TokenVerifierOptions): TokenVerifier {
         requiredClaims: ['sub', 'exp', 'iat'],
       });
       const role = payload.role;
-      if (typeof payload.sub !== 'string' || !ROLES.includes(role as Role)) throw new AppError('UNAUTHENTICATED', 'The access token has invalid claims.');
-      return Object.freeze({ userId: payload.sub, role: role as Role });
+      if (typeof payload.sub !== 'string' || !ROLES.includes(role as UserRole)) throw new AppError('UNAUTHENTICATED', 'The access token has invalid claims.');
+      return Object.freeze({ userId: payload.sub, role: role as UserRole });
     } catch (error) {
       if (error instanceof AppError) throw error;
       if (error instanceof joseErrors.JWTExpired) throw new AppError('UNAUTHENTICATED', 'The access token has expired.', { reason: 'TOKEN_EXPIRED' });

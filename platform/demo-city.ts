@@ -123,7 +123,8 @@ export function buildDemoCity(now: Date = new Date('2026-11-01T12:00:00.000Z')):
       // Only the last trip of a rider may be active: a rider has at most one active trip.
       const status = t === count - 1 ? statuses[(r + 4) % statuses.length] : (['COMPLETED', 'CANCELLED'] as const)[(r + t) % 3 === 2 ? 1 : 0];
       const vehicleType = VEHICLE_TYPES[(r + t) % VEHICLE_TYPES.length];
-      const driver = status === 'REQUESTED' ? null : drivers.filter((d) => d.vehicle.type === vehicleType)[(r * 7 + t) % 13];
+      // Active trips get distinct drivers: a driver holds one trip at a time (trips enforces it with a unique index).
+      const driver = status === 'REQUESTED' ? null : drivers.filter((d) => d.vehicle.type === vehicleType)[(r * 3 + t) % 13];
       const distanceM = 2_000 + Math.floor(rnd() * 15_000);
       const durationS = Math.floor(distanceM / 7) + 120;
       trips.push({

@@ -1,8 +1,7 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ServiceConfig } from './config.ts';
 import type { Logger } from './logger.ts';
+import { loadOrCreateSecret } from './secrets.ts';
 
 /**
  * A quote id is the quote itself, signed: pricing issues it, trips verifies it without reading
@@ -22,6 +21,14 @@ export interface QuoteClaims {
   durationS: number;
   /** Epoch milliseconds. */
   expiresAt: number;
+  /** The platform's commission on this fare in basis points (1500 = 15 %): trips charges fare × bps / 10 000, half-up. */
+  commissionBps: number;
+  /** What a late cancellation costs the rider, minor units of `currency`, as a decimal integer string. */
+  cancellationFeeMinor: string;
+  /** The surge the fare includes, exact two-decimal string ("1.30"). */
+  surgeMultiplier: string;
+  /** The res-8 H3 cell of the pickup. */
+  h3Cell: string;
 }
 
 export function signQuote(claims: QuoteClaims, secret: string): string {
@@ -47,17 +54,5 @@ const mac = (payload: string, secret: string) => createHmac('sha256', secret).up
 
 /** QUOTE_SIGNING_SECRET, or outside production one generated once under DATA_DIR/keys (shared by pricing and trips). */
 export function loadQuoteSigningSecret(config: ServiceConfig, logger: Logger): string {
-  if (config.quoteSigningSecret) return config.quoteSigningSecret;
-  if (config.production) throw new Error('QUOTE_SIGNING_SECRET is required in production');
-  const file = path.resolve(config.dataDir, 'keys', 'quote-signing.secret');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const secret = randomBytes(32).toString('base64url');
-  mkdirSync(path.dirname(file), { recursive: true });
-  try {
-    writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
-    logger.info({ file }, 'generated a development quote signing secret');
-    return secret;
-  } catch {
-    return readFileSync(file, 'utf8').trim(); // another process of this checkout wrote it first
-  }
+  return loadOrCreateSecret(config, logger, { value: config.quoteSigningSecret, variable: 'QUOTE_SIGNING_SECRET', file: 'quote-signing.secret', description: 'quote signing secret' });
 }

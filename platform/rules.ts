@@ -33,6 +33,12 @@ export function hasRole(...roles: Role[]) {
 export const isAdmin = hasRole('ADMIN');
 
 /**
+ * Another subgraph calling with a valid service token (platform/service-auth.ts). Fields behind it
+ * are also `@inaccessible` in the SDL, so the router's API never shows them.
+ */
+export const isService = hasRole('SERVICE');
+
+/**
  * An ownership rule: `ownerOf(parent)` names the user who owns the object; the owner and admins pass.
  * Cached per parent object (strict), since two parents of one type may have different owners.
  */

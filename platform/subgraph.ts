@@ -17,6 +17,8 @@ import { closeRedis, createRedis, type Redis } from './redis.ts';
 import { createServiceMetrics } from './metrics.ts';
 import { createPubSub, type PubSub } from './pubsub.ts';
 import { createShield, type IRules } from './rules.ts';
+import { createEventBus, createOutboxEntity, eventNamespace, isBackgroundWork, withEventMigrations, type ConsumerTuning, type EventBus } from './events/index.ts';
+import { loadServiceTokenSecret, principalFromServiceHeader, SERVICE_TOKEN_HEADER } from './service-auth.ts';
 import { attachSubscriptionServer, CloseCodes, type SubscriptionMeta, type SubscriptionServer } from './subscription-server.ts';
 import { startHttpService, type HttpService, type RouteHandler } from './server.ts';
 
@@ -33,6 +35,8 @@ export interface SubgraphRuntime {
   readonly redis: Redis | undefined;
   /** Fan-out between this subgraph's replicas (Redis pub/sub, or in-process in embedded mode). */
   readonly pubsub: PubSub;
+  /** Domain events: the transactional outbox of this subgraph and consumers of any subgraph's stream (platform/events). */
+  readonly events: EventBus;
 }
 
 export interface SubgraphDefinition<TExtras extends object = {}> {
@@ -71,8 +75,10 @@ export interface RunningSubgraph {
 
 export interface StartSubgraphOptions {
   logger?: Logger;
-  /** Counts every SQL statement (tests). */
+  /** Counts every SQL statement sent for requests (tests); the event relay's and consumers' own statements are left out. */
   onStatement?: (sql: string) => void;
+  /** Event consumer tuning (tests shorten the retry delay). */
+  events?: ConsumerTuning;
   /** Node process metrics in /metrics; on when this subgraph is the only service in its process. */
   processMetrics?: boolean;
 }
@@ -84,24 +90,38 @@ export interface StartSubgraphOptions {
 export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig, options: StartSubgraphOptions = {}): Promise<RunningSubgraph> {
   const logger = options.logger ?? createLogger(config);
   const metrics = createServiceMetrics(setup.name, { processMetrics: options.processMetrics ?? false });
+  const outboxEntity = createOutboxEntity();
   const db = await openDatabase({
     schema: setup.name,
-    entities: setup.entities,
-    migrations: setup.migrations,
+    entities: [...setup.entities, outboxEntity],
+    migrations: withEventMigrations(setup.migrations),
     databaseUrl: config.databaseUrl,
     poolMax: config.databasePoolMax,
     dataDir: config.dataDir,
     logger,
     onStatement: (sql) => {
       metrics.sqlStatements.inc();
-      options.onStatement?.(sql);
+      if (!isBackgroundWork()) options.onStatement?.(sql);
     },
   });
   const redis = createRedis(config.redisUrl, logger, setup.name);
   const pubsub = createPubSub(redis, logger);
-  const runtime: SubgraphRuntime = { config, logger, db, redis, pubsub };
+  const events = createEventBus({
+    source: setup.name,
+    db,
+    outboxEntity,
+    redis,
+    namespace: eventNamespace(config),
+    logger,
+    outboxPollMs: config.events.outboxPollMs,
+    registry: metrics.registry,
+    consumers: options.events,
+  });
+  const runtime: SubgraphRuntime = { config, logger, db, redis, pubsub, events };
   try {
+    const serviceTokenSecret = loadServiceTokenSecret(config, logger);
     const definition = await setup.define(runtime);
+    await events.start();
     const verify = definition.verifyToken ?? createTokenVerifier({ jwksUrl: config.jwt.jwksUrl, issuer: config.jwt.issuer, audience: config.jwt.audience });
     const schema = applyMiddleware(buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: definition.resolvers }), createShield(definition.permissions));
 
@@ -120,9 +140,13 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
         const em = db.fork();
         return { em, ...definition.contextExtras(em, requestLogger) };
       });
+    // Another subgraph calling directly carries a service token (the router never forwards that header
+    // from clients); everyone else an access token, or nothing.
+    const principalOf = async (serviceToken: string | string[] | undefined, authorization: string | undefined) =>
+      serviceToken ? principalFromServiceHeader(serviceToken, { target: setup.name, secret: serviceTokenSecret }) : principalFromAuthorization(authorization, verify);
     const context = async (req: IncomingMessage) => {
       const authorization = req.headers.authorization;
-      const principal = await principalFromAuthorization(authorization, verify).catch(asHttpError);
+      const principal = await principalOf(req.headers[SERVICE_TOKEN_HEADER], authorization).catch(asHttpError);
       return contextFor(principal, { requestId: requestIdFrom(req.headers), trace: traceContextFrom(req.headers), authorization });
     };
 
@@ -148,10 +172,12 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       onHttpServer: attachSubscriptions,
       metrics,
       onDraining: [async () => subscriptions?.close(CloseCodes.GOING_AWAY)],
-      onStopped: [...(definition.onStopped ?? []), () => pubsub.close(), () => closeRedis(redis), () => db.close()],
+      // Consumers stop first: their handlers may use what the definition's own hooks close.
+      onStopped: [() => events.stop(), ...(definition.onStopped ?? []), () => pubsub.close(), () => closeRedis(redis), () => db.close()],
     });
     return { name: setup.name, url: http.url, port: http.port, db, redis, http, runtime, stop: () => http.stop() };
   } catch (error) {
+    await events.stop();
     await pubsub.close();
     await closeRedis(redis);
     await db.close();

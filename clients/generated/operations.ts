@@ -3,6 +3,12 @@
 type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
+/** Who ended a trip before it started. SYSTEM: dispatch found no driver (reason NO_DRIVERS_FOUND). */
+export type CancelledBy =
+  | 'DRIVER'
+  | 'RIDER'
+  | 'SYSTEM';
+
 export type DriverApprovalStatus =
   | 'APPROVED'
   | 'PENDING'
@@ -94,6 +100,56 @@ export type RegisterDriverMutationVariables = Exact<{
 
 export type RegisterDriverMutation = { registerDriver: { id: string, approvalStatus: DriverApprovalStatus, createdAt: Date | string, vehicle: { type: VehicleType, make: string, model: string, color: string, plate: string, year: number }, user: { id: string, name: string } } };
 
+export type SurgeMapQueryVariables = Exact<{
+  center: LatLngInput;
+  radiusM: number;
+}>;
+
+
+export type SurgeMapQuery = { surgeMap: { resolution: number, computedAt: Date | string | null, cells: Array<{ h3Index: string, multiplier: string, demand: number, supply: number | null, center: { lat: number, lng: number }, boundary: Array<{ lat: number, lng: number }> }> } };
+
+export type TripOffersSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type TripOffersSubscription = { tripOffers: { round: number, expiresAt: Date | string, pickupDistanceM: number, trip: { id: string, vehicleType: VehicleType, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string } } } };
+
+export type AcceptTripOfferMutationVariables = Exact<{
+  tripId: string | number;
+}>;
+
+
+export type AcceptTripOfferMutation = { acceptTripOffer: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string }, cancellation: { by: CancelledBy, reason: string } | null } };
+
+export type DeclineTripOfferMutationVariables = Exact<{
+  tripId: string | number;
+}>;
+
+
+export type DeclineTripOfferMutation = { declineTripOffer: boolean };
+
+export type MarkArrivedMutationVariables = Exact<{
+  tripId: string | number;
+}>;
+
+
+export type MarkArrivedMutation = { markArrived: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string }, cancellation: { by: CancelledBy, reason: string } | null } };
+
+export type StartTripMutationVariables = Exact<{
+  tripId: string | number;
+}>;
+
+
+export type StartTripMutation = { startTrip: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string }, cancellation: { by: CancelledBy, reason: string } | null } };
+
+export type CompleteTripMutationVariables = Exact<{
+  tripId: string | number;
+}>;
+
+
+export type CompleteTripMutation = { completeTrip: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string }, cancellation: { by: CancelledBy, reason: string } | null } };
+
+export type DriverTripFragment = { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string }, cancellation: { by: CancelledBy, reason: string } | null };
+
 export type AuthPayloadFieldsFragment = { accessToken: string, refreshToken: string, expiresAt: Date | string, user: { id: string, name: string, role: Role } };
 
 export type SignUpMutationVariables = Exact<{
@@ -137,7 +193,7 @@ export type FareEstimatesQueryVariables = Exact<{
 }>;
 
 
-export type FareEstimatesQuery = { fareEstimates: Array<{ id: string, vehicleType: VehicleType, surgeMultiplier: string, distanceM: number, durationS: number, expiresAt: Date | string, fare: { amount: string, currency: string }, breakdown: { baseFare: { amount: string, currency: string }, distanceFare: { amount: string, currency: string }, timeFare: { amount: string, currency: string }, bookingFee: { amount: string, currency: string } } }> };
+export type FareEstimatesQuery = { fareEstimates: Array<{ id: string, vehicleType: VehicleType, surgeMultiplier: string, timeOfDayMultiplier: string, distanceM: number, durationS: number, expiresAt: Date | string, fare: { amount: string, currency: string }, breakdown: { baseFare: { amount: string, currency: string }, distanceFare: { amount: string, currency: string }, timeFare: { amount: string, currency: string }, minimumFareTopUp: { amount: string, currency: string }, timeOfDayAmount: { amount: string, currency: string }, surgeAmount: { amount: string, currency: string }, bookingFee: { amount: string, currency: string }, rounding: { amount: string, currency: string } }, cancellationFee: { amount: string, currency: string } }> };
 
 export type RequestTripMutationVariables = Exact<{
   input: RequestTripInput;
@@ -152,7 +208,7 @@ export type TripQueryVariables = Exact<{
 }>;
 
 
-export type TripQuery = { trip: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, quote: { id: string, fare: { amount: string, currency: string } }, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } | null };
+export type TripQuery = { trip: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } }, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } | null };
 
 export type MyTripsQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -160,11 +216,26 @@ export type MyTripsQueryVariables = Exact<{
 }>;
 
 
-export type MyTripsQuery = { myTrips: { edges: Array<{ cursor: string, node: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, quote: { id: string, fare: { amount: string, currency: string } }, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type MyTripsQuery = { myTrips: { edges: Array<{ cursor: string, node: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } }, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
-export type TripDetailsFragment = { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, quote: { id: string, fare: { amount: string, currency: string } }, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null };
+export type TripDetailsFragment = { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } }, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null };
 
 export type MyWalletQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type MyWalletQuery = { me: { id: string, name: string, wallet: { balance: { amount: string, currency: string } } } | null };
+
+export type CancelTripMutationVariables = Exact<{
+  tripId: string | number;
+  reason: string;
+}>;
+
+
+export type CancelTripMutation = { cancelTrip: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } }, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } };
+
+export type TripUpdatesSubscriptionVariables = Exact<{
+  tripId: string | number;
+}>;
+
+
+export type TripUpdatesSubscription = { tripUpdates: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } }, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } };

@@ -1,10 +1,13 @@
 import DataLoader from 'dataloader';
 import type { EntityManager } from '../../platform/db.ts';
-import { keyedLoader } from '../../platform/loaders.ts';
+import { groupedLoader, keyedLoader } from '../../platform/loaders.ts';
+import type { RoutingProvider } from '../../platform/routing.ts';
 import type { SubgraphContext } from '../../platform/subgraph.ts';
 import { Driver } from './entities.ts';
+import { pickupEtaLoader, type QuoteReference } from './eta.ts';
 import type { LiveLocations } from './live/engine.ts';
 import { UNKNOWN_DRIVER, type LiveDriverState } from './live/store.ts';
+import { driverTripsByIds, routePoints, type DriverTripRecord, type RoutePointRow } from './records.ts';
 import { isUuid } from '../../platform/validation.ts';
 
 export interface DriversExtras {
@@ -20,11 +23,17 @@ export interface DriversExtras {
   readonly liveStates: DataLoader<string, LiveDriverState>;
   /** Profiles loaded through a fresh EntityManager: for long-lived feeds, whose context must not grow. */
   freshDrivers(ids: readonly string[]): Promise<Array<Driver | null>>;
+  /** Quote.pickupEtaS: one live lookup per distinct (pickup, vehicle type) of the request. */
+  readonly pickupEtas: DataLoader<QuoteReference, number | null, string>;
+  /** What drivers knows of a trip (its parties and route window) by trip id: Trip.route and its rule. */
+  readonly driverTrips: DataLoader<string, DriverTripRecord | null>;
+  /** Trip.route by trip id: one statement for every trip of the request. */
+  readonly tripRoutes: DataLoader<string, RoutePointRow[]>;
 }
 
 export type DriversContext = SubgraphContext<DriversExtras>;
 
-export function createDriversExtras(em: EntityManager, live: LiveLocations, fork: () => EntityManager): DriversExtras {
+export function createDriversExtras(em: EntityManager, live: LiveLocations, fork: () => EntityManager, routing: RoutingProvider): DriversExtras {
   return {
     live,
     driversById: driversByIdLoader(em),
@@ -37,6 +46,9 @@ export function createDriversExtras(em: EntityManager, live: LiveLocations, fork
       { cache: false, maxBatchSize: 500 },
     ),
     freshDrivers: (ids) => driversByIdLoader(fork()).loadMany(ids).then((rows) => rows.map((row) => (row instanceof Error ? null : row))),
+    pickupEtas: pickupEtaLoader(live, routing),
+    driverTrips: keyedLoader((ids) => driverTripsByIds(em, ids), (record) => record.tripId),
+    tripRoutes: groupedLoader((ids) => routePoints(em, ids), (point) => point.tripId),
   };
 }
 

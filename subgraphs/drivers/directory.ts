@@ -1,4 +1,4 @@
-import type { Database } from '../../platform/db.ts';
+import type { Database, EntityManager } from '../../platform/db.ts';
 import type { DriverRef } from './availability.ts';
 import { Driver } from './entities.ts';
 import { isUuid } from '../../platform/validation.ts';
@@ -28,11 +28,12 @@ export class DriverDirectory {
     return driver ? this.remember(driver) : null;
   }
 
-  async byId(driverId: string): Promise<DriverRef | null> {
+  /** `em`: look up inside the caller's transaction (embedded PGlite has one connection, which a transaction holds). */
+  async byId(driverId: string, em?: EntityManager): Promise<DriverRef | null> {
     if (!isUuid(driverId)) return null;
     const cached = this.#byId.get(driverId);
     if (cached) return cached;
-    const driver = await this.#db.fork().findOne(Driver, { id: driverId }, { fields: ['id', 'userId', 'vehicleType'] });
+    const driver = await (em ?? this.#db.fork()).findOne(Driver, { id: driverId }, { fields: ['id', 'userId', 'vehicleType'] });
     return driver ? this.remember(driver) : null;
   }
 

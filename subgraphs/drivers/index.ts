@@ -1,4 +1,5 @@
 import { readSchema } from '../../platform/graphql.ts';
+import { createStraightLineRoutingProvider, type RoutingProvider } from '../../platform/routing.ts';
 import type { SubgraphRuntime, SubgraphSetup } from '../../platform/subgraph.ts';
 import { createDriversExtras } from './context.ts';
 import { entities } from './entities.ts';
@@ -7,35 +8,71 @@ import { migrations } from './migrations.ts';
 import { permissions } from './permissions.ts';
 import { createResolvers } from './resolvers.ts';
 import { seedDemoDrivers } from './seed.ts';
+import { SupplyPublisher } from './supply.ts';
+import { TRIP_EVENT_TYPES, TRIP_EVENTS_CONSUMER, TripReactions } from './trip-events.ts';
 
 export { transitionDriver } from './availability.ts';
+export { takeSupplySnapshot } from './supply.ts';
 export type { LiveLocations, LiveLocationsOptions };
 
-const running = new WeakMap<SubgraphRuntime, LiveLocations>();
+export interface DriversSubgraphOptions extends LiveLocationsOptions {
+  /** Where pickup ETAs come from (default: the straight-line estimate pricing also uses). */
+  routing?: RoutingProvider;
+  /** Whether the periodic SupplySnapshot runs (default true; tests call `supplyOf(runtime).publishOnce()`). */
+  supplySnapshots?: boolean;
+}
+
+interface RunningDrivers {
+  live: LiveLocations;
+  supply: SupplyPublisher;
+}
+
+const running = new WeakMap<SubgraphRuntime, RunningDrivers>();
+
+function runningOf(runtime: SubgraphRuntime): RunningDrivers {
+  const found = running.get(runtime);
+  if (!found) throw new Error('this runtime does not run the drivers subgraph');
+  return found;
+}
 
 /** The live-location engine of a running drivers subgraph (tests and benchmarks reach its store, sweeper and history here). */
 export function liveLocationsOf(runtime: SubgraphRuntime): LiveLocations {
-  const live = running.get(runtime);
-  if (!live) throw new Error('this runtime does not run the drivers subgraph');
-  return live;
+  return runningOf(runtime).live;
 }
 
-/** The drivers subgraph; `options` tune live locations in code (tests, benchmarks); production runs the defaults. */
-export function createDriversSubgraph(options: LiveLocationsOptions = {}): SubgraphSetup {
+/** The supply snapshot publisher of a running drivers subgraph. */
+export function supplyOf(runtime: SubgraphRuntime): SupplyPublisher {
+  return runningOf(runtime).supply;
+}
+
+/** The drivers subgraph; `options` tune it in code (tests, benchmarks); production runs the defaults. */
+export function createDriversSubgraph(options: DriversSubgraphOptions = {}): SubgraphSetup {
   return {
     name: 'drivers',
     entities,
     migrations,
     async define(runtime) {
+      const logger = runtime.logger.child({ component: 'dispatch-support' });
       const live = createLiveLocations(runtime, options);
       await live.start();
-      running.set(runtime, live);
+      const routing = options.routing ?? createStraightLineRoutingProvider();
+      const reactions = new TripReactions({ db: runtime.db, live, cooldownMs: runtime.config.drivers.cooldownMs, logger });
+      runtime.events.consume({ name: TRIP_EVENTS_CONSUMER, source: 'trips', types: [...TRIP_EVENT_TYPES], handle: reactions.handle });
+      const supply = new SupplyPublisher({ live, events: runtime.events, redis: runtime.redis, intervalMs: runtime.config.drivers.supplySnapshotIntervalMs, logger });
+      if (options.supplySnapshots !== false) supply.start();
+      running.set(runtime, { live, supply });
       return {
         typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
         resolvers: createResolvers(live),
         permissions,
-        contextExtras: (em) => createDriversExtras(em, live, () => runtime.db.fork()),
-        onStopped: [() => live.stop()],
+        contextExtras: (em) => createDriversExtras(em, live, () => runtime.db.fork(), routing),
+        onStopped: [
+          async () => {
+            reactions.stop();
+            await supply.stop();
+          },
+          () => live.stop(),
+        ],
       };
     },
     // Demo drivers stay OFFLINE: presence is only ever earned by a live fix (goOnline, then updateLocation).

@@ -18,7 +18,7 @@ async function ownProfile(em: EntityManager, live: LiveLocations, principal: Pri
 }
 
 /**
- * OFFLINE → AVAILABLE. Only APPROVED profiles: a PENDING or SUSPENDED one is a CONFLICT (the caller is a
+ * OFFLINE → AVAILABLE, from OFFLINE only (an offered or busy driver stays where they are). Only APPROVED profiles: a PENDING or SUSPENDED one is a CONFLICT (the caller is a
  * driver acting on their own profile, so it is allowed in principle; the profile's state is what stands
  * in the way, and the error names it), as is going online twice.
  */
@@ -27,7 +27,7 @@ export async function goOnline(em: EntityManager, live: LiveLocations, principal
   if (driver.approvalStatus !== 'APPROVED') {
     throw conflict(`Only approved drivers can go online; this profile is ${driver.approvalStatus}.`, { approvalStatus: driver.approvalStatus });
   }
-  await transitionDriver(live.store, refOf(driver), 'AVAILABLE', live.now());
+  await transitionDriver(live.store, refOf(driver), 'AVAILABLE', live.now(), ['OFFLINE']);
   return driver;
 }
 

@@ -68,7 +68,44 @@ class CreateLiveLocations extends Migration {
   }
 }
 
+/**
+ * Dispatch support (what drivers learns from trips' events, and its own offer counts):
+ * - `driver_trips`: one row per trip a driver was matched to, from TripMatched on. While `ended_at` is
+ *   null the trip is active: its rider may follow the driver (driverLocation). `started_at`..`ended_at`
+ *   is the window of the driver's history that is the trip's route, so rows are kept after the trip
+ *   (the route's index). Every trip event upserts the row (events may be applied out of order by
+ *   replicas of one consumer group); the times are the trip's own, from the events.
+ * - `driver_stats`: per driver, offers received (reserveDriversForOffer) and accepted (TripMatched),
+ *   trips completed and trips the driver cancelled: the acceptance and completion rates of dispatch.
+ */
+class CreateDispatchSupport extends Migration {
+  override up() {
+    this.addSql(`create table "driver_trips" (
+      "trip_id" uuid primary key,
+      "driver_id" uuid not null,
+      "driver_user_id" uuid not null,
+      "rider_id" uuid not null,
+      "matched_at" timestamptz null,
+      "started_at" timestamptz null,
+      "ended_at" timestamptz null,
+      "outcome" varchar(16) null check ("outcome" in ('COMPLETED', 'CANCELLED')),
+      "updated_at" timestamptz not null
+    )`);
+    // driverLocation's rider rule: is this rider on an active trip with this driver?
+    this.addSql(`create index "driver_trips_active_rider_id_driver_id_index" on "driver_trips" ("rider_id", "driver_id") where "ended_at" is null`);
+    this.addSql(`create table "driver_stats" (
+      "driver_id" uuid primary key,
+      "offers_received" integer not null default 0 check ("offers_received" >= 0),
+      "offers_accepted" integer not null default 0 check ("offers_accepted" >= 0),
+      "trips_completed" integer not null default 0 check ("trips_completed" >= 0),
+      "trips_cancelled_by_driver" integer not null default 0 check ("trips_cancelled_by_driver" >= 0),
+      "updated_at" timestamptz not null
+    )`);
+  }
+}
+
 export const migrations: MigrationEntry[] = [
   { name: '0001_drivers', class: CreateDrivers },
   { name: '0002_live_locations', class: CreateLiveLocations },
+  { name: '0003_dispatch_support', class: CreateDispatchSupport },
 ];

@@ -1,7 +1,8 @@
 import { forbidden, unauthenticated } from '../../platform/errors.ts';
-import { FEDERATION_RULES, FEDERATION_TYPE_RULES, hasRole, isAdmin, isAuthenticated, or, ownedBy, rule, type IRules } from '../../platform/rules.ts';
+import { FEDERATION_RULES, FEDERATION_TYPE_RULES, hasRole, isAdmin, isAuthenticated, isService, or, ownedBy, rule, type IRules } from '../../platform/rules.ts';
 import type { DriversContext } from './context.ts';
 import type { Driver } from './entities.ts';
+import { activeTripBetween } from './records.ts';
 
 /** The driver themself (their accounts User id) or an admin. */
 const isTheDriverOrAdmin = ownedBy<Driver>('Driver', (driver) => driver.userId);
@@ -14,13 +15,26 @@ const isTheFollowedDriver = rule('isTheFollowedDriver', { cache: 'strict' })(asy
 });
 
 /**
- * HOOK (trips, next issue): a rider may follow the driver of their own active trip. Drivers does not
- * know about trips yet, so nobody passes here; trips will tell drivers who is assigned to whom (an event
- * consumer keeping a rider→driver set), and this rule will read it.
+ * driverLocation(driverId): the caller is the rider of an active trip with that driver, from TripMatched
+ * until TripCompleted or TripCancelled (driver_trips, kept from trips' events by trip-events.ts).
+ * Checked when the subscription starts; the stream itself ends when the trip does (subscriptions.ts).
  */
-const isRiderOnActiveTripWithDriver = rule('isRiderOnActiveTripWithDriver', { cache: 'strict' })(async (_parent, _args, ctx: DriversContext) =>
-  ctx.principal ? forbidden() : unauthenticated(),
-);
+const isRiderOnActiveTripWithDriver = rule('isRiderOnActiveTripWithDriver', { cache: 'strict' })(async (_parent, { driverId }: { driverId: string }, ctx: DriversContext) => {
+  if (!ctx.principal) return unauthenticated();
+  return (await activeTripBetween(ctx.em, ctx.principal.userId, driverId)) ? true : forbidden();
+});
+
+/**
+ * Trip.route: the trip's rider, its driver, admins. Drivers knows the parties from TripMatched on;
+ * before that there is no driver, so no route (an empty list) and nothing to protect.
+ */
+const isPartyToTripOrAdmin = rule('isPartyToTripOrAdmin', { cache: 'strict' })(async (trip: { id: string }, _args, ctx: DriversContext) => {
+  if (!ctx.principal) return unauthenticated();
+  if (ctx.principal.role === 'ADMIN') return true;
+  const record = await ctx.driverTrips.load(trip.id);
+  if (!record) return true;
+  return record.riderId === ctx.principal.userId || record.driverUserId === ctx.principal.userId ? true : forbidden();
+});
 
 /**
  * Deny by default. A driver's public profile (who, which car, rating) is for any signed-in caller:
@@ -28,7 +42,7 @@ const isRiderOnActiveTripWithDriver = rule('isRiderOnActiveTripWithDriver', { ca
  * driver's and admins' own; the spoofing flag is for admins only.
  */
 export const permissions: IRules = {
-  Query: { ...FEDERATION_RULES, driver: isAuthenticated, pendingDrivers: isAdmin, nearbyDrivers: hasRole('RIDER', 'ADMIN', 'PARTNER') },
+  Query: { ...FEDERATION_RULES, driver: isAuthenticated, pendingDrivers: isAdmin, nearbyDrivers: hasRole('RIDER', 'ADMIN', 'PARTNER'), dispatchCandidates: isService },
   Mutation: {
     registerDriver: hasRole('DRIVER'),
     approveDriver: isAdmin,
@@ -36,6 +50,8 @@ export const permissions: IRules = {
     goOffline: hasRole('DRIVER'),
     updateLocation: hasRole('DRIVER'),
     updateLocations: hasRole('DRIVER'),
+    reserveDriversForOffer: isService,
+    releaseOfferedDrivers: isService,
   },
   Subscription: {
     driverLocation: or(isAdmin, isTheFollowedDriver, isRiderOnActiveTripWithDriver),
@@ -54,6 +70,11 @@ export const permissions: IRules = {
     suspectedSpoofing: isAdmin,
   },
   Vehicle: isAuthenticated,
+  DispatchCandidate: isService,
+  // Same audience as the quote itself (pricing: any signed-in caller).
+  Quote: { id: isAuthenticated, pickupEtaS: isAuthenticated },
+  Trip: { id: isAuthenticated, route: isPartyToTripOrAdmin },
+  RoutePoint: isAuthenticated,
   User: { id: isAuthenticated, driverProfile: isAuthenticated },
   // Reached only through pendingDrivers (admin); the connection wrappers carry nothing of their own.
   DriverConnection: isAuthenticated,

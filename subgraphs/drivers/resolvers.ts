@@ -1,5 +1,8 @@
 import { DateTimeScalar } from '../../platform/graphql.ts';
 import type { DriversContext } from './context.ts';
+import { dispatchCandidates, releaseOfferedDrivers, reserveDriversForOffer } from './dispatch.ts';
+import type { QuoteReference } from './eta.ts';
+import type { RoutePointRow } from './records.ts';
 import type { Driver } from './entities.ts';
 import type { LiveLocations } from './live/engine.ts';
 import { goOffline, goOnline, nearbyDrivers, nearbyQueryOf, updateLocation, updateLocations, type NearbyArgs } from './locations.ts';
@@ -14,6 +17,7 @@ export function createResolvers(live: LiveLocations) {
       driver: (_: unknown, { id }: { id: string }, ctx: DriversContext) => ctx.driversById.load(id),
       pendingDrivers: (_: unknown, args: { first?: number | null; after?: string | null }, ctx: DriversContext) => pendingDrivers(ctx.em, args),
       nearbyDrivers: (_: unknown, args: NearbyArgs, ctx: DriversContext) => nearbyDrivers(live, (ids) => ctx.driversById.loadMany(ids), nearbyQueryOf(args)),
+      dispatchCandidates: (_: unknown, args: unknown, ctx: DriversContext) => dispatchCandidates(live, ctx.em, args),
     },
     Mutation: {
       registerDriver: (_: unknown, { vehicle }: { vehicle: unknown }, ctx: DriversContext) => registerDriver(ctx.em, ctx.principal!, vehicle),
@@ -22,6 +26,8 @@ export function createResolvers(live: LiveLocations) {
       goOffline: (_: unknown, __: unknown, ctx: DriversContext) => goOffline(ctx.em, live, ctx.principal!),
       updateLocation: (_: unknown, { input }: { input: unknown }, ctx: DriversContext) => updateLocation(live, ctx.principal!, input),
       updateLocations: (_: unknown, { batch }: { batch: unknown }, ctx: DriversContext) => updateLocations(live, ctx.principal!, batch),
+      reserveDriversForOffer: (_: unknown, args: { tripId: unknown; driverIds: unknown }, ctx: DriversContext) => reserveDriversForOffer(live, ctx.em, args),
+      releaseOfferedDrivers: (_: unknown, args: { tripId: unknown; driverIds: unknown }) => releaseOfferedDrivers(live, args),
     },
     Subscription: subscriptionResolvers(live),
     Driver: {
@@ -48,6 +54,18 @@ export function createResolvers(live: LiveLocations) {
     },
     User: {
       driverProfile: (user: { id: string }, _: unknown, ctx: DriversContext) => ctx.driversByUserId.load(user.id),
+    },
+    Quote: {
+      // The router sends the @requires fields with the key; nothing to load.
+      __resolveReference: (reference: QuoteReference) => reference,
+      pickupEtaS: (quote: QuoteReference, _: unknown, ctx: DriversContext) => ctx.pickupEtas.load(quote),
+    },
+    Trip: {
+      __resolveReference: (reference: { id: string }) => ({ id: reference.id }),
+      route: (trip: { id: string }, _: unknown, ctx: DriversContext) => ctx.tripRoutes.load(trip.id),
+    },
+    RoutePoint: {
+      location: (point: RoutePointRow) => ({ lat: point.lat, lng: point.lng }),
     },
   };
 }

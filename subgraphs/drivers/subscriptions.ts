@@ -1,11 +1,12 @@
 import { createAsyncQueue } from '../../platform/async-queue.ts';
-import { notFound } from '../../platform/errors.ts';
+import { forbidden, notFound } from '../../platform/errors.ts';
 import type { DriversContext } from './context.ts';
 import type { Driver } from './entities.ts';
 import { locationMessage, type Fix, type LocationMessage } from './live/fixes.ts';
 import type { LiveLocations } from './live/engine.ts';
 import type { NearbyQuery } from './live/store.ts';
 import { nearbyDrivers, nearbyQueryOf, type NearbyArgs, type NearbyDriverView } from './locations.ts';
+import { activeTripBetween } from './records.ts';
 
 /** How a location reaches GraphQL (DriverLocation). */
 export interface DriverLocationView {
@@ -43,7 +44,15 @@ export function subscriptionResolvers(live: LiveLocations) {
       async subscribe(_: unknown, { driverId }: { driverId: string }, ctx: DriversContext) {
         const driver = await ctx.driversById.load(driverId);
         if (!driver) throw notFound('Driver');
-        return followDriver(live, driver);
+        const principal = ctx.principal!;
+        if (principal.role === 'ADMIN' || principal.userId === driver.userId) return followDriver(live, driver);
+        // Shield let a rider through for an active trip with this driver: the stream lasts as long as that trip.
+        const trip = await activeTripBetween(ctx.em, principal.userId, driver.id);
+        if (!trip) throw forbidden();
+        return followDriver(live, driver, {
+          endedBy: live.keys.tripEndedChannel(trip.tripId),
+          stillAllowed: async () => (await activeTripBetween(ctx.em, principal.userId, driver.id))?.tripId === trip.tripId,
+        });
       },
     },
     nearbyDriversUpdates: {
@@ -55,22 +64,42 @@ export function subscriptionResolvers(live: LiveLocations) {
   };
 }
 
+export interface FollowOptions {
+  /** A pub/sub channel whose first message ends the stream (the rider's trip ended). */
+  endedBy?: string;
+  /** Checked once `endedBy` is listened to: an end announced before that is not missed. */
+  stillAllowed?: () => Promise<boolean>;
+}
+
 /**
  * The driver's last known location, then every fix that goes live. The snapshot is read only once the
  * pub/sub subscription is ready, so no fix falls between the two; a fix that arrived meanwhile may be
  * both the snapshot and queued, and is sent once (live fixes only ever move forward in time).
+ * With `endedBy`, the stream completes when that channel speaks (or at once if no longer allowed).
  */
-export async function followDriver(live: LiveLocations, driver: Pick<Driver, 'id'>): Promise<AsyncIterableIterator<{ driverLocation: DriverLocationView }>> {
+export async function followDriver(live: LiveLocations, driver: Pick<Driver, 'id'>, options: FollowOptions = {}): Promise<AsyncIterableIterator<{ driverLocation: DriverLocationView }>> {
   const stream = live.pubsub.subscribe<LocationMessage>(live.keys.locationChannel(driver.id), { limit: FOLLOWER_BUFFER, overflow: 'drop-oldest' });
+  const ended = options.endedBy ? live.pubsub.subscribe<unknown>(options.endedBy, { limit: 1, overflow: 'drop-oldest' }) : undefined;
   let snapshot: LocationMessage | undefined;
   try {
-    await stream.ready;
-    const fix = (await live.store.read([driver.id])).get(driver.id)?.fix;
-    if (fix) snapshot = locationMessage(driver.id, fix);
+    await Promise.all([stream.ready, ended?.ready]);
+    if (options.stillAllowed && !(await options.stillAllowed())) {
+      await stream.return?.();
+    } else {
+      const fix = (await live.store.read([driver.id])).get(driver.id)?.fix;
+      if (fix) snapshot = locationMessage(driver.id, fix);
+    }
   } catch (error) {
     await stream.return?.();
+    await ended?.return?.();
     throw error;
   }
+  // The location stream's return() completes a pending next(): the client sees the end at once.
+  const finish = () => {
+    void stream.return?.();
+    void ended?.return?.();
+  };
+  ended?.next().then(finish, finish);
   let newest = snapshot ? Date.parse(snapshot.recordedAt) : Number.NEGATIVE_INFINITY;
   const iterator: AsyncIterableIterator<{ driverLocation: DriverLocationView }> = {
     async next() {
@@ -81,7 +110,10 @@ export async function followDriver(live: LiveLocations, driver: Pick<Driver, 'id
       }
       for (;;) {
         const result = await stream.next();
-        if (result.done) return { value: undefined, done: true };
+        if (result.done) {
+          void ended?.return?.();
+          return { value: undefined, done: true };
+        }
         const at = Date.parse(result.value.recordedAt);
         if (at <= newest) continue;
         newest = at;
@@ -91,10 +123,12 @@ export async function followDriver(live: LiveLocations, driver: Pick<Driver, 'id
     async return() {
       snapshot = undefined;
       await stream.return?.();
+      await ended?.return?.();
       return { value: undefined, done: true };
     },
     async throw(error?: unknown) {
       await stream.return?.();
+      await ended?.return?.();
       throw error;
     },
     [Symbol.asyncIterator]() {

@@ -20,6 +20,8 @@ const FareRuleSchema = defineEntity({
     perMinMinor: p.bigint(),
     minimumMinor: p.bigint(),
     bookingFeeMinor: p.bigint(),
+    /** What a rider pays for cancelling late (trips decides when; see the quote's claims). */
+    cancellationFeeMinor: p.bigint(),
     commissionBps: p.integer(),
     effectiveFrom: p.datetime(),
     createdAt: p.datetime().onCreate(() => new Date()),
@@ -27,6 +29,29 @@ const FareRuleSchema = defineEntity({
 });
 export class FareRule extends FareRuleSchema.class {}
 FareRuleSchema.setClass(FareRule);
+
+/**
+ * One weekly window of the city's local time with a price multiplier. Per `name`, the row with the
+ * latest effectiveFrom ≤ now is the window in force; a window is retired by a newer row at 1.00.
+ */
+const TimeOfDayMultiplierSchema = defineEntity({
+  name: 'TimeOfDayMultiplier',
+  tableName: 'time_of_day_multipliers',
+  properties: {
+    id: p.uuid().primary(),
+    name: p.string(),
+    /** The weekdays the window starts on: "SUN MON TUE WED THU". */
+    days: p.string(),
+    /** Local time of day, "07:00:00"; an end at or before the start runs past midnight. */
+    startsAt: p.string().columnType('time(0)'),
+    endsAt: p.string().columnType('time(0)'),
+    multiplier: p.decimal('string').precision(4).scale(2),
+    effectiveFrom: p.datetime(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+  },
+});
+export class TimeOfDayMultiplier extends TimeOfDayMultiplierSchema.class {}
+TimeOfDayMultiplierSchema.setClass(TimeOfDayMultiplier);
 
 /**
  * An upfront price as issued: what the rider was shown, kept so the signed quote id (which carries
@@ -51,10 +76,23 @@ const QuoteSchema = defineEntity({
     distanceFareMinor: p.bigint(),
     timeFareMinor: p.bigint(),
     bookingFeeMinor: p.bigint(),
+    minimumTopUpMinor: p.bigint(),
+    timeOfDayMinor: p.bigint(),
+    surgeMinor: p.bigint(),
+    /** May be negative: the fare is rounded to 0.50 after the parts. */
+    roundingMinor: p.bigint(),
     fareMinor: p.bigint(),
     currency: p.string(),
     /** numeric(4,2) as an exact decimal string, "1.00". */
     surgeMultiplier: p.decimal('string').precision(4).scale(2),
+    timeOfDayMultiplier: p.decimal('string').precision(4).scale(2),
+    cancellationFeeMinor: p.bigint(),
+    commissionBps: p.integer(),
+    /** The res-8 H3 cell of the pickup (null for quotes issued before surge existed). */
+    h3Cell: p.string().fieldName('h3_cell').nullable(),
+    /** Set once the quote booked a trip (from TripRequested); such a quote is kept for good. */
+    tripId: p.uuid().nullable(),
+    bookedAt: p.datetime().nullable(),
     /** The price list the fare was computed with (null for quotes not computed here, e.g. demo data). */
     fareRuleId: p.uuid().nullable(),
     expiresAt: p.datetime(),
@@ -64,4 +102,4 @@ const QuoteSchema = defineEntity({
 export class Quote extends QuoteSchema.class {}
 QuoteSchema.setClass(Quote);
 
-export const entities = [FareRule, Quote];
+export const entities = [FareRule, TimeOfDayMultiplier, Quote];

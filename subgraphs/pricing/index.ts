@@ -1,30 +1,101 @@
+import { eventNamespace } from '../../platform/events/index.ts';
 import { readSchema } from '../../platform/graphql.ts';
 import { loadQuoteSigningSecret } from '../../platform/quote-token.ts';
-import type { SubgraphSetup } from '../../platform/subgraph.ts';
+import { createStraightLineRoutingProvider, type RoutingProvider } from '../../platform/routing.ts';
+import type { SubgraphRuntime, SubgraphSetup } from '../../platform/subgraph.ts';
 import { createPricingExtras } from './context.ts';
 import { entities } from './entities.ts';
 import { migrations } from './migrations.ts';
 import { permissions } from './permissions.ts';
+import { PriceBookCache } from './price-lists.ts';
+import { PostgresQuoteStore, RedisQuoteStore, type QuoteStore } from './quote-store.ts';
 import { resolvers } from './resolvers.ts';
-import { createStraightLineRoutingProvider } from '../../platform/routing.ts';
 import { seedDemoQuotes } from './seed.ts';
 import { PricingService } from './service.ts';
+import { SurgeEngine, supplyFreshnessMs } from './surge-engine.ts';
 
-export const pricingSubgraph: SubgraphSetup = {
-  name: 'pricing',
-  entities,
-  migrations,
-  async define({ config, logger }) {
-    const pricing = new PricingService({
-      quoteSigningSecret: loadQuoteSigningSecret(config, logger),
-      routing: createStraightLineRoutingProvider(),
-    });
-    return {
-      typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
-      resolvers,
-      permissions,
-      contextExtras: (em) => createPricingExtras(em, pricing),
-    };
-  },
-  seedDemo: ({ db }, city) => seedDemoQuotes(db.fork(), city),
-};
+/**
+ * A Redis quote outlives its validity by this much, so a quote booked in its last second is still
+ * there when pricing consumes the TripRequested (and copies it to Postgres), even behind a backlog.
+ */
+export const QUOTE_REDIS_GRACE_SECONDS = 30 * 60;
+
+export interface PricingSetupOptions {
+  /** The clock of prices, time-of-day windows and surge (tests drive it). */
+  now?: () => Date;
+  routing?: RoutingProvider;
+}
+
+function quoteStoreFor(runtime: SubgraphRuntime): QuoteStore {
+  const { config, redis, logger } = runtime;
+  if (!redis) return new PostgresQuoteStore();
+  return new RedisQuoteStore({ redis, prefix: `smartline:pricing:{${eventNamespace(config)}}:`, ttlSeconds: config.pricing.quoteTtlSeconds + QUOTE_REDIS_GRACE_SECONDS, logger });
+}
+
+/** Consumers of other subgraphs' events: trip requests (demand, booked quotes) and driver supply. */
+function consumeEvents(runtime: SubgraphRuntime, surge: SurgeEngine, store: QuoteStore) {
+  const { events, logger } = runtime;
+  events.consume({
+    name: 'trip-requests',
+    source: 'trips',
+    types: ['TripRequested'],
+    async handle(event, em) {
+      const request = SurgeEngine.parseTripRequested(event.data);
+      if (!request) {
+        logger.error({ eventId: event.id }, 'ignoring a malformed TripRequested');
+        return;
+      }
+      await surge.recordTripRequested(em, request);
+      if (!request.quoteId) {
+        logger.warn({ eventId: event.id, tripId: request.tripId }, 'TripRequested without a quoteId: its quote cannot be kept');
+        return;
+      }
+      const kept = await store.book(em, request.quoteId, request.tripId, new Date(request.requestedAt));
+      if (!kept) logger.error({ quoteId: request.quoteId, tripId: request.tripId }, 'a booked quote expired before it could be kept; Trip.quote will be null');
+    },
+  });
+  events.consume({
+    name: 'supply-snapshots',
+    source: 'drivers',
+    types: ['SupplySnapshot'],
+    async handle(event, em) {
+      if (!(await surge.recordSupplySnapshot(em, event.data))) logger.error({ eventId: event.id }, 'ignoring a malformed SupplySnapshot');
+    },
+  });
+}
+
+export function createPricingSubgraph(options: PricingSetupOptions = {}): SubgraphSetup {
+  return {
+    name: 'pricing',
+    entities,
+    migrations,
+    async define(runtime) {
+      const { config, logger, db } = runtime;
+      const now = options.now ?? (() => new Date());
+      const store = quoteStoreFor(runtime);
+      const surge = new SurgeEngine({ db, logger, intervalMs: config.pricing.surgeIntervalMs, supplySnapshotIntervalMs: config.drivers.supplySnapshotIntervalMs, now });
+      const pricing = new PricingService({
+        quoteSigningSecret: loadQuoteSigningSecret(config, logger),
+        routing: options.routing ?? createStraightLineRoutingProvider({ timeZone: config.cityTimeZone, now }),
+        store,
+        priceBook: new PriceBookCache({ db, now: () => now().getTime() }),
+        timeZone: config.cityTimeZone,
+        quoteTtlSeconds: config.pricing.quoteTtlSeconds,
+        supplyFreshMs: supplyFreshnessMs(config.drivers.supplySnapshotIntervalMs),
+        now,
+      });
+      consumeEvents(runtime, surge, store);
+      surge.start();
+      return {
+        typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
+        resolvers,
+        permissions,
+        contextExtras: (em) => createPricingExtras(em, pricing),
+        onStopped: [() => surge.stop()],
+      };
+    },
+    seedDemo: ({ db }, city) => seedDemoQuotes(db.fork(), city),
+  };
+}
+
+export const pricingSubgraph: SubgraphSetup = createPricingSubgraph();

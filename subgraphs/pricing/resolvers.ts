@@ -7,6 +7,7 @@ export const resolvers = {
   DateTime: DateTimeScalar,
   Query: {
     fareEstimates: (_: unknown, args: unknown, ctx: PricingContext) => ctx.pricing.fareEstimates(ctx.em, ctx.principal!, args),
+    surgeMap: (_: unknown, args: unknown, ctx: PricingContext) => ctx.pricing.surgeMap(ctx.em, args),
   },
   Quote: {
     __resolveReference: (reference: { id: string }, ctx: PricingContext): Promise<QuoteView | null> => ctx.pricing.resolveQuote(reference.id, ctx.quotesById),

@@ -3,48 +3,19 @@ import type DataLoader from 'dataloader';
 import type { Principal } from '../../platform/auth.ts';
 import type { EntityManager } from '../../platform/db.ts';
 import { signQuote, verifyQuote } from '../../platform/quote-token.ts';
-import { isUuid, parseInput } from '../../platform/validation.ts';
-import { FareRule, Quote, type VehicleType } from './entities.ts';
-import { computeFare, formatSurge, NO_SURGE, type Fare, type FareSchedule } from './fares.ts';
-import { claimsOf, toQuoteView, type QuoteView } from './quotes.ts';
 import type { LatLng, RoutingProvider } from '../../platform/routing.ts';
-import { fareEstimatesArgsSchema } from './validation.ts';
+import { isUuid, parseInput } from '../../platform/validation.ts';
+import type { VehicleType } from './entities.ts';
+import { computeFare, formatMultiplier, NO_SURGE, type Fare } from './fares.ts';
+import { priceListFor, priceListsInForce, timeOfDayMultiplier, type PriceBook, type PriceList } from './price-lists.ts';
+import type { QuoteStore } from './quote-store.ts';
+import { claimsOf, toQuoteView, type QuoteRecord, type QuoteView } from './quotes.ts';
+import { surgeMap, type SurgeMapView } from './surge-map.ts';
+import { multiplierOf } from './surge-store.ts';
+import { cellOf } from './surge.ts';
+import { fareEstimatesArgsSchema, surgeMapArgsSchema } from './validation.ts';
 
-export const QUOTE_TTL_MS = 10 * 60_000;
-
-export interface PricingServiceOptions {
-  /** Signs quote ids; trips verifies them with the same secret. */
-  quoteSigningSecret: string;
-  routing: RoutingProvider;
-  now?: () => Date;
-}
-
-/** The price list of every vehicle type in effect at `at`: per type, the row with the latest effectiveFrom ≤ at. */
-export async function currentFareRules(em: EntityManager, at: Date): Promise<Map<VehicleType, FareRule>> {
-  const rows = await em.find(FareRule, { effectiveFrom: { $lte: at } }, { orderBy: [{ effectiveFrom: 'desc' }, { id: 'asc' }] });
-  const byType = new Map<VehicleType, FareRule>();
-  for (const row of rows) if (!byType.has(row.vehicleType)) byType.set(row.vehicleType, row);
-  return byType;
-}
-
-export const scheduleOf = (rule: FareRule): FareSchedule => ({
-  vehicleType: rule.vehicleType,
-  currency: rule.currency,
-  baseMinor: rule.baseMinor,
-  perKmMinor: rule.perKmMinor,
-  perMinMinor: rule.perMinMinor,
-  minimumMinor: rule.minimumMinor,
-  bookingFeeMinor: rule.bookingFeeMinor,
-});
-
-/** The rule in effect for a vehicle type; the launch migration seeds one for every type. */
-export function ruleFor(rules: Map<VehicleType, FareRule>, vehicleType: VehicleType): FareRule {
-  const rule = rules.get(vehicleType);
-  if (!rule) throw new Error(`No fare rule is in effect for ${vehicleType}`);
-  return rule;
-}
-
-/** A quote row: the route and points it prices, the fare and its breakdown, and when it expires. */
+/** A quote row: the route and points it prices, the fare and its breakdown, what trips needs, and when it expires. */
 export function quoteRow(input: {
   id: string;
   riderId: string;
@@ -53,12 +24,13 @@ export function quoteRow(input: {
   dropoff: LatLng;
   route: { distanceM: number; durationS: number };
   fare: Fare;
-  rule: FareRule;
+  list: PriceList;
   fareRuleId: string | null;
+  h3Cell: string;
   expiresAt: Date;
   createdAt: Date;
-}): Quote {
-  const { fare } = input;
+}): QuoteRecord {
+  const { fare, list } = input;
   return {
     id: input.id,
     riderId: input.riderId,
@@ -73,53 +45,100 @@ export function quoteRow(input: {
     distanceFareMinor: fare.distanceMinor,
     timeFareMinor: fare.timeMinor,
     bookingFeeMinor: fare.bookingFeeMinor,
+    minimumTopUpMinor: fare.minimumTopUpMinor,
+    timeOfDayMinor: fare.timeOfDayMinor,
+    surgeMinor: fare.surgeMinor,
+    roundingMinor: fare.roundingMinor,
     fareMinor: fare.totalMinor,
-    currency: input.rule.currency,
-    surgeMultiplier: formatSurge(fare.surge),
+    currency: list.currency,
+    surgeMultiplier: formatMultiplier(fare.surge),
+    timeOfDayMultiplier: formatMultiplier(fare.timeOfDay),
+    cancellationFeeMinor: list.cancellationFeeMinor,
+    commissionBps: list.commissionBps,
+    h3Cell: input.h3Cell,
     fareRuleId: input.fareRuleId,
+    tripId: null,
+    bookedAt: null,
     expiresAt: input.expiresAt,
     createdAt: input.createdAt,
-  } satisfies Quote;
+  } satisfies QuoteRecord;
+}
+
+export interface PricingServiceOptions {
+  /** Signs quote ids; trips verifies them with the same secret. */
+  quoteSigningSecret: string;
+  routing: RoutingProvider;
+  store: QuoteStore;
+  priceBook: { get(): Promise<PriceBook> };
+  /** The city's IANA zone: time-of-day windows are local time. */
+  timeZone: string;
+  quoteTtlSeconds: number;
+  /** How old a supply snapshot may be and still count (surgeMap shows unknown supply otherwise). */
+  supplyFreshMs: number;
+  now?: () => Date;
 }
 
 /** Upfront prices: signed, expiring quotes, stored so their ids resolve to the full breakdown. */
 export class PricingService {
   readonly #secret: string;
   readonly #routing: RoutingProvider;
+  readonly #store: QuoteStore;
+  readonly #priceBook: { get(): Promise<PriceBook> };
+  readonly #timeZone: string;
+  readonly #ttlMs: number;
+  readonly #supplyFreshMs: number;
   readonly #now: () => Date;
 
   constructor(options: PricingServiceOptions) {
     this.#secret = options.quoteSigningSecret;
     this.#routing = options.routing;
+    this.#store = options.store;
+    this.#priceBook = options.priceBook;
+    this.#timeZone = options.timeZone;
+    this.#ttlMs = options.quoteTtlSeconds * 1000;
+    this.#supplyFreshMs = options.supplyFreshMs;
     this.#now = options.now ?? (() => new Date());
   }
 
+  get store(): QuoteStore {
+    return this.#store;
+  }
+
   /**
-   * One quote per vehicle type asked for. Input is validated before anything is read or written;
-   * the quotes are stored in one INSERT statement.
+   * One quote per vehicle type asked for. Input is validated before anything is read or written. One
+   * surge lookup (the pickup's cell); price lists come from the in-process book; the quotes are
+   * stored in one write (one Redis transaction, or one INSERT).
    */
   async fareEstimates(em: EntityManager, principal: Principal, args: unknown): Promise<QuoteView[]> {
     const { pickup, dropoff, vehicleTypes } = parseInput(fareEstimatesArgsSchema, args);
     const now = this.#now();
-    const [route, rules] = await Promise.all([this.#routing.estimate(pickup, dropoff), currentFareRules(em, now)]);
-    const expiresAt = new Date(now.getTime() + QUOTE_TTL_MS);
+    const h3Cell = cellOf(pickup);
+    const [route, book, surge] = await Promise.all([this.#routing.estimate(pickup, dropoff, { departAt: now }), this.#priceBook.get(), multiplierOf(em, h3Cell)]);
+    const lists = priceListsInForce(book.rules, now);
+    const timeOfDay = timeOfDayMultiplier(book.windows, now, this.#timeZone);
+    const expiresAt = new Date(now.getTime() + this.#ttlMs);
     const quotes = vehicleTypes.map((vehicleType) => {
-      const rule = ruleFor(rules, vehicleType);
-      const fare = computeFare(scheduleOf(rule), route, NO_SURGE);
-      return quoteRow({ id: randomUUID(), riderId: principal.userId, vehicleType, pickup, dropoff, route, fare, rule, fareRuleId: rule.id, expiresAt, createdAt: now });
+      const list = priceListFor(lists, vehicleType);
+      const fare = computeFare(list, route, { timeOfDay, surge: surge ?? NO_SURGE });
+      return quoteRow({ id: randomUUID(), riderId: principal.userId, vehicleType, pickup, dropoff, route, fare, list, fareRuleId: list.id, h3Cell, expiresAt, createdAt: now });
     });
-    await em.insertMany(Quote, quotes);
-    return quotes.map((quote) => toQuoteView(quote as Quote, signQuote(claimsOf(quote), this.#secret)));
+    await this.#store.save(em, quotes);
+    return quotes.map((quote) => toQuoteView(quote, signQuote(claimsOf(quote), this.#secret)));
   }
 
   /**
    * A quote id from anywhere in the graph (Trip.quote, `_entities`): null unless the signature is
-   * ours and the quote is stored. Expired quotes still resolve: a trip keeps showing its price.
+   * ours and the quote is stored. Expired quotes still resolve while stored: a booked one forever.
    */
-  async resolveQuote(token: string, quotesById: DataLoader<string, Quote | null>): Promise<QuoteView | null> {
+  async resolveQuote(token: string, quotesById: DataLoader<string, QuoteRecord | null>): Promise<QuoteView | null> {
     const claims = typeof token === 'string' ? verifyQuote(token, this.#secret) : null;
     if (!claims || !isUuid(claims.quoteId)) return null;
     const quote = await quotesById.load(claims.quoteId);
     return quote ? toQuoteView(quote, token) : null;
+  }
+
+  async surgeMap(em: EntityManager, args: unknown): Promise<SurgeMapView> {
+    const { center, radiusM } = parseInput(surgeMapArgsSchema, args);
+    return surgeMap(em, center, radiusM, new Date(this.#now().getTime() - this.#supplyFreshMs));
   }
 }

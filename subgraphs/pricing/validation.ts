@@ -24,3 +24,14 @@ export const fareEstimatesArgsSchema = z
   });
 export type FareEstimatesArgs = z.infer<typeof fareEstimatesArgsSchema>;
 
+/** surgeMap covers at most this radius (about 430 res-8 cells). */
+export const MAX_SURGE_MAP_RADIUS_M = 10_000;
+
+export const surgeMapArgsSchema = z.object({
+  center: latLngSchema,
+  radiusM: z
+    .number()
+    .int('must be whole metres')
+    .min(1, 'must be at least 1 m')
+    .max(MAX_SURGE_MAP_RADIUS_M, `must be at most ${MAX_SURGE_MAP_RADIUS_M} m`),
+});

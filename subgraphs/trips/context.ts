@@ -3,20 +3,23 @@ import type { EntityManager } from '../../platform/db.ts';
 import { keyedLoader } from '../../platform/loaders.ts';
 import type { SubgraphContext } from '../../platform/subgraph.ts';
 import { Trip } from './entities.ts';
+import type { TripLifecycle } from './lifecycle.ts';
 import type { TripsService } from './service.ts';
 import { isUuid } from '../../platform/validation.ts';
 
 export interface TripsExtras {
   readonly trips: TripsService;
+  readonly lifecycle: TripLifecycle;
   /** Trips by id, one statement per request; ids that are not uuids are simply not found. */
   readonly tripById: DataLoader<string, Trip | null>;
 }
 
 export type TripsContext = SubgraphContext<TripsExtras>;
 
-export function createTripsExtras(em: EntityManager, trips: TripsService): TripsExtras {
+export function createTripsExtras(em: EntityManager, trips: TripsService, lifecycle: TripLifecycle): TripsExtras {
   return {
     trips,
+    lifecycle,
     tripById: keyedLoader(async (ids) => {
       const valid = ids.filter(isUuid);
       return valid.length > 0 ? em.find(Trip, { id: { $in: valid } }) : [];

@@ -1,26 +1,66 @@
 import { readSchema } from '../../platform/graphql.ts';
 import { loadQuoteSigningSecret } from '../../platform/quote-token.ts';
-import type { SubgraphSetup } from '../../platform/subgraph.ts';
+import { createServiceClient } from '../../platform/service-client.ts';
+import type { SubgraphRuntime, SubgraphSetup } from '../../platform/subgraph.ts';
 import { createTripsExtras } from './context.ts';
+import { httpDriverDirectory, type DriverDirectory } from './dispatch/directory.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
+import { DriverReleases } from './dispatch/releases.ts';
 import { entities } from './entities.ts';
+import { TripLifecycle } from './lifecycle.ts';
+import { TripNotifier } from './live.ts';
 import { migrations } from './migrations.ts';
 import { permissions } from './permissions.ts';
-import { resolvers } from './resolvers.ts';
+import { createResolvers } from './resolvers.ts';
 import { seedDemoTrips } from './seed.ts';
 import { TripsService } from './service.ts';
 
-export const tripsSubgraph: SubgraphSetup = {
-  name: 'trips',
-  entities,
-  migrations,
-  async define({ config, logger }) {
-    const trips = new TripsService({ quoteSigningSecret: loadQuoteSigningSecret(config, logger) });
-    return {
-      typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
-      resolvers,
-      permissions,
-      contextExtras: (em) => createTripsExtras(em, trips),
-    };
-  },
-  seedDemo: ({ config, logger, db }, city) => seedDemoTrips(db.fork(), city, loadQuoteSigningSecret(config, logger)),
-};
+export interface TripsSubgraphOptions {
+  /** Where dispatch finds and reserves drivers (default: the drivers subgraph, called as a service). */
+  directory?: (runtime: SubgraphRuntime) => DriverDirectory;
+}
+
+const running = new WeakMap<SubgraphRuntime, Dispatcher>();
+
+/** The dispatcher of a running trips subgraph (tests drive its loop here). */
+export function dispatcherOf(runtime: SubgraphRuntime): Dispatcher {
+  const dispatcher = running.get(runtime);
+  if (!dispatcher) throw new Error('this runtime does not run the trips subgraph');
+  return dispatcher;
+}
+
+export function createTripsSubgraph(options: TripsSubgraphOptions = {}): SubgraphSetup {
+  return {
+    name: 'trips',
+    entities,
+    migrations,
+    async define(runtime) {
+      const { config, logger, db, pubsub, events } = runtime;
+      const directory = options.directory?.(runtime) ?? httpDriverDirectory(createServiceClient({ caller: 'trips', target: 'drivers', config, logger }));
+      const notifier = new TripNotifier(pubsub, logger);
+      const releases = new DriverReleases(directory, db, logger);
+      let dispatcher: Dispatcher | undefined;
+      const lifecycle = new TripLifecycle({
+        events,
+        notifier,
+        releases,
+        cancellationGraceMs: config.dispatch.cancellationGraceMs,
+        onRoundAnswered: (tripId) => dispatcher?.kick(tripId),
+      });
+      dispatcher = new Dispatcher({ db, directory, lifecycle, notifier, releases, config: config.dispatch, logger });
+      const trips = new TripsService({ quoteSigningSecret: loadQuoteSigningSecret(config, logger), events, onRequested: (tripId, dueBy) => dispatcher.kick(tripId, dueBy) });
+      dispatcher.start();
+      running.set(runtime, dispatcher);
+      return {
+        typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
+        resolvers: createResolvers(pubsub),
+        permissions,
+        contextExtras: (em) => createTripsExtras(em, trips, lifecycle),
+        onStopped: [() => dispatcher.stop()],
+      };
+    },
+    seedDemo: ({ config, logger, db }, city) => seedDemoTrips(db.fork(), city, loadQuoteSigningSecret(config, logger)),
+  };
+}
+
+export const tripsSubgraph: SubgraphSetup = createTripsSubgraph();

@@ -37,4 +37,56 @@ class CreateTrips extends Migration {
   }
 }
 
-export const migrations: MigrationEntry[] = [{ name: '0001_trips', class: CreateTrips }];
+/**
+ * Dispatch and the rest of the lifecycle: what the quote said about commission and cancellation, when
+ * each transition happened, how a trip was cancelled, where dispatch stands, and the offers made.
+ */
+class DispatchAndLifecycle extends Migration {
+  override up() {
+    this.addSql(`alter table "trips"
+      add column "commission_bps" integer not null default 0 check ("commission_bps" between 0 and 10000),
+      add column "quote_cancellation_fee_minor" bigint not null default 0 check ("quote_cancellation_fee_minor" >= 0),
+      add column "assigned_at" timestamptz null,
+      add column "arrived_at" timestamptz null,
+      add column "started_at" timestamptz null,
+      add column "completed_at" timestamptz null,
+      add column "cancelled_at" timestamptz null,
+      add column "cancelled_by" varchar(8) null check ("cancelled_by" in ('RIDER', 'DRIVER', 'SYSTEM')),
+      add column "cancellation_reason" varchar(200) null,
+      add column "cancellation_fee_minor" bigint null check ("cancellation_fee_minor" >= 0),
+      add column "dispatch_round" integer not null default 0,
+      add column "next_dispatch_at" timestamptz null,
+      add column "version" integer not null default 0`);
+    // A driver holds at most one trip at a time, however many offers they accept at once.
+    this.addSql(`create unique index "trips_one_active_trip_per_driver" on "trips" ("driver_id")
+      where "status" in ('DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS')`);
+    // The dispatcher loop's claim: trips still looking for a driver, by when they are due.
+    this.addSql(`create index "trips_dispatch_due_index" on "trips" ("next_dispatch_at")
+      where "status" in ('REQUESTED', 'MATCHING')`);
+    this.addSql(`create table "trip_offers" (
+      "id" uuid primary key,
+      "trip_id" uuid not null references "trips" ("id") on delete cascade,
+      "driver_id" uuid not null,
+      "driver_user_id" uuid not null,
+      "round" integer not null check ("round" >= 1),
+      "status" varchar(16) not null check ("status" in ('PENDING', 'ACCEPTED', 'DECLINED', 'EXPIRED', 'WITHDRAWN')),
+      "pickup_distance_m" integer not null check ("pickup_distance_m" >= 0),
+      "score" double precision not null,
+      "offered_at" timestamptz not null,
+      "expires_at" timestamptz not null,
+      "answered_at" timestamptz null,
+      "released_at" timestamptz null,
+      constraint "trip_offers_trip_id_driver_id_unique" unique ("trip_id", "driver_id")
+    )`);
+    // A driver's pending offers (tripOffers on reconnect, accept/decline by the signed-in driver).
+    this.addSql(`create index "trip_offers_driver_user_id_index" on "trip_offers" ("driver_user_id", "trip_id") where "status" = 'PENDING'`);
+    // Answered offers whose driver still waits to be released from OFFERED (the sweeper's work).
+    this.addSql(`create index "trip_offers_unreleased_index" on "trip_offers" ("answered_at")
+      where "released_at" is null and "status" in ('DECLINED', 'EXPIRED', 'WITHDRAWN')`);
+  }
+}
+
+export const migrations: MigrationEntry[] = [
+  { name: '0001_trips', class: CreateTrips },
+  { name: '0002_dispatch', class: DispatchAndLifecycle },
+];

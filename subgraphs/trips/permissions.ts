@@ -20,8 +20,22 @@ export const permissions: IRules = {
     trip: hasRole('RIDER', 'DRIVER', 'ADMIN'),
     myTrips: hasRole('RIDER', 'DRIVER'),
   },
-  Mutation: { requestTrip: hasRole('RIDER') },
+  Mutation: {
+    requestTrip: hasRole('RIDER'),
+    // Which driver, which trip: decided against the trip's own row by TripLifecycle (FORBIDDEN otherwise).
+    acceptTripOffer: hasRole('DRIVER'),
+    declineTripOffer: hasRole('DRIVER'),
+    markArrived: hasRole('DRIVER'),
+    startTrip: hasRole('DRIVER'),
+    completeTrip: hasRole('DRIVER'),
+    cancelTrip: hasRole('RIDER', 'DRIVER'),
+  },
+  // Party checks need the trip: the subscribe resolver refuses others (FORBIDDEN) before any event.
+  Subscription: { tripUpdates: hasRole('RIDER', 'DRIVER', 'ADMIN'), tripOffers: hasRole('DRIVER') },
   Trip: isTripParty,
+  // Reached only through a Trip (guarded above) or the driver's own offer stream.
+  TripCancellation: isAuthenticated,
+  TripOffer: isAuthenticated,
   TripConnection: isAuthenticated,
   TripEdge: isAuthenticated,
   PageInfo: isAuthenticated,

@@ -1,9 +1,13 @@
+import { latLngToCell } from 'h3-js';
 import type { EntityManager } from '../../platform/db.ts';
 import { DEMO_CURRENCY, type DemoCity } from '../../platform/demo-city.ts';
 import { signQuote } from '../../platform/quote-token.ts';
 import { Trip } from './entities.ts';
 
 const QUOTE_TTL_MS = 10 * 60_000;
+/** The demo trips' quoted commission (15 %) and late-cancellation fee (20.00 EGP). */
+const DEMO_COMMISSION_BPS = 1_500;
+const DEMO_CANCELLATION_FEE_MINOR = 2_000n;
 
 /**
  * The demo city's trips with their statuses and drivers, each with a quote token signed for its claims
@@ -27,6 +31,10 @@ export async function seedDemoTrips(em: EntityManager, city: DemoCity, quoteSign
         distanceM: trip.distanceM,
         durationS: trip.durationS,
         expiresAt: trip.requestedAt.getTime() + QUOTE_TTL_MS,
+        commissionBps: DEMO_COMMISSION_BPS,
+        cancellationFeeMinor: DEMO_CANCELLATION_FEE_MINOR.toString(),
+        surgeMultiplier: '1.00',
+        h3Cell: latLngToCell(trip.pickup.lat, trip.pickup.lng, 8),
       },
       quoteSigningSecret,
     );
@@ -46,6 +54,8 @@ export async function seedDemoTrips(em: EntityManager, city: DemoCity, quoteSign
       currency: DEMO_CURRENCY,
       distanceM: trip.distanceM,
       durationS: trip.durationS,
+      commissionBps: DEMO_COMMISSION_BPS,
+      quoteCancellationFeeMinor: DEMO_CANCELLATION_FEE_MINOR,
       quoteId: trip.quoteId,
       quoteToken,
       idempotencyKey: `demo-${trip.id}`,

@@ -7,12 +7,17 @@ import { decodeCursor, toConnection, type Connection } from '../../platform/pagi
 import type { QuoteClaims } from '../../platform/quote-token.ts';
 import { isUuid, parseInput } from '../../platform/validation.ts';
 import { ACTIVE_TRIP_STATUSES, Trip } from './entities.ts';
+import { UNKICKED_AFTER_MS } from './dispatch/dispatcher.ts';
+import { tripEvents, type EventRecorder } from './events.ts';
 import { assertUsableBy, quoteInvalid, readQuote } from './quotes.ts';
 import { pageArgsSchema, requestTripSchema, type RequestTripArgs } from './validation.ts';
 
 export interface TripsServiceOptions {
   /** The HMAC secret pricing signs quotes with. */
   quoteSigningSecret: string;
+  events: EventRecorder;
+  /** A trip was booked (committed): dispatch it now, if it is still due by `dueBy`. */
+  onRequested(tripId: string, dueBy: Date): void;
 }
 
 /** Whose trips a list shows: a rider's own, or those assigned to a driver (by accounts user id). */
@@ -23,9 +28,13 @@ const ACTIVE = [...ACTIVE_TRIP_STATUSES];
 /** Booking and listing trips. The database's unique constraints are the arbiters of every race. */
 export class TripsService {
   readonly #secret: string;
+  readonly #events: EventRecorder;
+  readonly #onRequested: TripsServiceOptions['onRequested'];
 
   constructor(options: TripsServiceOptions) {
     this.#secret = options.quoteSigningSecret;
+    this.#events = options.events;
+    this.#onRequested = options.onRequested;
   }
 
   /**
@@ -38,6 +47,8 @@ export class TripsService {
    * 5. the quote booked no other trip (QUOTE_INVALID, USED) and the rider has no active trip (CONFLICT).
    * Steps 3 and 5 are checked before inserting, and again after the insert loses a race on one of the
    * unique constraints: (rider_id, idempotency_key), quote_id, and one active trip per rider.
+   * The trip and its TripRequested event commit together; dispatch starts right after the commit, and
+   * should this process die first, any replica's dispatcher loop starts it `UNKICKED_AFTER_MS` later.
    */
   async requestTrip(em: EntityManager, principal: Principal, args: unknown): Promise<Trip> {
     const request = parseInput(requestTripSchema, args);
@@ -69,16 +80,24 @@ export class TripsService {
         currency: claims.currency,
         distanceM: claims.distanceM,
         durationS: claims.durationS,
+        commissionBps: claims.commissionBps,
+        quoteCancellationFeeMinor: BigInt(claims.cancellationFeeMinor),
         quoteId: claims.quoteId,
         quoteToken: request.input.quoteId,
         idempotencyKey: request.idempotencyKey,
         requestedAt: now,
         updatedAt: now,
+        nextDispatchAt: new Date(now.getTime() + UNKICKED_AFTER_MS),
       },
       { persist: false },
     );
     try {
-      await em.insert(trip); // one statement, outside any transaction: a lost race fails only this insert
+      // A lost race fails the insert, rolls back the event with it, and is explained below.
+      await em.transactional(async (tx) => {
+        await tx.insert(trip);
+        this.#events.record(tx, tripEvents.requested(trip));
+      });
+      this.#onRequested(trip.id, trip.nextDispatchAt!);
       return trip;
     } catch (error) {
       if (!(error instanceof UniqueConstraintViolationException)) throw error;

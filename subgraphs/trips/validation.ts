@@ -19,6 +19,15 @@ export const pageArgsSchema = z.object({
 });
 export type PageArgs = z.infer<typeof pageArgsSchema>;
 
+const tripIdSchema = z.string().refine(isUuid, 'must be a trip id');
+
+export const tripIdArgsSchema = z.object({ tripId: tripIdSchema });
+
+export const cancelTripSchema = z.object({
+  tripId: tripIdSchema,
+  reason: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+});
+
 const pointSchema = z.object({ lat: latitudeSchema, lng: longitudeSchema });
 
 /**
@@ -36,4 +45,10 @@ export const quoteClaimsSchema = z.object({
   distanceM: z.number().int().min(0),
   durationS: z.number().int().min(0),
   expiresAt: z.number().int(),
+  /** The platform's share in basis points; trips computes TripCompleted.commissionMinor from it. */
+  commissionBps: z.number().int().min(0).max(10_000),
+  /** What a rider cancelling late pays (minor units). */
+  cancellationFeeMinor: z.string().regex(/^(0|[1-9]\d{0,15})$/, 'must be a non-negative integer'),
+  surgeMultiplier: z.string().regex(/^\d{1,2}(\.\d{1,2})?$/),
+  h3Cell: z.string().min(1).max(32),
 });

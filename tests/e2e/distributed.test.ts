@@ -5,7 +5,7 @@ import { createAdmin } from '../../bin/create-admin.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { assertErrorCode, dataOf, graphql } from '../support/client.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { startServiceProcess, type ServiceProcess } from '../support/processes.ts';
+import { startServiceProcess, startSubgraphProcesses, type ServiceProcess } from '../support/processes.ts';
 
 /** The six services as six processes, configured only by the environment, on the real Postgres and Redis. */
 describe('distributed mode', () => {
@@ -30,7 +30,7 @@ describe('distributed mode', () => {
     const accounts = await startServiceProcess('accounts', env);
     services.push(accounts);
     env.JWKS_URL = new URL('/.well-known/jwks.json', accounts.url).toString();
-    const subgraphs = await Promise.all(['drivers', 'trips', 'pricing', 'wallet'].map((name) => startServiceProcess(name, env)));
+    const subgraphs = await startSubgraphProcesses(['drivers', 'trips', 'pricing', 'wallet'], env);
     services.push(...subgraphs);
     const urls = Object.fromEntries(services.map((service) => [`${service.name.toUpperCase()}_URL`, service.url]));
     const router = await startServiceProcess('router', { ...env, ...urls });

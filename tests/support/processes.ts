@@ -50,3 +50,34 @@ export function startServiceProcess(name: string, env: Record<string, string>): 
     exited.then((code) => reject(new Error(`${name} exited with ${code} before listening:\n${stderr}`)));
   });
 }
+
+/** Which subgraphs call which directly (service clients): a caller starts once its targets listen. */
+const CALLS: Readonly<Record<string, readonly string[]>> = { trips: ['drivers'] };
+
+/**
+ * Starts subgraph processes on free ports, each after the subgraphs it calls, with their URLs in its
+ * environment (`DRIVERS_URL` for trips, ...); the rest start in parallel. accounts' JWKS_URL is the
+ * caller's to set in `env`.
+ */
+export async function startSubgraphProcesses(names: string[], env: Record<string, string>): Promise<ServiceProcess[]> {
+  const started = new Map<string, Promise<ServiceProcess>>();
+  const start = (name: string): Promise<ServiceProcess> => {
+    let running = started.get(name);
+    if (!running) {
+      running = (async () => {
+        const targets = await Promise.all((CALLS[name] ?? []).filter((target) => names.includes(target)).map(start));
+        const urls = Object.fromEntries(targets.map((target) => [`${target.name.toUpperCase()}_URL`, target.url]));
+        return startServiceProcess(name, { ...env, ...urls });
+      })();
+      started.set(name, running);
+    }
+    return running;
+  };
+  const results = await Promise.allSettled(names.map(start));
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) {
+    await Promise.all(results.flatMap((result) => (result.status === 'fulfilled' ? [result.value.stop()] : [])));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return results.map((result) => (result as PromiseFulfilledResult<ServiceProcess>).value);
+}

@@ -1,6 +1,8 @@
 import { loadConfig, SUBGRAPH_NAMES, type ServiceConfig, type SubgraphName } from '../../platform/config.ts';
 import { createLogger } from '../../platform/logger.ts';
-import { startSubgraph, type RunningSubgraph } from '../../platform/subgraph.ts';
+import { Redis } from 'ioredis';
+import { eventNamespace, streamKey, type ConsumerTuning } from '../../platform/events/index.ts';
+import { startSubgraph, type RunningSubgraph, type SubgraphSetup } from '../../platform/subgraph.ts';
 import { startRouter, type RunningRouter } from '../../router/router.ts';
 import { SUBGRAPHS } from '../../subgraphs/index.ts';
 import { createAdminIn } from '../../bin/create-admin.ts';
@@ -14,6 +16,10 @@ export interface StackOptions {
   router?: boolean;
   /** Extra environment for every service. */
   env?: Record<string, string>;
+  /** Event consumer tuning for every subgraph (e.g. a short retry delay). */
+  events?: ConsumerTuning;
+  /** Replaces a subgraph's setup (e.g. pricing with a test clock). */
+  setups?: Partial<Record<SubgraphName, SubgraphSetup>>;
 }
 
 export interface TestUser {
@@ -113,6 +119,7 @@ export class Stack {
   async stop() {
     await this.router?.stop();
     await Promise.all(Object.values(this.subgraphs).map((running) => running?.stop()));
+    await deleteEventStreams(this.env);
     await this.database.dispose();
   }
 
@@ -149,18 +156,38 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const onStatement = () => {
     statements.count += 1;
   };
+  // Subgraphs start in parallel on port 0, so none knows another's URL when its config is read. They
+  // share this table instead, filled as each one listens: service clients read it at every call.
+  const subgraphUrls: Partial<Record<SubgraphName, string>> = {};
+  const configFor = (name: SubgraphName): ServiceConfig => Object.freeze({ ...loadConfig(name, env), subgraphUrls });
+  const start = async (name: SubgraphName) => {
+    const running = await startSubgraph(options.setups?.[name] ?? SUBGRAPHS[name], configFor(name), { logger: logger.child({ service: name }), onStatement, events: options.events });
+    subgraphs[name] = running;
+    subgraphUrls[name] = running.url;
+    env[`${name.toUpperCase()}_URL`] = running.url;
+    return running;
+  };
   try {
-    subgraphs.accounts = await startSubgraph(SUBGRAPHS.accounts, loadConfig('accounts', env), { logger: logger.child({ service: 'accounts' }), onStatement });
-    env.JWKS_URL = new URL('/.well-known/jwks.json', subgraphs.accounts.url).toString();
-    const others = [...wanted].filter((name) => name !== 'accounts');
-    const started = await Promise.all(others.map((name) => startSubgraph(SUBGRAPHS[name], loadConfig(name, env), { logger: logger.child({ service: name }), onStatement })));
-    for (const running of started) subgraphs[running.name] = running;
-    for (const running of Object.values(subgraphs)) env[`${running!.name.toUpperCase()}_URL`] = running!.url;
+    const accounts = await start('accounts');
+    env.JWKS_URL = new URL('/.well-known/jwks.json', accounts.url).toString();
+    await Promise.all([...wanted].filter((name) => name !== 'accounts').map(start));
     const router = options.router === false ? undefined : await startRouter(loadConfig('router', env), { logger: logger.child({ service: 'router' }) });
     return new Stack({ database, subgraphs, router, env, statements });
   } catch (error) {
     await Promise.allSettled(Object.values(subgraphs).map((running) => running?.stop()));
     await database.dispose();
     throw error;
+  }
+}
+
+/** A stack's event streams (its own namespace) are removed with it: test runs leave nothing behind in a shared Redis. */
+async function deleteEventStreams(env: Record<string, string>) {
+  if (!env.REDIS_URL) return;
+  const redis = new Redis(env.REDIS_URL);
+  try {
+    const namespace = eventNamespace(loadConfig('accounts', env));
+    await redis.unlink(...SUBGRAPH_NAMES.map((source) => streamKey(namespace, source)));
+  } finally {
+    redis.disconnect();
   }
 }

@@ -16,6 +16,27 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** A driver dispatch may offer a trip to. Internal: trips' dispatch calls drivers directly with a service token. */
+export type DispatchCandidate = {
+  __typename?: 'DispatchCandidate';
+  /** Offers accepted of offers received, 0 to 1, smoothed towards 0.8 by five pseudo-offers (a new driver has 0.8). */
+  acceptanceRate: Scalars['Float']['output'];
+  /** Trips completed of trips completed or cancelled by the driver, 0 to 1, smoothed towards 0.9 by five pseudo-trips. */
+  completionRate: Scalars['Float']['output'];
+  /** Great-circle distance from the searched point, in meters. */
+  distanceM: Scalars['Int']['output'];
+  driverId: Scalars['ID']['output'];
+  /** Seconds since the driver became AVAILABLE by going online or ending a trip (a declined offer does not restart it). */
+  idleSeconds: Scalars['Int']['output'];
+  /** When the driver's position was recorded. */
+  lastSeenAt: Scalars['DateTime']['output'];
+  /** Average rating, 1 to 5; 4.5 for a driver nobody has rated yet. */
+  rating: Scalars['Float']['output'];
+  /** The driver's accounts User id. */
+  userId: Scalars['ID']['output'];
+  vehicleType: VehicleType;
+};
+
 export type Driver = {
   __typename?: 'Driver';
   /** Visible to the driver themself and to admins. */
@@ -43,8 +64,9 @@ export type DriverApprovalStatus =
 /**
  * Where a driver is in their working day:
  * OFFLINE → AVAILABLE (goOnline) → OFFERED (a trip is offered) → BUSY (on a trip) → COOLDOWN → AVAILABLE.
- * An offer that is declined or expires returns to AVAILABLE; AVAILABLE and OFFERED drivers may go OFFLINE,
- * BUSY and COOLDOWN drivers may not. Drivers silent for 30 seconds are taken OFFLINE.
+ * An offer that is declined or expires returns to AVAILABLE, as does a trip cancelled before it ends;
+ * AVAILABLE and OFFERED drivers may go OFFLINE, BUSY and COOLDOWN drivers may not. Drivers silent for
+ * 30 seconds are taken OFFLINE.
  */
 export type DriverAvailability =
   | 'AVAILABLE'
@@ -129,6 +151,10 @@ export type Mutation = {
   goOnline: Driver;
   /** A signed-in DRIVER registers their vehicle; the profile waits for an admin's approval. */
   registerDriver: Driver;
+  /** Internal (trips' dispatch): OFFERED (for this trip) → AVAILABLE: declined or expired offers. Returns how many were released. */
+  releaseOfferedDrivers: Scalars['Int']['output'];
+  /** Internal (trips' dispatch): AVAILABLE → OFFERED for this trip, atomically per driver; returns the ids actually reserved (others were taken meanwhile). At most 50 ids. */
+  reserveDriversForOffer: Array<Scalars['ID']['output']>;
   /** A live fix from the signed-in, online driver: at most one every 2 seconds (RATE_LIMITED otherwise). */
   updateLocation: LocationUpdateResult;
   /** Up to 100 fixes, oldest first, buffered while the app was offline: not rate limited; every plausible point is kept in the history and only the newest fresh one enters the live index. */
@@ -143,6 +169,18 @@ export type MutationApproveDriverArgs = {
 
 export type MutationRegisterDriverArgs = {
   vehicle: VehicleInput;
+};
+
+
+export type MutationReleaseOfferedDriversArgs = {
+  driverIds: Array<Scalars['ID']['input']>;
+  tripId: Scalars['ID']['input'];
+};
+
+
+export type MutationReserveDriversForOfferArgs = {
+  driverIds: Array<Scalars['ID']['input']>;
+  tripId: Scalars['ID']['input'];
 };
 
 
@@ -180,11 +218,21 @@ export type PageInfo = {
 
 export type Query = {
   __typename?: 'Query';
+  /** Internal (trips' dispatch): online, AVAILABLE, approved drivers with a fix from the last 60 seconds, of the listed vehicle types, within radiusM (1 to 50,000) of near, nearest first; first is 1 to 50. */
+  dispatchCandidates: Array<DispatchCandidate>;
   driver?: Maybe<Driver>;
   /** AVAILABLE drivers with a fix from the last 60 seconds within radiusM (1 to 10,000) of near, nearest first; first is 1 to 50. Riders, admins and partners. */
   nearbyDrivers: Array<NearbyDriver>;
   /** Admin: drivers waiting for approval, oldest first. */
   pendingDrivers: DriverConnection;
+};
+
+
+export type QueryDispatchCandidatesArgs = {
+  first: Scalars['Int']['input'];
+  near: LatLngInput;
+  radiusM: Scalars['Int']['input'];
+  vehicleTypes: Array<VehicleType>;
 };
 
 
@@ -206,9 +254,29 @@ export type QueryPendingDriversArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** A fare quote (owned by pricing); drivers adds how soon a car can be at its pickup. */
+export type Quote = {
+  __typename?: 'Quote';
+  id: Scalars['ID']['output'];
+  pickup: GeoPoint;
+  /** Seconds for the nearest available driver of this vehicle type (fix ≤ 60 s old, within 8 km) to reach the pickup; null when there is none. */
+  pickupEtaS?: Maybe<Scalars['Int']['output']>;
+  vehicleType: VehicleType;
+};
+
+/** One recorded position of a driver on a trip. */
+export type RoutePoint = {
+  __typename?: 'RoutePoint';
+  /** Degrees clockwise from north. */
+  heading?: Maybe<Scalars['Float']['output']>;
+  location: GeoPoint;
+  recordedAt: Scalars['DateTime']['output'];
+  speedKmh?: Maybe<Scalars['Float']['output']>;
+};
+
 export type Subscription = {
   __typename?: 'Subscription';
-  /** The driver's last known location (if any), then every fix that enters the live index. Lossy: a slow client gets the newest fixes. The driver themself and admins. */
+  /** The driver's last known location (if any), then every fix that enters the live index. Lossy: a slow client gets the newest fixes. The driver themself, admins, and the rider of an active trip with the driver (matched, not yet completed or cancelled), whose stream ends when the trip does. */
   driverLocation: DriverLocation;
   /** The 10 nearest AVAILABLE drivers (as nearbyDrivers answers) now, then again every 3 seconds. Riders and admins. */
   nearbyDriversUpdates: NearbyDriversSnapshot;
@@ -224,6 +292,14 @@ export type SubscriptionNearbyDriversUpdatesArgs = {
   near: LatLngInput;
   radiusM?: InputMaybe<Scalars['Int']['input']>;
   vehicleType?: InputMaybe<VehicleType>;
+};
+
+/** A trip (owned by trips); drivers adds the path its driver drove. */
+export type Trip = {
+  __typename?: 'Trip';
+  id: Scalars['ID']['output'];
+  /** The assigned driver's recorded positions from the trip's start to its end (so far, while in progress), oldest first; empty before it starts. The trip's rider, its driver and admins. */
+  route: Array<RoutePoint>;
 };
 
 export type User = {
@@ -339,6 +415,8 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 /** Mapping of federation types */
 export type FederationTypes = {
   Driver: Driver;
+  Quote: Quote;
+  Trip: Trip;
   User: User;
 };
 
@@ -347,6 +425,14 @@ export type FederationReferenceTypes = {
   Driver:
     ( { __typename: 'Driver' }
     & GraphQLRecursivePick<FederationTypes['Driver'], {"id":true}> );
+  Quote:
+    ( { __typename: 'Quote' }
+    & GraphQLRecursivePick<FederationTypes['Quote'], {"id":true}>
+    & ( Record<PropertyKey, never>
+        | GraphQLRecursivePick<FederationTypes['Quote'], {"pickup":{"lat":true,"lng":true},"vehicleType":true}> ) );
+  Trip:
+    ( { __typename: 'Trip' }
+    & GraphQLRecursivePick<FederationTypes['Trip'], {"id":true}> );
   User:
     ( { __typename: 'User' }
     & GraphQLRecursivePick<FederationTypes['User'], {"id":true}> );
@@ -357,8 +443,11 @@ export type FederationReferenceTypes = {
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
-  Driver: ResolverTypeWrapper<Driver>;
+  DispatchCandidate: ResolverTypeWrapper<DispatchCandidate>;
+  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  Driver: ResolverTypeWrapper<Driver>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   DriverApprovalStatus: DriverApprovalStatus;
@@ -366,11 +455,9 @@ export type ResolversTypes = {
   DriverConnection: ResolverTypeWrapper<DriverConnection>;
   DriverEdge: ResolverTypeWrapper<DriverEdge>;
   DriverLocation: ResolverTypeWrapper<DriverLocation>;
-  Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   GeoPoint: ResolverTypeWrapper<GeoPoint>;
   LatLngInput: LatLngInput;
   LocationBatchResult: ResolverTypeWrapper<LocationBatchResult>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   LocationInput: LocationInput;
   LocationUpdateResult: ResolverTypeWrapper<LocationUpdateResult>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -378,7 +465,10 @@ export type ResolversTypes = {
   NearbyDriversSnapshot: ResolverTypeWrapper<NearbyDriversSnapshot>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Quote: ResolverTypeWrapper<Quote>;
+  RoutePoint: ResolverTypeWrapper<RoutePoint>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Trip: ResolverTypeWrapper<Trip>;
   User: ResolverTypeWrapper<User>;
   Vehicle: ResolverTypeWrapper<Vehicle>;
   VehicleInput: VehicleInput;
@@ -388,18 +478,19 @@ export type ResolversTypes = {
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   DateTime: Scalars['DateTime']['output'];
-  Driver: Driver | FederationReferenceTypes['Driver'];
+  DispatchCandidate: DispatchCandidate;
+  Float: Scalars['Float']['output'];
+  Int: Scalars['Int']['output'];
   ID: Scalars['ID']['output'];
+  Driver: Driver | FederationReferenceTypes['Driver'];
   String: Scalars['String']['output'];
   Boolean: Scalars['Boolean']['output'];
   DriverConnection: DriverConnection;
   DriverEdge: DriverEdge;
   DriverLocation: DriverLocation;
-  Float: Scalars['Float']['output'];
   GeoPoint: GeoPoint;
   LatLngInput: LatLngInput;
   LocationBatchResult: LocationBatchResult;
-  Int: Scalars['Int']['output'];
   LocationInput: LocationInput;
   LocationUpdateResult: LocationUpdateResult;
   Mutation: Record<PropertyKey, never>;
@@ -407,7 +498,10 @@ export type ResolversParentTypes = {
   NearbyDriversSnapshot: NearbyDriversSnapshot;
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
+  Quote: Quote | FederationReferenceTypes['Quote'];
+  RoutePoint: RoutePoint;
   Subscription: Record<PropertyKey, never>;
+  Trip: Trip | FederationReferenceTypes['Trip'];
   User: User | FederationReferenceTypes['User'];
   Vehicle: Vehicle;
   VehicleInput: VehicleInput;
@@ -416,6 +510,18 @@ export type ResolversParentTypes = {
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
+
+export type DispatchCandidateResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['DispatchCandidate'] = ResolversParentTypes['DispatchCandidate']> = {
+  acceptanceRate?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  completionRate?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  distanceM?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  driverId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  idleSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  lastSeenAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  rating?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  vehicleType?: Resolver<ResolversTypes['VehicleType'], ParentType, ContextType>;
+};
 
 export type DriverResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Driver'] = ResolversParentTypes['Driver'], FederationReferenceType extends FederationReferenceTypes['Driver'] = FederationReferenceTypes['Driver']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Driver']> | FederationReferenceType, FederationReferenceType, ContextType>;
@@ -471,6 +577,8 @@ export type MutationResolvers<ContextType = SubgraphContext, ParentType extends 
   goOffline?: Resolver<ResolversTypes['Driver'], ParentType, ContextType>;
   goOnline?: Resolver<ResolversTypes['Driver'], ParentType, ContextType>;
   registerDriver?: Resolver<ResolversTypes['Driver'], ParentType, ContextType, RequireFields<MutationRegisterDriverArgs, 'vehicle'>>;
+  releaseOfferedDrivers?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<MutationReleaseOfferedDriversArgs, 'driverIds' | 'tripId'>>;
+  reserveDriversForOffer?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType, RequireFields<MutationReserveDriversForOfferArgs, 'driverIds' | 'tripId'>>;
   updateLocation?: Resolver<ResolversTypes['LocationUpdateResult'], ParentType, ContextType, RequireFields<MutationUpdateLocationArgs, 'input'>>;
   updateLocations?: Resolver<ResolversTypes['LocationBatchResult'], ParentType, ContextType, RequireFields<MutationUpdateLocationsArgs, 'batch'>>;
 };
@@ -493,14 +601,34 @@ export type PageInfoResolvers<ContextType = SubgraphContext, ParentType extends 
 };
 
 export type QueryResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
+  dispatchCandidates?: Resolver<Array<ResolversTypes['DispatchCandidate']>, ParentType, ContextType, RequireFields<QueryDispatchCandidatesArgs, 'first' | 'near' | 'radiusM' | 'vehicleTypes'>>;
   driver?: Resolver<Maybe<ResolversTypes['Driver']>, ParentType, ContextType, RequireFields<QueryDriverArgs, 'id'>>;
   nearbyDrivers?: Resolver<Array<ResolversTypes['NearbyDriver']>, ParentType, ContextType, RequireFields<QueryNearbyDriversArgs, 'first' | 'near' | 'radiusM'>>;
   pendingDrivers?: Resolver<ResolversTypes['DriverConnection'], ParentType, ContextType, RequireFields<QueryPendingDriversArgs, 'first'>>;
 };
 
+export type QuoteResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Quote'] = ResolversParentTypes['Quote'], FederationReferenceType extends FederationReferenceTypes['Quote'] = FederationReferenceTypes['Quote']> = {
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Quote']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  pickupEtaS?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+};
+
+export type RoutePointResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['RoutePoint'] = ResolversParentTypes['RoutePoint']> = {
+  heading?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  location?: Resolver<ResolversTypes['GeoPoint'], ParentType, ContextType>;
+  recordedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  speedKmh?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+};
+
 export type SubscriptionResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
   driverLocation?: SubscriptionResolver<ResolversTypes['DriverLocation'], "driverLocation", ParentType, ContextType, RequireFields<SubscriptionDriverLocationArgs, 'driverId'>>;
   nearbyDriversUpdates?: SubscriptionResolver<ResolversTypes['NearbyDriversSnapshot'], "nearbyDriversUpdates", ParentType, ContextType, RequireFields<SubscriptionNearbyDriversUpdatesArgs, 'near' | 'radiusM'>>;
+};
+
+export type TripResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Trip'] = ResolversParentTypes['Trip'], FederationReferenceType extends FederationReferenceTypes['Trip'] = FederationReferenceTypes['Trip']> = {
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Trip']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  route?: Resolver<Array<ResolversTypes['RoutePoint']>, ParentType, ContextType>;
 };
 
 export type UserResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
@@ -520,6 +648,7 @@ export type VehicleResolvers<ContextType = SubgraphContext, ParentType extends R
 
 export type Resolvers<ContextType = SubgraphContext> = {
   DateTime?: GraphQLScalarType;
+  DispatchCandidate?: DispatchCandidateResolvers<ContextType>;
   Driver?: DriverResolvers<ContextType>;
   DriverConnection?: DriverConnectionResolvers<ContextType>;
   DriverEdge?: DriverEdgeResolvers<ContextType>;
@@ -532,7 +661,10 @@ export type Resolvers<ContextType = SubgraphContext> = {
   NearbyDriversSnapshot?: NearbyDriversSnapshotResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Quote?: QuoteResolvers<ContextType>;
+  RoutePoint?: RoutePointResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
+  Trip?: TripResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   Vehicle?: VehicleResolvers<ContextType>;
 };

@@ -1,12 +1,12 @@
 import type { Database } from '../../../platform/db.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import type { PubSub } from '../../../platform/pubsub.ts';
-import type { Availability, DriverRef, TransitionResult } from '../availability.ts';
+import type { Availability, DriverRef, TransitionOptions, TransitionResult } from '../availability.ts';
 import type { VehicleType } from '../entities.ts';
 import { isIndexable, judgeFixes, locationMessage, type Fix, type LiveRules } from './fixes.ts';
-import { cellOf, coveringRanges, EARTH_RADIUS_M } from './geo.ts';
+import { cellOf, coveringRanges, EARTH_RADIUS_M, type LatLng } from './geo.ts';
 import type { DriverKeys } from './keys.ts';
-import { UNKNOWN_DRIVER, type IngestOptions, type IngestOutcome, type LiveDriverState, type LiveStore, type NearbyCandidate, type NearbyQuery } from './store.ts';
+import { typesOf, UNKNOWN_DRIVER, type IngestOptions, type IngestOutcome, type LiveDriverState, type LiveStore, type NearbyCandidate, type NearbyQuery } from './store.ts';
 
 export const POSITIONS_TABLE = '"drivers"."driver_positions"';
 
@@ -20,6 +20,12 @@ interface Entry {
   spoofingSince: number | null;
   presenceUntil: number;
   rateLimitedUntil: number;
+  /** The trip the driver is OFFERED or BUSY for. */
+  tripId: string | null;
+  /** When the driver became AVAILABLE by going online or ending a trip (ms). */
+  idleSince: number;
+  /** When COOLDOWN ends (ms), while in COOLDOWN. */
+  cooldownUntil: number | null;
 }
 
 /** Ties and float differences between SQL and JS distances: fetch this many more than asked, this much wider. */
@@ -36,6 +42,8 @@ const MARGIN_M = 1;
 export class EmbeddedLiveStore implements LiveStore {
   readonly kind = 'embedded';
   readonly #entries = new Map<string, Entry>();
+  /** Each trip's offer set: the drivers it was offered to. */
+  readonly #offers = new Map<string, Set<string>>();
   readonly #db: Database;
   readonly #pubsub: PubSub;
   readonly #keys: DriverKeys;
@@ -60,7 +68,7 @@ export class EmbeddedLiveStore implements LiveStore {
     return new Map(
       driverIds.map((id) => {
         const entry = this.#entries.get(id);
-        return [id, entry ? { availability: entry.availability, fix: entry.fix, spoofingSince: entry.spoofingSince } : UNKNOWN_DRIVER];
+        return [id, entry ? { availability: entry.availability, fix: entry.fix, spoofingSince: entry.spoofingSince, tripId: entry.tripId } : UNKNOWN_DRIVER];
       }),
     );
   }
@@ -69,12 +77,19 @@ export class EmbeddedLiveStore implements LiveStore {
     return new Map(driverIds.map((id) => [id, this.#entries.get(id)?.availability ?? 'OFFLINE']));
   }
 
-  async transition(driver: DriverRef, to: Availability, from: readonly Availability[], now: number): Promise<TransitionResult> {
+  async transition(driver: DriverRef, to: Availability, from: readonly Availability[], now: number, options: TransitionOptions = {}): Promise<TransitionResult> {
     const entry = this.#entries.get(driver.id);
     const previous = entry?.availability ?? 'OFFLINE';
     if (!from.includes(previous)) return { moved: false, previous };
-    const next: Entry = entry ?? { availability: 'OFFLINE', userId: driver.userId, vehicleType: driver.vehicleType, fix: null, indexed: false, spoofingSince: null, presenceUntil: 0, rateLimitedUntil: 0 };
+    if (options.requireTrip && (entry?.tripId ?? '') !== (options.tripId ?? '')) return { moved: false, previous };
+    const next: Entry = entry ?? {
+      availability: 'OFFLINE', userId: driver.userId, vehicleType: driver.vehicleType, fix: null, indexed: false, spoofingSince: null,
+      presenceUntil: 0, rateLimitedUntil: 0, tripId: null, idleSince: now, cooldownUntil: null,
+    };
     next.availability = to;
+    next.tripId = (to === 'OFFERED' || to === 'BUSY') && options.tripId ? options.tripId : null;
+    next.cooldownUntil = to === 'COOLDOWN' ? (options.cooldownUntil ?? now) : null;
+    if (to === 'AVAILABLE' && previous !== 'OFFERED') next.idleSince = now;
     if (to === 'OFFLINE') {
       next.presenceUntil = 0;
       next.indexed = false;
@@ -111,8 +126,11 @@ export class EmbeddedLiveStore implements LiveStore {
     const los = ranges.map((range) => range.lo.toString()).join(',');
     const his = ranges.map((range) => range.hi.toString()).join(',');
     const params: unknown[] = [query.near.lat, query.near.lat, query.near.lng, new Date(freshSince)];
-    if (query.vehicleType) params.push(query.vehicleType);
-    params.push(query.radiusM + MARGIN_M, query.first + EXTRA_ROWS);
+    const types = typesOf(query);
+    const allTypes = query.vehicleTypes === undefined && query.vehicleType === null;
+    if (!allTypes) params.push(types);
+    // With several types, `first` is per type (as in the Redis store): enough rows for each.
+    params.push(query.radiusM + MARGIN_M, query.first * (allTypes ? 1 : types.length) + EXTRA_ROWS);
     const rows: Array<{ driver_id: string; lat: number; lng: number; recorded_at: Date | string }> = await this.#db.orm.em.getConnection().execute(
       `select c."driver_id", c."lat", c."lng", c."recorded_at" from (
          select p."driver_id", p."lat", p."lng", p."recorded_at",
@@ -123,14 +141,17 @@ export class EmbeddedLiveStore implements LiveStore {
          cross join lateral (
            select * from ${POSITIONS_TABLE} q where q."availability" = 'AVAILABLE' and q."h3_cell" between r."lo" and r."hi" offset 0
          ) p
-         where p."recorded_at" >= ?${query.vehicleType ? ` and p."vehicle_type" = ?` : ''}
+         where p."recorded_at" >= ?${allTypes ? '' : ` and p."vehicle_type" in (?)`}
        ) c
        where c."distance" <= ?
        order by c."distance", c."driver_id"
        limit ?`,
       params,
     );
-    return rows.map((row) => ({ driverId: row.driver_id, lat: Number(row.lat), lng: Number(row.lng), recordedAt: new Date(row.recorded_at).getTime() }));
+    return rows.map((row) => {
+      const recordedAt = new Date(row.recorded_at).getTime();
+      return { driverId: row.driver_id, lat: Number(row.lat), lng: Number(row.lng), recordedAt, idleSince: this.#entries.get(row.driver_id)?.idleSince ?? recordedAt };
+    });
   }
 
   async sweep(now: number, offlineFrom: readonly Availability[]): Promise<string[]> {
@@ -140,6 +161,7 @@ export class EmbeddedLiveStore implements LiveStore {
       if (entry.availability === 'OFFLINE' || entry.presenceUntil > now) continue;
       if (offlineFrom.includes(entry.availability)) {
         entry.availability = 'OFFLINE';
+        entry.tripId = null;
         swept.push(id);
       } else if (!entry.indexed) continue; // BUSY or COOLDOWN, already out of the index
       // BUSY and COOLDOWN drivers keep their state but leave the index until they report again.
@@ -148,6 +170,74 @@ export class EmbeddedLiveStore implements LiveStore {
     }
     await Promise.all(writes);
     return swept;
+  }
+
+  async reserve(tripId: string, driverIds: readonly string[], _now: number): Promise<string[]> {
+    const reserved: string[] = [];
+    for (const id of driverIds) {
+      const entry = this.#entries.get(id);
+      if (entry?.availability !== 'AVAILABLE') continue;
+      entry.availability = 'OFFERED';
+      entry.tripId = tripId;
+      reserved.push(id);
+    }
+    if (reserved.length > 0) {
+      const offered = this.#offers.get(tripId) ?? new Set<string>();
+      for (const id of reserved) offered.add(id);
+      this.#offers.set(tripId, offered);
+    }
+    await Promise.all(reserved.map((id) => this.#mirror(id)));
+    return reserved;
+  }
+
+  async release(tripId: string, driverIds: readonly string[], _now: number): Promise<string[]> {
+    const offered = this.#offers.get(tripId);
+    const released = this.#releaseOffered(tripId, driverIds);
+    for (const id of driverIds) offered?.delete(id);
+    await Promise.all(released.map((id) => this.#mirror(id)));
+    return released;
+  }
+
+  async releaseTrip(tripId: string, except: string | null, _now: number): Promise<string[]> {
+    const offered = [...(this.#offers.get(tripId) ?? [])].filter((id) => id !== except);
+    this.#offers.delete(tripId);
+    const released = this.#releaseOffered(tripId, offered);
+    await Promise.all(released.map((id) => this.#mirror(id)));
+    return released;
+  }
+
+  /** Synchronous, so atomic: drivers still OFFERED for the trip become AVAILABLE (idle time kept). */
+  #releaseOffered(tripId: string, driverIds: readonly string[]): string[] {
+    const released: string[] = [];
+    for (const id of driverIds) {
+      const entry = this.#entries.get(id);
+      if (entry?.availability !== 'OFFERED' || entry.tripId !== tripId) continue;
+      entry.availability = 'AVAILABLE';
+      entry.tripId = null;
+      released.push(id);
+    }
+    return released;
+  }
+
+  async endCooldowns(now: number): Promise<string[]> {
+    const ended: string[] = [];
+    for (const [id, entry] of this.#entries) {
+      if (entry.availability !== 'COOLDOWN' || (entry.cooldownUntil ?? 0) > now) continue;
+      entry.availability = 'AVAILABLE';
+      entry.cooldownUntil = null;
+      entry.idleSince = now;
+      ended.push(id);
+    }
+    await Promise.all(ended.map((id) => this.#mirror(id)));
+    return ended;
+  }
+
+  async availablePositions(freshSince: number): Promise<LatLng[]> {
+    const positions: LatLng[] = [];
+    for (const entry of this.#entries.values()) {
+      if (entry.availability === 'AVAILABLE' && entry.fix && entry.fix.recordedAt >= freshSince) positions.push({ lat: entry.fix.lat, lng: entry.fix.lng });
+    }
+    return positions;
   }
 
   /** Writes the driver's current row, after every earlier write. */

@@ -36,6 +36,14 @@ export interface DriverKeys {
   seen: string;
   /** Pub/sub channel of a driver's accepted fixes. */
   locationChannel(driverId: string): string;
+  /** Set of the drivers a trip was offered to (reserveDriversForOffer), released together when the trip is matched or cancelled. */
+  offers(tripId: string): string;
+  /** Sorted set of COOLDOWN drivers by when their cooldown ends (ms). */
+  cooldowns: string;
+  /** SET NX PX lock: one replica publishes each supply snapshot. */
+  supplyLock: string;
+  /** Pub/sub channel told when a trip ends: riders following its driver stop receiving positions. */
+  tripEndedChannel(tripId: string): string;
 }
 
 export function driverKeys(namespace: string): DriverKeys {
@@ -48,5 +56,9 @@ export function driverKeys(namespace: string): DriverKeys {
     geo: (vehicleType) => `${prefix}geo:${vehicleType}`,
     seen: `${prefix}seen`,
     locationChannel: (driverId) => `${prefix}loc:${driverId}`,
+    offers: (tripId) => `${prefix}offers:${tripId}`,
+    cooldowns: `${prefix}cooldowns`,
+    supplyLock: `${prefix}supply-lock`,
+    tripEndedChannel: (tripId) => `${prefix}trip-ended:${tripId}`,
   };
 }

@@ -6,7 +6,9 @@
  * Per-driver keys are built from the namespace prefix inside the scripts only where the set of drivers
  * is not known up front (sweep, nearby); all keys share the namespace's hash tag (keys.ts), one slot.
  *
- * Driver hash fields: state, since, uid, vt, lat, lng, hd, spd, acc, at (recordedAt ms), seen (ms), spoof (ms).
+ * Driver hash fields: state, since, uid, vt, lat, lng, hd, spd, acc, at (recordedAt ms), seen (ms), spoof (ms),
+ * trip (the trip OFFERED or BUSY for), idle (ms: became AVAILABLE by going online or ending a trip),
+ * cu (ms: when COOLDOWN ends).
  */
 
 /** Must match haversineM in geo.ts operation for operation, so both stores judge identically. */
@@ -83,19 +85,37 @@ return reply
 `;
 
 /**
- * KEYS: driver hash, presence, seen index, geo set of the driver's vehicle type.
- * ARGV: driverId, to, now, presenceTtlMs, userId, vehicleType, then the states allowed to move.
- * Returns {1, previous} when it moved, {0, current} when not.
+ * KEYS: driver hash, presence, seen index, geo set of the driver's vehicle type, cooldown index.
+ * ARGV: driverId, to, now, presenceTtlMs, userId, vehicleType, tripId ('' for none), requireTrip ('1'
+ *       or '0'), cooldownUntil (ms; used when `to` is COOLDOWN), then the states allowed to move.
+ * OFFERED and BUSY record the trip; every other state clears it. COOLDOWN enters the cooldown index;
+ * leaving it leaves the index. AVAILABLE from anything but OFFERED restarts the idle time.
+ * Returns {1, previous, previous trip} when it moved, {0, current, current trip} when not.
  */
 export const TRANSITION = `
 local current = redis.call('HGET', KEYS[1], 'state') or 'OFFLINE'
+local trip = redis.call('HGET', KEYS[1], 'trip') or ''
 local allowed = false
-for i = 7, #ARGV do
+for i = 10, #ARGV do
   if ARGV[i] == current then allowed = true end
 end
-if not allowed then return {0, current} end
+if allowed and ARGV[8] == '1' and trip ~= ARGV[7] then allowed = false end
+if not allowed then return {0, current, trip} end
 local to, now, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'state', to, 'since', ARGV[3], 'uid', ARGV[5], 'vt', ARGV[6])
+if (to == 'OFFERED' or to == 'BUSY') and ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[1], 'trip', ARGV[7])
+else
+  redis.call('HDEL', KEYS[1], 'trip')
+end
+if to == 'COOLDOWN' then
+  redis.call('HSET', KEYS[1], 'cu', ARGV[9])
+  redis.call('ZADD', KEYS[5], ARGV[9], ARGV[1])
+elseif current == 'COOLDOWN' then
+  redis.call('HDEL', KEYS[1], 'cu')
+  redis.call('ZREM', KEYS[5], ARGV[1])
+end
+if to == 'AVAILABLE' and current ~= 'OFFERED' then redis.call('HSET', KEYS[1], 'idle', ARGV[3]) end
 if to == 'OFFLINE' then
   redis.call('ZREM', KEYS[4], ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
@@ -104,7 +124,109 @@ elseif current == 'OFFLINE' then
   redis.call('SET', KEYS[2], now + ttl, 'PX', ttl)
   redis.call('ZADD', KEYS[3], now, ARGV[1])
 end
-return {1, current}
+return {1, current, trip}
+`;
+
+/**
+ * KEYS: the trip's offer set.
+ * ARGV: key prefix, tripId, now, offer set TTL (ms), then driver ids.
+ * Each driver still AVAILABLE becomes OFFERED for the trip and joins the offer set; the others are
+ * left alone. Returns the ids reserved.
+ */
+export const RESERVE = `
+local prefix, trip, now = ARGV[1], ARGV[2], ARGV[3]
+local reserved = {}
+for i = 5, #ARGV do
+  local driver = prefix .. 'd:' .. ARGV[i]
+  if redis.call('HGET', driver, 'state') == 'AVAILABLE' then
+    redis.call('HSET', driver, 'state', 'OFFERED', 'since', now, 'trip', trip)
+    redis.call('SADD', KEYS[1], ARGV[i])
+    reserved[#reserved + 1] = ARGV[i]
+  end
+end
+if #reserved > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return reserved
+`;
+
+/**
+ * KEYS: the trip's offer set.
+ * ARGV: key prefix, tripId, now, except ('' for none), whole set ('1': the offer set's members, then
+ *       the set is deleted; '0': the ids that follow), then driver ids.
+ * Each driver still OFFERED for this trip goes back to AVAILABLE (idle time kept); a driver offered
+ * another trip meanwhile is left alone. Returns the ids released.
+ */
+export const RELEASE = `
+local prefix, trip, now, except = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ids
+if ARGV[5] == '1' then
+  ids = redis.call('SMEMBERS', KEYS[1])
+else
+  ids = {}
+  for i = 6, #ARGV do ids[#ids + 1] = ARGV[i] end
+end
+local released = {}
+for _, id in ipairs(ids) do
+  if id ~= except then
+    local driver = prefix .. 'd:' .. id
+    local fields = redis.call('HMGET', driver, 'state', 'trip')
+    if fields[1] == 'OFFERED' and fields[2] == trip then
+      redis.call('HSET', driver, 'state', 'AVAILABLE', 'since', now)
+      redis.call('HDEL', driver, 'trip')
+      released[#released + 1] = id
+    end
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+if ARGV[5] == '1' then redis.call('DEL', KEYS[1]) end
+return released
+`;
+
+/**
+ * KEYS: cooldown index.
+ * ARGV: key prefix, now, batch size.
+ * COOLDOWN drivers whose cooldown ended by now become AVAILABLE (their idle time restarts) and leave
+ * the index. Returns {examined, ids made AVAILABLE...}.
+ */
+export const END_COOLDOWNS = `
+local prefix, now = ARGV[1], tonumber(ARGV[2])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local reply = {#due}
+for _, id in ipairs(due) do
+  local driver = prefix .. 'd:' .. id
+  local fields = redis.call('HMGET', driver, 'state', 'cu')
+  local ends = tonumber(fields[2])
+  if fields[1] == 'COOLDOWN' and ends and ends > now then
+    redis.call('ZADD', KEYS[1], ends, id)
+  else
+    if fields[1] == 'COOLDOWN' then
+      redis.call('HSET', driver, 'state', 'AVAILABLE', 'since', ARGV[2], 'idle', ARGV[2])
+      reply[#reply + 1] = id
+    end
+    redis.call('HDEL', driver, 'cu')
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return reply
+`;
+
+/**
+ * KEYS: seen index.
+ * ARGV: key prefix, seenSince, freshSince.
+ * Positions of AVAILABLE drivers with a fix recorded at or after freshSince, among those seen since
+ * seenSince (every fresh fix was ingested after its recordedAt minus the allowed clock skew).
+ * Returns flat {lat, lng, ...}.
+ */
+export const AVAILABLE_POSITIONS = `
+local prefix, freshSince = ARGV[1], tonumber(ARGV[3])
+local reply = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf')) do
+  local fields = redis.call('HMGET', prefix .. 'd:' .. id, 'state', 'lat', 'lng', 'at')
+  if fields[1] == 'AVAILABLE' and fields[4] and tonumber(fields[4]) >= freshSince then
+    reply[#reply + 1] = fields[2]
+    reply[#reply + 1] = fields[3]
+  end
+end
+return reply
 `;
 
 /**
@@ -131,7 +253,10 @@ for _, id in ipairs(candidates) do
     redis.call('DEL', prefix .. 'p:' .. id)
     local state = fields[1] or 'OFFLINE'
     if state == 'OFFLINE' or offlineFrom[state] then
-      if state ~= 'OFFLINE' then redis.call('HSET', driver, 'state', 'OFFLINE', 'since', ARGV[2]) end
+      if state ~= 'OFFLINE' then
+        redis.call('HSET', driver, 'state', 'OFFLINE', 'since', ARGV[2])
+        redis.call('HDEL', driver, 'trip')
+      end
       redis.call('ZREM', KEYS[1], id)
       reply[#reply + 1] = id
     else
@@ -150,7 +275,7 @@ return reply
  * are approximate to well under a meter; the caller ranks exactly). GEOSEARCH costs what the geohash
  * boxes around the circle hold, so the search starts at initialRadiusM and doubles up to radiusM only
  * while that is not enough: in a dense city the first, small circle usually is. COUNT grows when a
- * walk runs out before it is done. Returns flat {id, lat, lng, recordedAt, ...}.
+ * walk runs out before it is done. Returns flat {id, lat, lng, recordedAt, idleSince, ...}.
  */
 export const NEARBY = `
 local prefix, lng, lat = ARGV[1], ARGV[2], ARGV[3]
@@ -171,9 +296,9 @@ for _, key in ipairs(KEYS) do
           complete = true
           break
         end
-        local fields = redis.call('HMGET', prefix .. 'd:' .. id, 'state', 'lat', 'lng', 'at')
+        local fields = redis.call('HMGET', prefix .. 'd:' .. id, 'state', 'lat', 'lng', 'at', 'idle', 'since')
         if fields[1] == 'AVAILABLE' and fields[4] and tonumber(fields[4]) >= freshSince then
-          kept[#kept + 1] = {id, fields[2], fields[3], fields[4]}
+          kept[#kept + 1] = {id, fields[2], fields[3], fields[4], fields[5] or fields[6] or fields[4]}
           if #kept == want then cutoff = distance + margin end
         end
       end

@@ -1,10 +1,10 @@
 import type { Redis } from '../../../platform/redis.ts';
-import { AVAILABILITIES, type Availability, type DriverRef, type TransitionResult } from '../availability.ts';
-import { VEHICLE_TYPES } from '../entities.ts';
+import { AVAILABILITIES, type Availability, type DriverRef, type TransitionOptions, type TransitionResult } from '../availability.ts';
 import { locationMessage, MAX_INDEXED_LATITUDE, type Fix, type LiveRules, type Verdict } from './fixes.ts';
+import type { LatLng } from './geo.ts';
 import type { DriverKeys } from './keys.ts';
-import { INGEST, NEARBY, SWEEP, TRANSITION } from './redis-scripts.ts';
-import { UNKNOWN_DRIVER, type IngestOptions, type IngestOutcome, type LiveDriverState, type LiveStore, type NearbyCandidate, type NearbyQuery } from './store.ts';
+import { AVAILABLE_POSITIONS, END_COOLDOWNS, INGEST, NEARBY, RELEASE, RESERVE, SWEEP, TRANSITION } from './redis-scripts.ts';
+import { OFFER_SET_TTL_MS, typesOf, UNKNOWN_DRIVER, type IngestOptions, type IngestOutcome, type LiveDriverState, type LiveStore, type NearbyCandidate, type NearbyQuery } from './store.ts';
 
 type Reply = Array<string | number>;
 type Script = (...args: Array<string | number>) => Promise<Reply>;
@@ -15,6 +15,10 @@ interface ScriptedRedis {
   smartlineDriversTransition: Script;
   smartlineDriversSweep: Script;
   smartlineDriversNearby: Script;
+  smartlineDriversReserve: Script;
+  smartlineDriversRelease: Script;
+  smartlineDriversEndCooldowns: Script;
+  smartlineDriversAvailablePositions: Script;
 }
 
 const SWEEP_BATCH = 500;
@@ -22,7 +26,7 @@ const SWEEP_BATCH = 500;
 const GEO_MARGIN_M = 2;
 /** nearby starts with a circle this small and doubles it while it holds too few drivers (redis-scripts.ts). */
 const INITIAL_SEARCH_RADIUS_M = 400;
-const FIELDS = ['state', 'lat', 'lng', 'hd', 'spd', 'acc', 'at', 'spoof'] as const;
+const FIELDS = ['state', 'lat', 'lng', 'hd', 'spd', 'acc', 'at', 'spoof', 'trip'] as const;
 
 /** The live store every replica shares: one Redis hash per driver, GEO sets per vehicle type, Lua for every write. */
 export class RedisLiveStore implements LiveStore {
@@ -38,9 +42,13 @@ export class RedisLiveStore implements LiveStore {
     this.#rules = rules;
     if (!('smartlineDriversIngest' in redis)) {
       redis.defineCommand('smartlineDriversIngest', { numberOfKeys: 5, lua: INGEST });
-      redis.defineCommand('smartlineDriversTransition', { numberOfKeys: 4, lua: TRANSITION });
+      redis.defineCommand('smartlineDriversTransition', { numberOfKeys: 5, lua: TRANSITION });
       redis.defineCommand('smartlineDriversSweep', { numberOfKeys: 1, lua: SWEEP });
       redis.defineCommand('smartlineDriversNearby', { lua: NEARBY });
+      redis.defineCommand('smartlineDriversReserve', { numberOfKeys: 1, lua: RESERVE });
+      redis.defineCommand('smartlineDriversRelease', { numberOfKeys: 1, lua: RELEASE });
+      redis.defineCommand('smartlineDriversEndCooldowns', { numberOfKeys: 1, lua: END_COOLDOWNS });
+      redis.defineCommand('smartlineDriversAvailablePositions', { numberOfKeys: 1, lua: AVAILABLE_POSITIONS });
     }
     this.#scripts = redis as unknown as ScriptedRedis;
   }
@@ -56,11 +64,12 @@ export class RedisLiveStore implements LiveStore {
     return new Map(driverIds.map((id, i) => [id, asAvailability(states[i])]));
   }
 
-  async transition(driver: DriverRef, to: Availability, from: readonly Availability[], now: number): Promise<TransitionResult> {
+  async transition(driver: DriverRef, to: Availability, from: readonly Availability[], now: number, options: TransitionOptions = {}): Promise<TransitionResult> {
     const k = this.#keys;
     const [moved, previous] = await this.#scripts.smartlineDriversTransition(
-      k.driver(driver.id), k.presence(driver.id), k.seen, k.geo(driver.vehicleType),
-      driver.id, to, now, this.#rules.presenceTtlMs, driver.userId, driver.vehicleType, ...from,
+      k.driver(driver.id), k.presence(driver.id), k.seen, k.geo(driver.vehicleType), k.cooldowns,
+      driver.id, to, now, this.#rules.presenceTtlMs, driver.userId, driver.vehicleType,
+      options.tripId ?? '', options.requireTrip ? '1' : '0', options.cooldownUntil ?? now, ...from,
     );
     return { moved: Number(moved) === 1, previous: asAvailability(String(previous)) };
   }
@@ -83,17 +92,46 @@ export class RedisLiveStore implements LiveStore {
   }
 
   async nearby(query: NearbyQuery, freshSince: number): Promise<NearbyCandidate[]> {
-    const types = query.vehicleType ? [query.vehicleType] : VEHICLE_TYPES;
-    const keys = types.map((type) => this.#keys.geo(type));
+    const keys = typesOf(query).map((type) => this.#keys.geo(type));
     const reply = await (this.#redis as unknown as { smartlineDriversNearby(numberOfKeys: number, ...args: Array<string | number>): Promise<string[]> }).smartlineDriversNearby(
       keys.length, ...keys,
       this.#keys.prefix, query.near.lng, query.near.lat, query.radiusM, query.first, freshSince, GEO_MARGIN_M, INITIAL_SEARCH_RADIUS_M,
     );
     const candidates: NearbyCandidate[] = [];
-    for (let i = 0; i < reply.length; i += 4) {
-      candidates.push({ driverId: reply[i], lat: Number(reply[i + 1]), lng: Number(reply[i + 2]), recordedAt: Number(reply[i + 3]) });
+    for (let i = 0; i < reply.length; i += 5) {
+      candidates.push({ driverId: reply[i], lat: Number(reply[i + 1]), lng: Number(reply[i + 2]), recordedAt: Number(reply[i + 3]), idleSince: Number(reply[i + 4]) });
     }
     return candidates;
+  }
+
+  async reserve(tripId: string, driverIds: readonly string[], now: number): Promise<string[]> {
+    if (driverIds.length === 0) return [];
+    return (await this.#scripts.smartlineDriversReserve(this.#keys.offers(tripId), this.#keys.prefix, tripId, now, OFFER_SET_TTL_MS, ...driverIds)) as string[];
+  }
+
+  async release(tripId: string, driverIds: readonly string[], now: number): Promise<string[]> {
+    if (driverIds.length === 0) return [];
+    return (await this.#scripts.smartlineDriversRelease(this.#keys.offers(tripId), this.#keys.prefix, tripId, now, '', '0', ...driverIds)) as string[];
+  }
+
+  async releaseTrip(tripId: string, except: string | null, now: number): Promise<string[]> {
+    return (await this.#scripts.smartlineDriversRelease(this.#keys.offers(tripId), this.#keys.prefix, tripId, now, except ?? '', '1')) as string[];
+  }
+
+  async endCooldowns(now: number): Promise<string[]> {
+    const ended: string[] = [];
+    for (;;) {
+      const [examined, ...ids] = await this.#scripts.smartlineDriversEndCooldowns(this.#keys.cooldowns, this.#keys.prefix, now, SWEEP_BATCH);
+      ended.push(...(ids as string[]));
+      if (Number(examined) < SWEEP_BATCH) return ended;
+    }
+  }
+
+  async availablePositions(freshSince: number): Promise<LatLng[]> {
+    const reply = await this.#scripts.smartlineDriversAvailablePositions(this.#keys.seen, this.#keys.prefix, freshSince - this.#rules.futureSkewMs, freshSince);
+    const positions: LatLng[] = [];
+    for (let i = 0; i < reply.length; i += 2) positions.push({ lat: Number(reply[i]), lng: Number(reply[i + 1]) });
+    return positions;
   }
 
   async sweep(now: number, offlineFrom: readonly Availability[]): Promise<string[]> {
@@ -113,11 +151,11 @@ function asAvailability(value: string | null | undefined): Availability {
 const numberOrNull = (value: string | null) => (value === null || value === '' ? null : Number(value));
 
 function stateOf(row: Array<string | null>): LiveDriverState {
-  const [state, lat, lng, heading, speed, accuracy, at, spoof] = row;
+  const [state, lat, lng, heading, speed, accuracy, at, spoof, trip] = row;
   if (state === null) return UNKNOWN_DRIVER;
   const fix: Fix | null =
     lat !== null && lng !== null && at !== null
       ? { lat: Number(lat), lng: Number(lng), heading: numberOrNull(heading), speedKmh: numberOrNull(speed), accuracyM: numberOrNull(accuracy), recordedAt: Number(at) }
       : null;
-  return { availability: asAvailability(state), fix, spoofingSince: numberOrNull(spoof) };
+  return { availability: asAvailability(state), fix, spoofingSince: numberOrNull(spoof), tripId: trip || null };
 }

@@ -1,5 +1,5 @@
 import type { Availability, AvailabilityStore, DriverRef } from '../availability.ts';
-import type { VehicleType } from '../entities.ts';
+import { VEHICLE_TYPES, type VehicleType } from '../entities.ts';
 import type { Fix, Verdict } from './fixes.ts';
 import { haversineM, type LatLng } from './geo.ts';
 
@@ -10,9 +10,11 @@ export interface LiveDriverState {
   readonly fix: Fix | null;
   /** When the driver was flagged for an implausible speed (ms), or null. */
   readonly spoofingSince: number | null;
+  /** The trip the driver is OFFERED or BUSY for, or null. */
+  readonly tripId: string | null;
 }
 
-export const UNKNOWN_DRIVER: LiveDriverState = Object.freeze({ availability: 'OFFLINE', fix: null, spoofingSince: null });
+export const UNKNOWN_DRIVER: LiveDriverState = Object.freeze({ availability: 'OFFLINE', fix: null, spoofingSince: null, tripId: null });
 
 export type IngestOutcome =
   | { readonly kind: 'NOT_ONLINE'; readonly availability: Availability }
@@ -30,7 +32,15 @@ export interface NearbyQuery {
   readonly radiusM: number;
   /** Null: every vehicle type. */
   readonly vehicleType: VehicleType | null;
+  /** Several vehicle types at once (dispatch); when given, `vehicleType` is ignored. */
+  readonly vehicleTypes?: readonly VehicleType[];
+  /** How many to find: with several vehicle types, per type (the caller ranks them together). */
   readonly first: number;
+}
+
+/** The vehicle types a query searches. */
+export function typesOf(query: NearbyQuery): readonly VehicleType[] {
+  return query.vehicleTypes ?? (query.vehicleType ? [query.vehicleType] : VEHICLE_TYPES);
 }
 
 export interface NearbyCandidate {
@@ -38,6 +48,8 @@ export interface NearbyCandidate {
   readonly lat: number;
   readonly lng: number;
   readonly recordedAt: number;
+  /** When the driver last became AVAILABLE by going online or ending a trip (a declined offer does not count): dispatch fairness. */
+  readonly idleSince: number;
 }
 
 export interface NearbyDriverHit extends NearbyCandidate {
@@ -69,7 +81,23 @@ export interface LiveStore extends AvailabilityStore {
    * OFFLINE offline (BUSY and COOLDOWN drivers keep their state). Returns who went offline.
    */
   sweep(now: number, offlineFrom: readonly Availability[]): Promise<string[]>;
+  /**
+   * Atomically per driver: each of `driverIds` still AVAILABLE becomes OFFERED for `tripId` and joins
+   * the trip's offer set. Returns the ids reserved, in the order given (the others were taken meanwhile).
+   */
+  reserve(tripId: string, driverIds: readonly string[], now: number): Promise<string[]>;
+  /** Each of `driverIds` still OFFERED for `tripId` goes back to AVAILABLE; returns those released. */
+  release(tripId: string, driverIds: readonly string[], now: number): Promise<string[]>;
+  /** Every driver still OFFERED for `tripId` (from its offer set), but `except`, goes back to AVAILABLE; the offer set is forgotten. */
+  releaseTrip(tripId: string, except: string | null, now: number): Promise<string[]>;
+  /** COOLDOWN drivers whose cooldown ended by `now` become AVAILABLE; returns them. Idempotent: every replica may run it. */
+  endCooldowns(now: number): Promise<string[]>;
+  /** Positions of AVAILABLE drivers with a fix no older than `freshSince`, for supply counts. */
+  availablePositions(freshSince: number): Promise<LatLng[]>;
 }
+
+/** How long a trip's offer set is kept at most: offers last seconds; this only bounds leftovers. */
+export const OFFER_SET_TTL_MS = 3_600_000;
 
 /**
  * The final, exact step of every nearby search, shared by both stores and the brute-force reference in

@@ -5,6 +5,8 @@ import type { LiveStore } from './store.ts';
 /**
  * Takes silent drivers out of the live index: every `intervalMs`, drivers whose presence (30 s from
  * their last live fix) has expired leave the geo index, and go OFFLINE unless BUSY or in COOLDOWN.
+ * It also ends due cooldowns first (COOLDOWN → AVAILABLE): the replica-safe backstop of the timer
+ * the TripCompleted reaction sets, so a cooldown ends at most one interval late even if that replica died.
  * Idempotent, so every replica may run it. `sweepOnce(now)` is the whole job, callable with any clock.
  */
 export class Sweeper {
@@ -34,7 +36,12 @@ export class Sweeper {
 
   /** Sweeps as of `now`; returns the drivers taken OFFLINE. */
   async sweepOnce(now: number = this.#now()): Promise<string[]> {
-    const run = this.#store.sweep(now, sourcesOf('OFFLINE')).finally(() => {
+    const job = async () => {
+      const rested = await this.#store.endCooldowns(now);
+      if (rested.length > 0) this.#logger.info({ count: rested.length }, 'cooldowns ended');
+      return this.#store.sweep(now, sourcesOf('OFFLINE'));
+    };
+    const run = job().finally(() => {
       if (this.#running === run) this.#running = undefined;
     });
     this.#running = run;

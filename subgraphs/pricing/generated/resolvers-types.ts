@@ -16,12 +16,24 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/**
+ * How a fare adds up: every line, summed, is exactly the fare. The metered parts (base, distance, time)
+ * are each rounded to a minor unit; the fare itself is computed exactly and rounded once to 0.50.
+ */
 export type FareBreakdown = {
   __typename?: 'FareBreakdown';
   baseFare: Money;
   bookingFee: Money;
   distanceFare: Money;
+  /** What lifts a short trip to the vehicle type's minimum fare (0.00 otherwise). */
+  minimumFareTopUp: Money;
+  /** The rounding of the fare to the nearest 0.50; may be negative. */
+  rounding: Money;
+  /** What surge adds on top of that. */
+  surgeAmount: Money;
   timeFare: Money;
+  /** What the time-of-day multiplier (rush hours, nights) adds. */
+  timeOfDayAmount: Money;
 };
 
 export type GeoPoint = {
@@ -48,6 +60,8 @@ export type Query = {
   __typename?: 'Query';
   /** One quote per vehicle type (all types when vehicleTypes is omitted). */
   fareEstimates: Array<Quote>;
+  /** Surge around a point; radiusM from 1 to 10000. */
+  surgeMap: SurgeMap;
 };
 
 
@@ -57,10 +71,18 @@ export type QueryFareEstimatesArgs = {
   vehicleTypes?: InputMaybe<Array<VehicleType>>;
 };
 
+
+export type QuerySurgeMapArgs = {
+  center: LatLngInput;
+  radiusM: Scalars['Int']['input'];
+};
+
 /** A signed, expiring upfront price. Its id is what requestTrip takes. */
 export type Quote = {
   __typename?: 'Quote';
   breakdown: FareBreakdown;
+  /** What cancelling late costs if this quote books a trip. */
+  cancellationFee: Money;
   distanceM: Scalars['Int']['output'];
   dropoff: GeoPoint;
   durationS: Scalars['Int']['output'];
@@ -68,8 +90,36 @@ export type Quote = {
   fare: Money;
   id: Scalars['ID']['output'];
   pickup: GeoPoint;
+  /** The pickup cell's surge the fare includes, exact: "1.30". */
   surgeMultiplier: Scalars['String']['output'];
+  /** The city's time-of-day multiplier the fare includes, exact: "1.20". */
+  timeOfDayMultiplier: Scalars['String']['output'];
   vehicleType: VehicleType;
+};
+
+/** One H3 cell (resolution 8, about 0.74 km²) and its surge. */
+export type SurgeCell = {
+  __typename?: 'SurgeCell';
+  /** The cell's corners, in order. */
+  boundary: Array<GeoPoint>;
+  center: GeoPoint;
+  /** Trip requests with a pickup in this cell over the last 10 minutes, as of the last recomputation. */
+  demand: Scalars['Int']['output'];
+  /** The H3 index, e.g. 883f5a3a1bfffff. */
+  h3Index: Scalars['ID']['output'];
+  /** Exact decimal string from "1.00" to "3.00". */
+  multiplier: Scalars['String']['output'];
+  /** Available drivers in this cell in the latest supply snapshot; null when no recent snapshot is known. */
+  supply?: Maybe<Scalars['Int']['output']>;
+};
+
+export type SurgeMap = {
+  __typename?: 'SurgeMap';
+  /** Every cell whose centre is within the radius, nearest first; cells without surge are at "1.00". */
+  cells: Array<SurgeCell>;
+  /** When these cells were last recomputed (null: never). */
+  computedAt?: Maybe<Scalars['DateTime']['output']>;
+  resolution: Scalars['Int']['output'];
 };
 
 export type VehicleType =
@@ -180,9 +230,11 @@ export type ResolversTypes = {
   Money: ResolverTypeWrapper<Money>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  Quote: ResolverTypeWrapper<Quote>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  Quote: ResolverTypeWrapper<Quote>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  SurgeCell: ResolverTypeWrapper<SurgeCell>;
+  SurgeMap: ResolverTypeWrapper<SurgeMap>;
   VehicleType: VehicleType;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 };
@@ -197,9 +249,11 @@ export type ResolversParentTypes = {
   Money: Money;
   String: Scalars['String']['output'];
   Query: Record<PropertyKey, never>;
-  Quote: Quote | FederationReferenceTypes['Quote'];
   Int: Scalars['Int']['output'];
+  Quote: Quote | FederationReferenceTypes['Quote'];
   ID: Scalars['ID']['output'];
+  SurgeCell: SurgeCell;
+  SurgeMap: SurgeMap;
   Boolean: Scalars['Boolean']['output'];
 };
 
@@ -211,7 +265,11 @@ export type FareBreakdownResolvers<ContextType = SubgraphContext, ParentType ext
   baseFare?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   bookingFee?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   distanceFare?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  minimumFareTopUp?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  rounding?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  surgeAmount?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   timeFare?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  timeOfDayAmount?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
 };
 
 export type GeoPointResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['GeoPoint'] = ResolversParentTypes['GeoPoint']> = {
@@ -226,11 +284,13 @@ export type MoneyResolvers<ContextType = SubgraphContext, ParentType extends Res
 
 export type QueryResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   fareEstimates?: Resolver<Array<ResolversTypes['Quote']>, ParentType, ContextType, RequireFields<QueryFareEstimatesArgs, 'dropoff' | 'pickup'>>;
+  surgeMap?: Resolver<ResolversTypes['SurgeMap'], ParentType, ContextType, RequireFields<QuerySurgeMapArgs, 'center' | 'radiusM'>>;
 };
 
 export type QuoteResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Quote'] = ResolversParentTypes['Quote'], FederationReferenceType extends FederationReferenceTypes['Quote'] = FederationReferenceTypes['Quote']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Quote']> | FederationReferenceType, FederationReferenceType, ContextType>;
   breakdown?: Resolver<ResolversTypes['FareBreakdown'], ParentType, ContextType>;
+  cancellationFee?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   distanceM?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   dropoff?: Resolver<ResolversTypes['GeoPoint'], ParentType, ContextType>;
   durationS?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -239,7 +299,23 @@ export type QuoteResolvers<ContextType = SubgraphContext, ParentType extends Res
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   pickup?: Resolver<ResolversTypes['GeoPoint'], ParentType, ContextType>;
   surgeMultiplier?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  timeOfDayMultiplier?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   vehicleType?: Resolver<ResolversTypes['VehicleType'], ParentType, ContextType>;
+};
+
+export type SurgeCellResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['SurgeCell'] = ResolversParentTypes['SurgeCell']> = {
+  boundary?: Resolver<Array<ResolversTypes['GeoPoint']>, ParentType, ContextType>;
+  center?: Resolver<ResolversTypes['GeoPoint'], ParentType, ContextType>;
+  demand?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  h3Index?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  multiplier?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  supply?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+};
+
+export type SurgeMapResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['SurgeMap'] = ResolversParentTypes['SurgeMap']> = {
+  cells?: Resolver<Array<ResolversTypes['SurgeCell']>, ParentType, ContextType>;
+  computedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  resolution?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type Resolvers<ContextType = SubgraphContext> = {
@@ -249,5 +325,7 @@ export type Resolvers<ContextType = SubgraphContext> = {
   Money?: MoneyResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Quote?: QuoteResolvers<ContextType>;
+  SurgeCell?: SurgeCellResolvers<ContextType>;
+  SurgeMap?: SurgeMapResolvers<ContextType>;
 };
 

@@ -16,6 +16,12 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** Who ended a trip before it started. SYSTEM: dispatch found no driver (reason NO_DRIVERS_FOUND). */
+export type CancelledBy =
+  | 'DRIVER'
+  | 'RIDER'
+  | 'SYSTEM';
+
 export type Driver = {
   __typename?: 'Driver';
   id: Scalars['ID']['output'];
@@ -35,14 +41,57 @@ export type Money = {
 
 export type Mutation = {
   __typename?: 'Mutation';
-  /** Books the quoted ride. The same idempotencyKey returns the same trip. */
+  /** An offered driver takes the trip (DRIVER_ASSIGNED). Exactly one accept wins; the others get CONFLICT. */
+  acceptTripOffer: Trip;
+  /** The rider, before the ride starts, or the assigned driver, once assigned and before the ride starts. A rider may owe a fee (see TripCancellation.fee). */
+  cancelTrip: Trip;
+  /** The assigned driver ends the ride (IN_PROGRESS → COMPLETED) at the quoted fare. */
+  completeTrip: Trip;
+  /** An offered driver passes; they are not offered this trip again. */
+  declineTripOffer: Scalars['Boolean']['output'];
+  /** The assigned driver is at the pickup (DRIVER_ASSIGNED → DRIVER_ARRIVED). */
+  markArrived: Trip;
+  /** Books the quoted ride and starts looking for a driver. The same idempotencyKey returns the same trip. */
   requestTrip: Trip;
+  /** The assigned driver starts the ride (DRIVER_ARRIVED → IN_PROGRESS). */
+  startTrip: Trip;
+};
+
+
+export type MutationAcceptTripOfferArgs = {
+  tripId: Scalars['ID']['input'];
+};
+
+
+export type MutationCancelTripArgs = {
+  reason: Scalars['String']['input'];
+  tripId: Scalars['ID']['input'];
+};
+
+
+export type MutationCompleteTripArgs = {
+  tripId: Scalars['ID']['input'];
+};
+
+
+export type MutationDeclineTripOfferArgs = {
+  tripId: Scalars['ID']['input'];
+};
+
+
+export type MutationMarkArrivedArgs = {
+  tripId: Scalars['ID']['input'];
 };
 
 
 export type MutationRequestTripArgs = {
   idempotencyKey: Scalars['String']['input'];
   input: RequestTripInput;
+};
+
+
+export type MutationStartTripArgs = {
+  tripId: Scalars['ID']['input'];
 };
 
 export type PageInfo = {
@@ -83,11 +132,31 @@ export type RequestTripInput = {
   quoteId: Scalars['ID']['input'];
 };
 
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** Offers made to the signed-in driver: those still open when subscribing, then each new one. */
+  tripOffers: TripOffer;
+  /** The trip now, then every transition; ends after COMPLETED or CANCELLED. The rider, the assigned driver and admins. */
+  tripUpdates: Trip;
+};
+
+
+export type SubscriptionTripUpdatesArgs = {
+  tripId: Scalars['ID']['input'];
+};
+
 export type Trip = {
   __typename?: 'Trip';
+  arrivedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** When a driver accepted the trip. */
+  assignedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Who cancelled, why, and what it cost the rider; null unless CANCELLED. */
+  cancellation?: Maybe<TripCancellation>;
+  cancelledAt?: Maybe<Scalars['DateTime']['output']>;
+  completedAt?: Maybe<Scalars['DateTime']['output']>;
   driver?: Maybe<Driver>;
   dropoff: GeoPoint;
-  /** The upfront fare of the quote. */
+  /** The upfront fare of the quote; it is also the final fare. */
   fare: Money;
   id: Scalars['ID']['output'];
   paymentMethod: PaymentMethod;
@@ -95,9 +164,18 @@ export type Trip = {
   quote: Quote;
   requestedAt: Scalars['DateTime']['output'];
   rider: User;
+  startedAt?: Maybe<Scalars['DateTime']['output']>;
   status: TripStatus;
   updatedAt: Scalars['DateTime']['output'];
   vehicleType: VehicleType;
+};
+
+export type TripCancellation = {
+  __typename?: 'TripCancellation';
+  by: CancelledBy;
+  /** What the rider pays: the quote's cancellation fee when they cancel more than the grace period (2 minutes) after a driver was assigned; otherwise zero. */
+  fee: Money;
+  reason: Scalars['String']['output'];
 };
 
 export type TripConnection = {
@@ -110,6 +188,18 @@ export type TripEdge = {
   __typename?: 'TripEdge';
   cursor: Scalars['String']['output'];
   node: Trip;
+};
+
+/** A trip offered to the signed-in driver. The first offered driver to accept gets it. */
+export type TripOffer = {
+  __typename?: 'TripOffer';
+  /** Accept before this; afterwards the offer goes to other drivers. */
+  expiresAt: Scalars['DateTime']['output'];
+  /** Straight-line distance from the driver to the pickup when the offer was made, in meters. */
+  pickupDistanceM: Scalars['Int']['output'];
+  /** The dispatch round (1: within 3 km, 2: 5 km, 3: 8 km). */
+  round: Scalars['Int']['output'];
+  trip: Trip;
 };
 
 export type TripStatus =
@@ -238,6 +328,7 @@ export type FederationReferenceTypes = {
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
+  CancelledBy: CancelledBy;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Driver: ResolverTypeWrapper<Driver>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
@@ -246,16 +337,19 @@ export type ResolversTypes = {
   Money: ResolverTypeWrapper<Money>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  PageInfo: ResolverTypeWrapper<PageInfo>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  PageInfo: ResolverTypeWrapper<PageInfo>;
   PaymentMethod: PaymentMethod;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Quote: ResolverTypeWrapper<Quote>;
   RequestTripInput: RequestTripInput;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Trip: ResolverTypeWrapper<Trip>;
+  TripCancellation: ResolverTypeWrapper<TripCancellation>;
   TripConnection: ResolverTypeWrapper<TripConnection>;
   TripEdge: ResolverTypeWrapper<TripEdge>;
+  TripOffer: ResolverTypeWrapper<TripOffer>;
   TripStatus: TripStatus;
   User: ResolverTypeWrapper<User>;
   VehicleType: VehicleType;
@@ -271,15 +365,18 @@ export type ResolversParentTypes = {
   Money: Money;
   String: Scalars['String']['output'];
   Mutation: Record<PropertyKey, never>;
-  PageInfo: PageInfo;
   Boolean: Scalars['Boolean']['output'];
+  PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
   Int: Scalars['Int']['output'];
   Quote: Quote;
   RequestTripInput: RequestTripInput;
+  Subscription: Record<PropertyKey, never>;
   Trip: Trip | FederationReferenceTypes['Trip'];
+  TripCancellation: TripCancellation;
   TripConnection: TripConnection;
   TripEdge: TripEdge;
+  TripOffer: TripOffer;
   User: User | FederationReferenceTypes['User'];
 };
 
@@ -302,7 +399,13 @@ export type MoneyResolvers<ContextType = SubgraphContext, ParentType extends Res
 };
 
 export type MutationResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  acceptTripOffer?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationAcceptTripOfferArgs, 'tripId'>>;
+  cancelTrip?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationCancelTripArgs, 'reason' | 'tripId'>>;
+  completeTrip?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationCompleteTripArgs, 'tripId'>>;
+  declineTripOffer?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeclineTripOfferArgs, 'tripId'>>;
+  markArrived?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationMarkArrivedArgs, 'tripId'>>;
   requestTrip?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationRequestTripArgs, 'idempotencyKey' | 'input'>>;
+  startTrip?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationStartTripArgs, 'tripId'>>;
 };
 
 export type PageInfoResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
@@ -319,8 +422,18 @@ export type QuoteResolvers<ContextType = SubgraphContext, ParentType extends Res
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
+export type SubscriptionResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  tripOffers?: SubscriptionResolver<ResolversTypes['TripOffer'], "tripOffers", ParentType, ContextType>;
+  tripUpdates?: SubscriptionResolver<ResolversTypes['Trip'], "tripUpdates", ParentType, ContextType, RequireFields<SubscriptionTripUpdatesArgs, 'tripId'>>;
+};
+
 export type TripResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Trip'] = ResolversParentTypes['Trip'], FederationReferenceType extends FederationReferenceTypes['Trip'] = FederationReferenceTypes['Trip']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Trip']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  arrivedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  assignedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  cancellation?: Resolver<Maybe<ResolversTypes['TripCancellation']>, ParentType, ContextType>;
+  cancelledAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  completedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   driver?: Resolver<Maybe<ResolversTypes['Driver']>, ParentType, ContextType>;
   dropoff?: Resolver<ResolversTypes['GeoPoint'], ParentType, ContextType>;
   fare?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
@@ -330,9 +443,16 @@ export type TripResolvers<ContextType = SubgraphContext, ParentType extends Reso
   quote?: Resolver<ResolversTypes['Quote'], ParentType, ContextType>;
   requestedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   rider?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+  startedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['TripStatus'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   vehicleType?: Resolver<ResolversTypes['VehicleType'], ParentType, ContextType>;
+};
+
+export type TripCancellationResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['TripCancellation'] = ResolversParentTypes['TripCancellation']> = {
+  by?: Resolver<ResolversTypes['CancelledBy'], ParentType, ContextType>;
+  fee?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  reason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type TripConnectionResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['TripConnection'] = ResolversParentTypes['TripConnection']> = {
@@ -343,6 +463,13 @@ export type TripConnectionResolvers<ContextType = SubgraphContext, ParentType ex
 export type TripEdgeResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['TripEdge'] = ResolversParentTypes['TripEdge']> = {
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Trip'], ParentType, ContextType>;
+};
+
+export type TripOfferResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['TripOffer'] = ResolversParentTypes['TripOffer']> = {
+  expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  pickupDistanceM?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  round?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  trip?: Resolver<ResolversTypes['Trip'], ParentType, ContextType>;
 };
 
 export type UserResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
@@ -360,9 +487,12 @@ export type Resolvers<ContextType = SubgraphContext> = {
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Quote?: QuoteResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   Trip?: TripResolvers<ContextType>;
+  TripCancellation?: TripCancellationResolvers<ContextType>;
   TripConnection?: TripConnectionResolvers<ContextType>;
   TripEdge?: TripEdgeResolvers<ContextType>;
+  TripOffer?: TripOfferResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 };
 

@@ -17,6 +17,7 @@ describe('the availability state machine', () => {
     ['OFFERED', 'AVAILABLE'],
     ['OFFERED', 'OFFLINE'],
     ['BUSY', 'COOLDOWN'],
+    ['BUSY', 'AVAILABLE'],
     ['COOLDOWN', 'AVAILABLE'],
   ];
 
@@ -105,8 +106,23 @@ describe('going online and offline', () => {
     await transitionDriver(stack.live.store, ref, 'AVAILABLE', now); // the offer was declined
     await transitionDriver(stack.live.store, ref, 'OFFERED', now);
     await transitionDriver(stack.live.store, ref, 'BUSY', now);
-    await assert.rejects(transitionDriver(stack.live.store, ref, 'AVAILABLE', now), (error: any) => error.extensions.code === 'CONFLICT');
+    await assert.rejects(transitionDriver(stack.live.store, ref, 'COOLDOWN', now, ['COOLDOWN']), /not a transition/);
+    await assert.rejects(transitionDriver(stack.live.store, ref, 'OFFERED', now), (error: any) => error.extensions.code === 'CONFLICT');
     assert.equal(await availabilityOf(driver), 'BUSY');
+    await transitionDriver(stack.live.store, ref, 'AVAILABLE', now); // the trip was cancelled
+    assert.equal(await availabilityOf(driver), 'AVAILABLE');
+  });
+
+  it('answers goOnline from a driver who is offered a trip or on one with CONFLICT, leaving them where they are', async () => {
+    const driver = await stack.onlineDriver();
+    const ref = await refOf(driver);
+    for (const state of ['OFFERED', 'BUSY'] as const) {
+      await transitionDriver(stack.live.store, ref, state, Date.now());
+      const result = await stack.query(GO_ONLINE, {}, driver.token);
+      assertErrorCode(result, 'CONFLICT');
+      assert.equal(result.body.errors![0].extensions!.availability, state);
+      assert.equal(await availabilityOf(driver), state);
+    }
   });
 
   it('keeps a BUSY or COOLDOWN driver online when they try to go offline', async () => {

@@ -3,12 +3,14 @@ import { Redis } from 'ioredis';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { loadConfig, type ServiceConfig } from '../../../platform/config.ts';
+import { createEventBus, createOutboxEntity, eventNamespace, streamKey, type DomainEvent, type ManagedEventBus } from '../../../platform/events/index.ts';
 import { createLogger } from '../../../platform/logger.ts';
+import { loadServiceTokenSecret, mintServiceToken, SERVICE_TOKEN_HEADER } from '../../../platform/service-auth.ts';
 import { startSubgraph, type RunningSubgraph } from '../../../platform/subgraph.ts';
 import { startRouter, type RunningRouter } from '../../../router/router.ts';
 import { createAdminIn } from '../../../bin/create-admin.ts';
 import { SUBGRAPHS } from '../../../subgraphs/index.ts';
-import { createDriversSubgraph, liveLocationsOf, type LiveLocations, type LiveLocationsOptions } from '../../../subgraphs/drivers/index.ts';
+import { createDriversSubgraph, liveLocationsOf, type DriversSubgraphOptions, type LiveLocations } from '../../../subgraphs/drivers/index.ts';
 import type { Clock, Scheduler } from '../../../subgraphs/drivers/live/engine.ts';
 import { driverKeys, redisNamespace } from '../../../subgraphs/drivers/live/keys.ts';
 import { dataOf, graphql, type GraphQLResult } from '../../support/client.ts';
@@ -80,21 +82,79 @@ export class LiveStack {
   readonly database: TestDatabase;
   readonly accounts: RunningSubgraph;
   readonly drivers: RunningSubgraph;
+  /** Started only when asked for (startLiveStack's `pricing`). */
+  readonly pricing: RunningSubgraph | undefined;
   readonly router: RunningRouter;
   readonly env: Record<string, string>;
   readonly live: LiveLocations;
   readonly statements: { count: number };
   readonly #clients: Client[] = [];
+  readonly #buses: ManagedEventBus[] = [];
+  #redis: Redis | undefined;
   #admin: TestPrincipal | undefined;
 
-  constructor(parts: { database: TestDatabase; accounts: RunningSubgraph; drivers: RunningSubgraph; router: RunningRouter; env: Record<string, string>; statements: { count: number } }) {
+  constructor(parts: {
+    database: TestDatabase;
+    accounts: RunningSubgraph;
+    drivers: RunningSubgraph;
+    pricing?: RunningSubgraph;
+    router: RunningRouter;
+    env: Record<string, string>;
+    statements: { count: number };
+  }) {
     this.database = parts.database;
     this.accounts = parts.accounts;
     this.drivers = parts.drivers;
+    this.pricing = parts.pricing;
     this.router = parts.router;
     this.env = parts.env;
     this.statements = parts.statements;
     this.live = liveLocationsOf(parts.drivers.runtime);
+  }
+
+  /** Straight to the drivers subgraph as another subgraph (trips) calls it: with a service token. */
+  queryAsService<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResult<T>> {
+    const config = this.config('drivers');
+    const token = mintServiceToken({ caller: 'trips', target: 'drivers', secret: loadServiceTokenSecret(config, createLogger(config)) });
+    return graphql<T>(this.drivers.url, query, variables, { headers: { [SERVICE_TOKEN_HEADER]: token } });
+  }
+
+  #bus(source: 'trips' | 'pricing'): ManagedEventBus {
+    const config = this.config('drivers');
+    if (REDIS) this.#redis ??= new Redis(process.env.REDIS_URL!);
+    // Its outbox and processed-event records live in drivers' schema (a stand-in has no database of its own).
+    const bus = createEventBus({
+      source,
+      db: this.drivers.db,
+      outboxEntity: createOutboxEntity(),
+      redis: this.#redis,
+      namespace: eventNamespace(config),
+      logger: createLogger(config),
+      outboxPollMs: 1_000,
+      schema: 'drivers',
+    });
+    this.#buses.push(bus);
+    return bus;
+  }
+
+  #trips: ManagedEventBus | undefined;
+
+  /** Publishes on trips' stream, as the trips subgraph would after a commit. */
+  publishTripEvent<T>(type: string, data: T & { tripId: string }): Promise<DomainEvent<T>> {
+    this.#trips ??= this.#bus('trips');
+    return this.#trips.publish({ type, key: data.tripId, data });
+  }
+
+  /**
+   * A consumer of `source`'s stream standing in for another subgraph (pricing reads SupplySnapshot):
+   * the events it receives, in order. Its outbox is drivers' own, which drivers never writes to.
+   */
+  async listen(source: 'drivers', types: string[]): Promise<Array<DomainEvent<any>>> {
+    const received: Array<DomainEvent<any>> = [];
+    const bus = this.#bus('pricing');
+    bus.consume({ name: `test-listener-${++sequence}`, source, types, handle: async (event) => void received.push(event) });
+    await bus.start();
+    return received;
   }
 
   config(service: 'drivers' | 'accounts' | 'router'): ServiceConfig {
@@ -163,19 +223,40 @@ export class LiveStack {
 
   async stop() {
     await Promise.all(this.#clients.map((client) => client.dispose()));
+    await Promise.all(this.#buses.map((bus) => bus.stop()));
+    this.#redis?.disconnect();
     await this.router.stop();
+    await this.pricing?.stop();
     await this.drivers.stop();
     await this.accounts.stop();
-    if (REDIS) await deleteNamespace(redisNamespace(this.config('drivers')));
+    if (REDIS) {
+      await deleteNamespace(redisNamespace(this.config('drivers')));
+      await deleteKeys(`${streamKey(eventNamespace(this.config('drivers')), 'drivers').replace(/:drivers$/, '')}:*`);
+    }
     await this.database.dispose();
+  }
+}
+
+/** Polls `condition` every 20 ms until it holds (then returns its value) or `timeoutMs` passes (then fails, naming `what`). */
+export async function eventually<T>(what: string, condition: () => Promise<T | false | null | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
 /** Removes every key of a drivers namespace (test stacks leave nothing behind in a shared Redis). */
 export async function deleteNamespace(namespace: string) {
+  await deleteKeys(`${driverKeys(namespace).prefix.replace(/[{}*?[\]]/g, '\\$&')}*`);
+}
+
+/** Removes every key matching a SCAN pattern. */
+async function deleteKeys(pattern: string) {
   const redis = new Redis(process.env.REDIS_URL!);
   try {
-    const pattern = `${driverKeys(namespace).prefix.replace(/[{}*?[\]]/g, '\\$&')}*`;
     let cursor = '0';
     do {
       const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
@@ -187,9 +268,16 @@ export async function deleteNamespace(namespace: string) {
   }
 }
 
-export async function startLiveStack(options: LiveLocationsOptions = {}): Promise<LiveStack> {
+export interface LiveStackOptions {
+  /** Extra environment (DRIVER_COOLDOWN_MS, ...). */
+  env?: Record<string, string>;
+  /** Also run pricing (fareEstimates, whose quotes drivers extends). */
+  pricing?: boolean;
+}
+
+export async function startLiveStack(options: DriversSubgraphOptions = {}, stackOptions: LiveStackOptions = {}): Promise<LiveStack> {
   const database = await createTestDatabase();
-  const env = testEnvironment(database);
+  const env = testEnvironment(database, stackOptions.env);
   const logger = createLogger(loadConfig('router', env));
   const statements = { count: 0 };
   const started: RunningSubgraph[] = [];
@@ -204,10 +292,13 @@ export async function startLiveStack(options: LiveLocationsOptions = {}): Promis
       },
     });
     started.push(drivers);
+    const pricing = stackOptions.pricing ? await startSubgraph(SUBGRAPHS.pricing, loadConfig('pricing', env), { logger: logger.child({ service: 'pricing' }) }) : undefined;
+    if (pricing) started.push(pricing);
     env.ACCOUNTS_URL = accounts.url;
     env.DRIVERS_URL = drivers.url;
+    if (pricing) env.PRICING_URL = pricing.url;
     const router = await startRouter(loadConfig('router', env), { logger: logger.child({ service: 'router' }) });
-    return new LiveStack({ database, accounts, drivers, router, env, statements });
+    return new LiveStack({ database, accounts, drivers, pricing, router, env, statements });
   } catch (error) {
     await Promise.allSettled(started.map((running) => running.stop()));
     await database.dispose();

@@ -96,6 +96,7 @@ describe('presence and the sweeper', () => {
         calls.emit('sweep', now);
         return [];
       },
+      endCooldowns: async () => [],
     } as unknown as LiveStore;
     const sweeper = new Sweeper({ store, now: () => 42, intervalMs: 5, logger: createLogger({ service: 'drivers', logLevel: 'silent', production: false, env: 'test' }) });
     sweeper.start();

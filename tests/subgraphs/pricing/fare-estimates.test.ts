@@ -1,96 +1,164 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { randomUUID } from 'node:crypto';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { latLngToCell } from 'h3-js';
 import { buildDemoCity } from '../../../platform/demo-city.ts';
-import { createLogger } from '../../../platform/logger.ts';
-import { loadQuoteSigningSecret, signQuote, verifyQuote } from '../../../platform/quote-token.ts';
-import { Quote } from '../../../subgraphs/pricing/entities.ts';
-import { pricingSubgraph } from '../../../subgraphs/pricing/index.ts';
+import { signQuote, verifyQuote } from '../../../platform/quote-token.ts';
+import { FareRule, Quote } from '../../../subgraphs/pricing/entities.ts';
+import { pricingSubgraph, QUOTE_REDIS_GRACE_SECONDS } from '../../../subgraphs/pricing/index.ts';
 import { claimsOf } from '../../../subgraphs/pricing/quotes.ts';
+import { sql } from '../../../subgraphs/pricing/surge-store.ts';
 import { assertErrorCode, dataOf } from '../../support/client.ts';
-import { startStack, type Stack, type TestUser } from '../../support/stack.ts';
+import type { Stack, TestUser } from '../../support/stack.ts';
+import { breakdownTotal, cairoJanuary, DROPOFF, estimate, FARE_ESTIMATES, PICKUP, quoteKeyPrefix, quoteSecret, redisQuotes, startPricingStack, TestClock } from './support.ts';
 
-const FARE_ESTIMATES = `query FareEstimates($pickup: LatLngInput!, $dropoff: LatLngInput!, $vehicleTypes: [VehicleType!]) {
-  fareEstimates(pickup: $pickup, dropoff: $dropoff, vehicleTypes: $vehicleTypes) {
-    id vehicleType fare { amount currency }
-    breakdown { baseFare { amount currency } distanceFare { amount } timeFare { amount } bookingFee { amount } }
-    surgeMultiplier distanceM durationS pickup { lat lng } dropoff { lat lng } expiresAt
-  }
-}`;
 const QUOTE_ENTITIES = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Quote { id vehicleType fare { amount currency } breakdown { distanceFare { amount } } } } }`;
-
-/** Tahrir Square to Zamalek: 2 431 m straight, 3 161 m by the estimated road, 455 s at 25 km/h. */
-const PICKUP = { lat: 30.0444, lng: 31.2357 };
-const DROPOFF = { lat: 30.0626, lng: 31.2497 };
+const OFF_PEAK = cairoJanuary(4, '12:00'); // a Sunday noon: no time-of-day multiplier, 25 km/h
+const usesRedis = Boolean(process.env.REDIS_URL);
 
 describe('pricing subgraph', () => {
+  const clock = new TestClock(OFF_PEAK);
   let stack: Stack;
   let rider: TestUser;
   let secret: string;
-  const quoteRows = (where: Record<string, unknown> = {}) => stack.subgraph('pricing').db.fork().count(Quote, where);
-  const estimate = async (user: TestUser, variables: Record<string, unknown> = {}) =>
-    dataOf(await stack.query(FARE_ESTIMATES, { pickup: PICKUP, dropoff: DROPOFF, ...variables }, { token: user.accessToken })).fareEstimates;
-  const entities = (ids: string[], user: TestUser = rider) =>
-    stack.querySubgraph('pricing', QUOTE_ENTITIES, { r: ids.map((id) => ({ __typename: 'Quote', id })) }, { token: user.accessToken });
+  const pricingDb = () => stack.subgraph('pricing').db.fork();
+  /** Quotes issued to a user, wherever this run mode keeps them. */
+  const storedQuotesOf = async (userId: string) => (usesRedis ? (await redisQuotes(stack)).filter((q) => q.riderId === userId).length : await pricingDb().count(Quote, { riderId: userId }));
+  const storedQuote = async (quoteId: string) => (usesRedis ? (await redisQuotes(stack)).find((q) => q.id === quoteId) : await pricingDb().findOne(Quote, { id: quoteId }));
+  const entities = (ids: string[], user: TestUser = rider) => stack.querySubgraph('pricing', QUOTE_ENTITIES, { r: ids.map((id) => ({ __typename: 'Quote', id })) }, { token: user.accessToken });
 
   before(async () => {
-    stack = await startStack({ subgraphs: ['pricing'] });
+    stack = await startPricingStack(clock);
     rider = await stack.signUp('RIDER');
-    const config = stack.config('pricing');
-    secret = loadQuoteSigningSecret(config, createLogger(config));
+    secret = quoteSecret(stack);
   });
   after(() => stack.stop());
+  beforeEach(() => clock.set(OFF_PEAK));
 
   describe('fare estimates', () => {
-    it('quotes all four vehicle types with exact EGP amounts', async () => {
-      const quotes = await estimate(rider);
+    it('quotes all four vehicle types with exact EGP amounts off-peak', async () => {
+      const quotes = await estimate(stack, rider);
       assert.deepEqual(
-        quotes.map((q: any) => [q.vehicleType, q.fare.amount, q.breakdown.baseFare.amount, q.breakdown.distanceFare.amount, q.breakdown.timeFare.amount, q.breakdown.bookingFee.amount]),
+        quotes.map((q: any) => [q.vehicleType, q.fare.amount, q.breakdown.baseFare.amount, q.breakdown.distanceFare.amount, q.breakdown.timeFare.amount, q.breakdown.rounding.amount, q.cancellationFee.amount]),
         [
-          ['ECONOMY', '25.00', '10.00', '11.06', '3.79', '0.00'], // 24.855 → 25.00
+          ['ECONOMY', '25.00', '10.00', '11.06', '3.79', '0.15'], // 24.855 → 25.00
           ['COMFORT', '36.50', '15.00', '15.81', '5.69', '0.00'], // 36.4925 → 36.50
-          ['PREMIUM', '58.00', '25.00', '25.29', '7.58', '0.00'], // 57.871 → 58.00
-          ['XL', '45.00', '20.00', '18.97', '6.07', '0.00'], // 45.033 → 45.00
-        ],
+          ['PREMIUM', '58.00', '25.00', '25.29', '7.58', '0.13'], // 57.871 → 58.00
+          ['XL', '45.00', '20.00', '18.97', '6.07', '-0.04'], // 45.033 → 45.00
+        ].map(([type, fare, base, distance, time, rounding], i) => [type, fare, base, distance, time, rounding, ['10.00', '15.00', '25.00', '20.00'][i]]),
       );
       for (const quote of quotes) {
         assert.equal(quote.fare.currency, 'EGP');
         assert.equal(quote.breakdown.baseFare.currency, 'EGP');
-        assert.equal(quote.surgeMultiplier, '1.00');
+        assert.deepEqual([quote.surgeMultiplier, quote.timeOfDayMultiplier], ['1.00', '1.00']);
+        assert.deepEqual([quote.breakdown.minimumFareTopUp.amount, quote.breakdown.timeOfDayAmount.amount, quote.breakdown.surgeAmount.amount, quote.breakdown.bookingFee.amount], ['0.00', '0.00', '0.00', '0.00']);
         assert.deepEqual([quote.distanceM, quote.durationS], [3161, 455]);
         assert.deepEqual([quote.pickup, quote.dropoff], [PICKUP, DROPOFF]);
-        const ttl = Date.parse(quote.expiresAt) - Date.now();
-        assert.ok(ttl > 9 * 60_000 && ttl <= 10 * 60_000, `expires in about 10 minutes, not ${ttl} ms`);
+        assert.equal(Date.parse(quote.expiresAt) - OFF_PEAK.getTime(), 10 * 60_000, 'expires ten minutes after it was issued');
       }
       assert.equal(new Set(quotes.map((q: any) => q.id)).size, 4);
     });
 
-    it('stores every quote of a request in one INSERT statement', async () => {
+    it('charges the evening rush multiplier and drives at rush-hour speed on a Thursday at 17:00', async () => {
+      clock.set(cairoJanuary(8, '17:00'));
+      const quotes = await estimate(stack, rider);
+      assert.deepEqual(
+        quotes.map((q: any) => [q.vehicleType, q.fare.amount, q.timeOfDayMultiplier, q.breakdown.timeOfDayAmount.amount, q.durationS]),
+        [
+          ['ECONOMY', '34.00', '1.30', '7.90', 632], // 26.3302 × 1.30 = 34.229 → 34.00
+          ['COMFORT', '50.50', '1.30', '11.61', 632],
+          ['PREMIUM', '79.00', '1.30', '18.25', 632],
+          ['XL', '61.50', '1.30', '14.22', 632],
+        ],
+      );
+    });
+
+    it('includes the surge of the pickup cell, as a multiplier and a line', async () => {
+      const cell = latLngToCell(PICKUP.lat, PICKUP.lng, 8);
+      await sql(pricingDb(), `insert into "pricing"."surge_cells" values (?, 1.50, 1.50, 9, 6, ?, ?, ?)`, [cell, OFF_PEAK, OFF_PEAK, OFF_PEAK]);
+      try {
+        const quotes = await estimate(stack, rider);
+        assert.deepEqual(
+          quotes.map((q: any) => [q.vehicleType, q.fare.amount, q.surgeMultiplier, q.breakdown.surgeAmount.amount]),
+          [
+            ['ECONOMY', '37.50', '1.50', '12.43'], // 24.855 × 1.5 = 37.2825 → 37.50
+            ['COMFORT', '54.50', '1.50', '18.25'],
+            ['PREMIUM', '87.00', '1.50', '28.94'],
+            ['XL', '67.50', '1.50', '22.52'],
+          ],
+        );
+        assert.equal(verifyQuote(quotes[0].id, secret)!.surgeMultiplier, '1.50');
+      } finally {
+        await sql(pricingDb(), `delete from "pricing"."surge_cells"`);
+      }
+    });
+
+    it('makes every breakdown add up to its fare, at any hour and surge', async () => {
+      const cell = latLngToCell(PICKUP.lat, PICKUP.lng, 8);
+      await sql(pricingDb(), `insert into "pricing"."surge_cells" values (?, 1.37, 1.37, 9, 6, ?, ?, ?)`, [cell, OFF_PEAK, OFF_PEAK, OFF_PEAK]);
+      try {
+        for (const at of [cairoJanuary(4, '08:00'), cairoJanuary(9, '23:30'), cairoJanuary(10, '04:00'), OFF_PEAK]) {
+          clock.set(at);
+          for (const dropoff of [DROPOFF, { lat: 30.0454, lng: 31.2357 }, { lat: 30.1, lng: 31.4 }]) {
+            for (const quote of await estimate(stack, rider, { dropoff })) {
+              assert.equal(breakdownTotal(quote).toString(), (BigInt(quote.fare.amount.replace('.', ''))).toString(), `${quote.vehicleType} at ${at.toISOString()}`);
+            }
+          }
+        }
+      } finally {
+        await sql(pricingDb(), `delete from "pricing"."surge_cells"`);
+      }
+    });
+
+    it('charges the minimum fare for a short trip, showing the top-up', async () => {
+      const [quote] = await estimate(stack, rider, { dropoff: { lat: 30.0454, lng: 31.2357 }, vehicleTypes: ['PREMIUM'] });
+      assert.equal(quote.fare.amount, '40.00');
+      // 145 m in 21 s: 25.00 + 1.16 + 0.35 = 26.51 metered; the minimum tops it up by 13.49
+      assert.deepEqual([quote.distanceM, quote.durationS, quote.breakdown.minimumFareTopUp.amount, quote.breakdown.rounding.amount], [145, 21, '13.49', '0.00']);
+    });
+
+    it('does not use a fare rule before its effective date, and uses it from then on', async () => {
+      const em = pricingDb();
+      const effectiveFrom = new Date(OFF_PEAK.getTime() + 3_600_000);
+      const rule = em.create(FareRule, { id: randomUUID(), vehicleType: 'ECONOMY', currency: 'EGP', baseMinor: 2000n, perKmMinor: 350n, perMinMinor: 50n, minimumMinor: 1500n, bookingFeeMinor: 0n, cancellationFeeMinor: 1200n, commissionBps: 1600, effectiveFrom });
+      await em.flush();
+      try {
+        clock.set(new Date(effectiveFrom.getTime() - 1));
+        const [before] = await estimate(stack, rider, { vehicleTypes: ['ECONOMY'] });
+        assert.deepEqual([before.fare.amount, before.cancellationFee.amount, verifyQuote(before.id, secret)!.commissionBps], ['25.00', '10.00', 1500]);
+        clock.set(effectiveFrom);
+        const [after] = await estimate(stack, rider, { vehicleTypes: ['ECONOMY'] });
+        assert.deepEqual([after.fare.amount, after.cancellationFee.amount, verifyQuote(after.id, secret)!.commissionBps], ['35.00', '12.00', 1600]);
+      } finally {
+        await em.nativeDelete(Quote, { fareRuleId: rule.id }); // embedded mode keeps every quote in Postgres
+        await em.nativeDelete(FareRule, { id: rule.id });
+        clock.advance(3_600_000); // the next estimate reloads the price lists
+      }
+    });
+
+    it('prices a request with one SQL statement, the surge lookup, and stores its quotes in one write', async () => {
+      await estimate(stack, rider); // price lists loaded
       const user = await stack.signUp('RIDER');
       stack.resetStatementCount();
-      await estimate(user);
-      assert.equal(stack.statementCount(), 2, 'one SELECT of the price lists, one INSERT of the quotes');
-      assert.equal(await quoteRows({ riderId: user.id }), 4);
+      await estimate(stack, user);
+      assert.equal(stack.statementCount(), usesRedis ? 1 : 2, usesRedis ? 'quotes go to Redis' : 'plus one INSERT of the quotes');
+      assert.equal(await storedQuotesOf(user.id), 4);
     });
 
     it('quotes only the vehicle types asked for, once each, in the order asked', async () => {
-      const quotes = await estimate(rider, { vehicleTypes: ['XL', 'ECONOMY', 'XL'] });
+      const quotes = await estimate(stack, rider, { vehicleTypes: ['XL', 'ECONOMY', 'XL'] });
       assert.deepEqual(quotes.map((q: any) => q.vehicleType), ['XL', 'ECONOMY']);
     });
 
-    it('charges the minimum fare for a short trip', async () => {
-      const [quote] = await estimate(rider, { dropoff: { lat: 30.0454, lng: 31.2357 }, vehicleTypes: ['PREMIUM'] });
-      assert.equal(quote.fare.amount, '40.00');
-    });
-
     it('gives estimates to admins as well as riders', async () => {
-      const quotes = await estimate(await stack.admin(), { vehicleTypes: ['COMFORT'] });
+      const quotes = await estimate(stack, await stack.admin(), { vehicleTypes: ['COMFORT'] });
       assert.equal(quotes[0].fare.amount, '36.50');
     });
 
     it('forbids a driver from asking for estimates, and stores nothing', async () => {
       const driver = await stack.signUp('DRIVER');
       assertErrorCode(await stack.query(FARE_ESTIMATES, { pickup: PICKUP, dropoff: DROPOFF }, { token: driver.accessToken }), 'FORBIDDEN');
-      assert.equal(await quoteRows({ riderId: driver.id }), 0);
+      assert.equal(await storedQuotesOf(driver.id), 0);
     });
 
     it('asks an anonymous caller to authenticate', async () => {
@@ -112,35 +180,39 @@ describe('pricing subgraph', () => {
         const result = await stack.query(FARE_ESTIMATES, { pickup: PICKUP, dropoff: DROPOFF, ...variables }, { token: user.accessToken });
         assertErrorCode(result, 'BAD_USER_INPUT');
         assert.ok(result.body.errors![0].extensions!.fields[field], `names ${field}: ${JSON.stringify(result.body.errors)}`);
-        assert.equal(await quoteRows({ riderId: user.id }), 0);
+        assert.equal(await storedQuotesOf(user.id), 0);
       });
     }
   });
 
   describe('quote ids', () => {
-    it('signs the quote id with the stored fare, rider and route', async () => {
-      const [quote] = await estimate(rider, { vehicleTypes: ['COMFORT'] });
+    it('signs the quote id with the stored fare, rider, route and what trips needs', async () => {
+      const [quote] = await estimate(stack, rider, { vehicleTypes: ['COMFORT'] });
       const claims = verifyQuote(quote.id, secret);
       assert.ok(claims, 'the id verifies with the shared quote signing secret');
-      const stored = await stack.subgraph('pricing').db.fork().findOneOrFail(Quote, { id: claims.quoteId });
       assert.equal(claims.fareMinor, '3650');
-      assert.equal(claims.fareMinor, stored.fareMinor.toString());
+      const stored = await storedQuote(claims.quoteId);
+      assert.equal(stored?.fareMinor, 3650n, 'the token and the stored quote agree');
       assert.deepEqual(
-        { riderId: claims.riderId, vehicleType: claims.vehicleType, currency: claims.currency, distanceM: claims.distanceM, durationS: claims.durationS, pickup: claims.pickup, dropoff: claims.dropoff },
-        { riderId: rider.id, vehicleType: 'COMFORT', currency: 'EGP', distanceM: 3161, durationS: 455, pickup: PICKUP, dropoff: DROPOFF },
+        {
+          riderId: claims.riderId, vehicleType: claims.vehicleType, currency: claims.currency, distanceM: claims.distanceM, durationS: claims.durationS, pickup: claims.pickup, dropoff: claims.dropoff,
+          commissionBps: claims.commissionBps, cancellationFeeMinor: claims.cancellationFeeMinor, surgeMultiplier: claims.surgeMultiplier, h3Cell: claims.h3Cell, expiresAt: claims.expiresAt,
+        },
+        {
+          riderId: rider.id, vehicleType: 'COMFORT', currency: 'EGP', distanceM: 3161, durationS: 455, pickup: PICKUP, dropoff: DROPOFF,
+          commissionBps: 1800, cancellationFeeMinor: '1500', surgeMultiplier: '1.00', h3Cell: latLngToCell(PICKUP.lat, PICKUP.lng, 8), expiresAt: OFF_PEAK.getTime() + 600_000,
+        },
       );
-      assert.equal(claims.expiresAt, stored.expiresAt.getTime());
-      assert.equal(new Date(claims.expiresAt).toISOString(), quote.expiresAt);
     });
 
-    it('resolves a quote id through _entities to the stored quote', async () => {
-      const [quote] = await estimate(rider, { vehicleTypes: ['XL'] });
-      const resolved = dataOf(await entities([quote.id]))._entities;
-      assert.deepEqual(resolved, [{ id: quote.id, vehicleType: 'XL', fare: { amount: '45.00', currency: 'EGP' }, breakdown: { distanceFare: { amount: '18.97' } } }]);
+    it('resolves a quote reference to the stored quote', async () => {
+      const [quote] = await estimate(stack, rider, { vehicleTypes: ['ECONOMY'] });
+      const [resolved] = dataOf(await entities([quote.id]))._entities;
+      assert.deepEqual([resolved.id, resolved.vehicleType, resolved.fare.amount, resolved.breakdown.distanceFare.amount], [quote.id, 'ECONOMY', '25.00', '11.06']);
     });
 
-    it('resolves a tampered, forged or unknown quote id to null', async () => {
-      const [quote] = await estimate(rider, { vehicleTypes: ['ECONOMY'] });
+    it('resolves nothing for a tampered, foreign, unknown or malformed id', async () => {
+      const [quote] = await estimate(stack, rider, { vehicleTypes: ['ECONOMY'] });
       const [payload, signature] = quote.id.split('.');
       const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
       const cheaper = `${Buffer.from(JSON.stringify({ ...claims, fareMinor: '100' })).toString('base64url')}.${signature}`;
@@ -151,20 +223,37 @@ describe('pricing subgraph', () => {
       assert.deepEqual(resolved.map((q: any) => q?.fare.amount ?? null), [null, '25.00', null, null, null, null, null]);
     });
 
-    it('resolves many quote ids in one SQL statement', async () => {
-      const quotes = await estimate(rider);
+    it('resolves many quote ids in one batch: one MGET with Redis, one SELECT without', async () => {
+      const quotes = await estimate(stack, rider);
       stack.resetStatementCount();
       const resolved = dataOf(await entities(quotes.map((q: any) => q.id)))._entities;
       assert.deepEqual(resolved.map((q: any) => q.fare.amount), ['25.00', '36.50', '58.00', '45.00']);
-      assert.equal(stack.statementCount(), 1);
+      assert.equal(stack.statementCount(), usesRedis ? 0 : 1);
     });
 
     it('shows a quote to any signed-in caller holding its id, and to no anonymous one', async () => {
-      const [quote] = await estimate(rider, { vehicleTypes: ['ECONOMY'] });
+      const [quote] = await estimate(stack, rider, { vehicleTypes: ['ECONOMY'] });
       const driver = await stack.signUp('DRIVER');
       assert.equal(dataOf(await entities([quote.id], driver))._entities[0].fare.amount, '25.00');
       const anonymous = await stack.querySubgraph('pricing', QUOTE_ENTITIES, { r: [{ __typename: 'Quote', id: quote.id }] });
       assertErrorCode(anonymous, 'UNAUTHENTICATED');
+    });
+  });
+
+  describe('quote storage with Redis', { skip: !usesRedis && 'REDIS_URL is not set' }, () => {
+    it('keeps each quote in Redis under the stack’s namespace, expiring after its validity plus a grace', async () => {
+      const [quote] = await estimate(stack, rider, { vehicleTypes: ['XL'] });
+      const { quoteId } = verifyQuote(quote.id, secret)!;
+      const redis = stack.subgraph('pricing').redis!;
+      const ttl = await redis.ttl(`${quoteKeyPrefix(stack)}${quoteId}`);
+      assert.ok(ttl > 600 + QUOTE_REDIS_GRACE_SECONDS - 10 && ttl <= 600 + QUOTE_REDIS_GRACE_SECONDS, `TTL ${ttl} s`);
+      assert.equal(await pricingDb().count(Quote, { id: quoteId }), 0, 'not in Postgres until booked');
+    });
+
+    it('resolves nothing once an unbooked quote has expired from Redis', async () => {
+      const [quote] = await estimate(stack, rider, { vehicleTypes: ['XL'] });
+      await stack.subgraph('pricing').redis!.del(`${quoteKeyPrefix(stack)}${verifyQuote(quote.id, secret)!.quoteId}`);
+      assert.deepEqual(dataOf(await entities([quote.id]))._entities, [null]);
     });
   });
 
@@ -175,13 +264,13 @@ describe('pricing subgraph', () => {
       await pricingSubgraph.seedDemo!(runtime, city);
       await pricingSubgraph.seedDemo!(runtime, city);
       const ids = city.trips.map((trip) => trip.quoteId);
-      const rows = await stack.subgraph('pricing').db.fork().find(Quote, { id: { $in: ids } });
+      const rows = await pricingDb().find(Quote, { id: { $in: ids } });
       assert.equal(rows.length, city.trips.length);
       for (const trip of city.trips) {
         const row = rows.find((r) => r.id === trip.quoteId)!;
         assert.equal(row.fareMinor, trip.fareMinor);
-        assert.equal(row.baseFareMinor + row.distanceFareMinor + row.timeFareMinor + row.bookingFeeMinor, trip.fareMinor);
-        assert.deepEqual([row.riderId, row.vehicleType, row.distanceM, row.durationS], [trip.riderId, trip.vehicleType, trip.distanceM, trip.durationS]);
+        assert.equal(row.baseFareMinor + row.distanceFareMinor + row.timeFareMinor + row.bookingFeeMinor + row.minimumTopUpMinor + row.timeOfDayMinor + row.surgeMinor + row.roundingMinor, trip.fareMinor);
+        assert.deepEqual([row.riderId, row.vehicleType, row.distanceM, row.durationS, row.tripId], [trip.riderId, trip.vehicleType, trip.distanceM, trip.durationS, trip.id]);
         assert.equal(row.expiresAt.getTime(), trip.requestedAt.getTime() + 10 * 60_000);
       }
       // trips signs the same claims for Trip.quote; they resolve here.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { computeFare, divideRoundHalfUp, formatSurge, splitFare, type FareSchedule } from '../../../subgraphs/pricing/fares.ts';
+import { breakdownSum, commissionOf, computeFare, divideRoundHalfUp, formatMultiplier, parseHundredths, splitFare, type FareSchedule } from '../../../subgraphs/pricing/fares.ts';
 
 /** The launch price lists, as the migration seeds them (EGP minor units). */
 const SCHEDULES: Record<string, FareSchedule> = {
@@ -65,13 +65,58 @@ describe('fare math', () => {
   it('applies surge to the fare after the minimum, and the booking fee after surge', () => {
     const schedule = { ...ECONOMY, bookingFeeMinor: 200n };
     // max(15.00, 12.75) × 1.50 + 2.00 = 24.50
-    assert.equal(computeFare(schedule, { distanceM: 500, durationS: 120 }, 150n).totalMinor, 2450n);
+    assert.equal(computeFare(schedule, { distanceM: 500, durationS: 120 }, { surge: 150n }).totalMinor, 2450n);
     // 32.50 × 1.25 + 2.00 = 42.625 → 42.50
-    assert.equal(computeFare(schedule, { distanceM: 5000, durationS: 600 }, 125n).totalMinor, 4250n);
+    assert.equal(computeFare(schedule, { distanceM: 5000, durationS: 600 }, { surge: 125n }).totalMinor, 4250n);
+  });
+
+  it('multiplies by the time of day, then by surge, and shows both amounts as lines', () => {
+    // 44.05 × 1.30 (evening rush) × 1.30 (surge) = 74.4445 → 74.50
+    const fare = computeFare(ECONOMY, { distanceM: 7300, durationS: 1020 }, { timeOfDay: 130n, surge: 130n });
+    assert.equal(fare.totalMinor, 7450n);
+    assert.deepEqual(
+      [fare.baseMinor, fare.distanceMinor, fare.timeMinor, fare.minimumTopUpMinor, fare.timeOfDayMinor, fare.surgeMinor, fare.bookingFeeMinor, fare.roundingMinor],
+      [1000n, 2555n, 850n, 0n, 1322n, 1718n, 0n, 5n], // 13.215 → 13.22; (44.05 + 13.22) × 0.30 = 17.181 → 17.18; rounding 0.05
+    );
+    assert.deepEqual([fare.timeOfDay, fare.surge], [130n, 130n]);
+  });
+
+  it('shows the minimum-fare top-up as its own line, and multiplies the minimum', () => {
+    // max(15.00, 12.75) × 1.10 (late night) = 16.50
+    const fare = computeFare(ECONOMY, { distanceM: 500, durationS: 120 }, { timeOfDay: 110n });
+    assert.equal(fare.totalMinor, 1650n);
+    assert.deepEqual([fare.minimumTopUpMinor, fare.timeOfDayMinor, fare.surgeMinor, fare.roundingMinor], [225n, 150n, 0n, 0n]);
+  });
+
+  it('shows a negative rounding line when the fare is rounded down', () => {
+    // 32.675 → 32.50
+    const fare = computeFare(ECONOMY, { distanceM: 5050, durationS: 600 });
+    assert.equal(fare.roundingMinor, -18n); // parts 10.00 + 17.68 + 5.00 = 32.68
+    assert.equal(breakdownSum(fare), fare.totalMinor);
+  });
+
+  it('makes every breakdown add up to its fare exactly, whatever the trip, multipliers and fees', () => {
+    let state = 7;
+    const next = () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31);
+    for (let i = 0; i < 2_000; i++) {
+      const schedule = { ...SCHEDULES[['ECONOMY', 'COMFORT', 'PREMIUM', 'XL'][i % 4]], bookingFeeMinor: BigInt(next() % 500) };
+      const fare = computeFare(schedule, { distanceM: next() % 100_000, durationS: next() % 10_000 }, { timeOfDay: 100n + BigInt(next() % 50), surge: 100n + BigInt(next() % 201) });
+      assert.equal(breakdownSum(fare), fare.totalMinor);
+      assert.ok(fare.minimumTopUpMinor >= 0n && fare.timeOfDayMinor >= 0n && fare.surgeMinor >= 0n);
+      assert.ok(fare.roundingMinor >= -32n && fare.roundingMinor <= 32n, `rounding ${fare.roundingMinor}`);
+    }
+  });
+
+  it('refuses a time-of-day multiplier below 1.00', () => {
+    assert.throws(() => computeFare(ECONOMY, { distanceM: 1000, durationS: 60 }, { timeOfDay: 90n }), RangeError);
+  });
+
+  it('computes commission as fare × bps / 10 000, half up', () => {
+    assert.deepEqual([commissionOf(2500n, 1500), commissionOf(3650n, 1800), commissionOf(3350n, 1500), commissionOf(3330n, 1500)], [375n, 657n, 503n, 500n]);
   });
 
   it('refuses a surge below 1.00 and non-integer measures', () => {
-    assert.throws(() => computeFare(ECONOMY, { distanceM: 1000, durationS: 60 }, 99n), RangeError);
+    assert.throws(() => computeFare(ECONOMY, { distanceM: 1000, durationS: 60 }, { surge: 99n }), RangeError);
     assert.throws(() => computeFare(ECONOMY, { distanceM: 10.5, durationS: 60 }), RangeError);
     assert.throws(() => computeFare(ECONOMY, { distanceM: 100, durationS: -1 }), RangeError);
   });
@@ -83,7 +128,7 @@ describe('fare math', () => {
       const schedule = SCHEDULES[['ECONOMY', 'COMFORT', 'PREMIUM', 'XL'][i % 4]];
       const trip = { distanceM: next() % 130_000, durationS: next() % 20_000 };
       const surge = 100n + BigInt(next() % 200);
-      const { totalMinor } = computeFare(schedule, trip, surge);
+      const { totalMinor } = computeFare(schedule, trip, { surge });
       assert.equal(totalMinor % 50n, 0n);
       // exact = (max(min, base + perKm·m/1000 + perMin·s/60) × surge/100 + fee), scaled by 6 000 000
       const metered = schedule.baseMinor * 60_000n + schedule.perKmMinor * BigInt(trip.distanceM) * 60n + schedule.perMinMinor * BigInt(trip.durationS) * 1000n;
@@ -100,7 +145,10 @@ describe('fare math', () => {
   });
 
   it('writes surge multipliers as two-decimal strings', () => {
-    assert.deepEqual([formatSurge(100n), formatSurge(150n), formatSurge(205n)], ['1.00', '1.50', '2.05']);
+    assert.deepEqual([formatMultiplier(100n), formatMultiplier(150n), formatMultiplier(205n)], ['1.00', '1.50', '2.05']);
+    assert.deepEqual([parseHundredths('1.00'), parseHundredths('1.3'), parseHundredths('2.05'), parseHundredths('3')], [100n, 130n, 205n, 300n]);
+    assert.throws(() => parseHundredths('1.005'), RangeError);
+    assert.throws(() => parseHundredths('-1.00'), RangeError);
   });
 });
 

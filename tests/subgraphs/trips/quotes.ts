@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { latLngToCell } from 'h3-js';
 import { createLogger } from '../../../platform/logger.ts';
 import { loadQuoteSigningSecret, signQuote, type QuoteClaims } from '../../../platform/quote-token.ts';
 import type { Stack } from '../../support/stack.ts';
@@ -7,7 +8,8 @@ export type QuoteSigner = (riderId: string, overrides?: Partial<QuoteClaims>) =>
 
 /**
  * Signs quotes as pricing would (same DATA_DIR, so the same development secret as the stack's trips
- * subgraph): 87.50 EGP for a COMFORT ride across central Cairo, valid for ten minutes, fresh quoteId.
+ * subgraph): 87.50 EGP for a COMFORT ride across central Cairo, valid for ten minutes, fresh quoteId,
+ * 15 % commission, 25.00 EGP for a late cancellation.
  */
 export function quoteSigner(stack: Stack): QuoteSigner {
   const config = stack.config('trips');
@@ -25,6 +27,10 @@ export function quoteSigner(stack: Stack): QuoteSigner {
         distanceM: 5400,
         durationS: 900,
         expiresAt: Date.now() + 10 * 60_000,
+        commissionBps: 1500,
+        cancellationFeeMinor: '2500',
+        surgeMultiplier: '1.00',
+        h3Cell: latLngToCell(30.0444, 31.2357, 8),
         ...overrides,
       },
       secret,

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/core';
+import type { Registry } from 'prom-client';
+import type { SubgraphName } from '../config.ts';
+import type { Database } from '../db.ts';
+import type { Logger } from '../logger.ts';
+import type { Redis } from '../redis.ts';
+import { EventConsumer, type ConsumerTuning } from './consumer.ts';
+import { acquireInProcessTransport } from './in-process-log.ts';
+import { createEventMetrics } from './metrics.ts';
+import { OutboxRelay } from './relay.ts';
+import { streamKey, type OutboxEntityClass } from './storage.ts';
+import { RedisStreamTransport, type StreamTransport } from './transport.ts';
+import type { ConsumerOptions, DomainEvent, EventBus, NewEvent } from './types.ts';
+
+export interface EventBusOptions {
+  /** The producing (and consuming) subgraph; also its Postgres schema. */
+  source: SubgraphName;
+  db: Database;
+  /** The outbox entity class registered with `db` (storage.ts createOutboxEntity). */
+  outboxEntity: OutboxEntityClass;
+  /** Redis Streams; absent: the process's in-process log for `namespace`. */
+  redis: Redis | undefined;
+  /** The deployment's namespace (storage.ts eventNamespace). */
+  namespace: string;
+  logger: Logger;
+  outboxPollMs: number;
+  registry?: Registry;
+  /** Consumer tuning (tests shorten the retry delay). */
+  consumers?: ConsumerTuning;
+  /** Postgres schema, when not the subgraph's name (tests). */
+  schema?: string;
+  /** Wraps the stream transport (tests inject faults, e.g. a lost acknowledgement). */
+  wrapTransport?: (transport: StreamTransport) => StreamTransport;
+}
+
+/** The bus plus what its owner (the subgraph runner) drives: start with the subgraph, stop before its storage closes. */
+export interface ManagedEventBus extends EventBus {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Domain events for one subgraph: the transactional outbox and its relay, the direct `publish` for
+ * lossy signals, and consumer groups over any subgraph's stream. See types.ts for the contract.
+ */
+export function createEventBus(options: EventBusOptions): ManagedEventBus {
+  const { source, db, outboxEntity, redis, namespace, logger } = options;
+  const schema = options.schema ?? source;
+  const metrics = createEventMetrics(options.registry);
+  const baseTransport: StreamTransport = redis ? new RedisStreamTransport(redis) : acquireInProcessTransport(namespace);
+  const transport = options.wrapTransport ? options.wrapTransport(baseTransport) : baseTransport;
+  const ownStream = streamKey(namespace, source);
+  const relay = new OutboxRelay({ db, schema, source, stream: ownStream, transport, logger: logger.child({ component: 'outbox-relay' }), metrics, pollMs: options.outboxPollMs });
+  const consumers: EventConsumer[] = [];
+  let state: 'created' | 'started' | 'stopped' = 'created';
+
+  // Wake the relay right after a transaction that recorded events commits (not before: the row would
+  // not be visible yet). A `transactional` nested in another commits a savepoint, not the transaction:
+  // an event recorded there marks the open top-level transactions instead (the outer one is among them).
+  const recordedIn = new WeakSet<object>();
+  const openTransactions = new Set<object>();
+  db.orm.em.getEventManager().registerSubscriber({
+    afterTransactionStart(args) {
+      if (!args.transaction?.savepointName) openTransactions.add(args.em);
+    },
+    afterTransactionCommit(args) {
+      if (args.transaction?.savepointName) return;
+      openTransactions.delete(args.em);
+      if (!recordedIn.has(args.em)) return;
+      recordedIn.delete(args.em);
+      setImmediate(() => relay.nudge());
+    },
+    afterTransactionRollback(args) {
+      if (args.transaction?.savepointName) return;
+      openTransactions.delete(args.em);
+      recordedIn.delete(args.em);
+    },
+  });
+  const markForNudge = (em: EntityManager) => {
+    recordedIn.add(em);
+    if (em.isInTransaction() && !openTransactions.has(em)) for (const outer of openTransactions) recordedIn.add(outer);
+  };
+
+  const envelope = <TData>(event: NewEvent<TData>): DomainEvent<TData> => ({
+    id: randomUUID(),
+    type: event.type,
+    source,
+    occurredAt: new Date().toISOString(),
+    key: event.key,
+    data: event.data,
+  });
+
+  const startConsumer = async (consumer: EventConsumer) => {
+    await consumer.start();
+    logger.debug({ consumer: consumer.name, member: consumer.id }, 'event consumer started');
+  };
+
+  return {
+    record<TData>(em: EntityManager, event: NewEvent<TData>): DomainEvent<TData> {
+      const domainEvent = envelope(event);
+      const row = new outboxEntity();
+      Object.assign(row, { id: domainEvent.id, type: domainEvent.type, key: domainEvent.key, data: domainEvent.data, occurredAt: new Date(domainEvent.occurredAt) });
+      em.persist(row);
+      markForNudge(em);
+      return domainEvent;
+    },
+
+    async publish<TData>(event: NewEvent<TData>): Promise<DomainEvent<TData>> {
+      const domainEvent = envelope(event);
+      await transport.append(ownStream, [{ type: domainEvent.type, payload: JSON.stringify(domainEvent) }]);
+      metrics.published.inc({ type: domainEvent.type });
+      return domainEvent;
+    },
+
+    consume(consumerOptions: ConsumerOptions) {
+      if (state === 'stopped') throw new Error('the event bus is stopped');
+      if (consumers.some((consumer) => consumer.name === consumerOptions.name)) throw new Error(`event consumer ${consumerOptions.name} is already registered`);
+      const consumer = new EventConsumer(
+        consumerOptions,
+        {
+          db,
+          schema,
+          group: `${source}:${consumerOptions.name}`,
+          stream: streamKey(namespace, consumerOptions.source),
+          transport,
+          logger: logger.child({ component: 'event-consumer', consumer: consumerOptions.name }),
+          metrics,
+        },
+        options.consumers,
+      );
+      consumers.push(consumer);
+      if (state === 'started') startConsumer(consumer).catch((error) => logger.error({ err: error, consumer: consumer.name }, 'event consumer failed to start'));
+    },
+
+    flush: () => relay.flush(),
+
+    async start() {
+      if (state !== 'created') return;
+      state = 'started';
+      await relay.start();
+      await Promise.all(consumers.map(startConsumer));
+    },
+
+    async stop() {
+      if (state === 'stopped') return;
+      state = 'stopped';
+      await Promise.all([relay.stop(), ...consumers.map((consumer) => consumer.stop())]);
+      await transport.close();
+    },
+  };
+}

@@ -1,0 +1,205 @@
+import { hostname } from 'node:os';
+import { setTimeout } from 'node:timers/promises';
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../db.ts';
+import type { Logger } from '../logger.ts';
+import { runInBackground } from './background.ts';
+import type { EventMetrics } from './metrics.ts';
+import type { StreamEntry, StreamReader, StreamTransport } from './transport.ts';
+import type { ConsumerOptions, DomainEvent } from './types.ts';
+
+export interface ConsumerTuning {
+  /** How long a delivered, unacknowledged event waits before it is delivered again (a failed handler, a crashed consumer). Default 5 s. */
+  retryAfterMs?: number;
+  /** Deliveries before an event is parked in dead_events and acknowledged. Default 5. */
+  maxAttempts?: number;
+  /** Entries read at once (kept small: entries wait in this member's pending list while it works through them). Default 20. */
+  batchSize?: number;
+  /** Longest blocking read (also bounds how often idle entries are reclaimed). Default 2 s. */
+  blockMs?: number;
+}
+
+export interface ConsumerDeps {
+  db: Database;
+  /** The consuming subgraph's Postgres schema (processed_events, dead_events). */
+  schema: string;
+  /** The Redis consumer group: unique per consuming subgraph and consumer name. */
+  group: string;
+  stream: string;
+  transport: StreamTransport;
+  logger: Logger;
+  metrics: EventMetrics;
+}
+
+/**
+ * One member of a consumer group. Reads new entries (blocking, on its own connection), applies each
+ * in a transaction that first inserts (consumer, event id) into processed_events — the handler runs
+ * only when that insert is new, so a redelivered event is acknowledged without being applied twice —
+ * and acknowledges after the commit. A throw leaves the entry pending; once idle for retryAfterMs it
+ * is claimed again (by this or any other member), and after maxAttempts it is parked in dead_events.
+ */
+export class EventConsumer {
+  readonly name: string;
+  /** This member's name within the group (one per process and consume call). */
+  readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly #options: ConsumerOptions;
+  readonly #deps: ConsumerDeps;
+  readonly #types: Set<string>;
+  readonly #retryAfterMs: number;
+  readonly #maxAttempts: number;
+  readonly #batchSize: number;
+  readonly #blockMs: number;
+  readonly #lastErrors = new Map<string, string>();
+  #reader: StreamReader | undefined;
+  #loop: Promise<void> | undefined;
+  #stopping = false;
+  readonly #stopped = new AbortController();
+  #lastReclaim = 0;
+
+  constructor(options: ConsumerOptions, deps: ConsumerDeps, tuning: ConsumerTuning = {}) {
+    this.name = options.name;
+    this.#options = options;
+    this.#deps = deps;
+    this.#types = new Set(options.types);
+    this.#retryAfterMs = tuning.retryAfterMs ?? 5_000;
+    this.#maxAttempts = tuning.maxAttempts ?? 5;
+    this.#batchSize = tuning.batchSize ?? 20;
+    this.#blockMs = Math.max(10, Math.min(tuning.blockMs ?? 2_000, Math.ceil(this.#retryAfterMs / 2)));
+  }
+
+  /** Resolves once the group exists: events published from now on (and before) will reach it. */
+  async start() {
+    await this.#deps.transport.ensureGroup(this.#deps.stream, this.#deps.group);
+    if (this.#stopping) return; // stopped while the group was being created
+    this.#reader = this.#deps.transport.openReader();
+    this.#loop = this.#run();
+  }
+
+  /** Lets the event in hand finish (its transaction and acknowledgement), then releases the connection. */
+  async stop() {
+    if (this.#stopping) return this.#loop;
+    this.#stopping = true;
+    this.#stopped.abort();
+    await this.#reader?.close();
+    await this.#loop;
+    await this.#deps.transport.removeIdleConsumer(this.#deps.stream, this.#deps.group, this.id).catch(() => undefined);
+  }
+
+  async #run() {
+    const { transport, stream, group, logger } = this.#deps;
+    let failures = 0;
+    while (!this.#stopping) {
+      try {
+        if (Date.now() - this.#lastReclaim >= this.#blockMs) await this.#reclaim();
+        const entries = await this.#reader!.read(stream, group, this.id, this.#batchSize, this.#blockMs);
+        for (const entry of entries) {
+          if (this.#stopping) break; // the rest stays pending and is claimed by another member later
+          await this.#process(entry, 1);
+        }
+        failures = 0;
+      } catch (error) {
+        if (this.#stopping) break;
+        failures += 1;
+        logger.warn({ err: error, consumer: this.name }, 'event consumer read failed; retrying');
+        // The stream (and its groups) can vanish under us, e.g. a flushed Redis: start over from its beginning.
+        if (String((error as Error)?.message).includes('NOGROUP')) await transport.ensureGroup(stream, group).catch(() => undefined);
+        await setTimeout(Math.min(100 * 2 ** failures, 5_000), undefined, { signal: this.#stopped.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Entries left pending by a failed attempt or a member that went away: retried, or parked when out of attempts. */
+  async #reclaim() {
+    this.#lastReclaim = Date.now();
+    const { transport, stream, group } = this.#deps;
+    const idle = await transport.pending(stream, group, this.#retryAfterMs, this.#batchSize);
+    if (idle.length === 0) return;
+    const deliveries = new Map(idle.map((entry) => [entry.id, entry.deliveries]));
+    const claimed = await transport.claim(stream, group, this.id, this.#retryAfterMs, idle.map((entry) => entry.id));
+    for (const entry of claimed) {
+      if (this.#stopping) return;
+      await this.#process(entry, (deliveries.get(entry.id) ?? 0) + 1);
+    }
+  }
+
+  async #process(entry: StreamEntry, attempt: number) {
+    const { transport, stream, group } = this.#deps;
+    if (!this.#types.has(entry.type)) {
+      await transport.ack(stream, group, [entry.id]);
+      return;
+    }
+    let event: DomainEvent<any>;
+    try {
+      event = JSON.parse(entry.payload) as DomainEvent<any>;
+      if (typeof event?.id !== 'string') throw new Error('the event has no id');
+    } catch (error) {
+      await this.#park(entry, undefined, attempt, `unreadable event: ${(error as Error).message}`);
+      return;
+    }
+    if (attempt > this.#maxAttempts) {
+      await this.#park(entry, event, attempt - 1, this.#lastErrors.get(event.id) ?? 'failed on another consumer');
+      return;
+    }
+    let applied: boolean;
+    try {
+      applied = await runInBackground(() => this.#apply(event));
+    } catch (error) {
+      this.#deps.metrics.failed.inc({ consumer: this.name, type: event.type });
+      this.#rememberError(event.id, error);
+      this.#deps.logger.warn({ err: error, consumer: this.name, eventId: event.id, type: event.type, attempt }, 'event handler failed; it will be retried');
+      return;
+    }
+    if (applied) this.#deps.metrics.consumed.inc({ consumer: this.name, type: event.type });
+    this.#lastErrors.delete(event.id);
+    try {
+      await transport.ack(stream, group, [entry.id]);
+    } catch (error) {
+      // Applied and committed: the redelivery will find it in processed_events and only acknowledge it.
+      this.#deps.logger.warn({ err: error, consumer: this.name, eventId: event.id }, 'acknowledging an applied event failed; it will be redelivered and skipped');
+    }
+  }
+
+  /** True when this call applied the event; false when it had been applied before. */
+  async #apply(event: DomainEvent<any>): Promise<boolean> {
+    const { db, schema } = this.#deps;
+    return db.fork().transactional(async (em) => {
+      const inserted: unknown[] = await em.getConnection().execute(
+        `insert into "${schema}"."processed_events" ("consumer", "event_id") values (?, ?) on conflict do nothing returning 1 as "inserted"`,
+        [this.name, event.id],
+        'all',
+        em.getTransactionContext(),
+      );
+      if (inserted.length === 0) return false;
+      await this.#options.handle(event, em);
+      return true;
+    });
+  }
+
+  async #park(entry: StreamEntry, event: DomainEvent<any> | undefined, attempts: number, lastError: string) {
+    const { db, schema, transport, stream, group, logger, metrics } = this.#deps;
+    const eventId = event?.id ?? entry.id;
+    await runInBackground(() =>
+      db.fork().transactional(async (em) => {
+        const connection = em.getConnection();
+        const trx = em.getTransactionContext();
+        await connection.execute(
+          `insert into "${schema}"."dead_events" ("consumer", "event_id", "type", "event", "attempts", "last_error") values (?, ?, ?, ?, ?, ?) on conflict do nothing`,
+          [this.name, eventId, entry.type || null, entry.payload, attempts, lastError],
+          'run',
+          trx,
+        );
+        // A parked event must never be applied later by a redelivery.
+        if (event) await connection.execute(`insert into "${schema}"."processed_events" ("consumer", "event_id") values (?, ?) on conflict do nothing`, [this.name, event.id], 'run', trx);
+      }),
+    );
+    await transport.ack(stream, group, [entry.id]);
+    this.#lastErrors.delete(eventId);
+    metrics.parked.inc({ consumer: this.name });
+    logger.error({ consumer: this.name, eventId, type: entry.type, attempts, lastError }, 'event parked in dead_events after repeated failures');
+  }
+
+  #rememberError(eventId: string, error: unknown) {
+    if (this.#lastErrors.size >= 1_000) this.#lastErrors.delete(this.#lastErrors.keys().next().value!);
+    this.#lastErrors.set(eventId, error instanceof Error ? error.message : String(error));
+  }
+}

@@ -1,0 +1,54 @@
+import type { EntityManager } from '@mikro-orm/core';
+import type { SubgraphName } from '../config.ts';
+
+/** The envelope of every domain event, on every stream. */
+export interface DomainEvent<TData = Record<string, unknown>> {
+  /** uuid, unique per event: what consumers deduplicate on. */
+  readonly id: string;
+  /** 'TripRequested', ... */
+  readonly type: string;
+  /** The producing subgraph (whose stream carries it). */
+  readonly source: SubgraphName;
+  /** ISO-8601 UTC. */
+  readonly occurredAt: string;
+  /** The aggregate's id (tripId, driverId, ...). */
+  readonly key: string;
+  readonly data: TData;
+}
+
+export interface NewEvent<TData> {
+  type: string;
+  key: string;
+  data: TData;
+}
+
+export interface ConsumerOptions {
+  /** The consumer group, unique within the consuming subgraph; processed events are recorded under it. */
+  name: string;
+  /** Whose stream to read. */
+  source: SubgraphName;
+  /** Types to handle; any other type is acknowledged without calling `handle`. */
+  types: string[];
+  /**
+   * Runs inside a transaction together with the record that this consumer processed the event, so
+   * it applies exactly once per consumer name even when the event is redelivered. Throwing rolls
+   * both back and the event is retried later (after `retryAfterMs`), then parked after `maxAttempts`.
+   */
+  handle(event: DomainEvent<any>, em: EntityManager): Promise<void>;
+}
+
+export interface EventBus {
+  /**
+   * Transactional outbox: persists the event into this subgraph's `outbox` table through `em`, so it
+   * commits or rolls back with the caller's unit of work (call inside `em.transactional`, or before
+   * the `em.flush()` that commits the change it describes). The relay is woken right after that
+   * transaction commits and publishes the event to this subgraph's stream.
+   */
+  record<TData>(em: EntityManager, event: NewEvent<TData>): DomainEvent<TData>;
+  /** Hot, lossy-by-design signals that need no outbox (e.g. supply snapshots): straight to the stream. */
+  publish<TData>(event: NewEvent<TData>): Promise<DomainEvent<TData>>;
+  /** A consumer group over `source`'s stream; started and stopped with the subgraph. */
+  consume(options: ConsumerOptions): void;
+  /** Publishes whatever is committed and unpublished now (tests; the relay also runs by itself). */
+  flush(): Promise<void>;
+}

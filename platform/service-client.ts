@@ -1,0 +1,84 @@
+import { DEFAULT_PORTS, type ServiceConfig, type SubgraphName } from './config.ts';
+import type { TraceContext } from './context.ts';
+import { AppError, isErrorCode } from './errors.ts';
+import type { Logger } from './logger.ts';
+import { loadServiceTokenSecret, mintServiceToken, SERVICE_TOKEN_HEADER, SERVICE_TOKEN_TTL_MS } from './service-auth.ts';
+
+export interface ServiceClientOptions {
+  caller: SubgraphName;
+  target: SubgraphName;
+  config: ServiceConfig;
+  logger: Logger;
+  /** Per-request timeout (default 2 s). */
+  timeoutMs?: number;
+}
+
+/** Ties an internal call to the request that caused it (logs and traces line up). */
+export interface ServiceRequestOptions {
+  requestId?: string;
+  trace?: TraceContext;
+  timeoutMs?: number;
+}
+
+export interface ServiceClient {
+  /** The data of a GraphQL operation on the target subgraph; a GraphQL error is re-thrown as AppError with the remote code. */
+  request<TData = any>(query: string, variables?: Record<string, unknown>, options?: ServiceRequestOptions): Promise<TData>;
+}
+
+interface GraphQLResponse<TData> {
+  data?: TData | null;
+  errors?: Array<{ message: string; extensions?: Record<string, unknown> }>;
+}
+
+/**
+ * Calls another subgraph directly (never through the router) as a service. Node's fetch (undici)
+ * keeps connections alive per origin. The URL is read from config.subgraphUrls at every call, so a
+ * caller created before its target started (test stacks on port 0) still reaches it.
+ */
+export function createServiceClient(options: ServiceClientOptions): ServiceClient {
+  const { caller, target, config, logger } = options;
+  const secret = loadServiceTokenSecret(config, logger);
+  let cached: { token: string; renewAt: number } | undefined;
+  const token = () => {
+    const now = Date.now();
+    // One HMAC per half-life of the token, not per call.
+    if (!cached || cached.renewAt <= now) cached = { token: mintServiceToken({ caller, target, secret, now }), renewAt: now + SERVICE_TOKEN_TTL_MS / 2 };
+    return cached.token;
+  };
+
+  return {
+    async request<TData>(query: string, variables?: Record<string, unknown>, requestOptions: ServiceRequestOptions = {}): Promise<TData> {
+      const url = config.subgraphUrls[target] ?? `http://localhost:${DEFAULT_PORTS[target]}/graphql`;
+      const headers: Record<string, string> = { 'content-type': 'application/json', [SERVICE_TOKEN_HEADER]: token() };
+      if (requestOptions.requestId) headers['x-request-id'] = requestOptions.requestId;
+      if (requestOptions.trace) headers.traceparent = requestOptions.trace.traceparent;
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ query, variables }),
+          signal: AbortSignal.timeout(requestOptions.timeoutMs ?? options.timeoutMs ?? 2_000),
+        });
+      } catch (error) {
+        logger.warn({ err: error, target, url }, 'service call failed');
+        throw new AppError('SERVICE_UNAVAILABLE', `${target} did not answer.`, { service: target });
+      }
+      let body: GraphQLResponse<TData>;
+      try {
+        body = (await response.json()) as GraphQLResponse<TData>;
+      } catch {
+        logger.warn({ target, url, status: response.status }, 'service call answered without JSON');
+        throw new AppError(response.status === 503 ? 'SERVICE_UNAVAILABLE' : 'INTERNAL_SERVER_ERROR', `${target} answered ${response.status}.`, { service: target });
+      }
+      if (body.errors?.length) {
+        const [first] = body.errors;
+        const code = first.extensions?.code;
+        const { code: _code, stacktrace: _stacktrace, ...details } = first.extensions ?? {};
+        throw new AppError(isErrorCode(code) ? code : 'INTERNAL_SERVER_ERROR', first.message, { ...details, service: target });
+      }
+      if (!body.data) throw new AppError('INTERNAL_SERVER_ERROR', `${target} answered without data.`, { service: target });
+      return body.data;
+    },
+  };
+}

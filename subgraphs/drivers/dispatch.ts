@@ -1,0 +1,124 @@
+import type { EntityManager } from '../../platform/db.ts';
+import { idSchema, isUuid, latLngSchema, parseInput, z } from '../../platform/validation.ts';
+import { VEHICLE_TYPES, type VehicleType } from './entities.ts';
+import type { LiveLocations } from './live/engine.ts';
+import { rankNearby, type NearbyDriverHit, type NearbyQuery } from './live/store.ts';
+import { countFor, dispatchProfiles, type DispatchProfile } from './records.ts';
+
+/**
+ * The drivers side of dispatch, for trips (service calls only): who can be offered a trip, and the
+ * atomic reservation of drivers for an offer. Trips scores and decides; drivers owns the state.
+ */
+
+export const MAX_CANDIDATES = 50;
+/** The widest search a dispatch round may ask for (config's DISPATCH_RADII_M allows up to 50 km). */
+export const MAX_CANDIDATE_RADIUS_M = 50_000;
+/** Offers are made to a handful of drivers at once; this only bounds a request. */
+export const MAX_OFFERED_AT_ONCE = 50;
+
+/** A driver nobody has rated yet counts as this: above the middle, so a newcomer is not buried under veterans. */
+export const DEFAULT_RATING = 4.5;
+/**
+ * Rates are smoothed towards a neutral prior worth this many offers (or trips): a new driver has
+ * exactly the neutral rate, and one declined offer does not sink a driver with two offers to 50 %.
+ */
+export const RATE_PRIOR_WEIGHT = 5;
+export const NEUTRAL_ACCEPTANCE_RATE = 0.8;
+export const NEUTRAL_COMPLETION_RATE = 0.9;
+
+/** (successes + weight × neutral) / (trials + weight), within 0..1. */
+export function smoothedRate(successes: number, trials: number, neutral: number): number {
+  const rate = (successes + RATE_PRIOR_WEIGHT * neutral) / (trials + RATE_PRIOR_WEIGHT);
+  return Math.min(1, Math.max(0, rate));
+}
+
+export const acceptanceRateOf = (profile: Pick<DispatchProfile, 'offersAccepted' | 'offersReceived'>) =>
+  smoothedRate(profile.offersAccepted, profile.offersReceived, NEUTRAL_ACCEPTANCE_RATE);
+
+/** Completed of the trips a driver accepted and did not lose to a rider's cancellation. */
+export const completionRateOf = (profile: Pick<DispatchProfile, 'tripsCompleted' | 'tripsCancelledByDriver'>) =>
+  smoothedRate(profile.tripsCompleted, profile.tripsCompleted + profile.tripsCancelledByDriver, NEUTRAL_COMPLETION_RATE);
+
+export interface DispatchCandidate {
+  driverId: string;
+  userId: string;
+  vehicleType: VehicleType;
+  distanceM: number;
+  lastSeenAt: Date;
+  rating: number;
+  acceptanceRate: number;
+  completionRate: number;
+  idleSeconds: number;
+}
+
+const candidatesArgsSchema = z.object({
+  near: latLngSchema,
+  radiusM: z.number().int('must be a whole number of meters').min(1, `must be between 1 and ${MAX_CANDIDATE_RADIUS_M}`).max(MAX_CANDIDATE_RADIUS_M, `must be between 1 and ${MAX_CANDIDATE_RADIUS_M}`),
+  vehicleTypes: z.array(z.enum(VEHICLE_TYPES)).min(1, 'must name at least one vehicle type').max(VEHICLE_TYPES.length * 2, 'lists too many vehicle types'),
+  first: z.number().int('must be a whole number').min(1, `must be between 1 and ${MAX_CANDIDATES}`).max(MAX_CANDIDATES, `must be between 1 and ${MAX_CANDIDATES}`),
+});
+
+/** How far dispatchCandidates looks past `first` for approved drivers when some near ones are not. */
+const MAX_EXAMINED = 200;
+
+/**
+ * Online, AVAILABLE, approved drivers with a fix from the last 60 s, of the listed vehicle types,
+ * within the radius, nearest first, at most `first`. One live-store round trip (Redis: one Lua script
+ * searching the geo set of every listed type) and one SQL statement for profiles and counters. Only
+ * approved drivers can go online, so a second, wider look (when a near driver was not approved, say
+ * suspended since) is rare.
+ */
+export async function dispatchCandidates(live: LiveLocations, em: EntityManager, args: unknown): Promise<DispatchCandidate[]> {
+  const { near, radiusM, vehicleTypes, first } = parseInput(candidatesArgsSchema, args);
+  const now = live.now();
+  const freshSince = now - live.rules.freshnessMs;
+  for (let wanted = first; ; wanted = Math.min(MAX_EXAMINED, wanted * 2)) {
+    const query: NearbyQuery = { near, radiusM, vehicleType: null, vehicleTypes: [...new Set(vehicleTypes)], first: wanted };
+    const hits = rankNearby(query, await live.store.nearby(query, freshSince));
+    const profiles = await dispatchProfiles(em, hits.map((hit) => hit.driverId));
+    const candidates: DispatchCandidate[] = [];
+    for (const hit of hits) {
+      const profile = profiles.get(hit.driverId);
+      if (profile?.approved) candidates.push(candidateOf(hit, profile, now));
+    }
+    const exhausted = hits.length < wanted || wanted >= MAX_EXAMINED;
+    if (candidates.length >= first || exhausted) return candidates.slice(0, first);
+  }
+}
+
+function candidateOf(hit: NearbyDriverHit, profile: DispatchProfile, now: number): DispatchCandidate {
+  return {
+    driverId: hit.driverId,
+    userId: profile.userId,
+    vehicleType: profile.vehicleType,
+    distanceM: Math.round(hit.distanceM),
+    lastSeenAt: new Date(hit.recordedAt),
+    rating: profile.rating ?? DEFAULT_RATING,
+    acceptanceRate: acceptanceRateOf(profile),
+    completionRate: completionRateOf(profile),
+    idleSeconds: Math.max(0, Math.floor((now - hit.idleSince) / 1000)),
+  };
+}
+
+const offerArgsSchema = z.object({
+  tripId: z.string().refine(isUuid, 'must be a trip id'),
+  driverIds: z.array(idSchema).max(MAX_OFFERED_AT_ONCE, `must list at most ${MAX_OFFERED_AT_ONCE} drivers`),
+});
+
+/**
+ * AVAILABLE → OFFERED for this trip, atomically per driver (one Lua script in Redis; one synchronous
+ * step in embedded mode), so two trips racing for a driver never both get them. Returns the ids
+ * actually reserved, and counts an offer received for each of them.
+ */
+export async function reserveDriversForOffer(live: LiveLocations, em: EntityManager, args: { tripId: unknown; driverIds: unknown }): Promise<string[]> {
+  const { tripId, driverIds } = parseInput(offerArgsSchema, args);
+  const reserved = await live.store.reserve(tripId, [...new Set(driverIds)], live.now());
+  await countFor(em, reserved, 'offers_received');
+  return reserved;
+}
+
+/** OFFERED (for this trip) → AVAILABLE: declined or expired offers. A driver offered another trip meanwhile stays. */
+export async function releaseOfferedDrivers(live: LiveLocations, args: { tripId: unknown; driverIds: unknown }): Promise<number> {
+  const { tripId, driverIds } = parseInput(offerArgsSchema, args);
+  return (await live.store.release(tripId, [...new Set(driverIds)], live.now())).length;
+}

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import { latLngToCell } from 'h3-js';
+import type { EventBus } from '../../platform/events/index.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { Redis } from '../../platform/redis.ts';
+import type { LiveLocations } from './live/engine.ts';
+
+/** Supply is counted per H3 cell of this resolution (about 0.7 km²), the cells pricing surges by. */
+export const SUPPLY_RESOLUTION = 8;
+
+export interface SupplySnapshot {
+  resolution: typeof SUPPLY_RESOLUTION;
+  /** ISO-8601 UTC. */
+  takenAt: string;
+  /** AVAILABLE drivers with a fresh fix (≤ 60 s), per res-8 cell (H3 index string); empty cells are absent. */
+  cells: Record<string, number>;
+}
+
+/** Counts AVAILABLE, fresh drivers per res-8 cell as of `now`: one live-store round trip, cells computed here. */
+export async function takeSupplySnapshot(live: LiveLocations, now: number = live.now()): Promise<SupplySnapshot> {
+  const positions = await live.store.availablePositions(now - live.rules.freshnessMs);
+  const cells: Record<string, number> = {};
+  for (const { lat, lng } of positions) {
+    const cell = latLngToCell(lat, lng, SUPPLY_RESOLUTION);
+    cells[cell] = (cells[cell] ?? 0) + 1;
+  }
+  return { resolution: SUPPLY_RESOLUTION, takenAt: new Date(now).toISOString(), cells };
+}
+
+/**
+ * Publishes a SupplySnapshot event every `intervalMs` (hot and lossy by design: straight to the
+ * stream, no outbox). With Redis, replicas take turns through a `SET NX PX` lock held for 90 % of the
+ * interval, so one snapshot goes out per interval whichever replicas run; embedded, the one process
+ * publishes.
+ */
+export class SupplyPublisher {
+  readonly #live: LiveLocations;
+  readonly #events: EventBus;
+  readonly #redis: Redis | undefined;
+  readonly #intervalMs: number;
+  readonly #logger: Logger;
+  readonly #replica = randomUUID();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<unknown> | undefined;
+
+  constructor(options: { live: LiveLocations; events: EventBus; redis: Redis | undefined; intervalMs: number; logger: Logger }) {
+    this.#live = options.live;
+    this.#events = options.events;
+    this.#redis = options.redis;
+    this.#intervalMs = options.intervalMs;
+    this.#logger = options.logger;
+  }
+
+  start() {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => {
+      if (this.#running) return;
+      this.#running = this.publishOnce()
+        .catch((error) => this.#logger.error({ err: error }, 'publishing a supply snapshot failed'))
+        .finally(() => {
+          this.#running = undefined;
+        });
+    }, this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Publishes a snapshot unless another replica holds this interval's turn; returns what was published, or null. */
+  async publishOnce(now: number = this.#live.now()): Promise<SupplySnapshot | null> {
+    if (this.#redis) {
+      const turn = await this.#redis.set(this.#live.keys.supplyLock, this.#replica, 'PX', Math.max(1, Math.floor(this.#intervalMs * 0.9)), 'NX');
+      if (turn !== 'OK') return null;
+    }
+    const snapshot = await takeSupplySnapshot(this.#live, now);
+    await this.#events.publish({ type: 'SupplySnapshot', key: 'supply', data: snapshot });
+    return snapshot;
+  }
+
+  async stop() {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+}

@@ -1,0 +1,106 @@
+import type { EntityManager } from '../../platform/db.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { Redis } from '../../platform/redis.ts';
+import { Quote } from './entities.ts';
+import { deserializeQuote, serializeQuote, type QuoteRecord } from './quotes.ts';
+
+/**
+ * Where issued quotes live. Most are never booked, so with Redis they are kept there, expiring on
+ * their own; a booked one is copied to Postgres when its TripRequested arrives, and stays (Trip.quote
+ * shows it forever). Embedded, every quote is a Postgres row from the start.
+ */
+export interface QuoteStore {
+  save(em: EntityManager, quotes: readonly QuoteRecord[]): Promise<void>;
+  /** The quotes with these ids, in order (null when unknown): one MGET, then one SELECT for the rest. */
+  load(em: EntityManager, ids: readonly string[]): Promise<Array<QuoteRecord | null>>;
+  /**
+   * Marks a quote as having booked `tripId` and makes sure Postgres holds it; inside the caller's
+   * transaction. False when the quote is nowhere to be found (expired from Redis before it was booked).
+   */
+  book(em: EntityManager, quoteId: string, tripId: string, bookedAt: Date): Promise<boolean>;
+}
+
+async function loadRows(em: EntityManager, ids: readonly string[]): Promise<Map<string, QuoteRecord>> {
+  if (ids.length === 0) return new Map();
+  const rows = await em.find(Quote, { id: { $in: [...ids] } }, { disableIdentityMap: true });
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
+/** Marks an existing row; its other columns are never rewritten. */
+async function markBooked(em: EntityManager, quoteId: string, tripId: string, bookedAt: Date): Promise<boolean> {
+  const updated = await em.nativeUpdate(Quote, { id: quoteId }, { tripId, bookedAt });
+  return updated > 0;
+}
+
+export class PostgresQuoteStore implements QuoteStore {
+  async save(em: EntityManager, quotes: readonly QuoteRecord[]) {
+    if (quotes.length > 0) await em.insertMany(Quote, [...quotes]);
+  }
+
+  async load(em: EntityManager, ids: readonly string[]) {
+    const rows = await loadRows(em, ids);
+    return ids.map((id) => rows.get(id) ?? null);
+  }
+
+  book(em: EntityManager, quoteId: string, tripId: string, bookedAt: Date) {
+    return markBooked(em, quoteId, tripId, bookedAt);
+  }
+}
+
+export interface RedisQuoteStoreOptions {
+  redis: Redis;
+  /** Every key starts with it: `smartline:pricing:{<namespace>}:`. */
+  prefix: string;
+  /**
+   * How long a quote stays in Redis: its validity plus a grace, so one booked in its last second is
+   * still there when its TripRequested is consumed, even behind a backlog.
+   */
+  ttlSeconds: number;
+  logger: Logger;
+}
+
+export class RedisQuoteStore implements QuoteStore {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #ttlSeconds: number;
+  readonly #logger: Logger;
+
+  constructor(options: RedisQuoteStoreOptions) {
+    this.#redis = options.redis;
+    this.#prefix = options.prefix;
+    this.#ttlSeconds = options.ttlSeconds;
+    this.#logger = options.logger;
+  }
+
+  key(quoteId: string): string {
+    return `${this.#prefix}quote:${quoteId}`;
+  }
+
+  async save(_em: EntityManager, quotes: readonly QuoteRecord[]) {
+    if (quotes.length === 0) return;
+    const batch = this.#redis.multi();
+    for (const quote of quotes) batch.set(this.key(quote.id), serializeQuote(quote), 'EX', this.#ttlSeconds);
+    const results = await batch.exec();
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) throw failed?.[0] ?? new Error('Redis refused to store the quotes');
+  }
+
+  async load(em: EntityManager, ids: readonly string[]) {
+    if (ids.length === 0) return [];
+    const raw = await this.#redis.mget(ids.map((id) => this.key(id)));
+    const found = raw.map((value) => (value === null ? null : deserializeQuote(value)));
+    const missing = ids.filter((_, i) => found[i] === null);
+    const rows = await loadRows(em, missing);
+    return ids.map((id, i) => found[i] ?? rows.get(id) ?? null);
+  }
+
+  async book(em: EntityManager, quoteId: string, tripId: string, bookedAt: Date) {
+    const raw = await this.#redis.get(this.key(quoteId));
+    const quote = raw === null ? null : deserializeQuote(raw);
+    if (!quote) return markBooked(em, quoteId, tripId, bookedAt); // already persisted (a redelivery, or a demo quote)
+    // A redelivered event finds the row already there: only the booking is (re)written.
+    await em.upsert(Quote, { ...quote, tripId, bookedAt }, { onConflictFields: ['id'], onConflictAction: 'merge', onConflictMergeFields: ['tripId', 'bookedAt'] });
+    this.#logger.debug({ quoteId, tripId }, 'booked quote persisted');
+    return true;
+  }
+}

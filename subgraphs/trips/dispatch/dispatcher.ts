@@ -1,0 +1,222 @@
+import { randomUUID } from 'node:crypto';
+import type { ServiceConfig } from '../../../platform/config.ts';
+import type { Database, EntityManager } from '../../../platform/db.ts';
+import { runInBackground } from '../../../platform/events/index.ts';
+import type { Logger } from '../../../platform/logger.ts';
+import { DISPATCHING_STATUSES, type TripStatus, type VehicleType } from '../entities.ts';
+import type { TripLifecycle } from '../lifecycle.ts';
+import type { TripNotifier } from '../live.ts';
+import { inList, OFFERS, query, TRIPS, type Row } from '../rows.ts';
+import type { DriverDirectory } from './directory.ts';
+import type { DriverReleases } from './releases.ts';
+import { eligibleVehicleTypes, rankCandidates, type RankedCandidate } from './scoring.ts';
+
+/** A trip nobody kicked (its replica died between commit and kick) is claimed by any loop this long after booking. */
+export const UNKICKED_AFTER_MS = 1_000;
+/** How long a claimed round is the claimer's alone; past it (the claimer died mid-round) any loop takes it over. */
+const LEASE_MS = 10_000;
+/** Trips claimed per loop tick. */
+const CLAIM_BATCH = 20;
+/** Candidates asked for per offer slot: trips racing for the same nearby drivers still fill their rounds. */
+const CANDIDATES_PER_SLOT = 4;
+/** The most candidates drivers answers with in one call. */
+const MAX_CANDIDATES = 50;
+/** Unreleased answers older than this are the sweep's (younger ones are still being released inline). */
+const SWEEP_AFTER_MS = 5_000;
+
+export const NO_DRIVERS_FOUND = 'NO_DRIVERS_FOUND';
+
+export interface DispatcherOptions {
+  db: Database;
+  directory: DriverDirectory;
+  lifecycle: TripLifecycle;
+  notifier: TripNotifier;
+  releases: DriverReleases;
+  config: ServiceConfig['dispatch'];
+  logger: Logger;
+  now?: () => Date;
+}
+
+type ClaimedTrip = Row & { id: string; status: TripStatus; dispatch_round: number; vehicle_type: VehicleType; pickup_lat: number; pickup_lng: number };
+
+/**
+ * Offers trips to drivers in rounds: round r (1-based) offers the trip to the best `offerCount` drivers
+ * within `radiiM[r-1]` that were never offered it, all at once, for `offerTimeoutMs`; the first to accept
+ * wins (TripLifecycle.acceptOffer). When a round ends unanswered (or every driver declined) the next,
+ * wider one starts; after the last, the trip is cancelled with NO_DRIVERS_FOUND.
+ *
+ * Work is claimed from the database, never held in memory alone: a round is claimed by moving the trip's
+ * `next_dispatch_at` a lease ahead, with `for update skip locked` so replicas never claim the same trip,
+ * and the round's outcome is written only if the trip is still where the claim found it (same status and
+ * round). The replica that booked a trip kicks its first round right after commit; the replica that ran
+ * a round times its end; every replica's loop picks up whatever those missed (restarts, crashes).
+ */
+export class Dispatcher {
+  readonly #options: DispatcherOptions;
+  readonly #now: () => Date;
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #loop: NodeJS.Timeout | undefined;
+  #ticking = false;
+  #stopped = false;
+
+  constructor(options: DispatcherOptions) {
+    this.#options = options;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** Polls a few times per offer timeout (at most once a second) for due work. */
+  start(): void {
+    const pollMs = Math.max(50, Math.min(1_000, Math.floor(this.#options.config.offerTimeoutMs / 4)));
+    this.#loop = setInterval(() => this.#track(() => this.tick()), pollMs);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#loop);
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /** Runs the trip's next round now if it is due by `dueBy` and nobody else holds it. */
+  kick(tripId: string, dueBy: Date = this.#now()): void {
+    if (this.#stopped) return;
+    this.#track(() => this.#claimAndRun({ tripId, dueBy }));
+  }
+
+  /** One pass of the loop: claim due rounds and run them; release drivers whose release failed earlier. */
+  async tick(): Promise<void> {
+    if (this.#ticking || this.#stopped) return;
+    this.#ticking = true;
+    try {
+      await this.#claimAndRun({ dueBy: this.#now() });
+      await this.#options.releases.sweep(new Date(this.#now().getTime() - SWEEP_AFTER_MS));
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  async #claimAndRun(target: { tripId?: string; dueBy: Date }): Promise<void> {
+    const em = this.#options.db.fork();
+    const claimed = await this.#claim(em, target);
+    await Promise.all(claimed.map((trip) => this.#runRound(trip)));
+  }
+
+  #claim(em: EntityManager, { tripId, dueBy }: { tripId?: string; dueBy: Date }): Promise<ClaimedTrip[]> {
+    const lease = new Date(this.#now().getTime() + LEASE_MS);
+    return query<ClaimedTrip>(
+      em,
+      `update ${TRIPS} t set "next_dispatch_at" = ? from (
+         select "id" from ${TRIPS} where "status" in ${inList(DISPATCHING_STATUSES)} and "next_dispatch_at" <= ? ${tripId ? 'and "id" = ?' : ''}
+         order by "next_dispatch_at" limit ${CLAIM_BATCH} for update skip locked
+       ) due where t."id" = due."id" returning t.*`,
+      [lease, dueBy, ...(tripId ? [tripId] : [])],
+    );
+  }
+
+  async #runRound(trip: ClaimedTrip): Promise<void> {
+    const { config, logger } = this.#options;
+    try {
+      // A trip's first round has nothing to expire (the common, latency-critical case: skip the statement).
+      if (trip.dispatch_round > 0) await this.#expireRound(trip.id);
+      if (trip.dispatch_round >= config.radiiM.length) {
+        await this.#options.lifecycle.cancelUnmatched(this.#options.db.fork(), trip.id, trip.dispatch_round, NO_DRIVERS_FOUND);
+        return;
+      }
+      await this.#offer(trip, config.radiiM[trip.dispatch_round]!);
+    } catch (error) {
+      // The lease runs out and a loop (maybe this one) tries the round again.
+      logger.warn({ err: error, tripId: trip.id, round: trip.dispatch_round + 1 }, 'dispatch round failed; it will be retried');
+    }
+  }
+
+  /** The round that just ended: its unanswered offers expire and their drivers go back to AVAILABLE. */
+  async #expireRound(tripId: string): Promise<void> {
+    const expired = await query<{ driver_id: string }>(
+      this.#options.db.fork(),
+      `update ${OFFERS} set "status" = 'EXPIRED', "answered_at" = ? where "trip_id" = ? and "status" = 'PENDING' returning "driver_id"`,
+      [this.#now(), tripId],
+    );
+    await this.#options.releases.release(tripId, expired.map((offer) => offer.driver_id));
+  }
+
+  async #offer(trip: ClaimedTrip, radiusM: number): Promise<void> {
+    const { directory, config, db } = this.#options;
+    const em = db.fork();
+    const round = trip.dispatch_round + 1;
+    const offered = new Set(
+      trip.dispatch_round === 0 ? [] : (await query<{ driver_id: string }>(em, `select "driver_id" from ${OFFERS} where "trip_id" = ?`, [trip.id])).map((row) => row.driver_id),
+    );
+    const candidates = await directory.candidates({
+      near: { lat: trip.pickup_lat, lng: trip.pickup_lng },
+      radiusM,
+      vehicleTypes: eligibleVehicleTypes(trip.vehicle_type),
+      first: Math.min(MAX_CANDIDATES, config.offerCount * CANDIDATES_PER_SLOT + offered.size),
+    });
+    const ranked = rankCandidates(candidates.filter((candidate) => !offered.has(candidate.driverId)), trip.vehicle_type, radiusM);
+    const chosen = await this.#reserve(trip.id, ranked);
+
+    const now = this.#now();
+    const expiresAt = new Date(now.getTime() + config.offerTimeoutMs);
+    const offers = chosen.map((candidate) => ({ id: randomUUID(), candidate }));
+    const row = await em.transactional(async (tx) => {
+      const [moved] = await query(
+        tx,
+        `update ${TRIPS} set "status" = 'MATCHING', "dispatch_round" = ?, "next_dispatch_at" = ?, "updated_at" = ?,
+           "version" = "version" + ${trip.status === 'MATCHING' ? 0 : 1}
+         where "id" = ? and "status" = ? and "dispatch_round" = ? returning *`,
+        [round, expiresAt, now, trip.id, trip.status, trip.dispatch_round],
+      );
+      if (!moved || offers.length === 0) return moved;
+      await query(
+        tx,
+        `insert into ${OFFERS} ("id", "trip_id", "driver_id", "driver_user_id", "round", "status", "pickup_distance_m", "score", "offered_at", "expires_at")
+         values ${offers.map(() => `(?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?)`).join(', ')}`,
+        offers.flatMap(({ id, candidate }) => [id, trip.id, candidate.driverId, candidate.userId, round, Math.round(candidate.distanceM), candidate.score, now, expiresAt]),
+      );
+      return moved;
+    });
+    if (!row) {
+      // Accepted, cancelled or taken over meanwhile: these drivers were reserved for nothing.
+      await directory.release(trip.id, chosen.map((candidate) => candidate.driverId)).catch((error) => this.#options.logger.warn({ err: error, tripId: trip.id }, 'could not release reserved drivers'));
+      return;
+    }
+    await this.#options.notifier.offered(
+      row,
+      offers.map(({ id, candidate }) => ({ id, driverUserId: candidate.userId, round, expiresAt, pickupDistanceM: Math.round(candidate.distanceM) })),
+    );
+    if (trip.status !== 'MATCHING') await this.#options.notifier.tripChanged(row);
+    this.#timeRound(trip.id, expiresAt);
+  }
+
+  /** Reserves the best candidates, going down the ranking while others take the ones above. */
+  async #reserve(tripId: string, ranked: RankedCandidate[]): Promise<RankedCandidate[]> {
+    const wanted = this.#options.config.offerCount;
+    const chosen: RankedCandidate[] = [];
+    let next = 0;
+    while (chosen.length < wanted && next < ranked.length) {
+      const batch = ranked.slice(next, next + wanted - chosen.length);
+      next += batch.length;
+      const reserved = new Set(await this.#options.directory.reserve(tripId, batch.map((candidate) => candidate.driverId)));
+      chosen.push(...batch.filter((candidate) => reserved.has(candidate.driverId)));
+    }
+    return chosen;
+  }
+
+  /** Starts the next round as soon as this one times out, on this replica (the loop covers for it otherwise). */
+  #timeRound(tripId: string, expiresAt: Date): void {
+    if (this.#stopped) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.kick(tripId, expiresAt);
+    }, Math.max(0, expiresAt.getTime() - this.#now().getTime()));
+    this.#timers.add(timer);
+  }
+
+  /** Dispatch is the process's own work, not the request's (per-request statement counts leave it out). */
+  #track(work: () => Promise<void>): void {
+    const tracked = runInBackground(work).catch((error) => this.#options.logger.warn({ err: error }, 'dispatch failed; the loop will retry')).finally(() => this.#inFlight.delete(tracked));
+    this.#inFlight.add(tracked);
+  }
+}

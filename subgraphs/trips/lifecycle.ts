@@ -1,0 +1,215 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { Principal } from '../../platform/auth.ts';
+import type { EntityManager } from '../../platform/db.ts';
+import { conflict, forbidden, notFound } from '../../platform/errors.ts';
+import { parseInput } from '../../platform/validation.ts';
+import type { DriverReleases } from './dispatch/releases.ts';
+import { DISPATCHING_STATUSES, type CancelledBy, type Trip, type TripStatus } from './entities.ts';
+import { tripEvents, type EventRecorder } from './events.ts';
+import type { TripNotifier } from './live.ts';
+import { inList, OFFERS, query, TRIPS, tripFromRow, type Row } from './rows.ts';
+import { cancelTripSchema, tripIdArgsSchema } from './validation.ts';
+
+/** Where a rider may still cancel: anything before the ride starts. */
+export const RIDER_CANCELLABLE = ['REQUESTED', 'MATCHING', 'DRIVER_ASSIGNED', 'DRIVER_ARRIVED'] as const satisfies readonly TripStatus[];
+/** Where the assigned driver may cancel: assigned, before the ride starts. */
+export const DRIVER_CANCELLABLE = ['DRIVER_ASSIGNED', 'DRIVER_ARRIVED'] as const satisfies readonly TripStatus[];
+
+/** The driver's own steps: from one status to the next, stamping one time column, with the event (if any) it records. */
+const DRIVER_STEPS = {
+  markArrived: { from: 'DRIVER_ASSIGNED', to: 'DRIVER_ARRIVED', at: 'arrived_at', event: undefined },
+  startTrip: { from: 'DRIVER_ARRIVED', to: 'IN_PROGRESS', at: 'started_at', event: tripEvents.started },
+  completeTrip: { from: 'IN_PROGRESS', to: 'COMPLETED', at: 'completed_at', event: tripEvents.completed },
+} as const satisfies Record<string, { from: TripStatus; to: TripStatus; at: string; event: ((trip: Trip) => { type: string; key: string; data: unknown }) | undefined }>;
+export type DriverStep = keyof typeof DRIVER_STEPS;
+
+export interface TripLifecycleOptions {
+  events: EventRecorder;
+  notifier: TripNotifier;
+  releases: DriverReleases;
+  /** After assignment, how long a rider may cancel at no charge. */
+  cancellationGraceMs: number;
+  /** Every offer of a round was answered: start the next round now rather than at the timeout. */
+  onRoundAnswered(tripId: string): void;
+  now?: () => Date;
+}
+
+/**
+ * Every transition after booking, each one conditional UPDATE (`… where status = <expected> returning *`)
+ * in a transaction with its outbox event: whoever's statement commits first wins, the others match no
+ * row and get CONFLICT with the status they lost to. When nothing matched, `#refuse` explains why in
+ * order: NOT_FOUND (no such trip), FORBIDDEN (not your trip/offer), CONFLICT (wrong status).
+ */
+export class TripLifecycle {
+  readonly #options: TripLifecycleOptions;
+  readonly #now: () => Date;
+
+  constructor(options: TripLifecycleOptions) {
+    this.#options = options;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * The first driver to accept wins; a driver already on a trip cannot take a second one. Every
+   * transition locks the trip row before any offer row (here: the UPDATE … FROM takes the trip only), so
+   * accepts, declines and cancels of one trip queue on the trip and never deadlock on each other.
+   */
+  async acceptOffer(em: EntityManager, principal: Principal, args: unknown): Promise<Trip> {
+    const { tripId } = parseInput(tripIdArgsSchema, args);
+    const now = this.#now();
+    let row: Row;
+    try {
+      row = await em.transactional(async (tx) => {
+        const [assigned] = await query(
+          tx,
+          `update ${TRIPS} t set "status" = 'DRIVER_ASSIGNED', "driver_id" = o."driver_id", "driver_user_id" = o."driver_user_id", "assigned_at" = ?,
+             "next_dispatch_at" = null, "version" = t."version" + 1, "updated_at" = ?
+           from ${OFFERS} o
+           where t."id" = ? and t."status" in ${inList(DISPATCHING_STATUSES)}
+             and o."trip_id" = t."id" and o."driver_user_id" = ? and o."status" = 'PENDING' and o."expires_at" > ?
+           returning t.*`,
+          [now, now, tripId, principal.userId, now],
+        );
+        if (!assigned) throw await this.#refuseOffer(tx, tripId, principal, now);
+        await query(tx, `update ${OFFERS} set "status" = 'ACCEPTED', "answered_at" = ? where "trip_id" = ? and "driver_user_id" = ? and "status" = 'PENDING'`, [now, tripId, principal.userId]);
+        // drivers releases the other offered drivers itself on TripMatched: nothing left to release here.
+        await query(tx, `update ${OFFERS} set "status" = 'WITHDRAWN', "answered_at" = ?, "released_at" = ? where "trip_id" = ? and "status" = 'PENDING'`, [now, now, tripId]);
+        this.#options.events.record(tx, tripEvents.matched(tripFromRow(tx, assigned)));
+        return assigned;
+      });
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException) throw conflict('You are already on another trip.', { reason: 'DRIVER_BUSY' });
+      throw error;
+    }
+    await this.#options.notifier.tripChanged(row);
+    return tripFromRow(em, row);
+  }
+
+  /**
+   * The driver passes; they are never offered this trip again. The last answer of a round starts the
+   * next one at once. Declines of one trip queue on the trip row, so the last of two simultaneous
+   * declines sees the other and knows the round is over.
+   */
+  async declineOffer(em: EntityManager, principal: Principal, args: unknown): Promise<boolean> {
+    const { tripId } = parseInput(tripIdArgsSchema, args);
+    const now = this.#now();
+    const { driverId, roundOver } = await em.transactional(async (tx) => {
+      await query(tx, `select "id" from ${TRIPS} where "id" = ? for update`, [tripId]);
+      const [offer] = await query<{ driver_id: string }>(
+        tx,
+        `update ${OFFERS} set "status" = 'DECLINED', "answered_at" = ? where "trip_id" = ? and "driver_user_id" = ? and "status" = 'PENDING' and "expires_at" > ? returning "driver_id"`,
+        [now, tripId, principal.userId, now],
+      );
+      if (!offer) throw await this.#refuseOffer(tx, tripId, principal, now);
+      const advanced = await query(
+        tx,
+        `update ${TRIPS} set "next_dispatch_at" = ? where "id" = ? and "status" = 'MATCHING'
+           and not exists (select 1 from ${OFFERS} where "trip_id" = ? and "status" = 'PENDING') returning "id"`,
+        [now, tripId, tripId],
+      );
+      return { driverId: offer.driver_id, roundOver: advanced.length > 0 };
+    });
+    await this.#options.releases.release(tripId, [driverId]);
+    if (roundOver) this.#options.onRoundAnswered(tripId);
+    return true;
+  }
+
+  /** markArrived, startTrip, completeTrip: only the assigned driver, only from the step before. */
+  async driverStep(em: EntityManager, principal: Principal, step: DriverStep, args: unknown): Promise<Trip> {
+    const { tripId } = parseInput(tripIdArgsSchema, args);
+    const { from, to, at, event } = DRIVER_STEPS[step];
+    const now = this.#now();
+    const row = await em.transactional(async (tx) => {
+      const [moved] = await query(
+        tx,
+        `update ${TRIPS} set "status" = '${to}', "${at}" = ?, "version" = "version" + 1, "updated_at" = ?
+           where "id" = ? and "driver_user_id" = ? and "status" = '${from}' returning *`,
+        [now, now, tripId, principal.userId],
+      );
+      if (!moved) throw await this.#refuse(tx, tripId, (trip) => trip.driver_user_id === principal.userId);
+      if (event) this.#options.events.record<unknown>(tx, event(tripFromRow(tx, moved)));
+      return moved;
+    });
+    await this.#options.notifier.tripChanged(row);
+    return tripFromRow(em, row);
+  }
+
+  /**
+   * The rider, before the ride starts; the assigned driver, once assigned and before it starts. A rider
+   * pays the quote's cancellation fee only when a driver was assigned more than the grace period ago;
+   * the fee is computed in the same statement that cancels, from the row as it is then.
+   */
+  async cancel(em: EntityManager, principal: Principal, args: unknown): Promise<Trip> {
+    const { tripId, reason } = parseInput(cancelTripSchema, args);
+    const byRider = principal.role === 'RIDER';
+    const graceEnds = new Date(this.#now().getTime() - this.#options.cancellationGraceMs);
+    return this.#cancelWhere(em, tripId, {
+      by: byRider ? 'RIDER' : 'DRIVER',
+      reason,
+      condition: byRider ? `"rider_id" = ? and "status" in ${inList(RIDER_CANCELLABLE)}` : `"driver_user_id" = ? and "status" in ${inList(DRIVER_CANCELLABLE)}`,
+      params: [principal.userId],
+      feeSql: byRider ? `case when "assigned_at" is not null and "assigned_at" < ? then "quote_cancellation_fee_minor" else 0 end` : '0',
+      feeParams: byRider ? [graceEnds] : [],
+      isParty: (trip) => (byRider ? trip.rider_id === principal.userId : trip.driver_user_id === principal.userId),
+    });
+  }
+
+  /** Dispatch gave up (no driver accepted in any round): SYSTEM cancels, no fee. Null when the trip moved on meanwhile. */
+  async cancelUnmatched(em: EntityManager, tripId: string, round: number, reason: string): Promise<Trip | null> {
+    try {
+      return await this.#cancelWhere(em, tripId, {
+        by: 'SYSTEM',
+        reason,
+        condition: `"status" in ${inList(DISPATCHING_STATUSES)} and "dispatch_round" = ?`,
+        params: [round],
+        feeSql: '0',
+        feeParams: [],
+        isParty: () => true,
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'CONFLICT') return null;
+      throw error;
+    }
+  }
+
+  async #cancelWhere(
+    em: EntityManager,
+    tripId: string,
+    spec: { by: CancelledBy; reason: string; condition: string; params: unknown[]; feeSql: string; feeParams: unknown[]; isParty: (trip: Row) => boolean },
+  ): Promise<Trip> {
+    const now = this.#now();
+    const { row, withdrawn } = await em.transactional(async (tx) => {
+      const [cancelled] = await query(
+        tx,
+        `update ${TRIPS} set "status" = 'CANCELLED', "cancelled_at" = ?, "cancelled_by" = ?, "cancellation_reason" = ?, "cancellation_fee_minor" = ${spec.feeSql},
+           "next_dispatch_at" = null, "version" = "version" + 1, "updated_at" = ? where "id" = ? and ${spec.condition} returning *`,
+        [now, spec.by, spec.reason, ...spec.feeParams, now, tripId, ...spec.params],
+      );
+      if (!cancelled) throw await this.#refuse(tx, tripId, spec.isParty);
+      const offers = await query<{ driver_id: string }>(tx, `update ${OFFERS} set "status" = 'WITHDRAWN', "answered_at" = ? where "trip_id" = ? and "status" = 'PENDING' returning "driver_id"`, [now, tripId]);
+      this.#options.events.record(tx, tripEvents.cancelled(tripFromRow(tx, cancelled)));
+      return { row: cancelled, withdrawn: offers.map((offer) => offer.driver_id) };
+    });
+    await this.#options.notifier.tripChanged(row);
+    await this.#options.releases.release(tripId, withdrawn);
+    return tripFromRow(em, row);
+  }
+
+  /** Why a conditional update matched nothing, as the error to throw (read in the same transaction, after the race). */
+  async #refuse(tx: EntityManager, tripId: string, isParty: (trip: Row) => boolean): Promise<Error> {
+    const [trip] = await query(tx, `select "status", "rider_id", "driver_user_id" from ${TRIPS} where "id" = ?`, [tripId]);
+    if (!trip) return notFound('Trip');
+    if (!isParty(trip)) return forbidden('This is not your trip.');
+    return conflict(`The trip is ${trip.status as string}: this is not possible now.`, { status: trip.status });
+  }
+
+  async #refuseOffer(tx: EntityManager, tripId: string, principal: Principal, now: Date): Promise<Error> {
+    const [trip] = await query(tx, `select "status" from ${TRIPS} where "id" = ?`, [tripId]);
+    if (!trip) return notFound('Trip');
+    const [offer] = await query<{ status: string; expires_at: Date }>(tx, `select "status", "expires_at" from ${OFFERS} where "trip_id" = ? and "driver_user_id" = ?`, [tripId, principal.userId]);
+    if (!offer) return forbidden('This trip was not offered to you.');
+    const offerStatus = offer.status === 'PENDING' && new Date(offer.expires_at) <= now ? 'EXPIRED' : offer.status;
+    return conflict(`The offer is ${offerStatus} and the trip is ${trip.status as string}.`, { status: trip.status, offerStatus });
+  }
+}
+

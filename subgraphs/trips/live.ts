@@ -1,0 +1,193 @@
+import type { EntityManager } from '../../platform/db.ts';
+import { forbidden, notFound } from '../../platform/errors.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { PubSub } from '../../platform/pubsub.ts';
+import type { Principal } from '../../platform/auth.ts';
+import { isUuid } from '../../platform/validation.ts';
+import type { Trip, TripStatus } from './entities.ts';
+import { canSeeTrip, grantOfferView } from './policy.ts';
+import { inList, OFFERS, query, snapshotOf, TRIPS, tripFromRow, type Row, type TripSnapshot } from './rows.ts';
+
+const channels = {
+  trip: (tripId: string) => `trips:trip:${tripId}`,
+  offers: (driverUserId: string) => `trips:offers:${driverUserId}`,
+};
+
+/** What a driver's offer stream carries per offer. */
+export interface OfferMessage {
+  offerId: string;
+  round: number;
+  expiresAt: string;
+  pickupDistanceM: number;
+  trip: TripSnapshot;
+}
+
+/** TripOffer as GraphQL resolves it. */
+export interface TripOfferView {
+  trip: Trip;
+  expiresAt: Date;
+  round: number;
+  pickupDistanceM: number;
+}
+
+const TERMINAL: readonly TripStatus[] = ['COMPLETED', 'CANCELLED'];
+
+/**
+ * Tells subscribers what changed, after the change committed (the outbox carries the durable events;
+ * these are the live view of them). Publishing never fails the caller: the state is already written.
+ */
+export class TripNotifier {
+  readonly #pubsub: PubSub;
+  readonly #logger: Logger;
+
+  constructor(pubsub: PubSub, logger: Logger) {
+    this.#pubsub = pubsub;
+    this.#logger = logger;
+  }
+
+  async tripChanged(row: Row): Promise<void> {
+    await this.#publish(channels.trip(String(row.id)), snapshotOf(row));
+  }
+
+  async offered(trip: Row, offers: Array<{ id: string; driverUserId: string; round: number; expiresAt: Date; pickupDistanceM: number }>): Promise<void> {
+    const snapshot = snapshotOf(trip);
+    await Promise.all(
+      offers.map((offer) =>
+        this.#publish(channels.offers(offer.driverUserId), {
+          offerId: offer.id,
+          round: offer.round,
+          expiresAt: offer.expiresAt.toISOString(),
+          pickupDistanceM: offer.pickupDistanceM,
+          trip: snapshot,
+        } satisfies OfferMessage),
+      ),
+    );
+  }
+
+  async #publish(channel: string, message: unknown) {
+    try {
+      await this.#pubsub.publish(channel, message);
+    } catch (error) {
+      this.#logger.warn({ err: error, channel }, 'could not publish a trip notification');
+    }
+  }
+}
+
+/**
+ * The trip as it is now, then every later transition, in order (`version` tells a transition already
+ * sent from a new one); the stream ends after COMPLETED or CANCELLED. The snapshot is read once the
+ * pub/sub subscription is ready, so no transition falls between the two. Status streams never drop:
+ * a subscriber that falls 100 transitions behind gets an error, not a gap.
+ */
+export async function followTrip(pubsub: PubSub, em: EntityManager, principal: Principal | undefined, tripId: string): Promise<AsyncIterableIterator<{ tripUpdates: Trip }>> {
+  if (!isUuid(tripId)) throw notFound('Trip');
+  const stream = pubsub.subscribe<TripSnapshot>(channels.trip(tripId), { overflow: 'fail' });
+  let current: Trip;
+  try {
+    await stream.ready;
+    const [row] = await query(em, `select * from ${TRIPS} where "id" = ?`, [tripId]);
+    if (!row) throw notFound('Trip');
+    current = tripFromRow(em, row);
+    if (!canSeeTrip(principal, current)) throw forbidden('Only the rider, the assigned driver and admins follow a trip.');
+  } catch (error) {
+    await stream.return?.();
+    throw error;
+  }
+  let pending: Trip | undefined = current;
+  let version = current.version;
+  let ended = false;
+  const iterator: AsyncIterableIterator<{ tripUpdates: Trip }> = {
+    async next() {
+      if (pending) {
+        const trip = pending;
+        pending = undefined;
+        ended = TERMINAL.includes(trip.status);
+        return { value: { tripUpdates: trip }, done: false };
+      }
+      while (!ended) {
+        const result = await stream.next();
+        if (result.done) break;
+        const trip = tripFromRow(em, result.value);
+        if (trip.version <= version) continue;
+        version = trip.version;
+        ended = TERMINAL.includes(trip.status);
+        return { value: { tripUpdates: trip }, done: false };
+      }
+      await stream.return?.();
+      return { value: undefined, done: true };
+    },
+    async return() {
+      pending = undefined;
+      ended = true;
+      await stream.return?.();
+      return { value: undefined, done: true };
+    },
+    async throw(error?: unknown) {
+      await stream.return?.();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}
+
+/**
+ * The signed-in driver's offers: those still pending when they subscribe (an app reconnecting sees what
+ * it missed), then each new one. Each offer is sent once.
+ */
+export async function followOffers(pubsub: PubSub, em: EntityManager, driverUserId: string, now: () => Date): Promise<AsyncIterableIterator<{ tripOffers: TripOfferView }>> {
+  const stream = pubsub.subscribe<OfferMessage>(channels.offers(driverUserId), { overflow: 'fail' });
+  const queued: OfferMessage[] = [];
+  try {
+    await stream.ready;
+    const rows = await query<Row & { offer_id: string; offer_round: number; offer_expires_at: Date; offer_distance_m: number }>(
+      em,
+      `select t.*, o."id" as "offer_id", o."round" as "offer_round", o."expires_at" as "offer_expires_at", o."pickup_distance_m" as "offer_distance_m"
+       from ${OFFERS} o join ${TRIPS} t on t."id" = o."trip_id"
+       where o."driver_user_id" = ? and o."status" = 'PENDING' and o."expires_at" > ? and t."status" in ${inList(['REQUESTED', 'MATCHING'])}
+       order by o."offered_at"`,
+      [driverUserId, now()],
+    );
+    for (const { offer_id, offer_round, offer_expires_at, offer_distance_m, ...trip } of rows) {
+      queued.push({ offerId: offer_id, round: offer_round, expiresAt: new Date(offer_expires_at).toISOString(), pickupDistanceM: offer_distance_m, trip: snapshotOf(trip) });
+    }
+  } catch (error) {
+    await stream.return?.();
+    throw error;
+  }
+  const sent = new Set<string>();
+  const view = (message: OfferMessage): { tripOffers: TripOfferView } => ({
+    tripOffers: {
+      trip: grantOfferView(tripFromRow(em, message.trip), driverUserId),
+      expiresAt: new Date(message.expiresAt),
+      round: message.round,
+      pickupDistanceM: message.pickupDistanceM,
+    },
+  });
+  const iterator: AsyncIterableIterator<{ tripOffers: TripOfferView }> = {
+    async next() {
+      for (;;) {
+        const message = queued.shift() ?? (await stream.next().then((result) => (result.done ? undefined : result.value)));
+        if (!message) return { value: undefined, done: true };
+        if (sent.has(message.offerId)) continue;
+        sent.add(message.offerId);
+        return { value: view(message), done: false };
+      }
+    },
+    async return() {
+      queued.length = 0;
+      await stream.return?.();
+      return { value: undefined, done: true };
+    },
+    async throw(error?: unknown) {
+      await stream.return?.();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { eventNamespace, EVENTS_MIGRATION, streamKey, withEventMigrations } from '../../platform/events/index.ts';
+import { redisNamespace } from '../../subgraphs/drivers/live/keys.ts';
+
+describe('event stream names', () => {
+  it('are namespaced by the database name, so replicas reaching it through different hosts agree', () => {
+    const viaPooler = eventNamespace({ databaseUrl: 'postgres://app@pgbouncer:6432/smartline_prod', dataDir: '.data' });
+    const direct = eventNamespace({ databaseUrl: 'postgres://app@10.0.0.5:5432/smartline_prod', dataDir: '/elsewhere' });
+    assert.equal(viaPooler, 'smartline_prod');
+    assert.equal(direct, viaPooler);
+  });
+
+  it('use a digest of the data directory for embedded PGlite, one per checkout', () => {
+    assert.match(eventNamespace({ databaseUrl: undefined, dataDir: '.data' }), /^pglite-[0-9a-f]{16}$/);
+    assert.notEqual(eventNamespace({ databaseUrl: undefined, dataDir: '/tmp/a' }), eventNamespace({ databaseUrl: undefined, dataDir: '/tmp/b' }));
+  });
+
+  it('share the namespace of the drivers\' live keys: one deployment is one namespace', () => {
+    for (const config of [{ databaseUrl: 'postgres://x@h/db_1', dataDir: '.data' }, { databaseUrl: undefined, dataDir: '/tmp/smartline' }]) {
+      assert.equal(eventNamespace(config), redisNamespace(config));
+    }
+  });
+
+  it('put each producing subgraph on its own stream, hash-tagged by namespace', () => {
+    assert.equal(streamKey('smartline_prod', 'trips'), 'smartline:events:{smartline_prod}:trips');
+  });
+
+  it('come with the event tables, appended once after a subgraph\'s own migrations', () => {
+    const own = [{ name: '0001_trips', class: EVENTS_MIGRATION.class }];
+    const all = withEventMigrations(own);
+    assert.deepEqual(all.map((entry) => entry.name), ['0001_trips', 'platform_0001_events']);
+    assert.equal(withEventMigrations(all), all);
+  });
+});
