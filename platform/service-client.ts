@@ -1,6 +1,7 @@
 import { DEFAULT_PORTS, type ServiceConfig, type SubgraphName } from './config.ts';
 import type { TraceContext } from './context.ts';
 import { AppError, isErrorCode } from './errors.ts';
+import { createHttpClient, type UpstreamResponse } from './http-client.ts';
 import type { Logger } from './logger.ts';
 import { loadServiceTokenSecret, mintServiceToken, SERVICE_TOKEN_HEADER, SERVICE_TOKEN_TTL_MS } from './service-auth.ts';
 
@@ -31,13 +32,14 @@ interface GraphQLResponse<TData> {
 }
 
 /**
- * Calls another subgraph directly (never through the router) as a service. Node's fetch (undici)
- * keeps connections alive per origin. The URL is read from config.subgraphUrls at every call, so a
+ * Calls another subgraph directly (never through the router) as a service, over the keep-alive pool
+ * of platform/http-client.ts. The URL is read from config.subgraphUrls at every call, so a
  * caller created before its target started (test stacks on port 0) still reaches it.
  */
 export function createServiceClient(options: ServiceClientOptions): ServiceClient {
   const { caller, target, config, logger } = options;
   const secret = loadServiceTokenSecret(config, logger);
+  const http = createHttpClient();
   let cached: { token: string; renewAt: number } | undefined;
   const token = () => {
     const now = Date.now();
@@ -52,14 +54,9 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       const headers: Record<string, string> = { 'content-type': 'application/json', [SERVICE_TOKEN_HEADER]: token() };
       if (requestOptions.requestId) headers['x-request-id'] = requestOptions.requestId;
       if (requestOptions.trace) headers.traceparent = requestOptions.trace.traceparent;
-      let response: Response;
+      let response: UpstreamResponse;
       try {
-        response = await fetch(url, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ query, variables }),
-          signal: AbortSignal.timeout(requestOptions.timeoutMs ?? options.timeoutMs ?? 2_000),
-        });
+        response = await http.post(url, headers, JSON.stringify({ query, variables }), { timeoutMs: requestOptions.timeoutMs ?? options.timeoutMs ?? 2_000 });
       } catch (error) {
         logger.warn({ err: error, target, url }, 'service call failed');
         throw new AppError('SERVICE_UNAVAILABLE', `${target} did not answer.`, { service: target });

@@ -17,7 +17,7 @@ import { subscriptionsFeature, type SubscriptionsFeature, type SubscriptionsOpti
 import { createPassthrough, type Passthrough } from './passthrough.ts';
 import { ForwardingDataSource, type RouterContext } from './subgraph-data-source.ts';
 import { followGateway } from './subscriptions/supergraph.ts';
-import { createUpstreamClient } from './upstream-http.ts';
+import { createHttpClient } from '../platform/http-client.ts';
 
 export interface RouterOptions {
   logger?: Logger;
@@ -54,7 +54,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
   const urlOverrides: Record<string, string> = { ...config.subgraphUrls, ...options.subgraphUrls };
   const readSupergraph = () => readFileSync(config.supergraphPath, 'utf8');
   let updateSupergraph: ((sdl: string) => void) | undefined;
-  const upstream = createUpstreamClient();
+  const upstream = createHttpClient();
 
   const gateway = new ApolloGateway({
     logger,

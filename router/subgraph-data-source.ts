@@ -1,7 +1,7 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher } from '@apollo/utils.fetcher';
 import type { RequestContext } from '../platform/context.ts';
-import type { UpstreamClient, UpstreamResponse } from './upstream-http.ts';
+import type { UpstreamClient, UpstreamResponse } from '../platform/http-client.ts';
 
 /**
  * A subgraph answer the router already holds for this request: the passthrough fast path sent the

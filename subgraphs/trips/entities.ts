@@ -73,6 +73,8 @@ const TripSchema = defineEntity({
     cancellationFeeMinor: p.bigint().nullable(),
     dispatchRound: p.integer().default(0),
     nextDispatchAt: p.datetime().nullable(),
+    /** When the current round ends (offers made in it expire then); a round that found nobody retries until it. */
+    roundEndsAt: p.datetime().nullable(),
     version: p.integer().default(0),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },

@@ -86,7 +86,15 @@ class DispatchAndLifecycle extends Migration {
   }
 }
 
+/** A round with nobody free to offer keeps looking (every few hundred ms) until its deadline, then widens. */
+class RoundDeadline extends Migration {
+  override up() {
+    this.addSql(`alter table "trips" add column "round_ends_at" timestamptz null`);
+  }
+}
+
 export const migrations: MigrationEntry[] = [
   { name: '0001_trips', class: CreateTrips },
   { name: '0002_dispatch', class: DispatchAndLifecycle },
+  { name: '0003_round_deadline', class: RoundDeadline },
 ];

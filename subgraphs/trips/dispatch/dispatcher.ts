@@ -21,6 +21,8 @@ const CLAIM_BATCH = 20;
 const CANDIDATES_PER_SLOT = 4;
 /** The most candidates drivers answers with in one call. */
 const MAX_CANDIDATES = 50;
+/** A round that found nobody free to offer looks again this often until it ends (drivers free up within a round). */
+export const EMPTY_ROUND_RETRY_MS = 250;
 /** Unreleased answers older than this are the sweep's (younger ones are still being released inline). */
 const SWEEP_AFTER_MS = 5_000;
 
@@ -37,13 +39,27 @@ export interface DispatcherOptions {
   now?: () => Date;
 }
 
-type ClaimedTrip = Row & { id: string; status: TripStatus; dispatch_round: number; vehicle_type: VehicleType; pickup_lat: number; pickup_lng: number };
+type ClaimedTrip = Row & {
+  id: string;
+  status: TripStatus;
+  dispatch_round: number;
+  round_ends_at: Date | string | null;
+  vehicle_type: VehicleType;
+  pickup_lat: number;
+  pickup_lng: number;
+};
 
 /**
  * Offers trips to drivers in rounds: round r (1-based) offers the trip to the best `offerCount` drivers
  * within `radiiM[r-1]` that were never offered it, all at once, for `offerTimeoutMs`; the first to accept
  * wins (TripLifecycle.acceptOffer). When a round ends unanswered (or every driver declined) the next,
  * wider one starts; after the last, the trip is cancelled with NO_DRIVERS_FOUND.
+ *
+ * Two rules for bursts (many riders booking near the same drivers at once): a trip offers to its fair
+ * share of the free candidates — fewer than `offerCount` when other trips nearby are dispatching too, at
+ * least one — so every rider gets an offer straight away instead of the first few taking every driver;
+ * and a round that found nobody free keeps looking every EMPTY_ROUND_RETRY_MS until its deadline
+ * (drivers come free as other trips are accepted) before the radius widens.
  *
  * Work is claimed from the database, never held in memory alone: a round is claimed by moving the trip's
  * `next_dispatch_at` a lease ahead, with `for update skip locked` so replicas never claim the same trip,
@@ -118,6 +134,10 @@ export class Dispatcher {
   async #runRound(trip: ClaimedTrip): Promise<void> {
     const { config, logger } = this.#options;
     try {
+      if (trip.dispatch_round > 0 && trip.round_ends_at && new Date(trip.round_ends_at) > this.#now() && !(await this.#offeredInRound(trip))) {
+        await this.#offer(trip, config.radiiM[trip.dispatch_round - 1]!, { retry: true });
+        return;
+      }
       // A trip's first round has nothing to expire (the common, latency-critical case: skip the statement).
       if (trip.dispatch_round > 0) await this.#expireRound(trip.id);
       if (trip.dispatch_round >= config.radiiM.length) {
@@ -141,10 +161,30 @@ export class Dispatcher {
     await this.#options.releases.release(tripId, expired.map((offer) => offer.driver_id));
   }
 
-  async #offer(trip: ClaimedTrip, radiusM: number): Promise<void> {
+  /** Whether the trip's current round made any offer (a round that did ends by answers or its deadline). */
+  async #offeredInRound(trip: ClaimedTrip): Promise<boolean> {
+    const [row] = await query(this.#options.db.fork(), `select 1 from ${OFFERS} where "trip_id" = ? and "round" = ? limit 1`, [trip.id, trip.dispatch_round]);
+    return row !== undefined;
+  }
+
+  /** Other trips dispatching within `radiusM` of this one's pickup (a bounding box: a cheap, fair estimate). */
+  async #competing(trip: ClaimedTrip, radiusM: number): Promise<number> {
+    const dLat = radiusM / 111_320;
+    const dLng = radiusM / (111_320 * Math.cos((trip.pickup_lat * Math.PI) / 180));
+    const [row] = await query<{ count: number | string }>(
+      this.#options.db.fork(),
+      `select count(*) as "count" from ${TRIPS} where "status" in ${inList(DISPATCHING_STATUSES)} and "id" <> ?
+         and "pickup_lat" between ? and ? and "pickup_lng" between ? and ?`,
+      [trip.id, trip.pickup_lat - dLat, trip.pickup_lat + dLat, trip.pickup_lng - dLng, trip.pickup_lng + dLng],
+    );
+    return Number(row?.count ?? 0);
+  }
+
+  async #offer(trip: ClaimedTrip, radiusM: number, options: { retry?: boolean } = {}): Promise<void> {
     const { directory, config, db } = this.#options;
     const em = db.fork();
-    const round = trip.dispatch_round + 1;
+    // A retry looks again within the round it started; otherwise this is the next round.
+    const round = options.retry ? trip.dispatch_round : trip.dispatch_round + 1;
     const offered = new Set(
       trip.dispatch_round === 0 ? [] : (await query<{ driver_id: string }>(em, `select "driver_id" from ${OFFERS} where "trip_id" = ?`, [trip.id])).map((row) => row.driver_id),
     );
@@ -155,18 +195,22 @@ export class Dispatcher {
       first: Math.min(MAX_CANDIDATES, config.offerCount * CANDIDATES_PER_SLOT + offered.size),
     });
     const ranked = rankCandidates(candidates.filter((candidate) => !offered.has(candidate.driverId)), trip.vehicle_type, radiusM);
-    const chosen = await this.#reserve(trip.id, ranked);
+    const share = ranked.length === 0 ? 0 : Math.max(1, Math.floor(ranked.length / (1 + (await this.#competing(trip, radiusM)))));
+    const chosen = await this.#reserve(trip.id, ranked, Math.min(config.offerCount, share));
 
     const now = this.#now();
     const expiresAt = new Date(now.getTime() + config.offerTimeoutMs);
+    // Offers made: the round ends when they expire. Nobody free: look again shortly, within the round.
+    const roundEndsAt = chosen.length > 0 ? expiresAt : options.retry && trip.round_ends_at ? new Date(trip.round_ends_at) : expiresAt;
+    const nextDispatchAt = chosen.length > 0 ? expiresAt : new Date(Math.min(now.getTime() + EMPTY_ROUND_RETRY_MS, roundEndsAt.getTime()));
     const offers = chosen.map((candidate) => ({ id: randomUUID(), candidate }));
     const row = await em.transactional(async (tx) => {
       const [moved] = await query(
         tx,
-        `update ${TRIPS} set "status" = 'MATCHING', "dispatch_round" = ?, "next_dispatch_at" = ?, "updated_at" = ?,
+        `update ${TRIPS} set "status" = 'MATCHING', "dispatch_round" = ?, "next_dispatch_at" = ?, "round_ends_at" = ?, "updated_at" = ?,
            "version" = "version" + ${trip.status === 'MATCHING' ? 0 : 1}
          where "id" = ? and "status" = ? and "dispatch_round" = ? returning *`,
-        [round, expiresAt, now, trip.id, trip.status, trip.dispatch_round],
+        [round, nextDispatchAt, roundEndsAt, now, trip.id, trip.status, trip.dispatch_round],
       );
       if (!moved || offers.length === 0) return moved;
       await query(
@@ -187,12 +231,11 @@ export class Dispatcher {
       offers.map(({ id, candidate }) => ({ id, driverUserId: candidate.userId, round, expiresAt, pickupDistanceM: Math.round(candidate.distanceM) })),
     );
     if (trip.status !== 'MATCHING') await this.#options.notifier.tripChanged(row);
-    this.#timeRound(trip.id, expiresAt);
+    this.#timeRound(trip.id, nextDispatchAt);
   }
 
-  /** Reserves the best candidates, going down the ranking while others take the ones above. */
-  async #reserve(tripId: string, ranked: RankedCandidate[]): Promise<RankedCandidate[]> {
-    const wanted = this.#options.config.offerCount;
+  /** Reserves the best `wanted` candidates, going down the ranking while others take the ones above. */
+  async #reserve(tripId: string, ranked: RankedCandidate[], wanted: number): Promise<RankedCandidate[]> {
     const chosen: RankedCandidate[] = [];
     let next = 0;
     while (chosen.length < wanted && next < ranked.length) {

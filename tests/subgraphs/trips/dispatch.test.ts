@@ -71,6 +71,39 @@ describe('dispatch rounds', () => {
     for (const driver of [first, second]) await rides.waitForAvailability(driver, 'AVAILABLE');
   });
 
+  it('shares the nearby drivers among riders booking at the same moment: every trip gets an offer at once', async () => {
+    const pickup = rides.freshArea();
+    const drivers = await Promise.all([200, 400, 600].map((m) => rides.onlineDriverAt(offset(pickup, m))));
+    const riders = await Promise.all([0, 1, 2].map(() => stack.signUp('RIDER')));
+    const trips = await Promise.all(riders.map((rider, i) => rides.request(rider, offset(pickup, 50 * i))));
+    const offered = await waitFor(async () => {
+      const perTrip = await Promise.all(trips.map(async (trip) => (await rides.offers(trip.id)).filter((offer) => offer.round === 1)));
+      return perTrip.every((offers) => offers.length > 0) ? perTrip : undefined;
+    }, { what: 'every trip to be offered', timeoutMs: OFFER_TIMEOUT_MS });
+    const driversOffered = offered.flat().map((offer) => offer.driver_id);
+    assert.equal(new Set(driversOffered).size, driversOffered.length, 'a driver is offered one trip at a time');
+    assert.deepEqual(new Set(driversOffered), new Set(drivers.map((driver) => driver.driverId)));
+  });
+
+  it('keeps looking within a round that found nobody free, and offers the trip as soon as a driver frees up', async () => {
+    const pickup = rides.freshArea();
+    const driver = await rides.onlineDriverAt(offset(pickup, 300));
+    const [first, second] = await Promise.all([0, 1].map(() => stack.signUp('RIDER')));
+    const { id: firstTrip } = await rides.request(first, pickup);
+    await rides.pendingOffers(firstTrip, 1);
+    const { id: secondTrip } = await rides.request(second, offset(pickup, 100));
+    await waitFor(async () => ((await rides.status(secondTrip)) === 'MATCHING' ? true : undefined), { what: 'the second trip to start its round' });
+    assert.deepEqual(await rides.offers(secondTrip), [], 'its only driver is offered the first trip');
+
+    await rides.as(driver, DECLINE, { id: firstTrip });
+    const [offer] = await waitFor(async () => {
+      const offers = await rides.offers(secondTrip);
+      return offers.length > 0 ? offers : undefined;
+    }, { what: 'the freed driver to be offered the waiting trip' });
+    assert.equal(offer!.driver_id, driver.driverId);
+    assert.equal(offer!.round, 1, 'still the first round: the search did not have to widen');
+  });
+
   it('offers the five best drivers at once, of the quoted class or better, never XL for a sedan', async () => {
     const pickup = rides.freshArea();
     const economy = await Promise.all([300, 600, 900, 1_200].map((m) => rides.onlineDriverAt(offset(pickup, m), 'ECONOMY')));

@@ -2,10 +2,10 @@ import http from 'node:http';
 import https from 'node:https';
 
 /**
- * The router's HTTP client for subgraph calls: one keep-alive pool per process, and a response that
- * is just what the router needs (status, headers, the body as text). Node's `fetch` builds WHATWG
- * streams, a Request and a Headers object per call; on the ingest path that cost more CPU than the
- * rest of the router's work for an update.
+ * The HTTP client for calls between our own services (router → subgraph, subgraph → subgraph): one
+ * keep-alive pool per client, and a response that is just what callers need (status, headers, the
+ * body as text). Node's `fetch` builds WHATWG streams, a Request and a Headers object per call; on the
+ * ingest path that cost more CPU than the rest of the router's work for an update.
  *
  * The response has the shape @apollo/gateway's RemoteGraphQLDataSource reads (`ok`, `status`,
  * `statusText`, `url`, `headers.get`, `text()`, `json()`), so its error and body handling stay the gateway's own.
@@ -23,7 +23,8 @@ export interface UpstreamResponse {
 }
 
 export interface UpstreamClient {
-  post(url: string, headers: Record<string, string>, body: string): Promise<UpstreamResponse>;
+  /** Rejects on a network error or when the whole exchange takes longer than the timeout. */
+  post(url: string, headers: Record<string, string>, body: string, options?: { timeoutMs?: number }): Promise<UpstreamResponse>;
   /** Closes idle pooled connections (router shutdown). */
   close(): void;
 }
@@ -33,8 +34,8 @@ export interface UpstreamClientOptions {
   timeoutMs?: number;
 }
 
-export function createUpstreamClient(options: UpstreamClientOptions = {}): UpstreamClient {
-  const timeoutMs = options.timeoutMs ?? 30_000;
+export function createHttpClient(options: UpstreamClientOptions = {}): UpstreamClient {
+  const defaultTimeoutMs = options.timeoutMs ?? 30_000;
   // LIFO keeps a few hot connections busy instead of spreading requests over every idle socket.
   const agents = {
     'http:': new http.Agent({ keepAlive: true, maxFreeSockets: 512, scheduling: 'lifo' }),
@@ -43,7 +44,8 @@ export function createUpstreamClient(options: UpstreamClientOptions = {}): Upstr
   const parsedUrls = new Map<string, URL>();
 
   return {
-    post(url, headers, body) {
+    post(url, headers, body, callOptions = {}) {
+      const timeoutMs = callOptions.timeoutMs ?? defaultTimeoutMs;
       let target = parsedUrls.get(url);
       if (!target) parsedUrls.set(url, (target = new URL(url)));
       const transport = target.protocol === 'https:' ? https : http;
@@ -54,7 +56,6 @@ export function createUpstreamClient(options: UpstreamClientOptions = {}): Upstr
             method: 'POST',
             agent: agents[target.protocol as 'http:' | 'https:'],
             headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-            timeout: timeoutMs,
           },
           (response) => {
             response.setEncoding('utf8');
@@ -64,8 +65,10 @@ export function createUpstreamClient(options: UpstreamClientOptions = {}): Upstr
             response.on('end', () => resolve(upstreamResponse(url, response, text)));
           },
         );
-        request.on('timeout', () => request.destroy(new Error(`The subgraph at ${url} did not answer within ${timeoutMs} ms.`)));
+        // A deadline for the whole exchange (a socket timeout would only catch silence).
+        const deadline = setTimeout(() => request.destroy(new Error(`${url} did not answer within ${timeoutMs} ms.`)), timeoutMs);
         request.on('error', reject);
+        request.on('close', () => clearTimeout(deadline));
         request.end(body);
       });
     },

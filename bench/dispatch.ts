@@ -1,0 +1,227 @@
+/**
+ * Dispatch benchmark: `--riders` riders book at the same moment while `--drivers` drivers are online
+ * nearby, each driver following `tripOffers` through the router over graphql-ws and accepting the first
+ * offer it gets. Measures the time from sending `requestTrip` to the first offer of that trip arriving
+ * on a driver's socket (the client's clock on both ends), and proves the outcome: every trip at most one
+ * driver, every driver at most one trip (double assignments must be 0), read back from trips' table.
+ * Every service is its own process (distributed mode, real Postgres and Redis).
+ *
+ *   npm run bench:dispatch -- [--riders 100] [--drivers 300] [--spread-km 3] [--settle 20] [--profile-dir DIR]
+ *
+ * Baseline in the same run: the router's round trip for `requestTrip` alone (the HTTP answer), so the
+ * offer latency reads as "booking + dispatch + fan-out" against "booking".
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createClient, type Client } from 'graphql-ws';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { startServiceProcess, startSubgraphProcesses, type ServiceProcess } from '../tests/support/processes.ts';
+import { transitionDriver } from '../subgraphs/drivers/availability.ts';
+import { DEFAULT_RULES } from '../subgraphs/drivers/live/fixes.ts';
+import { driverKeys, redisNamespace } from '../subgraphs/drivers/live/keys.ts';
+import { RedisLiveStore } from '../subgraphs/drivers/live/redis-store.ts';
+import { createBenchDatabase, deleteRedisNamespace, inBatches, LOCAL_DATABASE_URL, LOCAL_REDIS_URL, mintTokens, seedDriverRows } from './support.ts';
+
+const CAIRO = { lat: 30.0444, lng: 31.2357 };
+const VEHICLE_ORDER = ['ECONOMY', 'COMFORT', 'PREMIUM', 'XL'] as const;
+const FARES = `query($pickup: LatLngInput!, $dropoff: LatLngInput!, $types: [VehicleType!]) { fareEstimates(pickup: $pickup, dropoff: $dropoff, vehicleTypes: $types) { id } }`;
+const REQUEST = `mutation($input: RequestTripInput!, $key: String!) { requestTrip(input: $input, idempotencyKey: $key) { id status } }`;
+const OFFERS = `subscription { tripOffers { trip { id } round expiresAt } }`;
+const ACCEPT = `mutation($id: ID!) { acceptTripOffer(tripId: $id) { id status } }`;
+
+async function gql<T = any>(url: string, token: string, query: string, variables: Record<string, unknown>): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> }> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+  return (await response.json()) as { data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+}
+
+async function metric(routerUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(routerUrl.replace('/graphql', '/metrics'))).text();
+  const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, 'm').exec(text);
+  return match ? Number(match[1]) : 0;
+}
+
+function percentiles(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN, count: sorted.length };
+}
+
+const ms = (value: number) => `${value.toFixed(0).padStart(5)} ms`;
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      riders: { type: 'string', default: '100' },
+      drivers: { type: 'string', default: '300' },
+      'spread-km': { type: 'string', default: '3' },
+      settle: { type: 'string', default: '20' },
+      /** Writes a CPU profile of every service process here. */
+      'profile-dir': { type: 'string' },
+    },
+  });
+  const riderCount = Number(values.riders);
+  const driverCount = Number(values.drivers);
+  const spreadKm = Number(values['spread-km']);
+  const settleMs = Number(values.settle) * 1000;
+  const adminUrl = process.env.DATABASE_URL ?? LOCAL_DATABASE_URL;
+  const redisUrl = process.env.REDIS_URL ?? LOCAL_REDIS_URL;
+  for (const value of [adminUrl, redisUrl]) {
+    if (!['127.0.0.1', 'localhost'].includes(new URL(value).hostname)) throw new Error(`the benchmark only runs against 127.0.0.1, not ${value}`);
+  }
+  console.log(`bench:dispatch — ${riderCount} riders book at once, ${driverCount} drivers online within a ${spreadKm}×${spreadKm} km square, each accepting its first offer; ${os.cpus().length} CPUs`);
+
+  const database = await createBenchDatabase(adminUrl, 'dispatch');
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'smartline-bench-'));
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    NODE_ENV: 'test',
+    DATABASE_URL: database.url,
+    REDIS_URL: redisUrl,
+    DATA_DIR: dataDir,
+    DATABASE_POOL_MAX: '10',
+    SHUTDOWN_TIMEOUT_MS: '5000',
+    OUTBOX_POLL_MS: '200',
+    ...(values['profile-dir'] ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values['profile-dir'])}` } : {}),
+  };
+  const namespace = redisNamespace({ databaseUrl: database.url, dataDir });
+  const services: ServiceProcess[] = [];
+  const clients: Client[] = [];
+  const redis = new Redis(redisUrl);
+  try {
+    const accounts = await startServiceProcess('accounts', env);
+    services.push(accounts);
+    env.JWKS_URL = new URL('/.well-known/jwks.json', accounts.url).toString();
+    services.push(...(await startSubgraphProcesses(['drivers', 'trips', 'pricing'], env)));
+    const urls = Object.fromEntries(services.map((service) => [`${service.name.toUpperCase()}_URL`, service.url]));
+    const router = await startServiceProcess('router', { ...env, ...urls });
+    services.push(router);
+
+    // Drivers: approved rows, online and located through the drivers subgraph's own store functions.
+    const drivers = await seedDriverRows(database.url, driverCount, spreadKm);
+    const store = new RedisLiveStore(redis, driverKeys(namespace), DEFAULT_RULES);
+    await inBatches(drivers, 100, async (driver) => {
+      const now = Date.now();
+      await transitionDriver(store, driver, 'AVAILABLE', now);
+      await store.ingest(driver, [{ lat: driver.lat, lng: driver.lng, heading: null, speedKmh: null, accuracyM: 5, recordedAt: now }], { rateLimited: false, now });
+    });
+    const driverTokens = await mintTokens(env, drivers.map((driver) => ({ userId: driver.userId, role: 'DRIVER' as const })));
+
+    // Each driver follows its offers and accepts the first one it gets.
+    const wsUrl = router.url.replace(/^http/, 'ws');
+    const firstOfferAt = new Map<string, number>();
+    const offersReceived = { count: 0 };
+    const acceptOutcomes: Record<string, number> = {};
+    const accepts: Promise<void>[] = [];
+    drivers.forEach((_, index) => {
+      const token = driverTokens[index];
+      const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0, lazy: false });
+      clients.push(client);
+      let accepted = false;
+      client.subscribe<{ tripOffers: { trip: { id: string } } }>(
+        { query: OFFERS },
+        {
+          next: (message) => {
+            const tripId = message.data?.tripOffers.trip.id;
+            if (!tripId) return;
+            const now = performance.now();
+            offersReceived.count += 1;
+            if (!firstOfferAt.has(tripId)) firstOfferAt.set(tripId, now);
+            if (accepted) return;
+            accepted = true;
+            accepts.push(
+              gql(router.url, token, ACCEPT, { id: tripId }).then((result) => {
+                const outcome = result.errors?.[0]?.extensions?.code ?? 'ASSIGNED';
+                acceptOutcomes[outcome] = (acceptOutcomes[outcome] ?? 0) + 1;
+              }),
+            );
+          },
+          error: (error) => console.error('offer stream failed', error),
+          complete: () => undefined,
+        },
+      );
+    });
+    const deadline = Date.now() + 30_000;
+    while ((await metric(router.url, 'smartline_subscription_upstreams_active')) < driverCount) {
+      if (Date.now() > deadline) throw new Error('the drivers\' offer subscriptions did not all start within 30 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    console.log(`${driverCount} drivers online, located and subscribed to tripOffers through the router`);
+
+    // Riders: a quote each (not timed), near the centre, vehicle types in turn.
+    const riderTokens = await mintTokens(env, Array.from({ length: riderCount }, () => ({ userId: randomUUID(), role: 'RIDER' as const })));
+    const around = (km: number) => ({ lat: CAIRO.lat + ((Math.random() - 0.5) * km) / 111.2, lng: CAIRO.lng + ((Math.random() - 0.5) * km) / 96.3 });
+    const quotes = await Promise.all(
+      riderTokens.map(async (token, i) => {
+        const result = await gql<{ fareEstimates: Array<{ id: string }> }>(router.url, token, FARES, { pickup: around(spreadKm / 2), dropoff: around(10), types: [VEHICLE_ORDER[i % 3]] });
+        if (!result.data) throw new Error(`fareEstimates failed: ${JSON.stringify(result.errors)}`);
+        return result.data.fareEstimates[0].id;
+      }),
+    );
+
+    // The burst: every rider books at once.
+    const sentAt: number[] = [];
+    const answeredAt: number[] = [];
+    const tripOfRider: Array<string | undefined> = [];
+    const bookingErrors: Record<string, number> = {};
+    await Promise.all(
+      riderTokens.map(async (token, i) => {
+        sentAt[i] = performance.now();
+        const result = await gql<{ requestTrip: { id: string } }>(router.url, token, REQUEST, { input: { quoteId: quotes[i], paymentMethod: 'CASH' }, key: randomUUID() });
+        answeredAt[i] = performance.now();
+        tripOfRider[i] = result.data?.requestTrip.id;
+        if (!result.data) bookingErrors[result.errors?.[0]?.extensions?.code ?? 'UNKNOWN'] = (bookingErrors[result.errors?.[0]?.extensions?.code ?? 'UNKNOWN'] ?? 0) + 1;
+      }),
+    );
+
+    // Wait for every booked trip to be offered (or the settle time to pass), then for the accepts.
+    const booked = tripOfRider.filter((id): id is string => Boolean(id));
+    const settleBy = Date.now() + settleMs;
+    while (booked.some((id) => !firstOfferAt.has(id)) && Date.now() < settleBy) await new Promise((resolve) => setTimeout(resolve, 50));
+    await Promise.all(accepts);
+
+    const offerLatencies = tripOfRider.flatMap((id, i) => (id && firstOfferAt.has(id) ? [firstOfferAt.get(id)! - sentAt[i]] : []));
+    const bookingLatencies = answeredAt.map((at, i) => at - sentAt[i]);
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    const trips = await client.query(`select status, count(*)::int as count from trips.trips group by status order by status`);
+    const driverTwice = await client.query(
+      `select count(*)::int as count from (select driver_id from trips.trips where driver_id is not null and status in ('DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS') group by driver_id having count(*) > 1) twice`,
+    );
+    // Inside trips: booking committed → first offer of the trip written (the rest is delivery to the socket).
+    const inside = await client.query(
+      `select extract(epoch from (min(o.offered_at) - t.requested_at)) * 1000 as ms from trips.trips t join trips.trip_offers o on o.trip_id = t.id group by t.id, t.requested_at`,
+    );
+    await client.end();
+    const dispatch = percentiles(inside.rows.map((row) => Number(row.ms)));
+
+    const offer = percentiles(offerLatencies);
+    const booking = percentiles(bookingLatencies);
+    const assigned = acceptOutcomes.ASSIGNED ?? 0;
+    console.log(`\nrequestTrip → first offer on a driver's socket (${offer.count} of ${booked.length} booked trips offered within ${values.settle} s)`);
+    console.log(`  offer latency    p50 ${ms(offer.p50)}  p95 ${ms(offer.p95)}  p99 ${ms(offer.p99)}  max ${ms(offer.max)}`);
+    console.log(`  in trips: booked → first offer written  p50 ${ms(dispatch.p50)}  p95 ${ms(dispatch.p95)}  p99 ${ms(dispatch.p99)}  max ${ms(dispatch.max)}`);
+    console.log(`  requestTrip HTTP p50 ${ms(booking.p50)}  p95 ${ms(booking.p95)}  p99 ${ms(booking.p99)}  max ${ms(booking.max)}  (baseline: the booking alone)`);
+    console.log(`  offers delivered: ${offersReceived.count}; accepts: ${Object.entries(acceptOutcomes).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}; booking errors: ${Object.entries(bookingErrors).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}`);
+    console.log(`  trips by status: ${trips.rows.map((row) => `${row.status} ${row.count}`).join(', ')}`);
+    console.log(`  double assignments: ${driverTwice.rows[0].count} drivers holding more than one active trip; ${assigned} accepts won for ${booked.length} trips`);
+    const met = offer.count === booked.length && offer.p95 < 500 && driverTwice.rows[0].count === 0;
+    console.log(`target p95 < 500 ms with 0 double assignments: ${met ? 'met' : 'NOT met'}`);
+  } finally {
+    await Promise.allSettled(clients.map((client) => client.dispose()));
+    redis.disconnect();
+    await Promise.allSettled(services.map((service) => service.stop()));
+    await deleteRedisNamespace(redisUrl, namespace);
+    await database.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
