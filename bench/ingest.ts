@@ -54,7 +54,9 @@ async function main() {
   const durationMs = Number(values.duration) * 1000;
   // By default the warm-up lasts until every driver has sent a first fix: each process verifies a token
   // and looks a driver up once, then serves that driver from memory; the measurement is the steady state.
-  const warmupMs = (values.warmup !== undefined ? Number(values.warmup) : Math.max(5, Math.ceil(driverCount / rate) + 1)) * 1000;
+  // Every phase first sends one fix per driver (unmeasured: each process verifies a token and looks a
+  // driver up once, then serves them from memory), then warms up at the target rate.
+  const warmupMs = (values.warmup !== undefined ? Number(values.warmup) : 3) * 1000;
   const concurrency = Number(values.concurrency);
   const adminUrl = process.env.DATABASE_URL ?? LOCAL_DATABASE_URL;
   const redisUrl = process.env.REDIS_URL ?? LOCAL_REDIS_URL;
@@ -106,7 +108,7 @@ async function main() {
     const phase = async (url: string): Promise<LoadResult> => {
       // Drivers the last phase did not reach for 30 s were swept offline: bring them back first.
       await inBatches(seeded, 500, (driver) => store.transition(driver, 'AVAILABLE', ['OFFLINE'], Date.now()));
-      const result = await loadInChild(script, { url, warmupMs, durationMs, concurrency, ratePerSecond: rate, workload });
+      const result = await loadInChild(script, { url, primeRequests: driverCount, warmupMs, durationMs, concurrency, ratePerSecond: rate, workload });
       // Let every driver's 2-second window pass before the same drivers report again.
       await new Promise((resolve) => setTimeout(resolve, DEFAULT_RULES.rateLimitMs + 500));
       return result;

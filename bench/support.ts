@@ -27,6 +27,8 @@ export type Workload =
 export interface LoadSpec {
   url: string;
   warmupMs: number;
+  /** Before the timed warm-up: this many requests, closed loop, unmeasured (e.g. one per driver, so every token and driver is cached everywhere). */
+  primeRequests?: number;
   durationMs: number;
   /** Connections (and so requests in flight) at most. */
   concurrency: number;
@@ -155,6 +157,12 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     }
   };
 
+  if (spec.primeRequests) {
+    const worker = async () => {
+      while (sequence < spec.primeRequests!) await send();
+    };
+    await Promise.all(Array.from({ length: spec.concurrency }, worker));
+  }
   await phase(spec.warmupMs);
   measuring = true;
   const measuredFrom = performance.now();

@@ -13,11 +13,11 @@ import { asHttpError } from './errors.ts';
 import type { DemoCity } from './demo-city.ts';
 import { createFormatError } from './graphql.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { closeRedis, createRedis, type Redis } from './redis.ts';
+import { closeRedis, createRedis, redisNamespace, type Redis } from './redis.ts';
 import { createServiceMetrics } from './metrics.ts';
 import { createPubSub, type PubSub } from './pubsub.ts';
 import { createShield, type IRules } from './rules.ts';
-import { createEventBus, createOutboxEntity, eventNamespace, isBackgroundWork, withEventMigrations, type ConsumerTuning, type EventBus } from './events/index.ts';
+import { createEventBus, createOutboxEntity, isBackgroundWork, withEventMigrations, type ConsumerTuning, type EventBus } from './events/index.ts';
 import { loadServiceTokenSecret, principalFromServiceHeader, SERVICE_TOKEN_HEADER } from './service-auth.ts';
 import { attachSubscriptionServer, CloseCodes, type SubscriptionMeta, type SubscriptionServer } from './subscription-server.ts';
 import { startHttpService, type HttpService, type RouteHandler } from './server.ts';
@@ -111,7 +111,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
     db,
     outboxEntity,
     redis,
-    namespace: eventNamespace(config),
+    namespace: redisNamespace(config),
     logger,
     outboxPollMs: config.events.outboxPollMs,
     registry: metrics.registry,

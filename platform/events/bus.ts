@@ -21,7 +21,7 @@ export interface EventBusOptions {
   outboxEntity: OutboxEntityClass;
   /** Redis Streams; absent: the process's in-process log for `namespace`. */
   redis: Redis | undefined;
-  /** The deployment's namespace (storage.ts eventNamespace). */
+  /** The deployment's namespace (platform/redis.ts redisNamespace). */
   namespace: string;
   logger: Logger;
   outboxPollMs: number;

@@ -1,6 +1,6 @@
 export type { ConsumerOptions, DomainEvent, EventBus, NewEvent } from './types.ts';
 export { createEventBus, type EventBusOptions, type ManagedEventBus } from './bus.ts';
 export type { ConsumerTuning } from './consumer.ts';
-export { createOutboxEntity, eventNamespace, EVENTS_MIGRATION, streamKey, withEventMigrations } from './storage.ts';
+export { createOutboxEntity, EVENTS_MIGRATION, streamKey, withEventMigrations } from './storage.ts';
 export { isBackgroundWork, runInBackground } from './background.ts';
 export type { PendingEntry, StreamEntry, StreamReader, StreamTransport } from './transport.ts';

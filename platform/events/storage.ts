@@ -78,18 +78,6 @@ export function createOutboxEntity() {
 }
 export type OutboxEntityClass = ReturnType<typeof createOutboxEntity>;
 
-/**
- * The namespace of a deployment's streams: its Postgres database name (every replica shares it; every
- * test stack has its own), or for embedded PGlite a digest of the data directory. Same rule as the
- * drivers' live keys (subgraphs/drivers/live/keys.ts), so one deployment is one namespace.
- */
-export function eventNamespace(config: Pick<ServiceConfig, 'databaseUrl' | 'dataDir'>): string {
-  const raw = config.databaseUrl
-    ? decodeURIComponent(new URL(config.databaseUrl).pathname.replace(/^\//, '')) || 'postgres'
-    : `pglite-${createHash('sha256').update(path.resolve(config.dataDir)).digest('hex').slice(0, 16)}`;
-  return raw.replace(/[{}\s]/g, '_');
-}
-
 /** `smartline:events:{<ns>}:<source>`: one stream per producing subgraph; braces keep a namespace on one cluster slot. */
 export function streamKey(namespace: string, source: SubgraphName): string {
   return `smartline:events:{${namespace}}:${source}`;

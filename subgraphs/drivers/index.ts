@@ -68,7 +68,7 @@ export function createDriversSubgraph(options: DriversSubgraphOptions = {}): Sub
         contextExtras: (em) => createDriversExtras(em, live, () => runtime.db.fork(), routing),
         onStopped: [
           async () => {
-            reactions.stop();
+            await reactions.stop();
             await supply.stop();
           },
           () => live.stop(),

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { Database, EntityManager } from '../../platform/db.ts';
 import type { DomainEvent } from '../../platform/events/index.ts';
 import type { Logger } from '../../platform/logger.ts';
@@ -65,6 +66,15 @@ export class TripReactions {
   /** What to do once a handler's transaction commits, by its EntityManager. */
   readonly #afterCommit = new WeakMap<object, Array<() => void>>();
   #embeddedMoves: Promise<void> = Promise.resolve();
+  /** Cooldown endings under way (a timer fired): stop() waits for them before the database closes. */
+  readonly #endings = new Set<Promise<unknown>>();
+  /**
+   * Runs a task in the async context this object was built in. MikroORM keeps a transaction's
+   * EntityManager in AsyncLocalStorage, and the commit hook fires inside it: work started there (the
+   * live-store moves, the cooldown timer they set) would otherwise resolve `db.fork()` and the global
+   * em to the handler's fork and its finished transaction, long after the commit.
+   */
+  readonly #detached = AsyncResource.bind((task: () => void) => task());
 
   constructor(options: { db: Database; live: LiveLocations; cooldownMs: number; logger: Logger }) {
     this.#live = options.live;
@@ -75,7 +85,7 @@ export class TripReactions {
         if (args.transaction?.savepointName) return;
         const tasks = this.#afterCommit.get(args.em);
         this.#afterCommit.delete(args.em);
-        for (const task of tasks ?? []) task();
+        for (const task of tasks ?? []) this.#detached(task);
       },
       afterTransactionRollback: (args) => {
         if (!args.transaction?.savepointName) this.#afterCommit.delete(args.em);
@@ -186,15 +196,26 @@ export class TripReactions {
   #endCooldownAt(until: number) {
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
-      this.#live.store.endCooldowns(Math.max(until, this.#live.now())).catch((error) => this.#logger.error({ err: error }, 'ending a cooldown failed'));
+      const ending = this.#live.store
+        .endCooldowns(Math.max(until, this.#live.now()))
+        .catch((error) => this.#logger.error({ err: error }, 'ending a cooldown failed'))
+        .finally(() => this.#endings.delete(ending));
+      this.#endings.add(ending);
     }, Math.max(0, until - this.#live.now()));
     timer.unref();
     this.#timers.add(timer);
   }
 
-  stop() {
+  /**
+   * After the consumer has stopped (no more commits): no more cooldown timers, and the live-store
+   * moves and cooldown endings under way finish while the database is still open (embedded mode
+   * mirrors them to Postgres; a write racing the close would fail or never settle).
+   */
+  async stop() {
+    await this.#embeddedMoves; // may still set a cooldown timer
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
+    await Promise.all([...this.#endings]);
   }
 }
 

@@ -1,4 +1,4 @@
-import { eventNamespace } from '../../platform/events/index.ts';
+import { redisNamespace } from '../../platform/redis.ts';
 import { readSchema } from '../../platform/graphql.ts';
 import { loadQuoteSigningSecret } from '../../platform/quote-token.ts';
 import { createStraightLineRoutingProvider, type RoutingProvider } from '../../platform/routing.ts';
@@ -29,7 +29,7 @@ export interface PricingSetupOptions {
 function quoteStoreFor(runtime: SubgraphRuntime): QuoteStore {
   const { config, redis, logger } = runtime;
   if (!redis) return new PostgresQuoteStore();
-  return new RedisQuoteStore({ redis, prefix: `smartline:pricing:{${eventNamespace(config)}}:`, ttlSeconds: config.pricing.quoteTtlSeconds + QUOTE_REDIS_GRACE_SECONDS, logger });
+  return new RedisQuoteStore({ redis, prefix: `smartline:pricing:{${redisNamespace(config)}}:`, ttlSeconds: config.pricing.quoteTtlSeconds + QUOTE_REDIS_GRACE_SECONDS, logger });
 }
 
 /** Consumers of other subgraphs' events: trip requests (demand, booked quotes) and driver supply. */

@@ -1,7 +1,8 @@
 import { loadConfig, SUBGRAPH_NAMES, type ServiceConfig, type SubgraphName } from '../../platform/config.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { Redis } from 'ioredis';
-import { eventNamespace, streamKey, type ConsumerTuning } from '../../platform/events/index.ts';
+import { streamKey, type ConsumerTuning } from '../../platform/events/index.ts';
+import { redisNamespace } from '../../platform/redis.ts';
 import { startSubgraph, type RunningSubgraph, type SubgraphSetup } from '../../platform/subgraph.ts';
 import { startRouter, type RunningRouter } from '../../router/router.ts';
 import { SUBGRAPHS } from '../../subgraphs/index.ts';
@@ -185,7 +186,7 @@ async function deleteEventStreams(env: Record<string, string>) {
   if (!env.REDIS_URL) return;
   const redis = new Redis(env.REDIS_URL);
   try {
-    const namespace = eventNamespace(loadConfig('accounts', env));
+    const namespace = redisNamespace(loadConfig('accounts', env));
     await redis.unlink(...SUBGRAPH_NAMES.map((source) => streamKey(namespace, source)));
   } finally {
     redis.disconnect();

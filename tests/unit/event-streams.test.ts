@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { eventNamespace, EVENTS_MIGRATION, streamKey, withEventMigrations } from '../../platform/events/index.ts';
-import { redisNamespace } from '../../subgraphs/drivers/live/keys.ts';
+import { EVENTS_MIGRATION, streamKey, withEventMigrations } from '../../platform/events/index.ts';
+import { redisNamespace } from '../../platform/redis.ts';
 
 describe('event stream names', () => {
   it('are namespaced by the database name, so replicas reaching it through different hosts agree', () => {
-    const viaPooler = eventNamespace({ databaseUrl: 'postgres://app@pgbouncer:6432/smartline_prod', dataDir: '.data' });
-    const direct = eventNamespace({ databaseUrl: 'postgres://app@10.0.0.5:5432/smartline_prod', dataDir: '/elsewhere' });
+    const viaPooler = redisNamespace({ databaseUrl: 'postgres://app@pgbouncer:6432/smartline_prod', dataDir: '.data' });
+    const direct = redisNamespace({ databaseUrl: 'postgres://app@10.0.0.5:5432/smartline_prod', dataDir: '/elsewhere' });
     assert.equal(viaPooler, 'smartline_prod');
     assert.equal(direct, viaPooler);
   });
 
   it('use a digest of the data directory for embedded PGlite, one per checkout', () => {
-    assert.match(eventNamespace({ databaseUrl: undefined, dataDir: '.data' }), /^pglite-[0-9a-f]{16}$/);
-    assert.notEqual(eventNamespace({ databaseUrl: undefined, dataDir: '/tmp/a' }), eventNamespace({ databaseUrl: undefined, dataDir: '/tmp/b' }));
-  });
-
-  it('share the namespace of the drivers\' live keys: one deployment is one namespace', () => {
-    for (const config of [{ databaseUrl: 'postgres://x@h/db_1', dataDir: '.data' }, { databaseUrl: undefined, dataDir: '/tmp/smartline' }]) {
-      assert.equal(eventNamespace(config), redisNamespace(config));
-    }
+    assert.match(redisNamespace({ databaseUrl: undefined, dataDir: '.data' }), /^pglite-[0-9a-f]{16}$/);
+    assert.notEqual(redisNamespace({ databaseUrl: undefined, dataDir: '/tmp/a' }), redisNamespace({ databaseUrl: undefined, dataDir: '/tmp/b' }));
   });
 
   it('put each producing subgraph on its own stream, hash-tagged by namespace', () => {

@@ -1,25 +1,12 @@
-import { createHash } from 'node:crypto';
-import path from 'node:path';
-import type { ServiceConfig } from '../../../platform/config.ts';
 
 /**
- * Every Redis key and pub/sub channel of the drivers subgraph starts with `smartline:drivers:{<ns>}:`.
- *
- * The namespace is the name of the subgraph's Postgres database: every replica of one deployment shares
- * it (they must share live state), while every test stack, which gets a fresh database, gets its own,
- * so parallel stacks on one Redis never see each other's drivers. The database name, not the whole URL:
- * replicas may reach one database through different hosts (a pooler, a replica), and must still agree.
- * Embedded PGlite has no database name; its data directory stands in. `keyPrefix` overrides all of it.
- *
- * The braces are a Redis Cluster hash tag: all keys of a namespace live in one slot, so the Lua scripts
- * (which touch a driver's hash, the shared geo sets and the presence index at once) stay valid on a
- * cluster. One deployment's live index is then one shard's work: tens of thousands of updates per
- * second, far above what a city produces; sharding by region would put the region in the tag.
+ * Every Redis key and pub/sub channel of the drivers subgraph starts with `smartline:drivers:{<ns>}:`,
+ * the namespace being the deployment's (platform/redis.ts `redisNamespace`). The hash tag keeps the Lua
+ * scripts (a driver's hash, the shared geo sets and the presence index at once) valid on a cluster; one
+ * deployment's live index is then one shard's work: tens of thousands of updates per second, far above
+ * what a city produces; sharding by region would put the region in the tag.
  */
-export function redisNamespace(config: Pick<ServiceConfig, 'databaseUrl' | 'dataDir'>, keyPrefix?: string): string {
-  const raw = keyPrefix ?? (config.databaseUrl ? decodeURIComponent(new URL(config.databaseUrl).pathname.replace(/^\//, '')) || 'postgres' : `pglite-${createHash('sha256').update(path.resolve(config.dataDir)).digest('hex').slice(0, 16)}`);
-  return raw.replace(/[{}\s]/g, '_');
-}
+export { redisNamespace } from '../../../platform/redis.ts';
 
 export interface DriverKeys {
   /** Prefix of every key: the Lua scripts build per-driver keys from it. */

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { loadConfig, type ServiceConfig } from '../../../platform/config.ts';
-import { createEventBus, createOutboxEntity, eventNamespace, streamKey, type DomainEvent, type ManagedEventBus } from '../../../platform/events/index.ts';
+import { createEventBus, createOutboxEntity, streamKey, type DomainEvent, type ManagedEventBus } from '../../../platform/events/index.ts';
 import { createLogger } from '../../../platform/logger.ts';
 import { loadServiceTokenSecret, mintServiceToken, SERVICE_TOKEN_HEADER } from '../../../platform/service-auth.ts';
 import { startSubgraph, type RunningSubgraph } from '../../../platform/subgraph.ts';
@@ -128,7 +128,7 @@ export class LiveStack {
       db: this.drivers.db,
       outboxEntity: createOutboxEntity(),
       redis: this.#redis,
-      namespace: eventNamespace(config),
+      namespace: redisNamespace(config),
       logger: createLogger(config),
       outboxPollMs: 1_000,
       schema: 'drivers',
@@ -231,7 +231,7 @@ export class LiveStack {
     await this.accounts.stop();
     if (REDIS) {
       await deleteNamespace(redisNamespace(this.config('drivers')));
-      await deleteKeys(`${streamKey(eventNamespace(this.config('drivers')), 'drivers').replace(/:drivers$/, '')}:*`);
+      await deleteKeys(`${streamKey(redisNamespace(this.config('drivers')), 'drivers').replace(/:drivers$/, '')}:*`);
     }
     await this.database.dispose();
   }

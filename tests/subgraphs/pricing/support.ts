@@ -1,4 +1,4 @@
-import { eventNamespace } from '../../../platform/events/index.ts';
+import { redisNamespace } from '../../../platform/redis.ts';
 import { createLogger } from '../../../platform/logger.ts';
 import { loadQuoteSigningSecret } from '../../../platform/quote-token.ts';
 import { createPricingSubgraph } from '../../../subgraphs/pricing/index.ts';
@@ -73,7 +73,7 @@ export function breakdownTotal(quote: { breakdown: Record<string, { amount: stri
 
 /** Pricing's Redis keys of this stack's quotes. */
 export function quoteKeyPrefix(stack: Stack): string {
-  return `smartline:pricing:{${eventNamespace(stack.config('pricing'))}}:quote:`;
+  return `smartline:pricing:{${redisNamespace(stack.config('pricing'))}}:quote:`;
 }
 
 /** The quotes this stack holds in Redis (all of them: the namespace is the stack's own). */
