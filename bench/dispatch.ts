@@ -6,7 +6,7 @@
  * driver, every driver at most one trip (double assignments must be 0), read back from trips' table.
  * Every service is its own process (distributed mode, real Postgres and Redis).
  *
- *   npm run bench:dispatch -- [--riders 100] [--drivers 300] [--spread-km 3] [--settle 20] [--profile-dir DIR]
+ *   npm run bench:dispatch -- [--riders 100] [--drivers 300] [--spread-km 3] [--settle 20] [--warmup-trips 10] [--profile-dir DIR]
  *
  * Baseline in the same run: the router's round trip for `requestTrip` alone (the HTTP answer), so the
  * offer latency reads as "booking + dispatch + fan-out" against "booking".
@@ -33,6 +33,7 @@ const FARES = `query($pickup: LatLngInput!, $dropoff: LatLngInput!, $types: [Veh
 const REQUEST = `mutation($input: RequestTripInput!, $key: String!) { requestTrip(input: $input, idempotencyKey: $key) { id status } }`;
 const OFFERS = `subscription { tripOffers { trip { id } round expiresAt } }`;
 const ACCEPT = `mutation($id: ID!) { acceptTripOffer(tripId: $id) { id status } }`;
+const CANCEL = `mutation($id: ID!) { cancelTrip(tripId: $id, reason: "warm-up over") { id status } }`;
 
 async function gql<T = any>(url: string, token: string, query: string, variables: Record<string, unknown>): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> }> {
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
@@ -60,6 +61,8 @@ async function main() {
       drivers: { type: 'string', default: '300' },
       'spread-km': { type: 'string', default: '3' },
       settle: { type: 'string', default: '20' },
+      /** Trips booked, offered and cancelled before the burst, so no process serves the burst cold. */
+      'warmup-trips': { type: 'string', default: '10' },
       /** Writes a CPU profile of every service process here. */
       'profile-dir': { type: 'string' },
     },
@@ -83,7 +86,7 @@ async function main() {
     DATABASE_URL: database.url,
     REDIS_URL: redisUrl,
     DATA_DIR: dataDir,
-    DATABASE_POOL_MAX: '10',
+    DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX ?? '10',
     SHUTDOWN_TIMEOUT_MS: '5000',
     OUTBOX_POLL_MS: '200',
     ...(values['profile-dir'] ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values['profile-dir'])}` } : {}),
@@ -116,6 +119,7 @@ async function main() {
     const firstOfferAt = new Map<string, number>();
     const offersReceived = { count: 0 };
     const acceptOutcomes: Record<string, number> = {};
+    let accepting = false; // warm-up offers are left to expire or be cancelled
     const accepts: Promise<void>[] = [];
     drivers.forEach((_, index) => {
       const token = driverTokens[index];
@@ -131,7 +135,7 @@ async function main() {
             const now = performance.now();
             offersReceived.count += 1;
             if (!firstOfferAt.has(tripId)) firstOfferAt.set(tripId, now);
-            if (accepted) return;
+            if (accepted || !accepting) return;
             accepted = true;
             accepts.push(
               gql(router.url, token, ACCEPT, { id: tripId }).then((result) => {
@@ -153,15 +157,40 @@ async function main() {
     console.log(`${driverCount} drivers online, located and subscribed to tripOffers through the router`);
 
     // Riders: a quote each (not timed), near the centre, vehicle types in turn.
-    const riderTokens = await mintTokens(env, Array.from({ length: riderCount }, () => ({ userId: randomUUID(), role: 'RIDER' as const })));
     const around = (km: number) => ({ lat: CAIRO.lat + ((Math.random() - 0.5) * km) / 111.2, lng: CAIRO.lng + ((Math.random() - 0.5) * km) / 96.3 });
-    const quotes = await Promise.all(
-      riderTokens.map(async (token, i) => {
-        const result = await gql<{ fareEstimates: Array<{ id: string }> }>(router.url, token, FARES, { pickup: around(spreadKm / 2), dropoff: around(10), types: [VEHICLE_ORDER[i % 3]] });
-        if (!result.data) throw new Error(`fareEstimates failed: ${JSON.stringify(result.errors)}`);
-        return result.data.fareEstimates[0].id;
-      }),
-    );
+    const quotesFor = (tokens: string[]) =>
+      Promise.all(
+        tokens.map(async (token, i) => {
+          const result = await gql<{ fareEstimates: Array<{ id: string }> }>(router.url, token, FARES, { pickup: around(spreadKm / 2), dropoff: around(10), types: [VEHICLE_ORDER[i % 3]] });
+          if (!result.data) throw new Error(`fareEstimates failed: ${JSON.stringify(result.errors)}`);
+          return result.data.fareEstimates[0].id;
+        }),
+      );
+    const book = (token: string, quoteId: string) => gql<{ requestTrip: { id: string } }>(router.url, token, REQUEST, { input: { quoteId, paymentMethod: 'CASH' }, key: randomUUID() });
+
+    // Warm-up: a few trips booked, offered (not accepted) and cancelled, then every driver free again.
+    const warmupCount = Number(values['warmup-trips']);
+    if (warmupCount > 0) {
+      const warmupRiders = await mintTokens(env, Array.from({ length: warmupCount }, () => ({ userId: randomUUID(), role: 'RIDER' as const })));
+      const warmupQuotes = await quotesFor(warmupRiders);
+      const warmupTrips = await Promise.all(warmupRiders.map(async (token, i) => ({ token, id: (await book(token, warmupQuotes[i])).data!.requestTrip.id })));
+      const offeredBy = Date.now() + 10_000;
+      while (warmupTrips.some((trip) => !firstOfferAt.has(trip.id)) && Date.now() < offeredBy) await new Promise((resolve) => setTimeout(resolve, 20));
+      await Promise.all(warmupTrips.map((trip) => gql(router.url, trip.token, CANCEL, { id: trip.id })));
+      const freeBy = Date.now() + 10_000;
+      while (Date.now() < freeBy) {
+        const states = await store.availability(drivers.map((driver) => driver.id));
+        if ([...states.values()].every((state) => state === 'AVAILABLE')) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      firstOfferAt.clear();
+      offersReceived.count = 0;
+      console.log(`warm-up: ${warmupCount} trips booked, offered and cancelled; every driver AVAILABLE again`);
+    }
+    accepting = true;
+
+    const riderTokens = await mintTokens(env, Array.from({ length: riderCount }, () => ({ userId: randomUUID(), role: 'RIDER' as const })));
+    const quotes = await quotesFor(riderTokens);
 
     // The burst: every rider books at once.
     const sentAt: number[] = [];
@@ -171,7 +200,7 @@ async function main() {
     await Promise.all(
       riderTokens.map(async (token, i) => {
         sentAt[i] = performance.now();
-        const result = await gql<{ requestTrip: { id: string } }>(router.url, token, REQUEST, { input: { quoteId: quotes[i], paymentMethod: 'CASH' }, key: randomUUID() });
+        const result = await book(token, quotes[i]);
         answeredAt[i] = performance.now();
         tripOfRider[i] = result.data?.requestTrip.id;
         if (!result.data) bookingErrors[result.errors?.[0]?.extensions?.code ?? 'UNKNOWN'] = (bookingErrors[result.errors?.[0]?.extensions?.code ?? 'UNKNOWN'] ?? 0) + 1;
@@ -188,13 +217,14 @@ async function main() {
     const bookingLatencies = answeredAt.map((at, i) => at - sentAt[i]);
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
-    const trips = await client.query(`select status, count(*)::int as count from trips.trips group by status order by status`);
+    const trips = await client.query(`select status, count(*)::int as count from trips.trips where id = any($1) group by status order by status`, [booked]);
     const driverTwice = await client.query(
       `select count(*)::int as count from (select driver_id from trips.trips where driver_id is not null and status in ('DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS') group by driver_id having count(*) > 1) twice`,
     );
     // Inside trips: booking committed → first offer of the trip written (the rest is delivery to the socket).
     const inside = await client.query(
-      `select extract(epoch from (min(o.offered_at) - t.requested_at)) * 1000 as ms from trips.trips t join trips.trip_offers o on o.trip_id = t.id group by t.id, t.requested_at`,
+      `select extract(epoch from (min(o.offered_at) - t.requested_at)) * 1000 as ms from trips.trips t join trips.trip_offers o on o.trip_id = t.id where t.id = any($1) group by t.id, t.requested_at`,
+      [booked],
     );
     await client.end();
     const dispatch = percentiles(inside.rows.map((row) => Number(row.ms)));
