@@ -41,6 +41,16 @@ const CONTRACT: ContractField[] = [
   { name: 'trip', allowed: ['RIDER', 'DRIVER', 'ADMIN'], operation: () => ({ query: `{ trip(id: "${randomUUID()}") { id } }` }) },
   { name: 'myTrips', allowed: ['RIDER', 'DRIVER'], operation: () => ({ query: `{ myTrips(first: 5) { edges { node { id } } pageInfo { hasNextPage } } }` }) },
   { name: 'User.wallet', allowed: ['RIDER', 'DRIVER', 'ADMIN'], operation: () => ({ query: `{ me { wallet { balance { amount currency } } } }` }) },
+  { name: 'surgeMap', allowed: ['RIDER', 'DRIVER', 'ADMIN'], operation: () => ({ query: `{ surgeMap(center: { lat: 30.0444, lng: 31.2357 }, radiusM: 1000) { cells { h3Index } } }` }) },
+  { name: 'nearbyDrivers', allowed: ['RIDER', 'ADMIN'], operation: () => ({ query: `{ nearbyDrivers(near: { lat: 30.0444, lng: 31.2357 }) { distanceM } }` }) },
+  { name: 'goOnline', allowed: ['DRIVER'], operation: () => ({ query: `mutation { goOnline { availability } }` }) },
+  ...(['acceptTripOffer', 'markArrived', 'startTrip', 'completeTrip'] as const).map((name) => ({
+    name,
+    allowed: ['DRIVER'] as Caller[],
+    operation: () => ({ query: `mutation { ${name}(tripId: "${randomUUID()}") { id } }` }),
+  })),
+  { name: 'declineTripOffer', allowed: ['DRIVER'], operation: () => ({ query: `mutation { declineTripOffer(tripId: "${randomUUID()}") }` }) },
+  { name: 'cancelTrip', allowed: ['RIDER', 'DRIVER'], operation: () => ({ query: `mutation { cancelTrip(tripId: "${randomUUID()}", reason: "changed my mind") { id } }` }) },
 ];
 
 /** Every field of the contract, called by every kind of caller: reachable by its roles, denied to the rest. */
