@@ -25,7 +25,7 @@ import { transitionDriver } from '../subgraphs/drivers/availability.ts';
 import { DEFAULT_RULES } from '../subgraphs/drivers/live/fixes.ts';
 import { driverKeys, redisNamespace } from '../subgraphs/drivers/live/keys.ts';
 import { RedisLiveStore } from '../subgraphs/drivers/live/redis-store.ts';
-import { createBenchDatabase, deleteRedisNamespace, inBatches, LOCAL_DATABASE_URL, LOCAL_REDIS_URL, mintTokens, seedDriverRows } from './support.ts';
+import { createBenchDatabase, deleteRedisNamespace, inBatches, localServers, mintTokens, runBenchmark, seedDriverRows } from './support.ts';
 
 const CAIRO = { lat: 30.0444, lng: 31.2357 };
 const VEHICLE_ORDER = ['ECONOMY', 'COMFORT', 'PREMIUM', 'XL'] as const;
@@ -71,11 +71,7 @@ async function main() {
   const driverCount = Number(values.drivers);
   const spreadKm = Number(values['spread-km']);
   const settleMs = Number(values.settle) * 1000;
-  const adminUrl = process.env.DATABASE_URL ?? LOCAL_DATABASE_URL;
-  const redisUrl = process.env.REDIS_URL ?? LOCAL_REDIS_URL;
-  for (const value of [adminUrl, redisUrl]) {
-    if (!['127.0.0.1', 'localhost'].includes(new URL(value).hostname)) throw new Error(`the benchmark only runs against 127.0.0.1, not ${value}`);
-  }
+  const { adminUrl, redisUrl } = localServers();
   console.log(`bench:dispatch — ${riderCount} riders book at once, ${driverCount} drivers online within a ${spreadKm}×${spreadKm} km square, each accepting its first offer; ${os.cpus().length} CPUs`);
 
   const database = await createBenchDatabase(adminUrl, 'dispatch');
@@ -251,7 +247,4 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+runBenchmark(import.meta.url, main);

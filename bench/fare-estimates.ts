@@ -27,12 +27,11 @@ import {
   deleteRedisNamespace,
   formatResult,
   inBatches,
-  LOCAL_DATABASE_URL,
-  LOCAL_REDIS_URL,
+  localServers,
   loadInChild,
   mintTokens,
   seedDriverRows,
-  serveLoadGenerator,
+  runBenchmark,
   type LoadResult,
   type Workload,
 } from './support.ts';
@@ -57,11 +56,7 @@ async function main() {
   const warmupMs = Number(values.warmup) * 1000;
   const driverCount = Number(values.drivers);
   const concurrency = Number(values.concurrency);
-  const adminUrl = process.env.DATABASE_URL ?? LOCAL_DATABASE_URL;
-  const redisUrl = process.env.REDIS_URL ?? LOCAL_REDIS_URL;
-  for (const value of [adminUrl, redisUrl]) {
-    if (!['127.0.0.1', 'localhost'].includes(new URL(value).hostname)) throw new Error(`the benchmark only runs against 127.0.0.1, not ${value}`);
-  }
+  const { adminUrl, redisUrl } = localServers();
   console.log(`bench:fares — fareEstimates (4 quotes with pickup ETA) at ${rate}/s for ${durationMs / 1000} s (after ${warmupMs / 1000} s warm-up), ${driverCount} online drivers, ≤ ${concurrency} connections, ${os.cpus().length} CPUs`);
 
   const database = await createBenchDatabase(adminUrl, 'fares');
@@ -140,11 +135,4 @@ async function main() {
   }
 }
 
-const isMain = process.argv[1] === fileURLToPath(import.meta.url);
-if (isMain && process.argv.includes('--load-generator')) serveLoadGenerator();
-else if (isMain) {
-  main().catch((error) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+runBenchmark(import.meta.url, main);

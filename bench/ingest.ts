@@ -27,12 +27,11 @@ import {
   deleteRedisNamespace,
   formatResult,
   inBatches,
-  LOCAL_DATABASE_URL,
-  LOCAL_REDIS_URL,
+  localServers,
   loadInChild,
   mintTokens,
   seedDriverRows,
-  serveLoadGenerator,
+  runBenchmark,
   type LoadResult,
   type Workload,
 } from './support.ts';
@@ -58,11 +57,7 @@ async function main() {
   // driver up once, then serves them from memory), then warms up at the target rate.
   const warmupMs = (values.warmup !== undefined ? Number(values.warmup) : 3) * 1000;
   const concurrency = Number(values.concurrency);
-  const adminUrl = process.env.DATABASE_URL ?? LOCAL_DATABASE_URL;
-  const redisUrl = process.env.REDIS_URL ?? LOCAL_REDIS_URL;
-  for (const value of [adminUrl, redisUrl]) {
-    if (!['127.0.0.1', 'localhost'].includes(new URL(value).hostname)) throw new Error(`the benchmark only runs against 127.0.0.1, not ${value}`);
-  }
+  const { adminUrl, redisUrl } = localServers();
   if (driverCount / rate < DEFAULT_RULES.rateLimitMs / 1000) {
     console.warn(`note: ${driverCount} drivers at ${rate}/s send more than one fix per driver per ${DEFAULT_RULES.rateLimitMs / 1000} s: expect RATE_LIMITED`);
   }
@@ -141,11 +136,4 @@ async function main() {
   }
 }
 
-const isMain = process.argv[1] === fileURLToPath(import.meta.url);
-if (isMain && process.argv.includes('--load-generator')) serveLoadGenerator();
-else if (isMain) {
-  main().catch((error) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+runBenchmark(import.meta.url, main);

@@ -29,12 +29,11 @@ import {
   deleteRedisNamespace,
   formatResult,
   inBatches,
-  LOCAL_DATABASE_URL,
-  LOCAL_REDIS_URL,
+  localServers,
   loadInChild,
   mintTokens,
   seedDriverRows,
-  serveLoadGenerator,
+  runBenchmark,
   type SeededDriver,
   type Workload,
 } from './support.ts';
@@ -92,11 +91,7 @@ async function main() {
   const durationMs = Number(values.duration) * 1000;
   const warmupMs = Number(values.warmup) * 1000;
   const concurrency = Number(values.concurrency);
-  const adminUrl = process.env.DATABASE_URL ?? LOCAL_DATABASE_URL;
-  const redisUrl = process.env.REDIS_URL ?? LOCAL_REDIS_URL;
-  for (const value of [adminUrl, redisUrl]) {
-    if (!['127.0.0.1', 'localhost'].includes(new URL(value).hostname)) throw new Error(`the benchmark only runs against 127.0.0.1, not ${value}`);
-  }
+  const { adminUrl, redisUrl } = localServers();
   console.log(`bench:nearby — ${count} online drivers over ${sizeKm}×${sizeKm} km, radius ${values.radius} m, first ${values.first}, ${concurrency} in flight for ${durationMs / 1000} s per index, ${os.cpus().length} CPUs`);
 
   const database = await createBenchDatabase(adminUrl, 'nearby');
@@ -172,11 +167,4 @@ async function main() {
   }
 }
 
-const isMain = process.argv[1] === fileURLToPath(import.meta.url);
-if (isMain && process.argv.includes('--load-generator')) serveLoadGenerator();
-else if (isMain) {
-  main().catch((error) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+runBenchmark(import.meta.url, main);

@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { loadConfig } from '../platform/config.ts';
@@ -208,6 +209,29 @@ export function formatResult(label: string, result: LoadResult): string {
 
 export const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 export const LOCAL_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** DATABASE_URL and REDIS_URL (default: the local servers); a benchmark never runs against anything but this machine. */
+export function localServers(): { adminUrl: string; redisUrl: string } {
+  const adminUrl = process.env.DATABASE_URL ?? LOCAL_DATABASE_URL;
+  const redisUrl = process.env.REDIS_URL ?? LOCAL_REDIS_URL;
+  for (const value of [adminUrl, redisUrl]) {
+    if (!['127.0.0.1', 'localhost'].includes(new URL(value).hostname)) throw new Error(`the benchmark only runs against 127.0.0.1, not ${value}`);
+  }
+  return { adminUrl, redisUrl };
+}
+
+/**
+ * The entry point of a benchmark file: runs `main` when the file is started directly, or serves as the
+ * load generator when bench/support.ts forks it with `--load-generator`.
+ */
+export function runBenchmark(moduleUrl: string, main: () => Promise<void>): void {
+  if (process.argv[1] !== fileURLToPath(moduleUrl)) return;
+  if (process.argv.includes('--load-generator')) return serveLoadGenerator();
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
 
 /** A database of the run's own on the Postgres at `adminUrl`, dropped by `drop()`. */
 export async function createBenchDatabase(adminUrl: string, label: string) {
