@@ -54,6 +54,22 @@ export type SignUpRole =
   | 'DRIVER'
   | 'RIDER';
 
+/**
+ * Where an offer stands on the driver's tripOffers stream. PENDING is a new offer, open until expiresAt;
+ * the others end it. A driver's own accept ends nothing on their stream (the mutation answers it).
+ */
+export type TripOfferStatus =
+  /** The trip was cancelled before anyone accepted it (the rider cancelled). */
+  | 'CANCELLED'
+  /** This driver declined it (from this or another of their devices). */
+  | 'DECLINED'
+  /** The round ended before this driver answered (the trip goes on to other drivers, or ends unmatched). */
+  | 'EXPIRED'
+  /** A new offer: accept or decline it before expiresAt. */
+  | 'PENDING'
+  /** Another driver accepted the trip first. */
+  | 'TAKEN';
+
 export type TripStatus =
   | 'CANCELLED'
   | 'COMPLETED'
@@ -111,7 +127,14 @@ export type SurgeMapQuery = { surgeMap: { resolution: number, computedAt: Date |
 export type TripOffersSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type TripOffersSubscription = { tripOffers: { round: number, expiresAt: Date | string, pickupDistanceM: number, trip: { id: string, vehicleType: VehicleType, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string } } } };
+export type TripOffersSubscription = { tripOffers: { status: TripOfferStatus, round: number, expiresAt: Date | string, pickupDistanceM: number, trip: { id: string, vehicleType: VehicleType, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string } } } };
+
+export type CurrentTripQueryVariables = Exact<{
+  driverId: string | number;
+}>;
+
+
+export type CurrentTripQuery = { driver: { id: string, currentTrip: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string }, cancellation: { by: CancelledBy, reason: string } | null } | null } | null };
 
 export type AcceptTripOfferMutationVariables = Exact<{
   tripId: string | number;

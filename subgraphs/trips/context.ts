@@ -2,7 +2,7 @@ import type DataLoader from 'dataloader';
 import type { EntityManager } from '../../platform/db.ts';
 import { keyedLoader } from '../../platform/loaders.ts';
 import type { SubgraphContext } from '../../platform/subgraph.ts';
-import { Trip } from './entities.ts';
+import { ASSIGNED_TRIP_STATUSES, Trip } from './entities.ts';
 import type { TripLifecycle } from './lifecycle.ts';
 import type { TripsService } from './service.ts';
 import { isUuid } from '../../platform/validation.ts';
@@ -12,6 +12,8 @@ export interface TripsExtras {
   readonly lifecycle: TripLifecycle;
   /** Trips by id, one statement per request; ids that are not uuids are simply not found. */
   readonly tripById: DataLoader<string, Trip | null>;
+  /** Each driver's trip in progress (assigned, arrived or started) by drivers' Driver id, one statement per request. */
+  readonly currentTripByDriver: DataLoader<string, Trip | null>;
 }
 
 export type TripsContext = SubgraphContext<TripsExtras>;
@@ -24,5 +26,10 @@ export function createTripsExtras(em: EntityManager, trips: TripsService, lifecy
       const valid = ids.filter(isUuid);
       return valid.length > 0 ? em.find(Trip, { id: { $in: valid } }) : [];
     }, (trip) => trip.id),
+    // At most one per driver: the partial unique index trips_one_active_trip_per_driver.
+    currentTripByDriver: keyedLoader(async (driverIds) => {
+      const valid = driverIds.filter(isUuid);
+      return valid.length > 0 ? em.find(Trip, { driverId: { $in: valid }, status: { $in: [...ASSIGNED_TRIP_STATUSES] } }) : [];
+    }, (trip) => trip.driverId!),
   };
 }

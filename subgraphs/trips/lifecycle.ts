@@ -6,7 +6,7 @@ import { parseInput } from '../../platform/validation.ts';
 import type { DriverReleases } from './dispatch/releases.ts';
 import { DISPATCHING_STATUSES, type CancelledBy, type Trip, type TripStatus } from './entities.ts';
 import { tripEvents, type EventRecorder } from './events.ts';
-import type { TripNotifier } from './live.ts';
+import { ENDED_OFFER_COLUMNS, type EndedOfferRow, type TripNotifier } from './live.ts';
 import { inList, OFFERS, query, TRIPS, tripFromRow, type Row } from './rows.ts';
 import { cancelTripSchema, tripIdArgsSchema } from './validation.ts';
 
@@ -58,8 +58,9 @@ export class TripLifecycle {
     const { tripId } = parseInput(tripIdArgsSchema, args);
     const now = this.#now();
     let row: Row;
+    let taken: EndedOfferRow[];
     try {
-      row = await em.transactional(async (tx) => {
+      ({ row, taken } = await em.transactional(async (tx) => {
         const [assigned] = await query(
           tx,
           `update ${TRIPS} t set "status" = 'DRIVER_ASSIGNED', "driver_id" = o."driver_id", "driver_user_id" = o."driver_user_id", "assigned_at" = ?,
@@ -73,15 +74,20 @@ export class TripLifecycle {
         if (!assigned) throw await this.#refuseOffer(tx, tripId, principal, now);
         await query(tx, `update ${OFFERS} set "status" = 'ACCEPTED', "answered_at" = ? where "trip_id" = ? and "driver_user_id" = ? and "status" = 'PENDING'`, [now, tripId, principal.userId]);
         // drivers releases the other offered drivers itself on TripMatched: nothing left to release here.
-        await query(tx, `update ${OFFERS} set "status" = 'WITHDRAWN', "answered_at" = ?, "released_at" = ? where "trip_id" = ? and "status" = 'PENDING'`, [now, now, tripId]);
+        const others = await query<EndedOfferRow>(
+          tx,
+          `update ${OFFERS} set "status" = 'WITHDRAWN', "answered_at" = ?, "released_at" = ? where "trip_id" = ? and "status" = 'PENDING' returning ${ENDED_OFFER_COLUMNS}`,
+          [now, now, tripId],
+        );
         this.#options.events.record(tx, tripEvents.matched(tripFromRow(tx, assigned)));
-        return assigned;
-      });
+        return { row: assigned, taken: others };
+      }));
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) throw conflict('You are already on another trip.', { reason: 'DRIVER_BUSY' });
       throw error;
     }
     await this.#options.notifier.tripChanged(row);
+    await this.#options.notifier.offersEnded(row, taken, 'TAKEN');
     return tripFromRow(em, row);
   }
 
@@ -93,23 +99,25 @@ export class TripLifecycle {
   async declineOffer(em: EntityManager, principal: Principal, args: unknown): Promise<boolean> {
     const { tripId } = parseInput(tripIdArgsSchema, args);
     const now = this.#now();
-    const { driverId, roundOver } = await em.transactional(async (tx) => {
-      await query(tx, `select "id" from ${TRIPS} where "id" = ? for update`, [tripId]);
-      const [offer] = await query<{ driver_id: string }>(
+    const { trip, offer, roundOver } = await em.transactional(async (tx) => {
+      const [locked] = await query(tx, `select * from ${TRIPS} where "id" = ? for update`, [tripId]);
+      const [declined] = await query<EndedOfferRow>(
         tx,
-        `update ${OFFERS} set "status" = 'DECLINED', "answered_at" = ? where "trip_id" = ? and "driver_user_id" = ? and "status" = 'PENDING' and "expires_at" > ? returning "driver_id"`,
+        `update ${OFFERS} set "status" = 'DECLINED', "answered_at" = ? where "trip_id" = ? and "driver_user_id" = ? and "status" = 'PENDING' and "expires_at" > ? returning ${ENDED_OFFER_COLUMNS}`,
         [now, tripId, principal.userId, now],
       );
-      if (!offer) throw await this.#refuseOffer(tx, tripId, principal, now);
+      if (!declined || !locked) throw await this.#refuseOffer(tx, tripId, principal, now);
       const advanced = await query(
         tx,
         `update ${TRIPS} set "next_dispatch_at" = ? where "id" = ? and "status" = 'MATCHING'
            and not exists (select 1 from ${OFFERS} where "trip_id" = ? and "status" = 'PENDING') returning "id"`,
         [now, tripId, tripId],
       );
-      return { driverId: offer.driver_id, roundOver: advanced.length > 0 };
+      return { trip: locked, offer: declined, roundOver: advanced.length > 0 };
     });
-    await this.#options.releases.release(tripId, [driverId]);
+    // The driver's other devices (and a stream that outlives the mutation's screen) drop the offer too.
+    await this.#options.notifier.offersEnded(trip, [offer], 'DECLINED');
+    await this.#options.releases.release(tripId, [offer.driver_id]);
     if (roundOver) this.#options.onRoundAnswered(tripId);
     return true;
   }
@@ -186,12 +194,13 @@ export class TripLifecycle {
         [now, spec.by, spec.reason, ...spec.feeParams, now, tripId, ...spec.params],
       );
       if (!cancelled) throw await this.#refuse(tx, tripId, spec.isParty);
-      const offers = await query<{ driver_id: string }>(tx, `update ${OFFERS} set "status" = 'WITHDRAWN', "answered_at" = ? where "trip_id" = ? and "status" = 'PENDING' returning "driver_id"`, [now, tripId]);
+      const withdrawn = await query<EndedOfferRow>(tx, `update ${OFFERS} set "status" = 'WITHDRAWN', "answered_at" = ? where "trip_id" = ? and "status" = 'PENDING' returning ${ENDED_OFFER_COLUMNS}`, [now, tripId]);
       this.#options.events.record(tx, tripEvents.cancelled(tripFromRow(tx, cancelled)));
-      return { row: cancelled, withdrawn: offers.map((offer) => offer.driver_id) };
+      return { row: cancelled, withdrawn };
     });
     await this.#options.notifier.tripChanged(row);
-    await this.#options.releases.release(tripId, withdrawn);
+    await this.#options.notifier.offersEnded(row, withdrawn, 'CANCELLED');
+    await this.#options.releases.release(tripId, withdrawn.map((offer) => offer.driver_id));
     return tripFromRow(em, row);
   }
 

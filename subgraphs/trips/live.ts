@@ -13,9 +13,22 @@ const channels = {
   offers: (driverUserId: string) => `trips:offers:${driverUserId}`,
 };
 
-/** What a driver's offer stream carries per offer. */
+/**
+ * TripOffer.status: PENDING for a new offer; the others say why it ended. A driver's own accept is not
+ * among them (their mutation answers it); WITHDRAWN offers (a row status) are TAKEN or CANCELLED here.
+ */
+export type OfferStreamStatus = 'PENDING' | 'TAKEN' | 'CANCELLED' | 'EXPIRED' | 'DECLINED';
+export type OfferEnd = Exclude<OfferStreamStatus, 'PENDING'>;
+
+/** The trip as a driver whose offer ended may see it: not who won it (the row the ending transaction left names them). */
+function endedOfferTrip(trip: TripSnapshot): TripSnapshot {
+  return { ...trip, driver_id: null, driver_user_id: null };
+}
+
+/** What a driver's offer stream carries per offer made or ended. */
 export interface OfferMessage {
   offerId: string;
+  status: OfferStreamStatus;
   round: number;
   expiresAt: string;
   pickupDistanceM: number;
@@ -25,10 +38,22 @@ export interface OfferMessage {
 /** TripOffer as GraphQL resolves it. */
 export interface TripOfferView {
   trip: Trip;
+  status: OfferStreamStatus;
   expiresAt: Date;
   round: number;
   pickupDistanceM: number;
 }
+
+/** The columns an `update … trip_offers … returning` hands to `TripNotifier.offersEnded`. */
+export const ENDED_OFFER_COLUMNS = `"id", "driver_id", "driver_user_id", "round", "expires_at", "pickup_distance_m"`;
+export type EndedOfferRow = {
+  id: string;
+  driver_id: string;
+  driver_user_id: string;
+  round: number;
+  expires_at: Date | string;
+  pickup_distance_m: number;
+};
 
 const TERMINAL: readonly TripStatus[] = ['COMPLETED', 'CANCELLED'];
 
@@ -55,9 +80,32 @@ export class TripNotifier {
       offers.map((offer) =>
         this.#publish(channels.offers(offer.driverUserId), {
           offerId: offer.id,
+          status: 'PENDING',
           round: offer.round,
           expiresAt: offer.expiresAt.toISOString(),
           pickupDistanceM: offer.pickupDistanceM,
+          trip: snapshot,
+        } satisfies OfferMessage),
+      ),
+    );
+  }
+
+  /**
+   * Offers that ended (another driver won, the trip was cancelled, the round ran out, the driver
+   * declined), on each offered driver's stream: their app takes the offer off the screen instead of
+   * waiting for a late accept to get CONFLICT. `trip` is the row as the ending transaction left it.
+   */
+  async offersEnded(trip: Row, offers: readonly EndedOfferRow[], status: OfferEnd): Promise<void> {
+    if (offers.length === 0) return;
+    const snapshot = snapshotOf(trip);
+    await Promise.all(
+      offers.map((offer) =>
+        this.#publish(channels.offers(offer.driver_user_id), {
+          offerId: offer.id,
+          status,
+          round: offer.round,
+          expiresAt: new Date(offer.expires_at).toISOString(),
+          pickupDistanceM: offer.pickup_distance_m,
           trip: snapshot,
         } satisfies OfferMessage),
       ),
@@ -135,7 +183,10 @@ export async function followTrip(pubsub: PubSub, em: EntityManager, principal: P
 
 /**
  * The signed-in driver's offers: those still pending when they subscribe (an app reconnecting sees what
- * it missed), then each new one. Each offer is sent once.
+ * it missed), then each new one (PENDING) and each end of one (TAKEN, CANCELLED, EXPIRED, DECLINED).
+ * An offer is sent as new at most once and as ended at most once, and never as new after its end:
+ * the end of an offer may be published (by the replica that ended it) before the replica that made it
+ * publishes it as new, and a pending offer read at subscription time may also arrive on the stream.
  */
 export async function followOffers(pubsub: PubSub, em: EntityManager, driverUserId: string, now: () => Date): Promise<AsyncIterableIterator<{ tripOffers: TripOfferView }>> {
   const stream = pubsub.subscribe<OfferMessage>(channels.offers(driverUserId), { overflow: 'fail' });
@@ -151,16 +202,19 @@ export async function followOffers(pubsub: PubSub, em: EntityManager, driverUser
       [driverUserId, now()],
     );
     for (const { offer_id, offer_round, offer_expires_at, offer_distance_m, ...trip } of rows) {
-      queued.push({ offerId: offer_id, round: offer_round, expiresAt: new Date(offer_expires_at).toISOString(), pickupDistanceM: offer_distance_m, trip: snapshotOf(trip) });
+      queued.push({ offerId: offer_id, status: 'PENDING', round: offer_round, expiresAt: new Date(offer_expires_at).toISOString(), pickupDistanceM: offer_distance_m, trip: snapshotOf(trip) });
     }
   } catch (error) {
     await stream.return?.();
     throw error;
   }
-  const sent = new Set<string>();
+  /** What the stream already said about each offer: sent as new, or sent as ended (final). */
+  const said = new Map<string, 'offered' | 'ended'>();
   const view = (message: OfferMessage): { tripOffers: TripOfferView } => ({
     tripOffers: {
-      trip: grantOfferView(tripFromRow(em, message.trip), driverUserId),
+      trip: grantOfferView(tripFromRow(em, (message.status ?? 'PENDING') === 'PENDING' ? message.trip : endedOfferTrip(message.trip)), driverUserId),
+      // Messages published before `status` existed (a rolling deploy) were all new offers.
+      status: message.status ?? 'PENDING',
       expiresAt: new Date(message.expiresAt),
       round: message.round,
       pickupDistanceM: message.pickupDistanceM,
@@ -171,8 +225,10 @@ export async function followOffers(pubsub: PubSub, em: EntityManager, driverUser
       for (;;) {
         const message = queued.shift() ?? (await stream.next().then((result) => (result.done ? undefined : result.value)));
         if (!message) return { value: undefined, done: true };
-        if (sent.has(message.offerId)) continue;
-        sent.add(message.offerId);
+        const ending = (message.status ?? 'PENDING') !== 'PENDING';
+        const before = said.get(message.offerId);
+        if (before === 'ended' || (before === 'offered' && !ending)) continue;
+        said.set(message.offerId, ending ? 'ended' : 'offered');
         return { value: view(message), done: false };
       }
     },

@@ -42,7 +42,8 @@ export const permissions: IRules = {
   Money: isAuthenticated,
   GeoPoint: isAuthenticated,
   User: { id: isAuthenticated, trips: isSelfOrAdmin },
-  Driver: { id: isAuthenticated },
+  // The resolver answers null unless the caller may see the trip (canSeeTrip: the driver, the rider, admins).
+  Driver: { id: isAuthenticated, currentTrip: isAuthenticated },
   Quote: { id: isAuthenticated },
   ...FEDERATION_TYPE_RULES,
 };

@@ -55,6 +55,13 @@ export function createResolvers(pubsub: PubSub) {
           ? { by: trip.cancelledBy, reason: trip.cancellationReason ?? '', fee: toMoney(trip.cancellationFeeMinor ?? 0n, trip.currency) }
           : null,
     },
+    Driver: {
+      /** Null, rather than FORBIDDEN, for anyone who may not see the trip: as `trip(id)`, nothing is disclosed. */
+      currentTrip: async (driver: { id: string }, _: unknown, ctx: TripsContext): Promise<Trip | null> => {
+        const trip = await ctx.currentTripByDriver.load(driver.id);
+        return trip && canSeeTrip(ctx.principal, trip) ? trip : null;
+      },
+    },
     User: {
       /** Trips the user took as a rider (the shield admits the user themself and admins). */
       trips: (user: { id: string }, args: { first?: number | null; after?: string | null }, ctx: TripsContext) =>

@@ -5,7 +5,7 @@ import { runInBackground } from '../../../platform/events/index.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import { DISPATCHING_STATUSES, type TripStatus, type VehicleType } from '../entities.ts';
 import type { TripLifecycle } from '../lifecycle.ts';
-import type { TripNotifier } from '../live.ts';
+import { ENDED_OFFER_COLUMNS, type EndedOfferRow, type TripNotifier } from '../live.ts';
 import { inList, OFFERS, query, TRIPS, type Row } from '../rows.ts';
 import type { DriverDirectory } from './directory.ts';
 import type { DriverReleases } from './releases.ts';
@@ -139,7 +139,7 @@ export class Dispatcher {
         return;
       }
       // A trip's first round has nothing to expire (the common, latency-critical case: skip the statement).
-      if (trip.dispatch_round > 0) await this.#expireRound(trip.id);
+      if (trip.dispatch_round > 0) await this.#expireRound(trip);
       if (trip.dispatch_round >= config.radiiM.length) {
         await this.#options.lifecycle.cancelUnmatched(this.#options.db.fork(), trip.id, trip.dispatch_round, NO_DRIVERS_FOUND);
         return;
@@ -151,14 +151,18 @@ export class Dispatcher {
     }
   }
 
-  /** The round that just ended: its unanswered offers expire and their drivers go back to AVAILABLE. */
-  async #expireRound(tripId: string): Promise<void> {
-    const expired = await query<{ driver_id: string }>(
+  /**
+   * The round that just ended: its unanswered offers expire, their drivers hear so on their offer
+   * streams, and go back to AVAILABLE.
+   */
+  async #expireRound(trip: ClaimedTrip): Promise<void> {
+    const expired = await query<EndedOfferRow>(
       this.#options.db.fork(),
-      `update ${OFFERS} set "status" = 'EXPIRED', "answered_at" = ? where "trip_id" = ? and "status" = 'PENDING' returning "driver_id"`,
-      [this.#now(), tripId],
+      `update ${OFFERS} set "status" = 'EXPIRED', "answered_at" = ? where "trip_id" = ? and "status" = 'PENDING' returning ${ENDED_OFFER_COLUMNS}`,
+      [this.#now(), trip.id],
     );
-    await this.#options.releases.release(tripId, expired.map((offer) => offer.driver_id));
+    await this.#options.notifier.offersEnded(trip, expired, 'EXPIRED');
+    await this.#options.releases.release(trip.id, expired.map((offer) => offer.driver_id));
   }
 
   /** Whether the trip's current round made any offer (a round that did ends by answers or its deadline). */

@@ -24,6 +24,8 @@ export type CancelledBy =
 
 export type Driver = {
   __typename?: 'Driver';
+  /** The trip the driver is on now (DRIVER_ASSIGNED, DRIVER_ARRIVED or IN_PROGRESS); null when none. Shown to the driver themself, the trip's rider and admins (null for anyone else). */
+  currentTrip?: Maybe<Trip>;
   id: Scalars['ID']['output'];
 };
 
@@ -134,7 +136,7 @@ export type RequestTripInput = {
 
 export type Subscription = {
   __typename?: 'Subscription';
-  /** Offers made to the signed-in driver: those still open when subscribing, then each new one. */
+  /** Offers made to the signed-in driver: those still open when subscribing, then each new one (PENDING) and each end of one (TAKEN, CANCELLED, EXPIRED, DECLINED). */
   tripOffers: TripOffer;
   /** The trip now, then every transition; ends after COMPLETED or CANCELLED. The rider, the assigned driver and admins. */
   tripUpdates: Trip;
@@ -190,7 +192,11 @@ export type TripEdge = {
   node: Trip;
 };
 
-/** A trip offered to the signed-in driver. The first offered driver to accept gets it. */
+/**
+ * A trip offered to the signed-in driver. The first offered driver to accept gets it. The same offer comes
+ * at most twice on the stream: once PENDING when it is made, once more when it ends for any reason but
+ * this driver's accept (status says why).
+ */
 export type TripOffer = {
   __typename?: 'TripOffer';
   /** Accept before this; afterwards the offer goes to other drivers. */
@@ -199,8 +205,26 @@ export type TripOffer = {
   pickupDistanceM: Scalars['Int']['output'];
   /** The dispatch round (1: within 3 km, 2: 5 km, 3: 8 km). */
   round: Scalars['Int']['output'];
+  /** PENDING for a new offer; otherwise why the offer ended. */
+  status: TripOfferStatus;
   trip: Trip;
 };
+
+/**
+ * Where an offer stands on the driver's tripOffers stream. PENDING is a new offer, open until expiresAt;
+ * the others end it. A driver's own accept ends nothing on their stream (the mutation answers it).
+ */
+export type TripOfferStatus =
+  /** The trip was cancelled before anyone accepted it (the rider cancelled). */
+  | 'CANCELLED'
+  /** This driver declined it (from this or another of their devices). */
+  | 'DECLINED'
+  /** The round ended before this driver answered (the trip goes on to other drivers, or ends unmatched). */
+  | 'EXPIRED'
+  /** A new offer: accept or decline it before expiresAt. */
+  | 'PENDING'
+  /** Another driver accepted the trip first. */
+  | 'TAKEN';
 
 export type TripStatus =
   | 'CANCELLED'
@@ -310,12 +334,16 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping of federation types */
 export type FederationTypes = {
+  Driver: Driver;
   Trip: Trip;
   User: User;
 };
 
 /** Mapping of federation reference types */
 export type FederationReferenceTypes = {
+  Driver:
+    ( { __typename: 'Driver' }
+    & GraphQLRecursivePick<FederationTypes['Driver'], {"id":true}> );
   Trip:
     ( { __typename: 'Trip' }
     & GraphQLRecursivePick<FederationTypes['Trip'], {"id":true}> );
@@ -350,6 +378,7 @@ export type ResolversTypes = {
   TripConnection: ResolverTypeWrapper<TripConnection>;
   TripEdge: ResolverTypeWrapper<TripEdge>;
   TripOffer: ResolverTypeWrapper<TripOffer>;
+  TripOfferStatus: TripOfferStatus;
   TripStatus: TripStatus;
   User: ResolverTypeWrapper<User>;
   VehicleType: VehicleType;
@@ -358,7 +387,7 @@ export type ResolversTypes = {
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   DateTime: Scalars['DateTime']['output'];
-  Driver: Driver;
+  Driver: Driver | FederationReferenceTypes['Driver'];
   ID: Scalars['ID']['output'];
   GeoPoint: GeoPoint;
   Float: Scalars['Float']['output'];
@@ -384,7 +413,9 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
-export type DriverResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Driver'] = ResolversParentTypes['Driver']> = {
+export type DriverResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Driver'] = ResolversParentTypes['Driver'], FederationReferenceType extends FederationReferenceTypes['Driver'] = FederationReferenceTypes['Driver']> = {
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Driver']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  currentTrip?: Resolver<Maybe<ResolversTypes['Trip']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
@@ -469,6 +500,7 @@ export type TripOfferResolvers<ContextType = SubgraphContext, ParentType extends
   expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   pickupDistanceM?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   round?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['TripOfferStatus'], ParentType, ContextType>;
   trip?: Resolver<ResolversTypes['Trip'], ParentType, ContextType>;
 };
 

@@ -4,8 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { startSubgraph, type RunningSubgraph } from '../../../platform/subgraph.ts';
 import { SUBGRAPHS } from '../../../subgraphs/index.ts';
 import { Trip } from '../../../subgraphs/trips/entities.ts';
-import { dataOf } from '../../support/client.ts';
-import { offset, waitFor } from '../../support/rides.ts';
+import { assertErrorCode, dataOf } from '../../support/client.ts';
+import { nextEvent, offset, waitFor } from '../../support/rides.ts';
 import { startStack, type Stack } from '../../support/stack.ts';
 import { ACCEPT, DECLINE, Rides, TRIP } from './rides.ts';
 
@@ -47,6 +47,19 @@ describe('dispatch rounds', () => {
       tripId, riderId: rider.id, driverId: null, driverUserId: null, cancelledBy: 'SYSTEM', reason: 'NO_DRIVERS_FOUND', feeMinor: '0', currency: 'EGP', cancelledAt: null,
     });
     for (const driver of [at2km, at4km, at7km]) await rides.waitForAvailability(driver, 'AVAILABLE');
+  });
+
+  it("withdraws an offer whose round ran out from the driver's stream as EXPIRED", async () => {
+    const pickup = rides.freshArea();
+    const driver = await rides.onlineDriverAt(offset(pickup, 1_000));
+    const offers = rides.subscribe(driver, `subscription { tripOffers { status round expiresAt trip { id } } }`);
+    const { id: tripId } = await rides.request(await stack.signUp('RIDER'), pickup);
+    const made = (await nextEvent(offers, 10_000, 'the offer')).data!.tripOffers;
+    assert.deepEqual({ status: made.status, round: made.round, trip: made.trip.id }, { status: 'PENDING', round: 1, trip: tripId });
+    const ended = (await nextEvent(offers, 10 * OFFER_TIMEOUT_MS, 'the end of the round')).data!.tripOffers;
+    assert.deepEqual(ended, { status: 'EXPIRED', round: 1, expiresAt: made.expiresAt, trip: { id: tripId } });
+    assert.ok(Date.now() >= Date.parse(made.expiresAt), 'not before the offer expired');
+    assertErrorCode(await rides.as(driver, ACCEPT, { id: tripId }), 'CONFLICT');
   });
 
   it('does not offer the trip again to drivers who declined, and moves on once all have answered', async () => {

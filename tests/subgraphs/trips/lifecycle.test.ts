@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { assertErrorCode, dataOf, type GraphQLResult } from '../../support/client.ts';
+import { followOffers, TripNotifier } from '../../../subgraphs/trips/live.ts';
 import { nextEvent, offset } from '../../support/rides.ts';
 import { startStack, type Stack } from '../../support/stack.ts';
 import { ACCEPT, ARRIVE, CANCEL, COMPLETE, DECLINE, Rides, START, TRIP } from './rides.ts';
 
 const TRIP_OFFERS = `subscription { tripOffers { round expiresAt pickupDistanceM trip { id status pickup { lat lng } fare { amount currency } rider { id } } } }`;
 const TRIP_UPDATES = `subscription($id: ID!) { tripUpdates(tripId: $id) { id status version: updatedAt driver { id } } }`;
+const OFFER_EVENTS = `subscription { tripOffers { status round expiresAt trip { id status } } }`;
+const OFFER_EVENTS_WITH_DRIVER = `subscription { tripOffers { status round expiresAt trip { id status driver { id } } } }`;
 
 describe('trip lifecycle', () => {
   let stack: Stack;
@@ -148,6 +151,100 @@ describe('trip lifecycle', () => {
         assert.equal(errors[0]?.extensions?.code, 'FORBIDDEN');
         return true;
       });
+    });
+  });
+
+  describe("offers that end leave the driver's stream", () => {
+    it('tells the drivers who lost the trip that it was TAKEN, once, and tells the winner nothing', async () => {
+      const pickup = rides.freshArea();
+      const [winner, loser] = await Promise.all([300, 600].map((m) => rides.onlineDriverAt(offset(pickup, m))));
+      const [winnerOffers, loserOffers] = [rides.subscribe(winner, OFFER_EVENTS), rides.subscribe(loser, OFFER_EVENTS_WITH_DRIVER)];
+      const { id: tripId } = await rides.request(await stack.signUp('RIDER'), pickup);
+      const made = (await nextEvent(loserOffers, 10_000, "the loser's offer")).data!.tripOffers;
+      assert.deepEqual({ status: made.status, trip: made.trip.id }, { status: 'PENDING', trip: tripId });
+      assert.equal((await nextEvent(winnerOffers, 10_000, "the winner's offer")).data!.tripOffers.status, 'PENDING');
+
+      dataOf(await rides.as(winner, ACCEPT, { id: tripId }));
+      const ended = (await nextEvent(loserOffers, 10_000, 'the end of the offer')).data!.tripOffers;
+      // The loser learns the trip was taken, not by whom.
+      assert.deepEqual(ended, { status: 'TAKEN', round: made.round, expiresAt: made.expiresAt, trip: { id: tripId, status: 'DRIVER_ASSIGNED', driver: null } });
+      assertErrorCode(await rides.as(loser, ACCEPT, { id: tripId }), 'CONFLICT');
+
+      // The winner gives the trip back (both are free again) and a second trip is offered to both:
+      // it is the next event on each stream, so nothing else came about the first one in between.
+      dataOf(await rides.as(winner, CANCEL, { id: tripId, reason: 'flat tyre' }));
+      for (const driver of [winner, loser]) await rides.waitForAvailability(driver, 'AVAILABLE');
+      const { id: secondTrip } = await rides.request(await stack.signUp('RIDER'), pickup);
+      for (const offers of [winnerOffers, loserOffers]) {
+        const next = (await nextEvent(offers, 10_000, 'the second offer')).data!.tripOffers;
+        assert.deepEqual({ status: next.status, trip: next.trip.id }, { status: 'PENDING', trip: secondTrip });
+      }
+    });
+
+    it('tells the offered drivers when the rider cancels before anyone accepted', async () => {
+      const pickup = rides.freshArea();
+      const drivers = await Promise.all([200, 700].map((m) => rides.onlineDriverAt(offset(pickup, m))));
+      const streams = drivers.map((driver) => rides.subscribe(driver, OFFER_EVENTS));
+      const rider = await stack.signUp('RIDER');
+      const { id: tripId } = await rides.request(rider, pickup);
+      for (const offers of streams) assert.equal((await nextEvent(offers, 10_000, 'the offer')).data!.tripOffers.status, 'PENDING');
+
+      dataOf(await rides.as(rider, CANCEL, { id: tripId, reason: 'found a friend to drive me' }));
+      for (const offers of streams) {
+        const ended = (await nextEvent(offers, 10_000, 'the end of the offer')).data!.tripOffers;
+        assert.deepEqual({ status: ended.status, trip: ended.trip }, { status: 'CANCELLED', trip: { id: tripId, status: 'CANCELLED' } });
+      }
+    });
+
+    it("confirms a decline on the decliner's streams (every device of theirs)", async () => {
+      const pickup = rides.freshArea();
+      const driver = await rides.onlineDriverAt(offset(pickup, 400));
+      const [phone, tablet] = [rides.subscribe(driver, OFFER_EVENTS), rides.subscribe(driver, OFFER_EVENTS)];
+      const { id: tripId } = await rides.request(await stack.signUp('RIDER'), pickup);
+      for (const offers of [phone, tablet]) assert.equal((await nextEvent(offers, 10_000, 'the offer')).data!.tripOffers.trip.id, tripId);
+      assert.equal(dataOf<any>(await rides.as(driver, DECLINE, { id: tripId })).declineTripOffer, true);
+      for (const offers of [phone, tablet]) {
+        const ended = (await nextEvent(offers, 10_000, 'the decline')).data!.tripOffers;
+        assert.deepEqual({ status: ended.status, trip: ended.trip.id }, { status: 'DECLINED', trip: tripId });
+      }
+    });
+
+    it('never sends an offer as new after its end, even when the end is published first (by another replica)', async () => {
+      const { runtime, db } = stack.subgraph('trips');
+      const { tripId } = await rides.assignedTrip();
+      const [trip] = await rides.sql<Record<string, unknown>>(`select * from "trips"."trips" where "id" = ?`, [tripId]);
+      const driverUserId = randomUUID();
+      const offers = await followOffers(runtime.pubsub, db.fork(), driverUserId, () => new Date());
+      const notifier = new TripNotifier(runtime.pubsub, runtime.logger);
+      const offer = (id: string) => ({ id, driverUserId, round: 1, expiresAt: new Date(Date.now() + 60_000), pickupDistanceM: 300 });
+      const ended = (id: string) => ({ id, driver_id: randomUUID(), driver_user_id: driverUserId, round: 1, expires_at: new Date(), pickup_distance_m: 300 });
+      const [late, next] = [randomUUID(), randomUUID()];
+
+      await notifier.offersEnded(trip!, [ended(late)], 'TAKEN');
+      await notifier.offered(trip!, [offer(late)]);
+      await notifier.offersEnded(trip!, [ended(late)], 'TAKEN');
+      await notifier.offered(trip!, [offer(next)]);
+      await notifier.offered(trip!, [offer(next)]);
+      const events = [];
+      for (let i = 0; i < 2; i++) events.push((await nextEvent(offers)).tripOffers);
+      assert.deepEqual(events.map((event) => [event.status, event.trip.id]), [['TAKEN', tripId], ['PENDING', tripId]]);
+      await notifier.offersEnded(trip!, [ended(next)], 'EXPIRED');
+      assert.equal((await nextEvent(offers)).tripOffers.status, 'EXPIRED', 'the repeats of both were skipped');
+      await offers.return!();
+    });
+
+    it('replays only the offers still open to a driver who subscribes later', async () => {
+      const pickup = rides.freshArea();
+      const [taker, other] = await Promise.all([300, 500].map((m) => rides.onlineDriverAt(offset(pickup, m))));
+      const { id: tripId } = await rides.request(await stack.signUp('RIDER'), pickup);
+      await rides.pendingOffers(tripId, 2);
+      dataOf(await rides.as(taker, ACCEPT, { id: tripId }));
+      await rides.waitForAvailability(other, 'AVAILABLE');
+      // Subscribing now: the ended offer is neither replayed as open nor as ended; the next event is a new offer.
+      const offers = rides.subscribe(other, OFFER_EVENTS);
+      const { id: nextTrip } = await rides.request(await stack.signUp('RIDER'), offset(pickup, 100));
+      const next = (await nextEvent(offers, 10_000, 'the next offer')).data!.tripOffers;
+      assert.deepEqual({ status: next.status, trip: next.trip.id }, { status: 'PENDING', trip: nextTrip });
     });
   });
 

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { errorCodes } from '../../support/client.ts';
-import { offset } from '../../support/rides.ts';
+import { nextEvent, offset } from '../../support/rides.ts';
 import { startStack, type Stack } from '../../support/stack.ts';
 import { ACCEPT, CANCEL, Rides, TRIP } from './rides.ts';
+
+const OFFER_EVENTS = `subscription { tripOffers { status trip { id } } }`;
 
 describe('trip races (real Postgres and Redis)', () => {
   let stack: Stack;
@@ -43,6 +45,25 @@ describe('trip races (real Postgres and Redis)', () => {
     // drivers follows: the winner is on the trip, everyone else may be offered the next one.
     await rides.waitForAvailability(winners[0]!, 'BUSY');
     for (const driver of drivers.filter((driver) => driver !== winners[0])) await rides.waitForAvailability(driver, 'AVAILABLE');
+  });
+
+  it('tells every driver who lost a simultaneous accept that the trip was TAKEN, exactly once', async () => {
+    const pickup = rides.freshArea();
+    const drivers = await Promise.all([100, 200, 300, 400, 500].map((m) => rides.onlineDriverAt(offset(pickup, m))));
+    const streams = drivers.map((driver) => rides.subscribe(driver, OFFER_EVENTS));
+    const { id: tripId } = await rides.request(await stack.signUp('RIDER'), pickup);
+    for (const offers of streams) assert.equal((await nextEvent(offers, 10_000, 'the offer')).data!.tripOffers.status, 'PENDING');
+
+    const results = await Promise.all(drivers.map((driver) => rides.as(driver, ACCEPT, { id: tripId })));
+    const won = results.findIndex((result) => result.body.data?.acceptTripOffer);
+    const losers = drivers.flatMap((driver, i) => (i === won ? [] : [{ driver, offers: streams[i]! }]));
+    assert.equal(losers.length, 4);
+    for (const { offers } of losers) assert.deepEqual((await nextEvent(offers, 10_000, 'the end of the offer')).data!.tripOffers, { status: 'TAKEN', trip: { id: tripId } });
+
+    // The next event of each loser is the next trip's offer: the end of the first came once.
+    for (const { driver } of losers) await rides.waitForAvailability(driver, 'AVAILABLE');
+    const { id: nextTrip } = await rides.request(await stack.signUp('RIDER'), pickup);
+    for (const { offers } of losers) assert.deepEqual((await nextEvent(offers, 10_000, 'the next offer')).data!.tripOffers, { status: 'PENDING', trip: { id: nextTrip } });
   });
 
   it("ends an accept racing the rider's cancel in one consistent state, every time", async () => {
