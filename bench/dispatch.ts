@@ -12,7 +12,7 @@
  * offer latency reads as "booking + dispatch + fan-out" against "booking".
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,7 +31,7 @@ const CAIRO = { lat: 30.0444, lng: 31.2357 };
 const VEHICLE_ORDER = ['ECONOMY', 'COMFORT', 'PREMIUM', 'XL'] as const;
 const FARES = `query($pickup: LatLngInput!, $dropoff: LatLngInput!, $types: [VehicleType!]) { fareEstimates(pickup: $pickup, dropoff: $dropoff, vehicleTypes: $types) { id } }`;
 const REQUEST = `mutation($input: RequestTripInput!, $key: String!) { requestTrip(input: $input, idempotencyKey: $key) { id status } }`;
-const OFFERS = `subscription { tripOffers { trip { id } round expiresAt } }`;
+const OFFERS = `subscription { tripOffers { status trip { id } round expiresAt } }`;
 const ACCEPT = `mutation($id: ID!) { acceptTripOffer(tripId: $id) { id status } }`;
 const CANCEL = `mutation($id: ID!) { cancelTrip(tripId: $id, reason: "warm-up over") { id status } }`;
 
@@ -44,6 +44,18 @@ async function metric(routerUrl: string, name: string): Promise<number> {
   const text = await (await fetch(routerUrl.replace('/graphql', '/metrics'))).text();
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, 'm').exec(text);
   return match ? Number(match[1]) : 0;
+}
+
+/** Busy and total CPU time of the whole machine so far (Linux /proc/stat, in clock ticks); undefined elsewhere. */
+function machineCpu(): { busy: number; total: number } | undefined {
+  try {
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = fields.map(Number);
+    const busy = user + nice + system + irq + softirq + steal;
+    return { busy, total: busy + idle + iowait };
+  } catch {
+    return undefined;
+  }
 }
 
 function percentiles(values: number[]) {
@@ -72,7 +84,7 @@ async function main() {
   const spreadKm = Number(values['spread-km']);
   const settleMs = Number(values.settle) * 1000;
   const { adminUrl, redisUrl } = localServers();
-  console.log(`bench:dispatch — ${riderCount} riders book at once, ${driverCount} drivers online within a ${spreadKm}×${spreadKm} km square, each accepting its first offer; ${os.cpus().length} CPUs`);
+  console.log(`bench:dispatch — ${riderCount} riders book at once, ${driverCount} drivers online within a ${spreadKm}×${spreadKm} km square, each accepting the first offer it gets; ${os.cpus().length} CPUs`);
 
   const database = await createBenchDatabase(adminUrl, 'dispatch');
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'smartline-bench-'));
@@ -110,7 +122,7 @@ async function main() {
     });
     const driverTokens = await mintTokens(env, drivers.map((driver) => ({ userId: driver.userId, role: 'DRIVER' as const })));
 
-    // Each driver follows its offers and accepts the first one it gets.
+    // Each driver follows its offers and accepts the first one it gets (the next one, when it lost a race).
     const wsUrl = router.url.replace(/^http/, 'ws');
     const firstOfferAt = new Map<string, number>();
     const offersReceived = { count: 0 };
@@ -122,12 +134,12 @@ async function main() {
       const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0, lazy: false });
       clients.push(client);
       let accepted = false;
-      client.subscribe<{ tripOffers: { trip: { id: string } } }>(
+      client.subscribe<{ tripOffers: { status: string; trip: { id: string } } }>(
         { query: OFFERS },
         {
           next: (message) => {
             const tripId = message.data?.tripOffers.trip.id;
-            if (!tripId) return;
+            if (!tripId || message.data!.tripOffers.status !== 'PENDING') return; // an offer that ended
             const now = performance.now();
             offersReceived.count += 1;
             if (!firstOfferAt.has(tripId)) firstOfferAt.set(tripId, now);
@@ -137,6 +149,7 @@ async function main() {
               gql(router.url, token, ACCEPT, { id: tripId }).then((result) => {
                 const outcome = result.errors?.[0]?.extensions?.code ?? 'ASSIGNED';
                 acceptOutcomes[outcome] = (acceptOutcomes[outcome] ?? 0) + 1;
+                if (outcome !== 'ASSIGNED') accepted = false; // lost the race: take the next offer
               }),
             );
           },
@@ -189,6 +202,8 @@ async function main() {
     const quotes = await quotesFor(riderTokens);
 
     // The burst: every rider books at once.
+    const cpuBefore = machineCpu();
+    const burstStarted = performance.now();
     const sentAt: number[] = [];
     const answeredAt: number[] = [];
     const tripOfRider: Array<string | undefined> = [];
@@ -207,12 +222,18 @@ async function main() {
     const booked = tripOfRider.filter((id): id is string => Boolean(id));
     const settleBy = Date.now() + settleMs;
     while (booked.some((id) => !firstOfferAt.has(id)) && Date.now() < settleBy) await new Promise((resolve) => setTimeout(resolve, 50));
+    const cpuAfter = machineCpu();
+    const burstSeconds = (performance.now() - burstStarted) / 1000;
+    await Promise.all(accepts);
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    // Drivers who lost a race take their next offer: wait (up to the settle time) until every trip is assigned.
+    const unassigned = async () => (await client.query(`select count(*)::int as count from trips.trips where id = any($1) and status in ('REQUESTED', 'MATCHING')`, [booked])).rows[0].count as number;
+    while ((await unassigned()) > 0 && Date.now() < settleBy) await new Promise((resolve) => setTimeout(resolve, 100));
     await Promise.all(accepts);
 
     const offerLatencies = tripOfRider.flatMap((id, i) => (id && firstOfferAt.has(id) ? [firstOfferAt.get(id)! - sentAt[i]] : []));
     const bookingLatencies = answeredAt.map((at, i) => at - sentAt[i]);
-    const client = new pg.Client({ connectionString: database.url });
-    await client.connect();
     const trips = await client.query(`select status, count(*)::int as count from trips.trips where id = any($1) group by status order by status`, [booked]);
     const driverTwice = await client.query(
       `select count(*)::int as count from (select driver_id from trips.trips where driver_id is not null and status in ('DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS') group by driver_id having count(*) > 1) twice`,
@@ -232,6 +253,10 @@ async function main() {
     console.log(`  offer latency    p50 ${ms(offer.p50)}  p95 ${ms(offer.p95)}  p99 ${ms(offer.p99)}  max ${ms(offer.max)}`);
     console.log(`  in trips: booked → first offer written  p50 ${ms(dispatch.p50)}  p95 ${ms(dispatch.p95)}  p99 ${ms(dispatch.p99)}  max ${ms(dispatch.max)}`);
     console.log(`  requestTrip HTTP p50 ${ms(booking.p50)}  p95 ${ms(booking.p95)}  p99 ${ms(booking.p99)}  max ${ms(booking.max)}  (baseline: the booking alone)`);
+    if (cpuBefore && cpuAfter) {
+      const busy = (cpuAfter.busy - cpuBefore.busy) / (cpuAfter.total - cpuBefore.total);
+      console.log(`  machine CPU from the first booking to the last first offer (${burstSeconds.toFixed(1)} s): ${(busy * 100).toFixed(0)}% busy of ${os.cpus().length} CPUs`);
+    }
     console.log(`  offers delivered: ${offersReceived.count}; accepts: ${Object.entries(acceptOutcomes).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}; booking errors: ${Object.entries(bookingErrors).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}`);
     console.log(`  trips by status: ${trips.rows.map((row) => `${row.status} ${row.count}`).join(', ')}`);
     console.log(`  double assignments: ${driverTwice.rows[0].count} drivers holding more than one active trip; ${assigned} accepts won for ${booked.length} trips`);
