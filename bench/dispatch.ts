@@ -12,7 +12,7 @@
  * offer latency reads as "booking + dispatch + fan-out" against "booking".
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -56,6 +56,42 @@ function machineCpu(): { busy: number; total: number } | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds used so far by a process (Linux /proc/<pid>/stat: utime + stime); 0 when unreadable. */
+function processCpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks; USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
+/** Pids of the processes named `name` (Postgres backends, Redis), from /proc. */
+function pidsNamed(name: string): number[] {
+  try {
+    return readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith(name);
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** CPU seconds by component: each service process, Postgres (all backends), Redis, and this process. */
+function cpuByComponent(services: readonly ServiceProcess[]): Record<string, number> {
+  const sum = (pids: number[]) => pids.reduce((total, pid) => total + processCpuSeconds(pid), 0);
+  const byService: Record<string, number> = {};
+  for (const service of services) byService[service.name] = (byService[service.name] ?? 0) + (service.child.pid ? processCpuSeconds(service.child.pid) : 0);
+  return { ...byService, postgres: sum(pidsNamed('postgres')), redis: sum(pidsNamed('redis-server')), 'bench (clients)': processCpuSeconds(process.pid) };
 }
 
 function percentiles(values: number[]) {
@@ -203,6 +239,7 @@ async function main() {
 
     // The burst: every rider books at once.
     const cpuBefore = machineCpu();
+    const componentsBefore = cpuByComponent(services);
     const burstStarted = performance.now();
     const sentAt: number[] = [];
     const answeredAt: number[] = [];
@@ -223,6 +260,7 @@ async function main() {
     const settleBy = Date.now() + settleMs;
     while (booked.some((id) => !firstOfferAt.has(id)) && Date.now() < settleBy) await new Promise((resolve) => setTimeout(resolve, 50));
     const cpuAfter = machineCpu();
+    const componentsAfter = cpuByComponent(services);
     const burstSeconds = (performance.now() - burstStarted) / 1000;
     await Promise.all(accepts);
     const client = new pg.Client({ connectionString: database.url });
@@ -257,6 +295,11 @@ async function main() {
       const busy = (cpuAfter.busy - cpuBefore.busy) / (cpuAfter.total - cpuBefore.total);
       console.log(`  machine CPU from the first booking to the last first offer (${burstSeconds.toFixed(1)} s): ${(busy * 100).toFixed(0)}% busy of ${os.cpus().length} CPUs`);
     }
+    const perTrip = Object.entries(componentsAfter)
+      .map(([name, seconds]) => [name, ((seconds - (componentsBefore[name] ?? 0)) * 1000) / Math.max(1, booked.length)] as const)
+      .filter(([, ms]) => ms > 0)
+      .sort((a, b) => b[1] - a[1]);
+    console.log(`  CPU per booked trip over the same window: ${perTrip.map(([name, ms]) => `${name} ${ms.toFixed(1)} ms`).join(', ')}`);
     console.log(`  offers delivered: ${offersReceived.count}; accepts: ${Object.entries(acceptOutcomes).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}; booking errors: ${Object.entries(bookingErrors).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}`);
     console.log(`  trips by status: ${trips.rows.map((row) => `${row.status} ${row.count}`).join(', ')}`);
     console.log(`  double assignments: ${driverTwice.rows[0].count} drivers holding more than one active trip; ${assigned} accepts won for ${booked.length} trips`);
