@@ -4,7 +4,7 @@
  * Node federation gateway gives), and straight at the drivers subgraph, against real Postgres and Redis,
  * every service its own process.
  *
- *   npm run bench:ingest -- [--drivers 10000] [--rate 3500] [--duration 30] [--warmup SECONDS] [--concurrency 256] [--router-profile-dir DIR]
+ *   npm run bench:ingest -- [--drivers 10000] [--rate 3500] [--duration 30] [--warmup SECONDS] [--concurrency 256] [--profile-dir DIR]
  *
  * DATABASE_URL / REDIS_URL default to the local 127.0.0.1 servers. A fresh database is created and
  * dropped, and the run's Redis keys deleted, so nothing is left behind. The load generator runs in a
@@ -44,8 +44,8 @@ async function main() {
       duration: { type: 'string', default: '30' },
       warmup: { type: 'string' },
       concurrency: { type: 'string', default: '256' },
-      /** Writes a CPU profile of the router process here (inspect with Chrome DevTools or bench/README.md). */
-      'router-profile-dir': { type: 'string' },
+      /** Writes a CPU profile of every service process here (open them in Chrome DevTools). */
+      'profile-dir': { type: 'string' },
     },
   });
   const driverCount = Number(values.drivers);
@@ -73,6 +73,7 @@ async function main() {
     DATA_DIR: dataDir,
     DATABASE_POOL_MAX: '10',
     SHUTDOWN_TIMEOUT_MS: '5000',
+    ...(values['profile-dir'] ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values['profile-dir'])}` } : {}),
   };
   const namespace = redisNamespace({ databaseUrl: database.url, dataDir });
   const services: ServiceProcess[] = [];
@@ -84,8 +85,7 @@ async function main() {
     const drivers = await startServiceProcess('drivers', env);
     services.push(drivers);
     env.DRIVERS_URL = drivers.url;
-    const profileDir = values['router-profile-dir'];
-    const router = await startServiceProcess('router', { ...env, ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(profileDir)}` } : {}) });
+    const router = await startServiceProcess('router', env);
     services.push(router);
     const gatewayOnly = await startServiceProcess('router', { ...env, ROUTER_PASSTHROUGH: 'false' });
     services.push(gatewayOnly);
