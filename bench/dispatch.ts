@@ -12,9 +12,8 @@
  * offer latency reads as "booking + dispatch + fan-out" against "booking".
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createClient, type Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
@@ -23,9 +22,9 @@ import WebSocket from 'ws';
 import { startServiceProcess, startSubgraphProcesses, type ServiceProcess } from '../tests/support/processes.ts';
 import { transitionDriver } from '../subgraphs/drivers/availability.ts';
 import { DEFAULT_RULES } from '../subgraphs/drivers/live/fixes.ts';
-import { driverKeys, redisNamespace } from '../subgraphs/drivers/live/keys.ts';
+import { driverKeys } from '../subgraphs/drivers/live/keys.ts';
 import { RedisLiveStore } from '../subgraphs/drivers/live/redis-store.ts';
-import { createBenchDatabase, deleteRedisNamespace, inBatches, localServers, mintTokens, runBenchmark, seedDriverRows } from './support.ts';
+import { inBatches, mintTokens, runBenchmark, seedDriverRows, startBenchRun } from './support.ts';
 
 const CAIRO = { lat: 30.0444, lng: 31.2357 };
 const VEHICLE_ORDER = ['ECONOMY', 'COMFORT', 'PREMIUM', 'XL'] as const;
@@ -119,24 +118,13 @@ async function main() {
   const driverCount = Number(values.drivers);
   const spreadKm = Number(values['spread-km']);
   const settleMs = Number(values.settle) * 1000;
-  const { adminUrl, redisUrl } = localServers();
   console.log(`bench:dispatch — ${riderCount} riders book at once, ${driverCount} drivers online within a ${spreadKm}×${spreadKm} km square, each accepting the first offer it gets; ${os.cpus().length} CPUs`);
 
-  const database = await createBenchDatabase(adminUrl, 'dispatch');
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'smartline-bench-'));
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    NODE_ENV: 'test',
-    DATABASE_URL: database.url,
-    REDIS_URL: redisUrl,
-    DATA_DIR: dataDir,
-    DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX ?? '10',
-    SHUTDOWN_TIMEOUT_MS: '5000',
-    OUTBOX_POLL_MS: '200',
-    ...(values['profile-dir'] ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values['profile-dir'])}` } : {}),
-  };
-  const namespace = redisNamespace({ databaseUrl: database.url, dataDir });
-  const services: ServiceProcess[] = [];
+  const run = await startBenchRun('dispatch', {
+    env: { DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX ?? '10', OUTBOX_POLL_MS: '200' },
+    profileDir: values['profile-dir'],
+  });
+  const { database, env, namespace, redisUrl, services } = run;
   const clients: Client[] = [];
   const redis = new Redis(redisUrl);
   try {
@@ -308,10 +296,7 @@ async function main() {
   } finally {
     await Promise.allSettled(clients.map((client) => client.dispose()));
     redis.disconnect();
-    await Promise.allSettled(services.map((service) => service.stop()));
-    await deleteRedisNamespace(redisUrl, namespace);
-    await database.drop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await run.dispose();
   }
 }
 

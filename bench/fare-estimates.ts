@@ -11,27 +11,23 @@
  * dropped, the run's Redis keys deleted. The load generator is a child process (bench/support.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { startServiceProcess, startSubgraphProcesses, type ServiceProcess } from '../tests/support/processes.ts';
+import { startServiceProcess, startSubgraphProcesses } from '../tests/support/processes.ts';
 import { transitionDriver } from '../subgraphs/drivers/availability.ts';
 import { DEFAULT_RULES } from '../subgraphs/drivers/live/fixes.ts';
-import { driverKeys, redisNamespace } from '../subgraphs/drivers/live/keys.ts';
+import { driverKeys } from '../subgraphs/drivers/live/keys.ts';
 import { RedisLiveStore } from '../subgraphs/drivers/live/redis-store.ts';
 import {
-  createBenchDatabase,
-  deleteRedisNamespace,
   formatResult,
   inBatches,
-  localServers,
   loadInChild,
   mintTokens,
   seedDriverRows,
   runBenchmark,
+  startBenchRun,
   type LoadResult,
   type Workload,
 } from './support.ts';
@@ -56,22 +52,10 @@ async function main() {
   const warmupMs = Number(values.warmup) * 1000;
   const driverCount = Number(values.drivers);
   const concurrency = Number(values.concurrency);
-  const { adminUrl, redisUrl } = localServers();
   console.log(`bench:fares — fareEstimates (4 quotes with pickup ETA) at ${rate}/s for ${durationMs / 1000} s (after ${warmupMs / 1000} s warm-up), ${driverCount} online drivers, ≤ ${concurrency} connections, ${os.cpus().length} CPUs`);
 
-  const database = await createBenchDatabase(adminUrl, 'fares');
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'smartline-bench-'));
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    NODE_ENV: 'test',
-    DATABASE_URL: database.url,
-    REDIS_URL: redisUrl,
-    DATA_DIR: dataDir,
-    DATABASE_POOL_MAX: '10',
-    SHUTDOWN_TIMEOUT_MS: '5000',
-  };
-  const namespace = redisNamespace({ databaseUrl: database.url, dataDir });
-  const services: ServiceProcess[] = [];
+  const run = await startBenchRun('fares');
+  const { database, env, namespace, redisUrl, services } = run;
   const redis = new Redis(redisUrl);
   try {
     const accounts = await startServiceProcess('accounts', env);
@@ -128,10 +112,7 @@ async function main() {
     console.log(`target p95 < 50 ms at ${rate}/s through the router: ${met ? 'met' : 'NOT met'}`);
   } finally {
     redis.disconnect();
-    await Promise.allSettled(services.map((service) => service.stop()));
-    await deleteRedisNamespace(redisUrl, namespace);
-    await database.drop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await run.dispose();
   }
 }
 

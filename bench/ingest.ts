@@ -10,28 +10,24 @@
  * dropped, and the run's Redis keys deleted, so nothing is left behind. The load generator runs in a
  * child process (bench/support.ts); this file is also that child (`--load-generator`).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { startServiceProcess, type ServiceProcess } from '../tests/support/processes.ts';
+import { startServiceProcess } from '../tests/support/processes.ts';
 import { transitionDriver } from '../subgraphs/drivers/availability.ts';
 import { DEFAULT_RULES } from '../subgraphs/drivers/live/fixes.ts';
-import { driverKeys, redisNamespace } from '../subgraphs/drivers/live/keys.ts';
+import { driverKeys } from '../subgraphs/drivers/live/keys.ts';
 import { RedisLiveStore } from '../subgraphs/drivers/live/redis-store.ts';
 import {
-  createBenchDatabase,
-  deleteRedisNamespace,
   formatResult,
   inBatches,
-  localServers,
   loadInChild,
   mintTokens,
   seedDriverRows,
   runBenchmark,
+  startBenchRun,
   type LoadResult,
   type Workload,
 } from './support.ts';
@@ -57,26 +53,13 @@ async function main() {
   // driver up once, then serves them from memory), then warms up at the target rate.
   const warmupMs = (values.warmup !== undefined ? Number(values.warmup) : 3) * 1000;
   const concurrency = Number(values.concurrency);
-  const { adminUrl, redisUrl } = localServers();
   if (driverCount / rate < DEFAULT_RULES.rateLimitMs / 1000) {
     console.warn(`note: ${driverCount} drivers at ${rate}/s send more than one fix per driver per ${DEFAULT_RULES.rateLimitMs / 1000} s: expect RATE_LIMITED`);
   }
 
   console.log(`bench:ingest — ${driverCount} drivers, ${rate} updateLocation/s for ${durationMs / 1000} s (after ${warmupMs / 1000} s warm-up), ≤ ${concurrency} connections, ${os.cpus().length} CPUs`);
-  const database = await createBenchDatabase(adminUrl, 'ingest');
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'smartline-bench-'));
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    NODE_ENV: 'test',
-    DATABASE_URL: database.url,
-    REDIS_URL: redisUrl,
-    DATA_DIR: dataDir,
-    DATABASE_POOL_MAX: '10',
-    SHUTDOWN_TIMEOUT_MS: '5000',
-    ...(values['profile-dir'] ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values['profile-dir'])}` } : {}),
-  };
-  const namespace = redisNamespace({ databaseUrl: database.url, dataDir });
-  const services: ServiceProcess[] = [];
+  const run = await startBenchRun('ingest', { profileDir: values['profile-dir'] });
+  const { database, env, namespace, redisUrl, services } = run;
   try {
     const accounts = await startServiceProcess('accounts', env);
     services.push(accounts);
@@ -129,10 +112,7 @@ async function main() {
     console.log(`router overhead at p50: ${overhead.toFixed(1)} ms; target ≥ ${rate}/s with p99 < 100 ms through the router: ${viaRouter.throughput >= rate * 0.98 && viaRouter.latencyMs.p99 < 100 ? 'met' : 'NOT met'}`);
     console.log(`history: ${rows[0].count} rows for ${rows[0].drivers} drivers in ${partitions.rows[0].count} daily partitions (written in batches, flushed on shutdown in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
   } finally {
-    await Promise.allSettled(services.map((service) => service.stop()));
-    await deleteRedisNamespace(redisUrl, namespace);
-    await database.drop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await run.dispose();
   }
 }
 

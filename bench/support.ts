@@ -6,12 +6,17 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/logger.ts';
+import { redisNamespace } from '../platform/redis.ts';
 import { loadSigningKey, signAccessToken } from '../subgraphs/accounts/signing-key.ts';
+import type { ServiceProcess } from '../tests/support/processes.ts';
 import { VEHICLE_TYPES } from '../subgraphs/drivers/entities.ts';
 
 export interface LatLngPoint {
@@ -250,6 +255,58 @@ export async function createBenchDatabase(adminUrl: string, label: string) {
       await client.connect();
       await client.query(`drop database if exists "${name}" with (force)`);
       await client.end();
+    },
+  };
+}
+
+/** A benchmark's own database, data directory and environment for its service processes, undone by `dispose`. */
+export interface BenchRun {
+  readonly database: { readonly url: string };
+  readonly redisUrl: string;
+  /** The run's Redis namespace (its keys, streams and quotes). */
+  readonly namespace: string;
+  /** For `startServiceProcess`: distributed mode on the run's database and the local Redis. */
+  readonly env: Record<string, string>;
+  /** Service processes the run started; `dispose` stops them. */
+  readonly services: ServiceProcess[];
+  /** Stops the services, deletes the run's Redis keys, drops its database and data directory. */
+  dispose(): Promise<void>;
+}
+
+export interface BenchRunOptions {
+  /** Extra or overriding environment for the service processes. */
+  env?: Record<string, string>;
+  /** Writes a CPU profile of every service process here (open them in Chrome DevTools). */
+  profileDir?: string;
+}
+
+export async function startBenchRun(label: string, options: BenchRunOptions = {}): Promise<BenchRun> {
+  const { adminUrl, redisUrl } = localServers();
+  const database = await createBenchDatabase(adminUrl, label);
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'smartline-bench-'));
+  const services: ServiceProcess[] = [];
+  const namespace = redisNamespace({ databaseUrl: database.url, dataDir });
+  return {
+    database,
+    redisUrl,
+    namespace,
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'test',
+      DATABASE_URL: database.url,
+      REDIS_URL: redisUrl,
+      DATA_DIR: dataDir,
+      DATABASE_POOL_MAX: '10',
+      SHUTDOWN_TIMEOUT_MS: '5000',
+      ...(options.profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(options.profileDir)}` } : {}),
+      ...options.env,
+    },
+    services,
+    async dispose() {
+      await Promise.allSettled(services.map((service) => service.stop()));
+      await deleteRedisNamespace(redisUrl, namespace);
+      await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -10,7 +10,7 @@ import https from 'node:https';
  * The response has the shape @apollo/gateway's RemoteGraphQLDataSource reads (`ok`, `status`,
  * `statusText`, `url`, `headers.get`, `text()`, `json()`), so its error and body handling stay the gateway's own.
  */
-export interface UpstreamResponse {
+export interface HttpResponse {
   readonly ok: boolean;
   readonly status: number;
   readonly statusText: string;
@@ -22,19 +22,19 @@ export interface UpstreamResponse {
   json(): Promise<unknown>;
 }
 
-export interface UpstreamClient {
+export interface HttpClient {
   /** Rejects on a network error or when the whole exchange takes longer than the timeout. */
-  post(url: string, headers: Record<string, string>, body: string, options?: { timeoutMs?: number }): Promise<UpstreamResponse>;
+  post(url: string, headers: Record<string, string>, body: string, options?: { timeoutMs?: number }): Promise<HttpResponse>;
   /** Closes idle pooled connections (router shutdown). */
   close(): void;
 }
 
-export interface UpstreamClientOptions {
+export interface HttpClientOptions {
   /** Per-request deadline (ms) for the whole exchange. Default 30 s. */
   timeoutMs?: number;
 }
 
-export function createHttpClient(options: UpstreamClientOptions = {}): UpstreamClient {
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const defaultTimeoutMs = options.timeoutMs ?? 30_000;
   // LIFO keeps a few hot connections busy instead of spreading requests over every idle socket.
   const agents = {
@@ -49,7 +49,7 @@ export function createHttpClient(options: UpstreamClientOptions = {}): UpstreamC
       let target = parsedUrls.get(url);
       if (!target) parsedUrls.set(url, (target = new URL(url)));
       const transport = target.protocol === 'https:' ? https : http;
-      return new Promise<UpstreamResponse>((resolve, reject) => {
+      return new Promise<HttpResponse>((resolve, reject) => {
         const request = transport.request(
           target,
           {
@@ -79,7 +79,7 @@ export function createHttpClient(options: UpstreamClientOptions = {}): UpstreamC
   };
 }
 
-function upstreamResponse(url: string, response: http.IncomingMessage, body: string): UpstreamResponse {
+function upstreamResponse(url: string, response: http.IncomingMessage, body: string): HttpResponse {
   const status = response.statusCode ?? 0;
   const headers = response.headers;
   return {

@@ -114,3 +114,64 @@ export class RedisPubSub implements PubSub {
     this.#subscriber.disconnect();
   }
 }
+
+export interface EventStreamOptions<TMessage, TEvent> {
+  /** Sent before anything from the stream (a snapshot read once the subscription was ready), through `map` like the rest. */
+  initial?: readonly TMessage[];
+  /** The event for a message, or undefined to skip it (a duplicate, an older version). */
+  map(message: TMessage): TEvent | undefined;
+  /** The stream completes after this event (a trip that ended). */
+  isLast?(event: TEvent): boolean;
+  /** Runs once when the stream ends, however it ends (closes companion subscriptions). */
+  onEnd?(): unknown;
+}
+
+/**
+ * A GraphQL subscription's events from a pub/sub subscription. `return()` (the client unsubscribed, or
+ * the server ends the stream) ends the pub/sub subscription at once, which also completes a pending
+ * `next()`: an async generator would notice only after the next message arrived.
+ */
+export function eventStream<TMessage, TEvent>(stream: PubSubSubscription<TMessage>, options: EventStreamOptions<TMessage, TEvent>): AsyncIterableIterator<TEvent> {
+  const initial = [...(options.initial ?? [])];
+  let last = false;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await stream.return?.();
+    await options.onEnd?.();
+  };
+  const iterator: AsyncIterableIterator<TEvent> = {
+    async next() {
+      while (!last) {
+        let message: TMessage;
+        if (initial.length > 0) message = initial.shift()!;
+        else {
+          const result = await stream.next();
+          if (result.done) break;
+          message = result.value;
+        }
+        const event = options.map(message);
+        if (event === undefined) continue;
+        last = options.isLast?.(event) ?? false;
+        return { value: event, done: false };
+      }
+      await close();
+      return { value: undefined, done: true };
+    },
+    async return() {
+      last = true;
+      initial.length = 0;
+      await close();
+      return { value: undefined, done: true };
+    },
+    async throw(error?: unknown) {
+      await close();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}

@@ -1,7 +1,7 @@
 import { DEFAULT_PORTS, type ServiceConfig, type SubgraphName } from './config.ts';
 import type { TraceContext } from './context.ts';
 import { AppError, isErrorCode } from './errors.ts';
-import { createHttpClient, type UpstreamResponse } from './http-client.ts';
+import { createHttpClient, type HttpResponse } from './http-client.ts';
 import type { Logger } from './logger.ts';
 import { loadServiceTokenSecret, mintServiceToken, SERVICE_TOKEN_HEADER, SERVICE_TOKEN_TTL_MS } from './service-auth.ts';
 
@@ -54,7 +54,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       const headers: Record<string, string> = { 'content-type': 'application/json', [SERVICE_TOKEN_HEADER]: token() };
       if (requestOptions.requestId) headers['x-request-id'] = requestOptions.requestId;
       if (requestOptions.trace) headers.traceparent = requestOptions.trace.traceparent;
-      let response: UpstreamResponse;
+      let response: HttpResponse;
       try {
         response = await http.post(url, headers, JSON.stringify({ query, variables }), { timeoutMs: requestOptions.timeoutMs ?? options.timeoutMs ?? 2_000 });
       } catch (error) {

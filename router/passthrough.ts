@@ -23,7 +23,7 @@ import type { Logger } from '../platform/logger.ts';
 import type { ServiceMetrics } from '../platform/metrics.ts';
 import type { ReplayedAnswer } from './subgraph-data-source.ts';
 import type { SupergraphSnapshot } from './subscriptions/supergraph.ts';
-import type { UpstreamClient } from '../platform/http-client.ts';
+import type { HttpClient } from '../platform/http-client.ts';
 
 /**
  * The single-subgraph fast path. Most traffic is one operation answered by one subgraph: a driver's
@@ -67,7 +67,7 @@ export interface PassthroughStats {
 export interface PassthroughOptions {
   snapshot(): SupergraphSnapshot;
   verify: TokenVerifier;
-  client: UpstreamClient;
+  client: HttpClient;
   logger: Logger;
   metrics: ServiceMetrics;
 }

@@ -110,7 +110,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     metrics,
     beforeGraphQL: passthrough?.handle,
     onHttpServer: (server) => {
-      for (const feature of features) feature.attach?.({ server, gateway, verify, logger, metrics, formatError });
+      for (const feature of features) feature.attach?.({ server, gateway, supergraph: supergraph.current, verify, logger, metrics, formatError });
     },
     onDraining: features.flatMap((feature) => (feature.onDraining ? [() => feature.onDraining!(stopReason)] : [])),
     onStopped: [

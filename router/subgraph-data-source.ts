@@ -1,7 +1,7 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher } from '@apollo/utils.fetcher';
 import type { RequestContext } from '../platform/context.ts';
-import type { UpstreamClient, UpstreamResponse } from '../platform/http-client.ts';
+import type { HttpClient, HttpResponse } from '../platform/http-client.ts';
 
 /**
  * A subgraph answer the router already holds for this request: the passthrough fast path sent the
@@ -12,7 +12,7 @@ import type { UpstreamClient, UpstreamResponse } from '../platform/http-client.t
 export interface ReplayedAnswer {
   /** The subgraph operation the answer belongs to (the query plan's fetch). */
   readonly query: string;
-  readonly outcome: { response: UpstreamResponse } | { error: unknown };
+  readonly outcome: { response: HttpResponse } | { error: unknown };
 }
 
 /** The router's request context: the platform's, plus an answer to replay (passthrough fallback). */
@@ -26,9 +26,9 @@ type SubgraphRequest = Parameters<RemoteGraphQLDataSource<RouterContext>['proces
  * the same ids. Nothing else from the client's request reaches a subgraph (an allow-list).
  */
 export class ForwardingDataSource extends RemoteGraphQLDataSource<RouterContext> {
-  readonly #client: UpstreamClient;
+  readonly #client: HttpClient;
 
-  constructor(url: string, client: UpstreamClient) {
+  constructor(url: string, client: HttpClient) {
     // The fetcher is never called (sendRequest below uses the client); the parent requires one.
     super({ url, fetcher: fetch as unknown as Fetcher });
     this.#client = client;
@@ -50,7 +50,7 @@ export class ForwardingDataSource extends RemoteGraphQLDataSource<RouterContext>
     if (!request.http) throw new Error("Internal error: Only 'http' requests are supported.");
     const { http, ...operation } = request;
     const replay = context.replay;
-    let response: UpstreamResponse;
+    let response: HttpResponse;
     if (replay && replay.query === operation.query) {
       context.replay = undefined; // an answer is replayed once
       if ('error' in replay.outcome) throw replay.outcome.error;

@@ -4,6 +4,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import type { TokenVerifier } from '../../platform/auth.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { ServiceMetrics } from '../../platform/metrics.ts';
+import type { SupergraphSnapshot } from '../subscriptions/supergraph.ts';
 
 /** Why the router stops: apps reconnect elsewhere (shutdown, close 1001) or shortly (restart, close 1012). */
 export type StopReason = 'shutdown' | 'restart';
@@ -13,6 +14,8 @@ export interface RouterHost {
   readonly server: http.Server;
   /** Not yet loaded when `attach` runs; loaded before the server listens. */
   readonly gateway: ApolloGateway;
+  /** What the gateway serves now (schema, planner, data sources): one tracker for the whole router. */
+  readonly supergraph: () => SupergraphSnapshot;
   readonly verify: TokenVerifier;
   readonly logger: Logger;
   readonly metrics: ServiceMetrics;

@@ -1,7 +1,6 @@
 import { Counter, Gauge } from 'prom-client';
 import { SubscriptionCloseCodes } from '../subscriptions/close-codes.ts';
 import { SubscriptionEngine, type QueueOptions, type SubscriptionEngineStats } from '../subscriptions/engine.ts';
-import { followGateway } from '../subscriptions/supergraph.ts';
 import { createGraphqlWsUpstream, type GraphqlWsUpstream, type UpstreamOptions } from '../subscriptions/upstream.ts';
 import { attachSubscriptionSockets, type SubscriptionSockets } from '../subscriptions/ws.ts';
 import type { RouterFeature, RouterHost } from './feature.ts';
@@ -43,7 +42,7 @@ export interface SubscriptionsFeature extends RouterFeature {
  * transport-free engine, graphql-ws upstreams to subgraphs, and the ws adapter, in the router's lifecycle.
  */
 export function subscriptionsFeature(options: SubscriptionsOptions = {}): SubscriptionsFeature {
-  let parts: { engine: SubscriptionEngine; sockets: SubscriptionSockets; upstream: GraphqlWsUpstream; unfollow: () => void } | undefined;
+  let parts: { engine: SubscriptionEngine; sockets: SubscriptionSockets; upstream: GraphqlWsUpstream } | undefined;
 
   const stats = (): SubscriptionsStats => {
     if (!parts) throw new Error('subscriptions are not attached to a router');
@@ -78,10 +77,9 @@ export function subscriptionsFeature(options: SubscriptionsOptions = {}): Subscr
     waitFor,
     attach(host: RouterHost) {
       const logger = host.logger.child({ feature: 'subscriptions' });
-      const supergraph = followGateway(host.gateway);
       const upstream = createGraphqlWsUpstream({ ...options.upstream, logger });
       const engine = new SubscriptionEngine({
-        supergraph: supergraph.current,
+        supergraph: host.supergraph,
         upstream,
         logger,
         formatError: host.formatError,
@@ -98,7 +96,7 @@ export function subscriptionsFeature(options: SubscriptionsOptions = {}): Subscr
         maxFrameBytes: options.maxFrameBytes,
         maxSubscriptionsPerSocket: options.maxSubscriptionsPerSocket,
       });
-      parts = { engine, sockets, upstream, unfollow: supergraph.dispose };
+      parts = { engine, sockets, upstream };
       registerMetrics(host, stats);
     },
     async onDraining(reason) {
@@ -109,7 +107,6 @@ export function subscriptionsFeature(options: SubscriptionsOptions = {}): Subscr
     },
     async onStopped() {
       if (!parts) return;
-      parts.unfollow();
       await parts.engine.close();
     },
   };

@@ -1,5 +1,6 @@
 import { createAsyncQueue } from '../../platform/async-queue.ts';
 import { forbidden, notFound } from '../../platform/errors.ts';
+import { eventStream } from '../../platform/pubsub.ts';
 import type { DriversContext } from './context.ts';
 import type { Driver } from './entities.ts';
 import { locationMessage, type Fix, type LocationMessage } from './live/fixes.ts';
@@ -94,48 +95,21 @@ export async function followDriver(live: LiveLocations, driver: Pick<Driver, 'id
     await ended?.return?.();
     throw error;
   }
-  // The location stream's return() completes a pending next(): the client sees the end at once.
-  const finish = () => {
-    void stream.return?.();
-    void ended?.return?.();
-  };
+  let newest = Number.NEGATIVE_INFINITY;
+  const events = eventStream<LocationMessage, { driverLocation: DriverLocationView }>(stream, {
+    initial: snapshot ? [snapshot] : [],
+    map(message) {
+      const at = Date.parse(message.recordedAt);
+      if (at <= newest) return undefined; // live fixes only ever move forward in time
+      newest = at;
+      return { driverLocation: viewOfMessage(message) };
+    },
+    onEnd: () => ended?.return?.(),
+  });
+  // The end of the rider's trip ends the stream: the client sees the end at once.
+  const finish = () => void events.return!();
   ended?.next().then(finish, finish);
-  let newest = snapshot ? Date.parse(snapshot.recordedAt) : Number.NEGATIVE_INFINITY;
-  const iterator: AsyncIterableIterator<{ driverLocation: DriverLocationView }> = {
-    async next() {
-      if (snapshot) {
-        const first = snapshot;
-        snapshot = undefined;
-        return { value: { driverLocation: viewOfMessage(first) }, done: false };
-      }
-      for (;;) {
-        const result = await stream.next();
-        if (result.done) {
-          void ended?.return?.();
-          return { value: undefined, done: true };
-        }
-        const at = Date.parse(result.value.recordedAt);
-        if (at <= newest) continue;
-        newest = at;
-        return { value: { driverLocation: viewOfMessage(result.value) }, done: false };
-      }
-    },
-    async return() {
-      snapshot = undefined;
-      await stream.return?.();
-      await ended?.return?.();
-      return { value: undefined, done: true };
-    },
-    async throw(error?: unknown) {
-      await stream.return?.();
-      await ended?.return?.();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+  return events;
 }
 
 export interface NearbySnapshot {

@@ -1,7 +1,7 @@
 import type { EntityManager } from '../../platform/db.ts';
 import { forbidden, notFound } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
-import type { PubSub } from '../../platform/pubsub.ts';
+import { eventStream, type PubSub } from '../../platform/pubsub.ts';
 import type { Principal } from '../../platform/auth.ts';
 import { isUuid } from '../../platform/validation.ts';
 import type { Trip, TripStatus } from './entities.ts';
@@ -130,55 +130,28 @@ export class TripNotifier {
 export async function followTrip(pubsub: PubSub, em: EntityManager, principal: Principal | undefined, tripId: string): Promise<AsyncIterableIterator<{ tripUpdates: Trip }>> {
   if (!isUuid(tripId)) throw notFound('Trip');
   const stream = pubsub.subscribe<TripSnapshot>(channels.trip(tripId), { overflow: 'fail' });
-  let current: Trip;
+  let now: Row;
   try {
     await stream.ready;
     const [row] = await query(em, `select * from ${TRIPS} where "id" = ?`, [tripId]);
     if (!row) throw notFound('Trip');
-    current = tripFromRow(em, row);
-    if (!canSeeTrip(principal, current)) throw forbidden('Only the rider, the assigned driver and admins follow a trip.');
+    if (!canSeeTrip(principal, tripFromRow(em, row))) throw forbidden('Only the rider, the assigned driver and admins follow a trip.');
+    now = row;
   } catch (error) {
     await stream.return?.();
     throw error;
   }
-  let pending: Trip | undefined = current;
-  let version = current.version;
-  let ended = false;
-  const iterator: AsyncIterableIterator<{ tripUpdates: Trip }> = {
-    async next() {
-      if (pending) {
-        const trip = pending;
-        pending = undefined;
-        ended = TERMINAL.includes(trip.status);
-        return { value: { tripUpdates: trip }, done: false };
-      }
-      while (!ended) {
-        const result = await stream.next();
-        if (result.done) break;
-        const trip = tripFromRow(em, result.value);
-        if (trip.version <= version) continue;
-        version = trip.version;
-        ended = TERMINAL.includes(trip.status);
-        return { value: { tripUpdates: trip }, done: false };
-      }
-      await stream.return?.();
-      return { value: undefined, done: true };
+  let version = Number.NEGATIVE_INFINITY;
+  return eventStream<Row, { tripUpdates: Trip }>(stream, {
+    initial: [now],
+    map(message) {
+      const trip = tripFromRow(em, message);
+      if (trip.version <= version) return undefined;
+      version = trip.version;
+      return { tripUpdates: trip };
     },
-    async return() {
-      pending = undefined;
-      ended = true;
-      await stream.return?.();
-      return { value: undefined, done: true };
-    },
-    async throw(error?: unknown) {
-      await stream.return?.();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+    isLast: (event) => TERMINAL.includes(event.tripUpdates.status),
+  });
 }
 
 /**
@@ -220,30 +193,14 @@ export async function followOffers(pubsub: PubSub, em: EntityManager, driverUser
       pickupDistanceM: message.pickupDistanceM,
     },
   });
-  const iterator: AsyncIterableIterator<{ tripOffers: TripOfferView }> = {
-    async next() {
-      for (;;) {
-        const message = queued.shift() ?? (await stream.next().then((result) => (result.done ? undefined : result.value)));
-        if (!message) return { value: undefined, done: true };
-        const ending = (message.status ?? 'PENDING') !== 'PENDING';
-        const before = said.get(message.offerId);
-        if (before === 'ended' || (before === 'offered' && !ending)) continue;
-        said.set(message.offerId, ending ? 'ended' : 'offered');
-        return { value: view(message), done: false };
-      }
+  return eventStream<OfferMessage, { tripOffers: TripOfferView }>(stream, {
+    initial: queued,
+    map(message) {
+      const ending = (message.status ?? 'PENDING') !== 'PENDING';
+      const before = said.get(message.offerId);
+      if (before === 'ended' || (before === 'offered' && !ending)) return undefined;
+      said.set(message.offerId, ending ? 'ended' : 'offered');
+      return view(message);
     },
-    async return() {
-      queued.length = 0;
-      await stream.return?.();
-      return { value: undefined, done: true };
-    },
-    async throw(error?: unknown) {
-      await stream.return?.();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+  });
 }

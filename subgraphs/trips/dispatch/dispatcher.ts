@@ -22,7 +22,7 @@ const CANDIDATES_PER_SLOT = 4;
 /** The most candidates drivers answers with in one call. */
 const MAX_CANDIDATES = 50;
 /** A round that found nobody free to offer looks again this often until it ends (drivers free up within a round). */
-export const EMPTY_ROUND_RETRY_MS = 250;
+const EMPTY_ROUND_RETRY_MS = 250;
 /** Unreleased answers older than this are the sweep's (younger ones are still being released inline). */
 const SWEEP_AFTER_MS = 5_000;
 
