@@ -38,5 +38,6 @@ USER node
 # Router 4000, subgraphs 4001-4005 (PORT overrides).
 EXPOSE 4000 4001 4002 4003 4004 4005
 # Health: GET /health/live and /health/ready on the service's port (docker-compose.yml and k8s/ probe them).
-ENTRYPOINT ["node", "bin/service.ts"]
+# V8 flags: platform/node-flags.ts says why.
+ENTRYPOINT ["node", "--min-semi-space-size=16", "--max-semi-space-size=16", "bin/service.ts"]
 CMD ["router"]

@@ -12,7 +12,6 @@
  * offer latency reads as "booking + dispatch + fan-out" against "booking".
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { createClient, type Client } from 'graphql-ws';
@@ -24,7 +23,7 @@ import { transitionDriver } from '../subgraphs/drivers/availability.ts';
 import { DEFAULT_RULES } from '../subgraphs/drivers/live/fixes.ts';
 import { driverKeys } from '../subgraphs/drivers/live/keys.ts';
 import { RedisLiveStore } from '../subgraphs/drivers/live/redis-store.ts';
-import { inBatches, mintTokens, runBenchmark, seedDriverRows, startBenchRun } from './support.ts';
+import { cpuByComponent, inBatches, machineCpu, mintTokens, runBenchmark, seedDriverRows, startBenchRun } from './support.ts';
 
 const CAIRO = { lat: 30.0444, lng: 31.2357 };
 const VEHICLE_ORDER = ['ECONOMY', 'COMFORT', 'PREMIUM', 'XL'] as const;
@@ -43,54 +42,6 @@ async function metric(routerUrl: string, name: string): Promise<number> {
   const text = await (await fetch(routerUrl.replace('/graphql', '/metrics'))).text();
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, 'm').exec(text);
   return match ? Number(match[1]) : 0;
-}
-
-/** Busy and total CPU time of the whole machine so far (Linux /proc/stat, in clock ticks); undefined elsewhere. */
-function machineCpu(): { busy: number; total: number } | undefined {
-  try {
-    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-    const [user, nice, system, idle, iowait, irq, softirq, steal] = fields.map(Number);
-    const busy = user + nice + system + irq + softirq + steal;
-    return { busy, total: busy + idle + iowait };
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU seconds used so far by a process (Linux /proc/<pid>/stat: utime + stime); 0 when unreadable. */
-function processCpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks; USER_HZ is 100 on Linux
-  } catch {
-    return 0;
-  }
-}
-
-/** Pids of the processes named `name` (Postgres backends, Redis), from /proc. */
-function pidsNamed(name: string): number[] {
-  try {
-    return readdirSync('/proc')
-      .filter((entry) => /^\d+$/.test(entry))
-      .filter((pid) => {
-        try {
-          return readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith(name);
-        } catch {
-          return false;
-        }
-      })
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** CPU seconds by component: each service process, Postgres (all backends), Redis, and this process. */
-function cpuByComponent(services: readonly ServiceProcess[]): Record<string, number> {
-  const sum = (pids: number[]) => pids.reduce((total, pid) => total + processCpuSeconds(pid), 0);
-  const byService: Record<string, number> = {};
-  for (const service of services) byService[service.name] = (byService[service.name] ?? 0) + (service.child.pid ? processCpuSeconds(service.child.pid) : 0);
-  return { ...byService, postgres: sum(pidsNamed('postgres')), redis: sum(pidsNamed('redis-server')), 'bench (clients)': processCpuSeconds(process.pid) };
 }
 
 function percentiles(values: number[]) {

@@ -21,6 +21,8 @@ import { DEFAULT_RULES } from '../subgraphs/drivers/live/fixes.ts';
 import { driverKeys } from '../subgraphs/drivers/live/keys.ts';
 import { RedisLiveStore } from '../subgraphs/drivers/live/redis-store.ts';
 import {
+  cpuByComponent,
+  cpuPerRequestLine,
   formatResult,
   inBatches,
   loadInChild,
@@ -83,17 +85,26 @@ async function main() {
 
     const workload: Workload = { kind: 'updateLocation', drivers: seeded.map((driver, i) => ({ token: tokens[i], lat: driver.lat, lng: driver.lng })) };
     const script = fileURLToPath(import.meta.url);
-    const phase = async (url: string): Promise<LoadResult> => {
+    const cpuLines: string[] = [];
+    const phase = async (url: string, label: string): Promise<LoadResult> => {
       // Drivers the last phase did not reach for 30 s were swept offline: bring them back first.
       await inBatches(seeded, 500, (driver) => store.transition(driver, 'AVAILABLE', ['OFFLINE'], Date.now()));
-      const result = await loadInChild(script, { url, primeRequests: driverCount, warmupMs, durationMs, concurrency, ratePerSecond: rate, workload });
+      let cpuBefore: Record<string, number> = {};
+      let cpuAfter: Record<string, number> = {};
+      const result = await loadInChild(script, { url, primeRequests: driverCount, warmupMs, durationMs, concurrency, ratePerSecond: rate, workload }, {
+        measuring: (state, childPid) => {
+          if (state === 'started') cpuBefore = cpuByComponent(services, [childPid]);
+          else cpuAfter = cpuByComponent(services, [childPid]);
+        },
+      });
+      cpuLines.push(`${label.padEnd(34)} ${cpuPerRequestLine(cpuBefore, cpuAfter, result.requests)}`);
       // Let every driver's 2-second window pass before the same drivers report again.
       await new Promise((resolve) => setTimeout(resolve, DEFAULT_RULES.rateLimitMs + 500));
       return result;
     };
-    const viaRouter = await phase(router.url);
-    const viaGateway = await phase(gatewayOnly.url);
-    const direct = await phase(drivers.url);
+    const viaRouter = await phase(router.url, 'through the router');
+    const viaGateway = await phase(gatewayOnly.url, 'router, fast path off (gateway)');
+    const direct = await phase(drivers.url, 'drivers subgraph directly');
     redis.disconnect();
 
     started = performance.now();
@@ -108,6 +119,8 @@ async function main() {
     console.log(formatResult('through the router', viaRouter));
     console.log(formatResult('router, fast path off (gateway)', viaGateway));
     console.log(formatResult('drivers subgraph directly', direct));
+    console.log('\nCPU per request by process, in ms, over the measured window ("bench (clients)" is the load generator)');
+    for (const line of cpuLines) console.log(line);
     const overhead = viaRouter.latencyMs.p50 - direct.latencyMs.p50;
     console.log(`router overhead at p50: ${overhead.toFixed(1)} ms; target ≥ ${rate}/s with p99 < 100 ms through the router: ${viaRouter.throughput >= rate * 0.98 && viaRouter.latencyMs.p99 < 100 ? 'met' : 'NOT met'}`);
     console.log(`history: ${rows[0].count} rows for ${rows[0].drivers} drivers in ${partitions.rows[0].count} daily partitions (written in batches, flushed on shutdown in ${((performance.now() - started) / 1000).toFixed(1)} s)`);

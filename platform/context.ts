@@ -56,40 +56,82 @@ export interface RequestContext {
   authenticateAs(principal: Principal): void;
 }
 
+/** Per-request state shared by reference between a context and Apollo Server's shallow clones of it. */
+interface ContextState {
+  principal: Principal | undefined;
+  readonly baseLogger: Logger;
+  logger: Logger | undefined;
+  readonly buildExtras: ((logger: Logger) => object) | undefined;
+  extras: object | undefined;
+}
+
 /**
- * The principal lives in a holder shared by reference, and `principal`/`authenticateAs` live on the
- * prototype: Apollo Server shallow-clones the context per operation (own getters would be frozen into
- * values by that clone), and a clone must still see a later `authenticateAs`.
+ * Everything that can change or is built on demand lives in `state`, a holder shared by reference,
+ * and is read through getters on the prototype: Apollo Server shallow-clones the context per operation
+ * (own getters would be frozen into values by that clone), and a clone must still see a later
+ * `authenticateAs` and the extras built for the original.
  */
 class RequestContextBase {
-  declare readonly authState: { principal: Principal | undefined };
+  declare readonly requestId: string;
+  declare readonly trace: TraceContext;
+  declare readonly state: ContextState;
 
   get principal(): Principal | undefined {
-    return this.authState.principal;
+    return this.state.principal;
   }
 
   authenticateAs(principal: Principal): void {
-    this.authState.principal = principal;
+    this.state.principal = principal;
+  }
+
+  /** The request's child logger, made on first use: most requests never log. */
+  get logger(): Logger {
+    return (this.state.logger ??= this.state.baseLogger.child({ requestId: this.requestId, traceId: this.trace.traceId }));
+  }
+
+  /** The extras (EntityManager fork, DataLoaders, ...), built once, on the first read of any of them. */
+  extras(): Record<string, unknown> {
+    return (this.state.extras ??= this.state.buildExtras?.(this.logger) ?? {}) as Record<string, unknown>;
   }
 }
 
-/** Builds the context; `extras` (EntityManager, loaders, ...) become plain fields of the same object. */
-export function createRequestContext<TExtras extends object = {}>(
-  input: {
-    requestId: string;
-    trace: TraceContext;
-    logger: Logger;
-    authorization: string | undefined;
-    principal: Principal | undefined;
-  },
+export interface RequestContextInput {
+  requestId: string;
+  trace: TraceContext;
+  logger: Logger;
+  authorization: string | undefined;
+  principal: Principal | undefined;
+}
+
+/**
+ * Makes contexts whose extras are built lazily. `extrasKeys` names what `extras` returns: each becomes a
+ * prototype getter, so a request that reads none of them (a location update reads only the principal)
+ * never forks an EntityManager or builds a DataLoader.
+ */
+export function requestContextFactory<TExtras extends object = {}>(
   extras?: (logger: Logger) => TExtras,
-): RequestContext & TExtras {
-  const logger = input.logger.child({ requestId: input.requestId, traceId: input.trace.traceId });
-  return Object.assign(new RequestContextBase(), extras?.(logger), {
-    requestId: input.requestId,
-    trace: input.trace,
-    logger,
-    authorization: input.authorization,
-    authState: { principal: input.principal },
-  }) as unknown as RequestContext & TExtras;
+  extrasKeys: readonly string[] = [],
+): (input: RequestContextInput) => RequestContext & TExtras {
+  class Context extends RequestContextBase {}
+  for (const key of extrasKeys) {
+    Object.defineProperty(Context.prototype, key, {
+      get(this: RequestContextBase) {
+        return this.extras()[key];
+      },
+    });
+  }
+  return (input) =>
+    Object.assign(new Context(), {
+      requestId: input.requestId,
+      trace: input.trace,
+      authorization: input.authorization,
+      state: { principal: input.principal, baseLogger: input.logger, logger: undefined, buildExtras: extras, extras: undefined },
+    }) as unknown as RequestContext & TExtras;
+}
+
+const plainContext = requestContextFactory();
+
+/** A context without extras (the router's). */
+export function createRequestContext(input: RequestContextInput): RequestContext {
+  return plainContext(input);
 }

@@ -7,7 +7,7 @@ import type { DocumentNode } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { createTokenVerifier, principalFromAuthorization, type Principal, type TokenVerifier } from './auth.ts';
 import type { ServiceConfig, SubgraphName } from './config.ts';
-import { createRequestContext, requestIdFrom, traceContextFrom, type RequestContext } from './context.ts';
+import { requestContextFactory, requestIdFrom, traceContextFrom, type RequestContext } from './context.ts';
 import { openDatabase, type Database, type EntityManager, type MigrationEntry } from './db.ts';
 import { asHttpError } from './errors.ts';
 import type { DemoCity } from './demo-city.ts';
@@ -135,11 +135,13 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       logger,
     });
 
-    const contextFor = (principal: Principal | undefined, meta: SubscriptionMeta) =>
-      createRequestContext({ ...meta, logger, principal }, (requestLogger) => {
-        const em = db.fork();
-        return { em, ...definition.contextExtras(em, requestLogger) };
-      });
+    const buildExtras = (requestLogger: Logger) => {
+      const em = db.fork();
+      return { em, ...definition.contextExtras(em, requestLogger) };
+    };
+    // The extras' names, from one build now: each becomes a lazy getter of every request's context.
+    const newContext = requestContextFactory(buildExtras, Object.keys(buildExtras(logger)));
+    const contextFor = (principal: Principal | undefined, meta: SubscriptionMeta) => newContext({ ...meta, logger, principal });
     // Another subgraph calling directly carries a service token (the router never forwards that header
     // from clients); everyone else an access token, or nothing.
     const principalOf = async (serviceToken: string | string[] | undefined, authorization: string | undefined) =>

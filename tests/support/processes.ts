@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_NODE_FLAGS } from '../../platform/node-flags.ts';
 
 const SERVICE_ENTRY = fileURLToPath(new URL('../../bin/service.ts', import.meta.url));
 
@@ -17,7 +18,7 @@ export interface ServiceProcess {
  * "listening" log line names the URL (no sleeping, no port guessing).
  */
 export function startServiceProcess(name: string, env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [SERVICE_ENTRY, name], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, SERVICE_ENTRY, name], {
     env: { ...env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: env.NODE_ENV ?? 'test' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
