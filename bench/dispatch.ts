@@ -6,7 +6,7 @@
  * driver, every driver at most one trip (double assignments must be 0), read back from trips' table.
  * Every service is its own process (distributed mode, real Postgres and Redis).
  *
- *   npm run bench:dispatch -- [--riders 100] [--drivers 300] [--spread-km 3] [--settle 20] [--warmup-trips 10] [--profile-dir DIR]
+ *   npm run bench:dispatch -- [--riders 100] [--drivers 300] [--spread-km 3] [--settle 20] [--accept-after-ms 0] [--warmup-trips 10] [--profile-dir DIR]
  *
  * Baseline in the same run: the router's round trip for `requestTrip` alone (the HTTP answer), so the
  * offer latency reads as "booking + dispatch + fan-out" against "booking".
@@ -50,6 +50,15 @@ function percentiles(values: number[]) {
   return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN, count: sorted.length };
 }
 
+/** smartline_sql_statements_total of every subgraph process (the router sends none). */
+async function sqlStatementsByService(services: readonly ServiceProcess[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const service of services) if (service.name !== 'router') counts[service.name] = (counts[service.name] ?? 0) + (await metric(service.url, 'smartline_sql_statements_total'));
+  return counts;
+}
+
+const thinkTime = (ms: number) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve());
+
 const ms = (value: number) => `${value.toFixed(0).padStart(5)} ms`;
 
 async function main() {
@@ -59,6 +68,8 @@ async function main() {
       drivers: { type: 'string', default: '300' },
       'spread-km': { type: 'string', default: '3' },
       settle: { type: 'string', default: '20' },
+      /** How long a driver looks at an offer before accepting it (0: at once, the harshest case for the burst). */
+      'accept-after-ms': { type: 'string', default: '0' },
       /** Trips booked, offered and cancelled before the burst, so no process serves the burst cold. */
       'warmup-trips': { type: 'string', default: '10' },
       /** Writes a CPU profile of every service process here. */
@@ -69,7 +80,8 @@ async function main() {
   const driverCount = Number(values.drivers);
   const spreadKm = Number(values['spread-km']);
   const settleMs = Number(values.settle) * 1000;
-  console.log(`bench:dispatch — ${riderCount} riders book at once, ${driverCount} drivers online within a ${spreadKm}×${spreadKm} km square, each accepting the first offer it gets; ${os.cpus().length} CPUs`);
+  const acceptAfterMs = Number(values['accept-after-ms']);
+  console.log(`bench:dispatch — ${riderCount} riders book at once, ${driverCount} drivers online within a ${spreadKm}×${spreadKm} km square, each accepting the first offer it gets${acceptAfterMs > 0 ? ` after ${acceptAfterMs} ms` : ' at once'}; ${os.cpus().length} CPUs`);
 
   const run = await startBenchRun('dispatch', {
     env: { DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX ?? '10', OUTBOX_POLL_MS: '200' },
@@ -121,7 +133,7 @@ async function main() {
             if (accepted || !accepting) return;
             accepted = true;
             accepts.push(
-              gql(router.url, token, ACCEPT, { id: tripId }).then((result) => {
+              thinkTime(acceptAfterMs).then(() => gql(router.url, token, ACCEPT, { id: tripId })).then((result) => {
                 const outcome = result.errors?.[0]?.extensions?.code ?? 'ASSIGNED';
                 acceptOutcomes[outcome] = (acceptOutcomes[outcome] ?? 0) + 1;
                 if (outcome !== 'ASSIGNED') accepted = false; // lost the race: take the next offer
@@ -179,6 +191,7 @@ async function main() {
     // The burst: every rider books at once.
     const cpuBefore = machineCpu();
     const componentsBefore = cpuByComponent(services);
+    const statementsBefore = await sqlStatementsByService(services);
     const burstStarted = performance.now();
     const sentAt: number[] = [];
     const answeredAt: number[] = [];
@@ -200,6 +213,7 @@ async function main() {
     while (booked.some((id) => !firstOfferAt.has(id)) && Date.now() < settleBy) await new Promise((resolve) => setTimeout(resolve, 50));
     const cpuAfter = machineCpu();
     const componentsAfter = cpuByComponent(services);
+    const statementsAfter = await sqlStatementsByService(services);
     const burstSeconds = (performance.now() - burstStarted) / 1000;
     await Promise.all(accepts);
     const client = new pg.Client({ connectionString: database.url });
@@ -239,6 +253,8 @@ async function main() {
       .filter(([, ms]) => ms > 0)
       .sort((a, b) => b[1] - a[1]);
     console.log(`  CPU per booked trip over the same window: ${perTrip.map(([name, ms]) => `${name} ${ms.toFixed(1)} ms`).join(', ')}`);
+    const statements = Object.entries(statementsAfter).map(([name, count]) => [name, (count - (statementsBefore[name] ?? 0)) / Math.max(1, booked.length)] as const);
+    console.log(`  SQL statements per booked trip over the same window: ${statements.map(([name, count]) => `${name} ${count.toFixed(1)}`).join(', ')} (total ${statements.reduce((sum, [, count]) => sum + count, 0).toFixed(1)})`);
     console.log(`  offers delivered: ${offersReceived.count}; accepts: ${Object.entries(acceptOutcomes).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}; booking errors: ${Object.entries(bookingErrors).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}`);
     console.log(`  trips by status: ${trips.rows.map((row) => `${row.status} ${row.count}`).join(', ')}`);
     console.log(`  double assignments: ${driverTwice.rows[0].count} drivers holding more than one active trip; ${assigned} accepts won for ${booked.length} trips`);

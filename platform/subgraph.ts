@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import type { DocumentNode } from 'graphql';
@@ -130,7 +130,8 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       introspection: !config.production,
       includeStacktraceInErrorResponses: !config.production,
       formatError: createFormatError({ production: config.production, logger }),
-      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
+      // No @cacheControl hints anywhere: the default cache-control plugin would only wrap every field resolver.
+      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginCacheControlDisabled()],
       stopOnTerminationSignals: false, // platform/lifecycle.ts drains and stops in order
       logger,
     });

@@ -7,6 +7,7 @@ import type { LiveLocations } from './live/engine.ts';
 
 /** Supply is counted per H3 cell of this resolution (about 0.7 km²), the cells pricing surges by. */
 export const SUPPLY_RESOLUTION = 8;
+const CELLS_PER_TURN = 1_000;
 
 export interface SupplySnapshot {
   resolution: typeof SUPPLY_RESOLUTION;
@@ -20,9 +21,12 @@ export interface SupplySnapshot {
 export async function takeSupplySnapshot(live: LiveLocations, now: number = live.now()): Promise<SupplySnapshot> {
   const positions = await live.store.availablePositions(now - live.rules.freshnessMs);
   const cells: Record<string, number> = {};
-  for (const { lat, lng } of positions) {
+  for (let i = 0; i < positions.length; i++) {
+    const { lat, lng } = positions[i]!;
     const cell = latLngToCell(lat, lng, SUPPLY_RESOLUTION);
     cells[cell] = (cells[cell] ?? 0) + 1;
+    // 10,000 cells take 10-25 ms: let requests in between (location updates wait behind a long loop).
+    if (i % CELLS_PER_TURN === CELLS_PER_TURN - 1) await new Promise((resolve) => setImmediate(resolve));
   }
   return { resolution: SUPPLY_RESOLUTION, takenAt: new Date(now).toISOString(), cells };
 }

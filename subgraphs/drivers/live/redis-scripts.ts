@@ -210,17 +210,18 @@ return reply
 `;
 
 /**
- * KEYS: seen index.
- * ARGV: key prefix, seenSince, freshSince.
- * Positions of AVAILABLE drivers with a fix recorded at or after freshSince, among those seen since
- * seenSince (every fresh fix was ingested after its recordedAt minus the allowed clock skew).
+ * KEYS: none (the drivers' hashes, by prefix and id).
+ * ARGV: key prefix, freshSince, then driver ids (a batch of the seen index).
+ * Positions of those drivers that are AVAILABLE with a fix recorded at or after freshSince.
+ * Called per batch, not over the whole index: one script over 10,000 drivers held Redis (and so every
+ * location update) for tens of milliseconds.
  * Returns flat {lat, lng, ...}.
  */
 export const AVAILABLE_POSITIONS = `
-local prefix, freshSince = ARGV[1], tonumber(ARGV[3])
+local prefix, freshSince = ARGV[1], tonumber(ARGV[2])
 local reply = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf')) do
-  local fields = redis.call('HMGET', prefix .. 'd:' .. id, 'state', 'lat', 'lng', 'at')
+for i = 3, #ARGV do
+  local fields = redis.call('HMGET', prefix .. 'd:' .. ARGV[i], 'state', 'lat', 'lng', 'at')
   if fields[1] == 'AVAILABLE' and fields[4] and tonumber(fields[4]) >= freshSince then
     reply[#reply + 1] = fields[2]
     reply[#reply + 1] = fields[3]

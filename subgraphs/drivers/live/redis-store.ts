@@ -26,6 +26,8 @@ const SWEEP_BATCH = 500;
 const GEO_MARGIN_M = 2;
 /** nearby starts with a circle this small and doubles it while it holds too few drivers (redis-scripts.ts). */
 const INITIAL_SEARCH_RADIUS_M = 400;
+/** Drivers looked at per availablePositions script call: each call holds Redis about a millisecond. */
+const POSITIONS_BATCH = 500;
 const FIELDS = ['state', 'lat', 'lng', 'hd', 'spd', 'acc', 'at', 'spoof', 'trip'] as const;
 
 /** The live store every replica shares: one Redis hash per driver, GEO sets per vehicle type, Lua for every write. */
@@ -48,7 +50,7 @@ export class RedisLiveStore implements LiveStore {
       redis.defineCommand('smartlineDriversReserve', { numberOfKeys: 1, lua: RESERVE });
       redis.defineCommand('smartlineDriversRelease', { numberOfKeys: 1, lua: RELEASE });
       redis.defineCommand('smartlineDriversEndCooldowns', { numberOfKeys: 1, lua: END_COOLDOWNS });
-      redis.defineCommand('smartlineDriversAvailablePositions', { numberOfKeys: 1, lua: AVAILABLE_POSITIONS });
+      redis.defineCommand('smartlineDriversAvailablePositions', { numberOfKeys: 0, lua: AVAILABLE_POSITIONS });
     }
     this.#scripts = redis as unknown as ScriptedRedis;
   }
@@ -128,9 +130,13 @@ export class RedisLiveStore implements LiveStore {
   }
 
   async availablePositions(freshSince: number): Promise<LatLng[]> {
-    const reply = await this.#scripts.smartlineDriversAvailablePositions(this.#keys.seen, this.#keys.prefix, freshSince - this.#rules.futureSkewMs, freshSince);
+    // Every fresh fix was ingested after its recordedAt minus the allowed clock skew.
+    const seen = await this.#redis.zrangebyscore(this.#keys.seen, freshSince - this.#rules.futureSkewMs, '+inf');
     const positions: LatLng[] = [];
-    for (let i = 0; i < reply.length; i += 2) positions.push({ lat: Number(reply[i]), lng: Number(reply[i + 1]) });
+    for (let from = 0; from < seen.length; from += POSITIONS_BATCH) {
+      const reply = await this.#scripts.smartlineDriversAvailablePositions(this.#keys.prefix, freshSince, ...seen.slice(from, from + POSITIONS_BATCH));
+      for (let i = 0; i < reply.length; i += 2) positions.push({ lat: Number(reply[i]), lng: Number(reply[i + 1]) });
+    }
     return positions;
   }
 

@@ -230,6 +230,33 @@ describe("drivers' reactions to trip events", () => {
   });
 
   describe('SupplySnapshot', () => {
+    it('counts a city of drivers exactly although the store reads them in batches', async () => {
+      // 1,234 drivers is more than two of the store's 500-driver batches; every third one is OFFERED.
+      const square = offset(CAIRO, -20_000, -20_000);
+      const drivers = Array.from({ length: 1_234 }, (_, i) => ({ ref: { id: randomUUID(), userId: randomUUID(), vehicleType: 'ECONOMY' as const }, at: offset(square, (i % 37) * 130, Math.floor(i / 37) * 130) }));
+      const now = Date.now();
+      for (let i = 0; i < drivers.length; i += 100) {
+        await Promise.all(
+          drivers.slice(i, i + 100).map(async ({ ref, at }, j) => {
+            await transitionDriver(stack.live.store, ref, 'AVAILABLE', now);
+            await stack.live.store.ingest(ref, [{ ...at, heading: null, speedKmh: null, accuracyM: 5, recordedAt: now }], { rateLimited: false, now });
+            if ((i + j) % 3 === 0) await transitionDriver(stack.live.store, ref, 'OFFERED', now);
+          }),
+        );
+      }
+      const expected: Record<string, number> = {};
+      drivers.forEach(({ at }, i) => {
+        if (i % 3 === 0) return;
+        const cell = latLngToCell(at.lat, at.lng, 8);
+        expected[cell] = (expected[cell] ?? 0) + 1;
+      });
+
+      const { cells } = await takeSupplySnapshot(stack.live);
+      const inSquare = Object.fromEntries(Object.entries(cells).filter(([cell]) => cell in expected));
+      assert.deepEqual(inSquare, expected);
+      assert.equal(Object.values(inSquare).reduce((sum, count) => sum + count, 0), 822);
+    });
+
     it('counts AVAILABLE drivers with a fresh fix per res-8 H3 cell, and one replica publishes it per interval', async () => {
       const alexandria = { lat: 31.2001, lng: 29.9187 };
       const elsewhere = offset(alexandria, 5000, 5000);
