@@ -41,6 +41,37 @@ describe('the location history', () => {
     await writer.stop();
   });
 
+  it('writes every field exactly as recorded, missing ones as null', async () => {
+    const writer = history();
+    const driverId = randomUUID();
+    const at = Date.now() - 1234;
+    writer.record(driverId, [{ lat: 30.0444123, lng: 31.2357891, heading: 359.5, speedKmh: 0, accuracyM: 4.25, recordedAt: at - 3001 }, fixAt(at)], at + 7);
+    await writer.stop();
+    const rows = await sql(
+      `select "lat", "lng", "heading", "speed_kmh", "accuracy_m", "recorded_at", "received_at" from "drivers"."driver_location_history" where "driver_id" = ? order by "recorded_at"`,
+      [driverId],
+    );
+    assert.deepEqual(
+      rows.map((row) => [row.lat, row.lng, row.heading, row.speed_kmh, row.accuracy_m, new Date(row.recorded_at).getTime(), new Date(row.received_at).getTime()]),
+      [
+        [30.0444123, 31.2357891, 359.5, 0, 4.25, at - 3001, at + 7],
+        [30, 31, null, null, 5, at, at + 7],
+      ],
+    );
+  });
+
+  it('keeps a batch it could not write, with the points that arrive meanwhile', async () => {
+    const writer = history();
+    const driverId = randomUUID();
+    // Postgres refuses a latitude over 90 (a check constraint), so this batch can never be written.
+    writer.record(driverId, [{ ...fixAt(Date.now() - 2000), lat: 91 }, fixAt(Date.now() - 1000)], Date.now());
+    await assert.rejects(writer.flush());
+    assert.equal(writer.pending, 2, 'the failed batch is back in the buffer');
+    writer.record(driverId, [fixAt(Date.now())], Date.now());
+    assert.equal(writer.pending, 3);
+    assert.equal((await rowsOf(driverId)).length, 0, 'nothing half-written');
+  });
+
   it('writes what is left when it stops', async () => {
     const writer = history();
     const driverId = randomUUID();
