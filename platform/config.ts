@@ -55,6 +55,8 @@ const environmentSchema = z.object({
   WALLET_URL: url.optional(),
   /** router: the single-subgraph fast path (router/passthrough.ts); `false` sends every request through Apollo Server. */
   ROUTER_PASSTHROUGH: z.enum(['true', 'false']).default('true'),
+  /** subgraphs: plain query/mutation POSTs executed without Apollo Server's pipeline (platform/fast-execution.ts); `false` sends every request through it. */
+  SUBGRAPH_FAST_EXECUTION: z.enum(['true', 'false']).default('true'),
   /** router: comma-separated origins allowed by CORS. */
   CORS_ORIGINS: list.default(['http://localhost:4000', 'https://studio.apollographql.com']),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
@@ -110,6 +112,7 @@ export interface ServiceConfig {
   readonly subgraphUrls: Readonly<Partial<Record<SubgraphName, string>>>;
   readonly corsOrigins: readonly string[];
   readonly routerPassthrough: boolean;
+  readonly subgraphFastExecution: boolean;
   readonly shutdownTimeoutMs: number;
   readonly serviceTokenSecret: string | undefined;
   readonly events: { readonly outboxPollMs: number };
@@ -191,6 +194,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     }),
     corsOrigins: e.CORS_ORIGINS,
     routerPassthrough: e.ROUTER_PASSTHROUGH === 'true',
+    subgraphFastExecution: e.SUBGRAPH_FAST_EXECUTION === 'true',
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     serviceTokenSecret: e.SERVICE_TOKEN_SECRET,
     events: { outboxPollMs: e.OUTBOX_POLL_MS },

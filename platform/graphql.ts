@@ -42,7 +42,10 @@ const APOLLO_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED
 export function createFormatError(options: { production: boolean; logger: Logger }) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.code;
-    if (isErrorCode(code) || (typeof code === 'string' && APOLLO_CODES.has(code))) {
+    // Apollo Server labels any error without a code INTERNAL_SERVER_ERROR before this runs: only an error
+    // that carries the code itself (ours, or a subgraph's already masked answer) is shown as it is.
+    const chosen = code !== 'INTERNAL_SERVER_ERROR' || codeOf(unwrapResolverError(error)) === code;
+    if (chosen && (isErrorCode(code) || (typeof code === 'string' && APOLLO_CODES.has(code)))) {
       if (!options.production) return formatted;
       const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
       return { ...formatted, extensions };
@@ -53,9 +56,14 @@ export function createFormatError(options: { production: boolean; logger: Logger
       message: options.production ? 'Something went wrong on our side.' : formatted.message,
       path: formatted.path,
       locations: formatted.locations,
-      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      extensions: { code: 'INTERNAL_SERVER_ERROR', ...(!options.production && formatted.extensions?.stacktrace ? { stacktrace: formatted.extensions.stacktrace } : {}) },
     };
   };
+}
+
+/** The code an error was raised with (before Apollo Server filled in a default). */
+function codeOf(error: unknown): unknown {
+  return error instanceof GraphQLError ? error.extensions?.code : undefined;
 }
 
 /** Reads a subgraph's SDL file (the source of truth for composition and codegen). */

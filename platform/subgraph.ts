@@ -5,12 +5,14 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import type { DocumentNode } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
+import { Counter } from 'prom-client';
 import { createTokenVerifier, principalFromAuthorization, type Principal, type TokenVerifier } from './auth.ts';
 import type { ServiceConfig, SubgraphName } from './config.ts';
 import { requestContextFactory, requestIdFrom, traceContextFrom, type RequestContext } from './context.ts';
 import { openDatabase, type Database, type EntityManager, type MigrationEntry } from './db.ts';
 import { asHttpError } from './errors.ts';
 import type { DemoCity } from './demo-city.ts';
+import { createFastExecution } from './fast-execution.ts';
 import { createFormatError } from './graphql.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { closeRedis, createRedis, redisNamespace, type Redis } from './redis.ts';
@@ -125,11 +127,12 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
     const verify = definition.verifyToken ?? createTokenVerifier({ jwksUrl: config.jwt.jwksUrl, issuer: config.jwt.issuer, audience: config.jwt.audience });
     const schema = applyMiddleware(buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: definition.resolvers }), createShield(definition.permissions));
 
+    const formatError = createFormatError({ production: config.production, logger });
     const apollo = new ApolloServer<SubgraphContext<any>>({
       schema,
       introspection: !config.production,
       includeStacktraceInErrorResponses: !config.production,
-      formatError: createFormatError({ production: config.production, logger }),
+      formatError,
       // No @cacheControl hints anywhere: the default cache-control plugin would only wrap every field resolver.
       plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginCacheControlDisabled()],
       stopOnTerminationSignals: false, // platform/lifecycle.ts drains and stops in order
@@ -159,6 +162,23 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       subscriptions = attachSubscriptionServer({ server, schema, logger, verify, production: config.production, createContext: contextFor });
     };
 
+    const fastExecutions = new Counter({
+      name: 'smartline_subgraph_fast_execution_requests_total',
+      help: "GraphQL requests by who answered them: the subgraph's fast path (executed) or Apollo Server (declined).",
+      labelNames: ['outcome'],
+      registers: [metrics.registry],
+    });
+    const fastExecution = config.subgraphFastExecution
+      ? createFastExecution({
+          schema,
+          introspection: !config.production,
+          includeStacktrace: !config.production,
+          formatError,
+          context,
+          onOutcome: (outcome) => fastExecutions.inc({ outcome }),
+        })
+      : undefined;
+
     const http = await startHttpService({
       name: setup.name,
       host: config.host,
@@ -167,6 +187,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       apollo,
       context,
       routes: definition.routes,
+      beforeGraphQL: fastExecution,
       readiness: {
         database: () => db.ping(),
         ...(redis ? { redis: async () => void (await redis.ping()) } : {}),

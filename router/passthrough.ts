@@ -19,6 +19,7 @@ import {
 import { Counter } from 'prom-client';
 import { principalFromAuthorization, type TokenVerifier } from '../platform/auth.ts';
 import { requestIdFrom, traceContextFrom } from '../platform/context.ts';
+import { asGraphQLRequest } from '../platform/graphql-request.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { ServiceMetrics } from '../platform/metrics.ts';
 import type { ReplayedAnswer } from './subgraph-data-source.ts';
@@ -170,22 +171,6 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
       return false;
     },
   };
-}
-
-interface GraphQLRequestBody {
-  query: string;
-  operationName: string | undefined;
-  variables: Record<string, unknown> | undefined;
-}
-
-/** A plain single POSTed operation; batches, persisted queries and anything odd go to Apollo Server. */
-function asGraphQLRequest(body: unknown): GraphQLRequestBody | undefined {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
-  const { query, operationName, variables, extensions, ...rest } = body as Record<string, unknown>;
-  if (typeof query !== 'string' || extensions !== undefined || Object.keys(rest).length > 0) return undefined;
-  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return undefined;
-  if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) return undefined;
-  return { query, operationName: operationName ?? undefined, variables: (variables ?? undefined) as Record<string, unknown> | undefined };
 }
 
 /**
