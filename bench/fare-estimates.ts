@@ -15,6 +15,8 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { haversineMeters } from '../platform/geo.ts';
+import { MIN_TRIP_DISTANCE_M } from '../subgraphs/pricing/validation.ts';
 import { startServiceProcess, startSubgraphProcesses } from '../tests/support/processes.ts';
 import { transitionDriver } from '../subgraphs/drivers/availability.ts';
 import { DEFAULT_RULES } from '../subgraphs/drivers/live/fixes.ts';
@@ -28,6 +30,7 @@ import {
   seedDriverRows,
   runBenchmark,
   startBenchRun,
+  type LatLngPoint,
   type LoadResult,
   type Workload,
 } from './support.ts';
@@ -82,7 +85,12 @@ async function main() {
 
     const riders = await mintTokens(env, Array.from({ length: 50 }, () => ({ userId: randomUUID(), role: 'RIDER' as const })));
     const around = (spreadKm: number) => ({ lat: CAIRO.lat + ((Math.random() - 0.5) * spreadKm) / 111.2, lng: CAIRO.lng + ((Math.random() - 0.5) * spreadKm) / 96.3 });
-    const trips = Array.from({ length: 2000 }, () => ({ pickup: around(8), dropoff: around(16) }));
+    // Random trips, except the rare pair closer than pricing's shortest trip (an expected BAD_USER_INPUT).
+    const trip = (): { pickup: LatLngPoint; dropoff: LatLngPoint } => {
+      const candidate = { pickup: around(8), dropoff: around(16) };
+      return haversineMeters(candidate.pickup, candidate.dropoff) >= 2 * MIN_TRIP_DISTANCE_M ? candidate : trip();
+    };
+    const trips = Array.from({ length: 2000 }, trip);
     const workloadOf = (query: string): Workload => ({
       kind: 'requests',
       requests: trips.map((variables, i) => ({ token: riders[i % riders.length], body: JSON.stringify({ query, variables }) })),
