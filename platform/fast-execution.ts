@@ -11,7 +11,7 @@ import {
   type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
-import { asGraphQLRequest } from './graphql-request.ts';
+import { asGraphQLRequest, MAX_REMEMBERED_QUERY_CHARS } from './graphql-request.ts';
 
 /**
  * A subgraph's fast path: plain JSON POSTs of a query or mutation are executed here, with a document
@@ -24,7 +24,7 @@ import { asGraphQLRequest } from './graphql-request.ts';
  * outside production, the status an error asks for), the same body (`errors`, `data`, `extensions`
  * in that order, then a newline) and content type. Anything else is left to Apollo Server, which
  * answers it as before: GET, batches, persisted queries, an `accept` header other than `*∕*`,
- * subscriptions, documents that do not parse or validate, a context that cannot be built (a bad
+ * subscriptions, documents that do not parse or validate or are longer than any of our operations, a context that cannot be built (a bad
  * token: Apollo Server answers 401), and variables that cannot be coerced (nothing ran, so Apollo
  * Server running it again is safe). Once execution started, this path answers: a mutation runs once.
  */
@@ -73,7 +73,7 @@ export function createFastExecution<TContext>(options: FastExecutionOptions<TCon
     const accept = req.headers.accept;
     if (req.method !== 'POST' || (accept !== undefined && accept !== '*/*')) return declined();
     const request = asGraphQLRequest(body);
-    if (!request) return declined();
+    if (!request || request.query.length > MAX_REMEMBERED_QUERY_CHARS) return declined();
     const document = documentFor(request.query);
     const operation = document && getOperationAST(document, request.operationName);
     if (!document || !operation || operation.operation === 'subscription') return declined();

@@ -1,3 +1,10 @@
+/**
+ * Longest query text a fast path remembers a decision for. Both keep a bounded number of entries keyed
+ * by the text itself; without a length limit, a client sending distinct megabyte-sized documents would
+ * fill memory. Longer documents (none of our clients' operations come close) go to Apollo Server.
+ */
+export const MAX_REMEMBERED_QUERY_CHARS = 20_000;
+
 /** A plain single GraphQL operation POSTed as JSON: what the fast paths (router and subgraph) take on. */
 export interface GraphQLRequestBody {
   query: string;

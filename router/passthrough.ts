@@ -19,7 +19,7 @@ import {
 import { Counter } from 'prom-client';
 import { principalFromAuthorization, type TokenVerifier } from '../platform/auth.ts';
 import { requestIdFrom, traceContextFrom } from '../platform/context.ts';
-import { asGraphQLRequest } from '../platform/graphql-request.ts';
+import { asGraphQLRequest, MAX_REMEMBERED_QUERY_CHARS } from '../platform/graphql-request.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { ServiceMetrics } from '../platform/metrics.ts';
 import type { ReplayedAnswer } from './subgraph-data-source.ts';
@@ -118,6 +118,10 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
     async handle(req, res, body) {
       const request = asGraphQLRequest(body);
       if (!request) return false;
+      if (request.query.length > MAX_REMEMBERED_QUERY_CHARS) {
+        count('declined');
+        return false;
+      }
       const found = routeFor(request.query, request.operationName);
       if (!found?.route.eligible) {
         count('declined');

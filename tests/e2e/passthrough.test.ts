@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../platform/config.ts';
+import { MAX_REMEMBERED_QUERY_CHARS } from '../../platform/graphql-request.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { startRouter, type RunningRouter } from '../../router/router.ts';
 import { startStack, type Stack, type TestUser } from '../support/stack.ts';
@@ -103,6 +104,13 @@ describe('the passthrough fast path', () => {
       assert.deepEqual(viaFastPath, viaGateway, query);
       assert.ok(JSON.parse(viaFastPath.body).data, query);
     }
+  });
+
+  it('leaves a document longer than any of ours to Apollo Server (each text would be a cache key)', async () => {
+    const query = `{ me { id ${'name '.repeat(MAX_REMEMBERED_QUERY_CHARS / 5)}} }`;
+    const { viaFastPath, viaGateway, delta } = await both({ query }, { authorization: `Bearer ${rider.accessToken}` });
+    assert.deepEqual(delta, { forwarded: 0, replayed: 0, declined: 1 });
+    assert.deepEqual(viaFastPath, viaGateway);
   });
 
   it('answers a subgraph that is down as the gateway does', async () => {
