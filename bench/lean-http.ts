@@ -73,7 +73,12 @@ class LeanConnection {
       if (!parsed) return;
       ({ body, consumed } = parsed);
     } else {
-      throw new Error(`response without a length: ${head.split('\r\n')[0]}`);
+      // Our servers always send one or the other; anything else ends this connection, not the run.
+      const pending = this.pending;
+      this.pending = undefined;
+      pending?.reject(Object.assign(new Error(`response without a length: ${head.split('\r\n')[0]}`), { code: 'BAD_RESPONSE' }));
+      this.destroy();
+      return;
     }
     this.buffered = this.buffered.subarray(consumed);
     const pending = this.pending;
