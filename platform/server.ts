@@ -92,7 +92,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     if (req.method === 'POST') {
       const raw = await readBody(req);
       if (raw === null) return sendJson(res, 413, { errors: [{ message: 'Request body too large.', extensions: { code: 'BAD_USER_INPUT' } }] });
-      if (raw.length > 0 && (req.headers['content-type'] ?? '').includes('application/json')) {
+      if (raw.length > 0 && isJsonMediaType(req.headers['content-type'])) {
         try {
           body = JSON.parse(raw);
         } catch {
@@ -212,6 +212,17 @@ export function sendJson(res: ServerResponse, status: number, body: unknown) {
   const payload = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
   res.end(payload);
+}
+
+/**
+ * Whether a Content-Type is JSON (`application/json`, any parameters). Only such bodies are parsed
+ * here and offered to a fast path: anything else (`text/plain` naming JSON in a parameter, say) goes to
+ * Apollo Server as text, whose CSRF prevention then judges it.
+ */
+function isJsonMediaType(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const semicolon = contentType.indexOf(';');
+  return (semicolon < 0 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase() === 'application/json';
 }
 
 /**

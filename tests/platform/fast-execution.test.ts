@@ -172,6 +172,9 @@ for (const production of [false, true]) {
       await same(post('{ hello(name: "x") }', undefined, { authorization: 'Bearer forged' }), 'declined'); // the context refuses: 401
       await same(post('{ hello(name: "x") }', undefined, { accept: 'application/graphql-response+json' }), 'declined');
       await same({ body: JSON.stringify([{ query: '{ hello(name: "x") }' }]) }, 'declined'); // a batch
+      // A "simple" request a browser could send cross-site: Apollo Server's CSRF prevention judges it.
+      const simple = await send(services.fast, { body: '{"query":"{ hello(name: \\"x\\") }"}', headers: { 'content-type': 'text/plain; x=application/json' } });
+      assert.equal(simple.status, 400);
       await same({ body: JSON.stringify({ query: '{ hello(name: "x") }', extensions: { persistedQuery: { version: 1, sha256Hash: 'x' } } }) }, 'declined');
       // A document longer than any of ours is not remembered (each text is a cache key): Apollo Server runs it.
       await same(post(`{ hello(name: "${'x'.repeat(MAX_REMEMBERED_QUERY_CHARS)}") }`), 'declined');
