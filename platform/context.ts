@@ -113,6 +113,8 @@ export function requestContextFactory<TExtras extends object = {}>(
   extrasKeys: readonly string[] = [],
 ): (input: RequestContextInput) => RequestContext & TExtras {
   class Context extends RequestContextBase {}
+  const taken = extrasKeys.filter((key) => key in Context.prototype || ['requestId', 'trace', 'authorization', 'state'].includes(key));
+  if (taken.length > 0) throw new Error(`context extras may not be named like the context's own fields: ${taken.join(', ')}`);
   for (const key of extrasKeys) {
     Object.defineProperty(Context.prototype, key, {
       get(this: RequestContextBase) {
