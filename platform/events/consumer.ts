@@ -92,10 +92,7 @@ export class EventConsumer {
       try {
         if (Date.now() - this.#lastReclaim >= this.#blockMs) await this.#reclaim();
         const entries = await this.#reader!.read(stream, group, this.id, this.#batchSize, this.#blockMs);
-        for (const entry of entries) {
-          if (this.#stopping) break; // the rest stays pending and is claimed by another member later
-          await this.#process(entry, 1);
-        }
+        await this.#processRead(entries);
         failures = 0;
       } catch (error) {
         if (this.#stopping) break;
@@ -106,6 +103,76 @@ export class EventConsumer {
         await setTimeout(Math.min(100 * 2 ** failures, 5_000), undefined, { signal: this.#stopped.signal }).catch(() => undefined);
       }
     }
+  }
+
+  /**
+   * A fresh read: the events this consumer handles are applied together, in one transaction (one
+   * processed_events insert for all, each handler in turn, one commit) and acknowledged together — a
+   * burst of bookings costs pricing one transaction per read, not one per event. Should any handler
+   * throw, that transaction rolls back and each event is applied on its own, as a single one would be
+   * (so the failing one is retried, and eventually parked, alone).
+   */
+  async #processRead(entries: StreamEntry[]) {
+    const batch: Array<{ entry: StreamEntry; event: DomainEvent<any> }> = [];
+    for (const entry of entries) {
+      if (this.#stopping) return; // the rest stays pending and is claimed by another member later
+      const event = this.#types.has(entry.type) ? parseEvent(entry.payload) : undefined;
+      if (event) batch.push({ entry, event });
+      else await this.#process(entry, 1); // another type (acknowledged) or unreadable (parked)
+    }
+    if (batch.length < 2) {
+      for (const { entry } of batch) await this.#process(entry, 1);
+      return;
+    }
+    let applied: DomainEvent<any>[];
+    const attempt: { current?: DomainEvent<any> } = {};
+    try {
+      applied = await runInBackground(() => this.#applyAll(batch.map(({ event }) => event), attempt));
+    } catch (error) {
+      // The handler that threw had its attempt (it stays pending and is retried like any failure); the
+      // others rolled back with it and are applied one by one now.
+      const failed = attempt.current;
+      if (failed) this.#failed(failed, error, 1);
+      for (const { entry, event } of batch) {
+        if (this.#stopping) return;
+        if (event !== failed) await this.#process(entry, 1);
+      }
+      return;
+    }
+    for (const event of applied) this.#deps.metrics.consumed.inc({ consumer: this.name, type: event.type });
+    try {
+      await this.#deps.transport.ack(this.#deps.stream, this.#deps.group, batch.map(({ entry }) => entry.id));
+    } catch (error) {
+      this.#deps.logger.warn({ err: error, consumer: this.name, events: batch.length }, 'acknowledging applied events failed; they will be redelivered and skipped');
+    }
+  }
+
+  /**
+   * Applies, in one transaction, each event not applied before (and each once); returns those it
+   * applied. `attempt.current` names the event whose handler is running (the culprit, should one throw).
+   */
+  async #applyAll(events: DomainEvent<any>[], attempt: { current?: DomainEvent<any> }): Promise<DomainEvent<any>[]> {
+    const { db, schema } = this.#deps;
+    return db.fork().transactional(async (em) => {
+      // Event ids are uuids; Postgres answers them lowercased, so they are compared lowercased.
+      const ids = [...new Set(events.map((event) => event.id.toLowerCase()))];
+      const inserted: Array<{ event_id: string }> = await em.getConnection().execute(
+        `insert into "${schema}"."processed_events" ("consumer", "event_id") select ?, unnest(?::uuid[]) on conflict do nothing returning "event_id"`,
+        [this.name, `{${ids.map((id) => JSON.stringify(id)).join(',')}}`],
+        'all',
+        em.getTransactionContext(),
+      );
+      const fresh = new Set(inserted.map((row) => row.event_id));
+      const applied: DomainEvent<any>[] = [];
+      for (const event of events) {
+        if (!fresh.delete(event.id.toLowerCase())) continue; // applied before, or earlier in this batch
+        attempt.current = event;
+        await this.#options.handle(event, em);
+        applied.push(event);
+      }
+      attempt.current = undefined; // a failure from here on (the commit) is nobody's in particular
+      return applied;
+    });
   }
 
   /** Entries left pending by a failed attempt or a member that went away: retried, or parked when out of attempts. */
@@ -130,8 +197,7 @@ export class EventConsumer {
     }
     let event: DomainEvent<any>;
     try {
-      event = JSON.parse(entry.payload) as DomainEvent<any>;
-      if (typeof event?.id !== 'string') throw new Error('the event has no id');
+      event = readEvent(entry.payload);
     } catch (error) {
       await this.#park(entry, undefined, attempt, `unreadable event: ${(error as Error).message}`);
       return;
@@ -144,9 +210,7 @@ export class EventConsumer {
     try {
       applied = await runInBackground(() => this.#apply(event));
     } catch (error) {
-      this.#deps.metrics.failed.inc({ consumer: this.name, type: event.type });
-      this.#rememberError(event.id, error);
-      this.#deps.logger.warn({ err: error, consumer: this.name, eventId: event.id, type: event.type, attempt }, 'event handler failed; it will be retried');
+      this.#failed(event, error, attempt);
       return;
     }
     if (applied) this.#deps.metrics.consumed.inc({ consumer: this.name, type: event.type });
@@ -157,6 +221,13 @@ export class EventConsumer {
       // Applied and committed: the redelivery will find it in processed_events and only acknowledge it.
       this.#deps.logger.warn({ err: error, consumer: this.name, eventId: event.id }, 'acknowledging an applied event failed; it will be redelivered and skipped');
     }
+  }
+
+  /** A handler threw: the event stays pending, to be claimed again after retryAfterMs. */
+  #failed(event: DomainEvent<any>, error: unknown, attempt: number) {
+    this.#deps.metrics.failed.inc({ consumer: this.name, type: event.type });
+    this.#rememberError(event.id, error);
+    this.#deps.logger.warn({ err: error, consumer: this.name, eventId: event.id, type: event.type, attempt }, 'event handler failed; it will be retried');
   }
 
   /** True when this call applied the event; false when it had been applied before. */
@@ -201,5 +272,20 @@ export class EventConsumer {
   #rememberError(eventId: string, error: unknown) {
     if (this.#lastErrors.size >= 1_000) this.#lastErrors.delete(this.#lastErrors.keys().next().value!);
     this.#lastErrors.set(eventId, error instanceof Error ? error.message : String(error));
+  }
+}
+
+function readEvent(payload: string): DomainEvent<any> {
+  const event = JSON.parse(payload) as DomainEvent<any>;
+  if (typeof event?.id !== 'string') throw new Error('the event has no id');
+  return event;
+}
+
+/** The event, or undefined when the payload is unreadable (`#process` parks those). */
+function parseEvent(payload: string): DomainEvent<any> | undefined {
+  try {
+    return readEvent(payload);
+  } catch {
+    return undefined;
   }
 }

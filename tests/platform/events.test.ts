@@ -189,6 +189,48 @@ for (const mode of BUS_MODES.filter(available)) {
       await drivers.stop();
     });
 
+    it('applies the events of one read in one transaction, each once', async () => {
+      const trips = await world.node('trips');
+      await trips.bus.start();
+      const events = await recordThings(trips, 8, { from: 700 });
+      await trips.bus.flush();
+
+      const wallet = await world.node('wallet');
+      wallet.bus.consume(recordingConsumer(wallet, { name: 'burst', source: 'trips' }));
+      await wallet.bus.start();
+      await eventually(async () => (await appliedRows(wallet, 'burst')).length >= events.length, { what: 'the burst' });
+      assert.deepEqual((await appliedRows(wallet, 'burst')).map((row) => row.event_id).sort(), events.map((event) => event.id).sort());
+      const transactions: Array<{ count: number }> = await wallet.db.orm.em
+        .getConnection()
+        .execute(`select count(distinct xmin::text)::int as "count" from "wallet"."processed_events" where "consumer" = 'burst'`);
+      assert.equal(transactions[0].count, 1, 'one transaction for the eight events of the first read');
+      await trips.stop();
+      await wallet.stop();
+    });
+
+    beyondCore('retries only the event whose handler failed in a read applied together; the others are applied once', async () => {
+      const trips = await world.node('trips');
+      await trips.bus.start();
+      const events = await recordThings(trips, 6, { from: 720 });
+      await trips.bus.flush();
+
+      const wallet = await world.node('wallet', { consumers: { retryAfterMs: 100 } });
+      const calls = new Map<string, number>();
+      wallet.bus.consume(
+        recordingConsumer(wallet, { name: 'burst-once', source: 'trips' }, async (event) => {
+          calls.set(event.key, (calls.get(event.key) ?? 0) + 1);
+          if (event.key === 'thing-0723' && calls.get(event.key) === 1) throw new Error('lock timeout (the first time only)');
+        }),
+      );
+      await wallet.bus.start();
+      await eventually(async () => (await appliedRows(wallet, 'burst-once')).length >= events.length, { what: 'every event, the failed one retried' });
+      assert.deepEqual((await appliedRows(wallet, 'burst-once')).map((row) => row.event_id).sort(), events.map((event) => event.id).sort(), 'each event applied once');
+      assert.equal(calls.get('thing-0723'), 2, 'the failed handler ran once more, on its own');
+      assert.deepEqual([calls.get('thing-0720'), calls.get('thing-0725')], [2, 1], 'those before it ran again after the rollback, those after it once');
+      await trips.stop();
+      await wallet.stop();
+    });
+
     beyondCore('acknowledges events of other types without calling the handler, and delivers published (outbox-less) signals', async () => {
       const drivers = await world.node('drivers');
       const pricing = await world.node('pricing');
