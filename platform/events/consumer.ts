@@ -168,6 +168,9 @@ export class EventConsumer {
         if (!fresh.delete(event.id.toLowerCase())) continue; // applied before, or earlier in this batch
         attempt.current = event;
         await this.#options.handle(event, em);
+        // As if each event had its own transaction: its changes written, and nothing it loaded seen by the next.
+        await em.flush();
+        em.clear();
         applied.push(event);
       }
       attempt.current = undefined; // a failure from here on (the commit) is nobody's in particular
