@@ -23,7 +23,7 @@ import { transitionDriver } from '../subgraphs/drivers/availability.ts';
 import { DEFAULT_RULES } from '../subgraphs/drivers/live/fixes.ts';
 import { driverKeys } from '../subgraphs/drivers/live/keys.ts';
 import { RedisLiveStore } from '../subgraphs/drivers/live/redis-store.ts';
-import { cpuByComponent, inBatches, machineCpu, mintTokens, runBenchmark, seedDriverRows, startBenchRun } from './support.ts';
+import { cpuByComponent, inBatches, machineCpu, mintTokens, percentiles, runBenchmark, seedDriverRows, startBenchRun } from './support.ts';
 
 const CAIRO = { lat: 30.0444, lng: 31.2357 };
 const VEHICLE_ORDER = ['ECONOMY', 'COMFORT', 'PREMIUM', 'XL'] as const;
@@ -42,12 +42,6 @@ async function metric(routerUrl: string, name: string): Promise<number> {
   const text = await (await fetch(routerUrl.replace('/graphql', '/metrics'))).text();
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, 'm').exec(text);
   return match ? Number(match[1]) : 0;
-}
-
-function percentiles(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
-  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN, count: sorted.length };
 }
 
 /** smartline_sql_statements_total of every subgraph process (the router sends none). */

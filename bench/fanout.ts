@@ -23,6 +23,7 @@ import WebSocket from 'ws';
 import { loadConfig } from '../platform/config.ts';
 import { createTestDatabase, type TestDatabase } from '../tests/support/database.ts';
 import { startServiceProcess, type ServiceProcess } from '../tests/support/processes.ts';
+import { percentiles } from './support.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -428,10 +429,10 @@ async function runPhase(name: string, target: string, infra: Infra, drivers: Ben
     unknown,
     failedSubscribers: followers.filter((follower) => follower.failure).length,
     notLive: failedToStart,
-    latencyFromAckMs: percentiles(fromAck),
-    latencyFromSendMs: percentiles(fromSend),
+    latencyFromAckMs: roundedPercentiles(fromAck),
+    latencyFromSendMs: roundedPercentiles(fromSend),
     arrivedBeforeAck,
-    mutationRoundTripMs: (({ p50, p99 }) => ({ p50, p99 }))(percentiles(roundTrips)),
+    mutationRoundTripMs: (({ p50, p99 }) => ({ p50, p99 }))(roundedPercentiles(roundTrips)),
     peakRssMb: rss.peaks(),
     cpuPercent: {
       ...Object.fromEntries(Object.keys(watched).map((key) => [key, round((100 * (cpuAfter[key] - cpuBefore[key])) / ((windowEnd - windowStart) / 1000))])),
@@ -446,11 +447,10 @@ async function runPhase(name: string, target: string, infra: Infra, drivers: Ben
 
 // ---------------------------------------------------------------- measurements
 
-function percentiles(values: number[]) {
-  if (values.length === 0) return { p50: NaN, p99: NaN, max: NaN };
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
-  return { p50: at(0.5), p99: at(0.99), max: round(sorted[sorted.length - 1]) };
+/** p50, p99 and max to a tenth of a millisecond (the report's precision). */
+function roundedPercentiles(values: number[]) {
+  const { p50, p99, max } = percentiles(values);
+  return { p50: round(p50), p99: round(p99), max: round(max) };
 }
 
 function round(value: number) {

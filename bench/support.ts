@@ -88,6 +88,13 @@ function outcomeOf(workload: Workload, status: number, text: string): string | n
   }
 }
 
+/** Nearest-rank percentiles of a sample (NaN when it is empty). */
+export function percentiles(values: readonly number[]) {
+  const sorted = Float64Array.from(values).sort();
+  const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN);
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted.length ? sorted[sorted.length - 1]! : NaN, count: sorted.length };
+}
+
 /** Told when the measured window opens and closes (so a caller can sample CPU over exactly that window). */
 export interface MeasureHooks {
   measuring?(state: 'started' | 'ended'): void;
@@ -170,15 +177,14 @@ export async function runLoad(spec: LoadSpec, hooks: MeasureHooks = {}): Promise
   const seconds = (performance.now() - measuredFrom) / 1000;
   hooks.measuring?.('ended');
   pool.close();
-  const sorted = Float64Array.from(latencies).sort();
-  const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
+  const { p50, p95, p99, max } = percentiles(latencies);
   return {
     requests: latencies.length,
     ok,
     errors,
     seconds,
     throughput: latencies.length / seconds,
-    latencyMs: { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN, mean: latencies.reduce((a, b) => a + b, 0) / (latencies.length || 1) },
+    latencyMs: { p50, p95, p99, max, mean: latencies.reduce((a, b) => a + b, 0) / (latencies.length || 1) },
     late,
   };
 }

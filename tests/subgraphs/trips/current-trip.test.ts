@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { dataOf } from '../../support/client.ts';
 import { offset, waitFor } from '../../support/rides.ts';
-import { startStack, type Stack, type TestUser } from '../../support/stack.ts';
-import { ACCEPT, ARRIVE, COMPLETE, Rides, START } from './rides.ts';
+import type { Stack, TestUser } from '../../support/stack.ts';
+import { ACCEPT, ARRIVE, COMPLETE, Rides, ridesStack, START } from './rides.ts';
 
 const CURRENT_TRIP = `query($id: ID!) { driver(id: $id) { id currentTrip { id status } } }`;
 
 describe("the driver's current trip (Driver.currentTrip, through the router)", () => {
   let stack: Stack;
   let rides: Rides;
-
-  before(async () => {
-    stack = await startStack({ subgraphs: ['drivers', 'trips'] });
-    rides = new Rides(stack);
-  });
-  after(async () => {
-    await rides?.dispose();
-    await stack?.stop();
-  });
+  ridesStack((started) => ({ stack, rides } = started));
 
   const currentTrip = async (user: TestUser, driverId: string) => dataOf<any>(await rides.as(user, CURRENT_TRIP, { id: driverId })).driver.currentTrip;
 

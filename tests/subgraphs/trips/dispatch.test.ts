@@ -7,7 +7,7 @@ import { Trip } from '../../../subgraphs/trips/entities.ts';
 import { assertErrorCode, dataOf } from '../../support/client.ts';
 import { nextEvent, offset, waitFor } from '../../support/rides.ts';
 import { startStack, type Stack } from '../../support/stack.ts';
-import { ACCEPT, DECLINE, Rides, TRIP } from './rides.ts';
+import { ACCEPT, DECLINE, Rides, ridesStack, TRIP } from './rides.ts';
 
 /** Rounds of 1.5 s: a trip nobody takes runs all three in under five seconds, and a test has time to answer. */
 const OFFER_TIMEOUT_MS = 1_500;
@@ -15,15 +15,7 @@ const OFFER_TIMEOUT_MS = 1_500;
 describe('dispatch rounds', () => {
   let stack: Stack;
   let rides: Rides;
-
-  before(async () => {
-    stack = await startStack({ subgraphs: ['drivers', 'trips'], env: { DISPATCH_OFFER_TIMEOUT_MS: String(OFFER_TIMEOUT_MS) } });
-    rides = new Rides(stack);
-  });
-  after(async () => {
-    await rides?.dispose();
-    await stack?.stop();
-  });
+  ridesStack((started) => ({ stack, rides } = started), { DISPATCH_OFFER_TIMEOUT_MS: String(OFFER_TIMEOUT_MS) });
 
   it('widens the search 3 → 5 → 8 km, offers each driver once, then cancels with NO_DRIVERS_FOUND at no charge', async () => {
     const pickup = rides.freshArea();

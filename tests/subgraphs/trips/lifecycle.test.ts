@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { assertErrorCode, dataOf, type GraphQLResult } from '../../support/client.ts';
 import { followOffers, TripNotifier } from '../../../subgraphs/trips/live.ts';
 import { nextEvent, offset } from '../../support/rides.ts';
-import { startStack, type Stack } from '../../support/stack.ts';
-import { ACCEPT, ARRIVE, CANCEL, COMPLETE, DECLINE, Rides, START, TRIP } from './rides.ts';
+import type { Stack } from '../../support/stack.ts';
+import { ACCEPT, ARRIVE, CANCEL, COMPLETE, DECLINE, Rides, ridesStack, START, TRIP } from './rides.ts';
 
 const TRIP_OFFERS = `subscription { tripOffers { round expiresAt pickupDistanceM trip { id status pickup { lat lng } fare { amount currency } rider { id } } } }`;
 const TRIP_UPDATES = `subscription($id: ID!) { tripUpdates(tripId: $id) { id status version: updatedAt driver { id } } }`;
@@ -15,15 +15,7 @@ const OFFER_EVENTS_WITH_DRIVER = `subscription { tripOffers { status round expir
 describe('trip lifecycle', () => {
   let stack: Stack;
   let rides: Rides;
-
-  before(async () => {
-    stack = await startStack({ subgraphs: ['drivers', 'trips'] });
-    rides = new Rides(stack);
-  });
-  after(async () => {
-    await rides?.dispose();
-    await stack?.stop();
-  });
+  ridesStack((started) => ({ stack, rides } = started));
 
   it('takes a ride from request to completion, with offers and updates over subscriptions through the router', async () => {
     const pickup = rides.freshArea();

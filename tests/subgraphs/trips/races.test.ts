@@ -1,25 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { errorCodes } from '../../support/client.ts';
 import { nextEvent, offset } from '../../support/rides.ts';
-import { startStack, type Stack } from '../../support/stack.ts';
-import { ACCEPT, CANCEL, Rides, TRIP } from './rides.ts';
+import type { Stack } from '../../support/stack.ts';
+import { ACCEPT, CANCEL, Rides, ridesStack, TRIP } from './rides.ts';
 
 const OFFER_EVENTS = `subscription { tripOffers { status trip { id } } }`;
 
 describe('trip races (real Postgres and Redis)', () => {
   let stack: Stack;
   let rides: Rides;
-
-  before(async () => {
-    stack = await startStack({ subgraphs: ['drivers', 'trips'] });
-    rides = new Rides(stack);
-  });
-  after(async () => {
-    await rides?.dispose();
-    await stack?.stop();
-  });
+  ridesStack((started) => ({ stack, rides } = started));
 
   it('assigns exactly one driver when every offered driver accepts at once; the others get CONFLICT', async () => {
     const pickup = rides.freshArea();

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { dataOf } from '../../support/client.ts';
 import { CAIRO, offset, waitFor, type RideDriver, RideFixtures } from '../../support/rides.ts';
-import type { Stack, TestUser } from '../../support/stack.ts';
+import { after, before } from 'node:test';
+import { startStack, type Stack, type TestUser } from '../../support/stack.ts';
 import { newKey, quoteSigner, type QuoteSigner } from './quotes.ts';
 
 export const TRIP_FIELDS = `id status vehicleType fare { amount currency } rider { id } driver { id }
@@ -109,4 +110,21 @@ export class Rides extends RideFixtures {
   sql<T>(query: string, params: unknown[] = []): Promise<T[]> {
     return this.stack.subgraph('trips').db.fork().getConnection().execute(query, params as any[], 'all') as Promise<T[]>;
   }
+}
+
+/**
+ * The suite's stack (drivers and trips behind the router) and its Rides: started before the suite's
+ * tests, handed over through `use`, disposed after them.
+ */
+export function ridesStack(use: (started: { stack: Stack; rides: Rides }) => void, env: Record<string, string> = {}) {
+  let started: { stack: Stack; rides: Rides } | undefined;
+  before(async () => {
+    const stack = await startStack({ subgraphs: ['drivers', 'trips'], env });
+    started = { stack, rides: new Rides(stack) };
+    use(started);
+  });
+  after(async () => {
+    await started?.rides.dispose();
+    await started?.stack.stop();
+  });
 }
