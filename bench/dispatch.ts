@@ -228,8 +228,11 @@ async function main() {
       `select extract(epoch from (min(o.offered_at) - t.requested_at)) * 1000 as ms from trips.trips t join trips.trip_offers o on o.trip_id = t.id where t.id = any($1) group by t.id, t.requested_at`,
       [booked],
     );
+    const bookedAt = await client.query(`select id, extract(epoch from requested_at) * 1000 as at from trips.trips where id = any($1)`, [booked]);
+    const requestedAtOf = new Map(bookedAt.rows.map((row) => [row.id as string, Number(row.at)]));
     await client.end();
     const dispatch = percentiles(inside.rows.map((row) => Number(row.ms)));
+    const toBooking = percentiles(tripOfRider.flatMap((id, i) => (id && requestedAtOf.has(id) ? [requestedAtOf.get(id)! - (performance.timeOrigin + sentAt[i])] : [])));
 
     const offer = percentiles(offerLatencies);
     const booking = percentiles(bookingLatencies);
@@ -237,6 +240,7 @@ async function main() {
     console.log(`\nrequestTrip → first offer on a driver's socket (${offer.count} of ${booked.length} booked trips offered within ${values.settle} s)`);
     console.log(`  offer latency    p50 ${ms(offer.p50)}  p95 ${ms(offer.p95)}  p99 ${ms(offer.p99)}  max ${ms(offer.max)}`);
     console.log(`  in trips: booked → first offer written  p50 ${ms(dispatch.p50)}  p95 ${ms(dispatch.p95)}  p99 ${ms(dispatch.p99)}  max ${ms(dispatch.max)}`);
+    console.log(`  sent → trip row stamped in trips  p50 ${ms(toBooking.p50)}  p95 ${ms(toBooking.p95)}  max ${ms(toBooking.max)}`);
     console.log(`  requestTrip HTTP p50 ${ms(booking.p50)}  p95 ${ms(booking.p95)}  p99 ${ms(booking.p99)}  max ${ms(booking.max)}  (baseline: the booking alone)`);
     if (cpuBefore && cpuAfter) {
       const busy = (cpuAfter.busy - cpuBefore.busy) / (cpuAfter.total - cpuBefore.total);

@@ -11,7 +11,7 @@ import { createEventMetrics } from './metrics.ts';
 import { OutboxRelay } from './relay.ts';
 import { streamKey, type OutboxEntityClass } from './storage.ts';
 import { RedisStreamTransport, type StreamTransport } from './transport.ts';
-import type { ConsumerOptions, DomainEvent, EventBus, NewEvent } from './types.ts';
+import type { ConsumerOptions, DomainEvent, EventBus, NewEvent, OutboxInsert } from './types.ts';
 
 export interface EventBusOptions {
   /** The producing (and consuming) subgraph; also its Postgres schema. */
@@ -104,6 +104,16 @@ export function createEventBus(options: EventBusOptions): ManagedEventBus {
       em.persist(row);
       markForNudge(em);
       return domainEvent;
+    },
+
+    outboxInsert<TData>(event: NewEvent<TData>): OutboxInsert<TData> {
+      const domainEvent = envelope(event);
+      return {
+        event: domainEvent,
+        sql: `insert into "${schema}"."outbox" ("id", "type", "key", "data", "occurred_at") values (?, ?, ?, ?, ?)`,
+        params: [domainEvent.id, domainEvent.type, domainEvent.key, JSON.stringify(domainEvent.data), new Date(domainEvent.occurredAt)],
+        committed: () => setImmediate(() => relay.nudge()),
+      };
     },
 
     async publish<TData>(event: NewEvent<TData>): Promise<DomainEvent<TData>> {

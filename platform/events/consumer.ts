@@ -163,9 +163,14 @@ export class EventConsumer {
         em.getTransactionContext(),
       );
       const fresh = new Set(inserted.map((row) => row.event_id));
+      // Applied before, or earlier in this batch: skipped.
+      const unapplied = events.filter((event) => fresh.delete(event.id.toLowerCase()));
+      if (this.#options.handleMany) {
+        if (unapplied.length > 0) await this.#options.handleMany(unapplied, em);
+        return unapplied; // a failure names no one event: each is then applied alone
+      }
       const applied: DomainEvent<any>[] = [];
-      for (const event of events) {
-        if (!fresh.delete(event.id.toLowerCase())) continue; // applied before, or earlier in this batch
+      for (const event of unapplied) {
         attempt.current = event;
         await this.#options.handle(event, em);
         // As if each event had its own transaction: its changes written, and nothing it loaded seen by the next.

@@ -35,6 +35,20 @@ export interface ConsumerOptions {
    * both back and the event is retried later (after `retryAfterMs`), then parked after `maxAttempts`.
    */
   handle(event: DomainEvent<any>, em: EntityManager): Promise<void>;
+  /**
+   * Optional: applies several events at once (the new ones of one read, in stream order), in one
+   * transaction with their processed records; it must leave what `handle` on each in turn would. When
+   * it throws, the events are applied one by one with `handle`, so only a failing one is retried.
+   */
+  handleMany?(events: DomainEvent<any>[], em: EntityManager): Promise<void>;
+}
+
+/** An outbox row as SQL with `?` placeholders (EventBus.outboxInsert). */
+export interface OutboxInsert<TData> {
+  readonly event: DomainEvent<TData>;
+  readonly sql: string;
+  readonly params: unknown[];
+  committed(): void;
 }
 
 export interface EventBus {
@@ -45,6 +59,13 @@ export interface EventBus {
    * transaction commits and publishes the event to this subgraph's stream.
    */
   record<TData>(em: EntityManager, event: NewEvent<TData>): DomainEvent<TData>;
+  /**
+   * The same outbox row as an `insert` statement, for a change written in one statement: put `sql`
+   * (with its `params`) in a `with` clause of that statement, so the event commits or fails with it
+   * and no transaction round trips are needed. Call `committed()` once the statement succeeded to wake
+   * the relay (the poll publishes it anyway, later).
+   */
+  outboxInsert<TData>(event: NewEvent<TData>): OutboxInsert<TData>;
   /** Hot, lossy-by-design signals that need no outbox (e.g. supply snapshots): straight to the stream. */
   publish<TData>(event: NewEvent<TData>): Promise<DomainEvent<TData>>;
   /** A consumer group over `source`'s stream; started and stopped with the subgraph. */

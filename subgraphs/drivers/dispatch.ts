@@ -104,15 +104,19 @@ const offerArgsSchema = z.object({
   tripId: z.string().refine(isUuid, 'must be a trip id'),
   driverIds: z.array(idSchema).max(MAX_OFFERED_AT_ONCE, `must list at most ${MAX_OFFERED_AT_ONCE} drivers`),
 });
+const reserveArgsSchema = offerArgsSchema.extend({
+  atMost: z.number().int('must be a whole number').min(1, `must be between 1 and ${MAX_OFFERED_AT_ONCE}`).max(MAX_OFFERED_AT_ONCE, `must be between 1 and ${MAX_OFFERED_AT_ONCE}`).nullish(),
+});
 
 /**
  * AVAILABLE → OFFERED for this trip, atomically per driver (one Lua script in Redis; one synchronous
- * step in embedded mode), so two trips racing for a driver never both get them. Returns the ids
- * actually reserved, and counts an offer received for each of them.
+ * step in embedded mode), so two trips racing for a driver never both get them. Goes down the ids in
+ * order until `atMost` are reserved (a trip's ranking: the best still free, in one call). Returns the
+ * ids actually reserved, and counts an offer received for each of them.
  */
-export async function reserveDriversForOffer(live: LiveLocations, em: EntityManager, args: { tripId: unknown; driverIds: unknown }): Promise<string[]> {
-  const { tripId, driverIds } = parseInput(offerArgsSchema, args);
-  const reserved = await live.store.reserve(tripId, [...new Set(driverIds)], live.now());
+export async function reserveDriversForOffer(live: LiveLocations, em: EntityManager, args: { tripId: unknown; driverIds: unknown; atMost?: unknown }): Promise<string[]> {
+  const { tripId, driverIds, atMost } = parseInput(reserveArgsSchema, args);
+  const reserved = await live.store.reserve(tripId, [...new Set(driverIds)], live.now(), atMost ?? undefined);
   await countFor(em, reserved, 'offers_received');
   return reserved;
 }

@@ -26,7 +26,7 @@ export function createResolvers(live: LiveLocations) {
       goOffline: (_: unknown, __: unknown, ctx: DriversContext) => goOffline(ctx.em, live, ctx.principal!),
       updateLocation: (_: unknown, { input }: { input: unknown }, ctx: DriversContext) => updateLocation(live, ctx.principal!, input),
       updateLocations: (_: unknown, { batch }: { batch: unknown }, ctx: DriversContext) => updateLocations(live, ctx.principal!, batch),
-      reserveDriversForOffer: (_: unknown, args: { tripId: unknown; driverIds: unknown }, ctx: DriversContext) => reserveDriversForOffer(live, ctx.em, args),
+      reserveDriversForOffer: (_: unknown, args: { tripId: unknown; driverIds: unknown; atMost?: unknown }, ctx: DriversContext) => reserveDriversForOffer(live, ctx.em, args),
       releaseOfferedDrivers: (_: unknown, args: { tripId: unknown; driverIds: unknown }) => releaseOfferedDrivers(live, args),
     },
     Subscription: subscriptionResolvers(live),

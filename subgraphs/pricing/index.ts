@@ -12,7 +12,9 @@ import { PostgresQuoteStore, RedisQuoteStore, type QuoteStore } from './quote-st
 import { resolvers } from './resolvers.ts';
 import { seedDemoQuotes } from './seed.ts';
 import { PricingService } from './service.ts';
-import { SurgeEngine, supplyFreshnessMs } from './surge-engine.ts';
+import { SurgeEngine, supplyFreshnessMs, type TripRequestedDemand } from './surge-engine.ts';
+import type { EntityManager } from '../../platform/db.ts';
+import type { DomainEvent } from '../../platform/events/index.ts';
 
 /**
  * A Redis quote outlives its validity by this much, so a quote booked in its last second is still
@@ -35,24 +37,30 @@ function quoteStoreFor(runtime: SubgraphRuntime): QuoteStore {
 /** Consumers of other subgraphs' events: trip requests (demand, booked quotes) and driver supply. */
 function consumeEvents(runtime: SubgraphRuntime, surge: SurgeEngine, store: QuoteStore) {
   const { events, logger } = runtime;
+  // A trip request is demand in its pickup's cell, and its quote is kept for good (a burst of bookings:
+  // one statement each for all the requests of one read).
+  const applyTripRequests = async (batch: DomainEvent[], em: EntityManager) => {
+    const requests: TripRequestedDemand[] = [];
+    for (const event of batch) {
+      const request = SurgeEngine.parseTripRequested(event.data);
+      if (request) requests.push(request);
+      else logger.error({ eventId: event.id }, 'ignoring a malformed TripRequested');
+    }
+    await surge.recordTripsRequested(em, requests);
+    for (const request of requests) {
+      if (!request.quoteId) logger.warn({ tripId: request.tripId }, 'TripRequested without a quoteId: its quote cannot be kept');
+    }
+    const bookings = requests.flatMap((request) => (request.quoteId ? [{ quoteId: request.quoteId, tripId: request.tripId, bookedAt: new Date(request.requestedAt) }] : []));
+    for (const lost of await store.book(em, bookings)) {
+      logger.error({ quoteId: lost.quoteId, tripId: lost.tripId }, 'a booked quote expired before it could be kept; Trip.quote will be null');
+    }
+  };
   events.consume({
     name: 'trip-requests',
     source: 'trips',
     types: ['TripRequested'],
-    async handle(event, em) {
-      const request = SurgeEngine.parseTripRequested(event.data);
-      if (!request) {
-        logger.error({ eventId: event.id }, 'ignoring a malformed TripRequested');
-        return;
-      }
-      await surge.recordTripRequested(em, request);
-      if (!request.quoteId) {
-        logger.warn({ eventId: event.id, tripId: request.tripId }, 'TripRequested without a quoteId: its quote cannot be kept');
-        return;
-      }
-      const kept = await store.book(em, request.quoteId, request.tripId, new Date(request.requestedAt));
-      if (!kept) logger.error({ quoteId: request.quoteId, tripId: request.tripId }, 'a booked quote expired before it could be kept; Trip.quote will be null');
-    },
+    handle: (event, em) => applyTripRequests([event], em),
+    handleMany: applyTripRequests,
   });
   events.consume({
     name: 'supply-snapshots',

@@ -14,10 +14,17 @@ export interface QuoteStore {
   /** The quotes with these ids, in order (null when unknown): one MGET, then one SELECT for the rest. */
   load(em: EntityManager, ids: readonly string[]): Promise<Array<QuoteRecord | null>>;
   /**
-   * Marks a quote as having booked `tripId` and makes sure Postgres holds it; inside the caller's
-   * transaction. False when the quote is nowhere to be found (expired from Redis before it was booked).
+   * Marks each quote as having booked its trip and makes sure Postgres holds it; inside the caller's
+   * transaction. Returns the bookings whose quote is nowhere to be found (expired from Redis before
+   * it was booked).
    */
-  book(em: EntityManager, quoteId: string, tripId: string, bookedAt: Date): Promise<boolean>;
+  book(em: EntityManager, bookings: readonly QuoteBooking[]): Promise<QuoteBooking[]>;
+}
+
+export interface QuoteBooking {
+  quoteId: string;
+  tripId: string;
+  bookedAt: Date;
 }
 
 async function loadRows(em: EntityManager, ids: readonly string[]): Promise<Map<string, QuoteRecord>> {
@@ -26,10 +33,14 @@ async function loadRows(em: EntityManager, ids: readonly string[]): Promise<Map<
   return new Map(rows.map((row) => [row.id, row]));
 }
 
-/** Marks an existing row; its other columns are never rewritten. */
-async function markBooked(em: EntityManager, quoteId: string, tripId: string, bookedAt: Date): Promise<boolean> {
-  const updated = await em.nativeUpdate(Quote, { id: quoteId }, { tripId, bookedAt });
-  return updated > 0;
+/** Marks existing rows; their other columns are never rewritten. Returns the bookings with no row. */
+async function markBooked(em: EntityManager, bookings: readonly QuoteBooking[]): Promise<QuoteBooking[]> {
+  const missing: QuoteBooking[] = [];
+  for (const booking of bookings) {
+    const updated = await em.nativeUpdate(Quote, { id: booking.quoteId }, { tripId: booking.tripId, bookedAt: booking.bookedAt });
+    if (updated === 0) missing.push(booking);
+  }
+  return missing;
 }
 
 export class PostgresQuoteStore implements QuoteStore {
@@ -42,8 +53,8 @@ export class PostgresQuoteStore implements QuoteStore {
     return ids.map((id) => rows.get(id) ?? null);
   }
 
-  book(em: EntityManager, quoteId: string, tripId: string, bookedAt: Date) {
-    return markBooked(em, quoteId, tripId, bookedAt);
+  book(em: EntityManager, bookings: readonly QuoteBooking[]) {
+    return markBooked(em, bookings);
   }
 }
 
@@ -94,13 +105,19 @@ export class RedisQuoteStore implements QuoteStore {
     return ids.map((id, i) => found[i] ?? rows.get(id) ?? null);
   }
 
-  async book(em: EntityManager, quoteId: string, tripId: string, bookedAt: Date) {
-    const raw = await this.#redis.get(this.key(quoteId));
-    const quote = raw === null ? null : deserializeQuote(raw);
-    if (!quote) return markBooked(em, quoteId, tripId, bookedAt); // already persisted (a redelivery, or a demo quote)
+  async book(em: EntityManager, bookings: readonly QuoteBooking[]) {
+    if (bookings.length === 0) return [];
+    const raw = await this.#redis.mget(bookings.map((booking) => this.key(booking.quoteId)));
+    const copied: Array<QuoteRecord & { tripId: string; bookedAt: Date }> = [];
+    const persisted: QuoteBooking[] = []; // not in Redis: already persisted (a redelivery, or a demo quote)
+    bookings.forEach((booking, i) => {
+      const quote = raw[i] === null ? null : deserializeQuote(raw[i]!);
+      if (quote) copied.push({ ...quote, tripId: booking.tripId, bookedAt: booking.bookedAt });
+      else persisted.push(booking);
+    });
     // A redelivered event finds the row already there: only the booking is (re)written.
-    await em.upsert(Quote, { ...quote, tripId, bookedAt }, { onConflictFields: ['id'], onConflictAction: 'merge', onConflictMergeFields: ['tripId', 'bookedAt'] });
-    this.#logger.debug({ quoteId, tripId }, 'booked quote persisted');
-    return true;
+    if (copied.length > 0) await em.upsertMany(Quote, copied, { onConflictFields: ['id'], onConflictAction: 'merge', onConflictMergeFields: ['tripId', 'bookedAt'] });
+    this.#logger.debug({ quotes: copied.length }, 'booked quotes persisted');
+    return markBooked(em, persisted);
   }
 }

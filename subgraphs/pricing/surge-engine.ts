@@ -73,8 +73,9 @@ export class SurgeEngine {
     return parsed.success ? parsed.data : null;
   }
 
-  async recordTripRequested(em: EntityManager, demand: TripRequestedDemand) {
-    await recordDemand(em, { tripId: demand.tripId, h3Cell: cellOf(demand.pickup), requestedAt: new Date(demand.requestedAt) });
+  /** TripRequested events: one demand each in its pickup's cell (one statement for them all). */
+  async recordTripsRequested(em: EntityManager, demands: readonly TripRequestedDemand[]) {
+    await recordDemand(em, demands.map((demand) => ({ tripId: demand.tripId, h3Cell: cellOf(demand.pickup), requestedAt: new Date(demand.requestedAt) })));
   }
 
   /** SupplySnapshot: kept as received; false (and nothing stored) for a malformed one or another resolution. */

@@ -12,8 +12,13 @@ export function sql<T = Record<string, unknown>>(em: EntityManager, query: strin
   return em.getConnection().execute(query, params, 'all', em.getTransactionContext()) as Promise<T[]>;
 }
 
-export async function recordDemand(em: EntityManager, demand: { tripId: string; h3Cell: string; requestedAt: Date }) {
-  await sql(em, `insert into "pricing"."surge_demand" ("trip_id", "h3_cell", "requested_at") values (?, ?, ?) on conflict do nothing`, [demand.tripId, demand.h3Cell, demand.requestedAt]);
+export async function recordDemand(em: EntityManager, demands: ReadonlyArray<{ tripId: string; h3Cell: string; requestedAt: Date }>) {
+  if (demands.length === 0) return;
+  await sql(
+    em,
+    `insert into "pricing"."surge_demand" ("trip_id", "h3_cell", "requested_at") values ${demands.map(() => '(?, ?, ?)').join(', ')} on conflict do nothing`,
+    demands.flatMap((demand) => [demand.tripId, demand.h3Cell, demand.requestedAt]),
+  );
 }
 
 export async function recordSupply(em: EntityManager, snapshot: { takenAt: Date; resolution: number; cells: Record<string, number> }) {

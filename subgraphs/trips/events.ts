@@ -1,9 +1,14 @@
 import type { EntityManager } from '../../platform/db.ts';
+import type { OutboxInsert } from '../../platform/events/index.ts';
 import type { CancelledBy, PaymentMethod, Trip, VehicleType } from './entities.ts';
 
-/** The part of the event bus (platform/events) trips writes with: the outbox, inside the caller's transaction. */
+/**
+ * The part of the event bus (platform/events) trips writes with: the outbox, inside the caller's
+ * transaction, or as a `with` clause of the one statement that makes the change.
+ */
 export interface EventRecorder {
   record<T>(em: EntityManager, event: { type: string; key: string; data: T }): unknown;
+  outboxInsert<T>(event: { type: string; key: string; data: T }): Pick<OutboxInsert<T>, 'sql' | 'params' | 'committed'>;
 }
 
 type Point = { lat: number; lng: number };

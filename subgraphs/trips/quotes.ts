@@ -36,6 +36,11 @@ export function assertUsableBy(claims: QuoteClaims, riderId: string, now: Date =
   if (claims.expiresAt <= now.getTime()) throw quoteInvalid('EXPIRED');
 }
 
+/** Whether `assertUsableBy` would let the quote through. */
+export function isUsableBy(claims: QuoteClaims, riderId: string, now: Date = new Date()): boolean {
+  return claims.riderId === riderId && claims.expiresAt > now.getTime();
+}
+
 function supportedCurrency(currency: string): boolean {
   try {
     minorDigits(currency);

@@ -14,6 +14,12 @@ export function query<T extends Row = Row>(em: EntityManager, sql: string, param
   return (em as unknown as SqlEntityManager).execute<T[]>(sql, params as any[], 'all');
 }
 
+/** The `insert … returning …` MikroORM would send for `entity`, with its parameters: a `with` clause of a larger statement. */
+export function insertOf(em: EntityManager, entity: Trip): { sql: string; params: unknown[] } {
+  const insert = (em as unknown as SqlEntityManager).createQueryBuilder(Trip).insert(entity);
+  return { sql: insert.getQuery(), params: insert.getParams() as unknown[] };
+}
+
 /** `(?, ?, …)` for `values.length` parameters. */
 export const placeholders = (values: readonly unknown[]) => `(${values.map(() => '?').join(', ')})`;
 

@@ -9,7 +9,8 @@ import { isUuid, parseInput } from '../../platform/validation.ts';
 import { ACTIVE_TRIP_STATUSES, Trip } from './entities.ts';
 import { UNKICKED_AFTER_MS } from './dispatch/dispatcher.ts';
 import { tripEvents, type EventRecorder } from './events.ts';
-import { assertUsableBy, quoteInvalid, readQuote } from './quotes.ts';
+import { insertOf, query } from './rows.ts';
+import { assertUsableBy, isUsableBy, quoteInvalid, readQuote } from './quotes.ts';
 import { pageArgsSchema, requestTripSchema, type RequestTripArgs } from './validation.ts';
 
 export interface TripsServiceOptions {
@@ -45,8 +46,9 @@ export class TripsService {
    *    expired; the key used for a different request (quote or payment method) is a CONFLICT;
    * 4. the quote is this rider's and unexpired (QUOTE_INVALID, WRONG_RIDER / EXPIRED);
    * 5. the quote booked no other trip (QUOTE_INVALID, USED) and the rider has no active trip (CONFLICT).
-   * Steps 3 and 5 are checked before inserting, and again after the insert loses a race on one of the
-   * unique constraints: (rider_id, idempotency_key), quote_id, and one active trip per rider.
+   * Steps 3 and 5 are the unique constraints' to enforce: (rider_id, idempotency_key), quote_id, and one
+   * active trip per rider. The insert is tried, and when it breaks one of them the rows it met are read
+   * to answer as above (step 3 is also read before step 4, as an expired quote may still replay).
    * The trip and its TripRequested event commit together; dispatch starts right after the commit, and
    * should this process die first, any replica's dispatcher loop starts it `UNKICKED_AFTER_MS` later.
    */
@@ -55,11 +57,13 @@ export class TripsService {
     const claims = readQuote(request.input.quoteId, this.#secret);
     const riderId = principal.userId;
 
-    const before = await this.#related(em, riderId, request, claims);
-    if (before.byKey) return this.#replay(before.byKey, request, claims);
-    assertUsableBy(claims, riderId);
-    if (before.byQuote) throw quoteInvalid('USED');
-    if (before.active) throw activeTripConflict();
+    // The usual booking goes straight to the insert; the unique constraints say when it may not, and
+    // only then is the rider's history read to explain why (in the order above).
+    if (!isUsableBy(claims, riderId)) {
+      const before = await this.#related(em, riderId, request, claims);
+      if (before.byKey) return this.#replay(before.byKey, request, claims);
+      assertUsableBy(claims, riderId);
+    }
 
     const now = new Date();
     const trip = em.create(
@@ -92,11 +96,12 @@ export class TripsService {
       { persist: false },
     );
     try {
-      // A lost race fails the insert, rolls back the event with it, and is explained below.
-      await em.transactional(async (tx) => {
-        await tx.insert(trip);
-        this.#events.record(tx, tripEvents.requested(trip));
-      });
+      // The trip and its TripRequested event in one statement (one round trip, its own transaction). A
+      // lost race fails it whole and is explained below.
+      const insert = insertOf(em, trip);
+      const outbox = this.#events.outboxInsert(tripEvents.requested(trip));
+      await query(em, `with "trip" as (${insert.sql}), "event" as (${outbox.sql}) select 1`, [...insert.params, ...outbox.params]);
+      outbox.committed();
       this.#onRequested(trip.id, trip.nextDispatchAt!);
       return trip;
     } catch (error) {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { StreamTransport } from '../../platform/events/index.ts';
@@ -188,6 +189,55 @@ for (const mode of BUS_MODES.filter(available)) {
       await trips.stop();
       await wallet.stop();
       await drivers.stop();
+    });
+
+    it('writes an event in the same statement as its change: delivered once committed, never when the statement fails', async () => {
+      const trips = await world.node('trips', { outboxPollMs: 60_000 });
+      const wallet = await world.node('wallet');
+      wallet.bus.consume(recordingConsumer(wallet, { name: 'one-statement', source: 'trips' }));
+      await trips.bus.start();
+      await wallet.bus.start();
+      const connection = trips.db.orm.em.getConnection();
+
+      const failing = trips.bus.outboxInsert({ type: 'ThingHappened', key: 'thing-0301', data: {} });
+      await assert.rejects(connection.execute(`with "event" as (${failing.sql} returning 1) select 1 / 0 from "event"`, failing.params), /division by zero/);
+      const thingId = randomUUID();
+      const written = trips.bus.outboxInsert({ type: 'ThingHappened', key: 'thing-0302', data: { thingId } });
+      await connection.execute(`with "thing" as (insert into "trips"."things" ("id", "label") values (?, ?)), "event" as (${written.sql}) select 1`, [thingId, 'thing 302', ...written.params]);
+      written.committed(); // the poll is a minute away: only this wakes the relay
+
+      await eventually(async () => (await appliedRows(wallet, 'one-statement')).length > 0, { timeoutMs: 5_000, what: 'the event' });
+      assert.deepEqual((await appliedRows(wallet, 'one-statement')).map((row) => [row.event_id, row.key]), [[written.event.id, 'thing-0302']]);
+      const outbox: Array<{ key: string; data: unknown }> = await connection.execute(`select "key", "data" from "trips"."outbox" order by "seq"`);
+      assert.deepEqual(outbox, [{ key: 'thing-0302', data: { thingId } }]);
+      await trips.stop();
+      await wallet.stop();
+    });
+
+    beyondCore('hands the new events of one read to handleMany at once; when it throws, applies each alone with handle', async () => {
+      const trips = await world.node('trips');
+      await trips.bus.start();
+      const events = await recordThings(trips, 5, { from: 740 });
+      await trips.bus.flush();
+
+      const wallet = await world.node('wallet', { consumers: { retryAfterMs: 100 } });
+      const batches: string[][] = [];
+      const single = recordingConsumer(wallet, { name: 'many', source: 'trips' });
+      wallet.bus.consume({
+        ...single,
+        async handleMany(batch, em) {
+          batches.push(batch.map((event) => event.key));
+          for (const event of batch) await single.handle(event, em);
+          if (batches.length === 1) throw new Error('the batch fails the first time');
+        },
+      });
+      await wallet.bus.start();
+      await eventually(async () => (await appliedRows(wallet, 'many')).length >= events.length, { what: 'every event' });
+      assert.deepEqual(batches[0], events.map((event) => event.key), 'the first read went to handleMany whole');
+      assert.deepEqual((await appliedRows(wallet, 'many')).map((row) => row.event_id).sort(), events.map((event) => event.id).sort(), 'each applied once, after the rollback');
+      assert.equal(batches.length, 1, 'after the failure each event was applied alone');
+      await trips.stop();
+      await wallet.stop();
     });
 
     it('applies the events of one read in one transaction, each once', async () => {

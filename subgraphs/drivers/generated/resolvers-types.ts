@@ -153,7 +153,7 @@ export type Mutation = {
   registerDriver: Driver;
   /** Internal (trips' dispatch): OFFERED (for this trip) → AVAILABLE: declined or expired offers. Returns how many were released. */
   releaseOfferedDrivers: Scalars['Int']['output'];
-  /** Internal (trips' dispatch): AVAILABLE → OFFERED for this trip, atomically per driver; returns the ids actually reserved (others were taken meanwhile). At most 50 ids. */
+  /** Internal (trips' dispatch): AVAILABLE → OFFERED for this trip, atomically per driver, going down driverIds in order until atMost are reserved (all of them when atMost is absent); returns the ids actually reserved (others were taken meanwhile). At most 50 ids. */
   reserveDriversForOffer: Array<Scalars['ID']['output']>;
   /** A live fix from the signed-in, online driver: at most one every 2 seconds (RATE_LIMITED otherwise). */
   updateLocation: LocationUpdateResult;
@@ -179,6 +179,7 @@ export type MutationReleaseOfferedDriversArgs = {
 
 
 export type MutationReserveDriversForOfferArgs = {
+  atMost?: InputMaybe<Scalars['Int']['input']>;
   driverIds: Array<Scalars['ID']['input']>;
   tripId: Scalars['ID']['input'];
 };

@@ -172,9 +172,10 @@ export class EmbeddedLiveStore implements LiveStore {
     return swept;
   }
 
-  async reserve(tripId: string, driverIds: readonly string[], _now: number): Promise<string[]> {
+  async reserve(tripId: string, driverIds: readonly string[], _now: number, atMost = driverIds.length): Promise<string[]> {
     const reserved: string[] = [];
     for (const id of driverIds) {
+      if (reserved.length >= atMost) break;
       const entry = this.#entries.get(id);
       if (entry?.availability !== 'AVAILABLE') continue;
       entry.availability = 'OFFERED';

@@ -129,14 +129,15 @@ return {1, current, trip}
 
 /**
  * KEYS: the trip's offer set.
- * ARGV: key prefix, tripId, now, offer set TTL (ms), then driver ids.
- * Each driver still AVAILABLE becomes OFFERED for the trip and joins the offer set; the others are
- * left alone. Returns the ids reserved.
+ * ARGV: key prefix, tripId, now, offer set TTL (ms), at most (how many to reserve), then driver ids.
+ * Going down the ids in order, each driver still AVAILABLE becomes OFFERED for the trip and joins the
+ * offer set, until `at most` are; the others are left alone. Returns the ids reserved.
  */
 export const RESERVE = `
-local prefix, trip, now = ARGV[1], ARGV[2], ARGV[3]
+local prefix, trip, now, atMost = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[5])
 local reserved = {}
-for i = 5, #ARGV do
+for i = 6, #ARGV do
+  if #reserved >= atMost then break end
   local driver = prefix .. 'd:' .. ARGV[i]
   if redis.call('HGET', driver, 'state') == 'AVAILABLE' then
     redis.call('HSET', driver, 'state', 'OFFERED', 'since', now, 'trip', trip)

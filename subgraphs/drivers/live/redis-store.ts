@@ -106,9 +106,9 @@ export class RedisLiveStore implements LiveStore {
     return candidates;
   }
 
-  async reserve(tripId: string, driverIds: readonly string[], now: number): Promise<string[]> {
-    if (driverIds.length === 0) return [];
-    return (await this.#scripts.smartlineDriversReserve(this.#keys.offers(tripId), this.#keys.prefix, tripId, now, OFFER_SET_TTL_MS, ...driverIds)) as string[];
+  async reserve(tripId: string, driverIds: readonly string[], now: number, atMost = driverIds.length): Promise<string[]> {
+    if (driverIds.length === 0 || atMost < 1) return [];
+    return (await this.#scripts.smartlineDriversReserve(this.#keys.offers(tripId), this.#keys.prefix, tripId, now, OFFER_SET_TTL_MS, atMost, ...driverIds)) as string[];
   }
 
   async release(tripId: string, driverIds: readonly string[], now: number): Promise<string[]> {

@@ -82,10 +82,11 @@ export interface LiveStore extends AvailabilityStore {
    */
   sweep(now: number, offlineFrom: readonly Availability[]): Promise<string[]>;
   /**
-   * Atomically per driver: each of `driverIds` still AVAILABLE becomes OFFERED for `tripId` and joins
-   * the trip's offer set. Returns the ids reserved, in the order given (the others were taken meanwhile).
+   * Atomically per driver, going down `driverIds` in order: each still AVAILABLE becomes OFFERED for
+   * `tripId` and joins the trip's offer set, until `atMost` (default: all) are. Returns the ids
+   * reserved, in the order given (the others were taken meanwhile).
    */
-  reserve(tripId: string, driverIds: readonly string[], now: number): Promise<string[]>;
+  reserve(tripId: string, driverIds: readonly string[], now: number, atMost?: number): Promise<string[]>;
   /** Each of `driverIds` still OFFERED for `tripId` goes back to AVAILABLE; returns those released. */
   release(tripId: string, driverIds: readonly string[], now: number): Promise<string[]>;
   /** Every driver still OFFERED for `tripId` (from its offer set), but `except`, goes back to AVAILABLE; the offer set is forgotten. */

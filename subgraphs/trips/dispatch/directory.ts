@@ -9,8 +9,8 @@ import type { Candidate } from './scoring.ts';
 export interface DriverDirectory {
   /** Online, AVAILABLE, approved, fresh drivers of these types within `radiusM`, nearest first. */
   candidates(query: { near: LatLng; radiusM: number; vehicleTypes: VehicleType[]; first: number }): Promise<Candidate[]>;
-  /** AVAILABLE → OFFERED for this trip, atomically per driver; the ids actually reserved. */
-  reserve(tripId: string, driverIds: string[]): Promise<string[]>;
+  /** AVAILABLE → OFFERED for this trip, atomically per driver, going down `driverIds` until `atMost` are; the ids actually reserved. */
+  reserve(tripId: string, driverIds: string[], atMost: number): Promise<string[]>;
   /** OFFERED (for this trip) → AVAILABLE; how many moved. */
   release(tripId: string, driverIds: string[]): Promise<number>;
 }
@@ -25,7 +25,7 @@ const CANDIDATES = `query DispatchCandidates($near: LatLngInput!, $radiusM: Int!
     driverId userId vehicleType distanceM lastSeenAt rating acceptanceRate completionRate idleSeconds
   }
 }`;
-const RESERVE = `mutation ReserveDriversForOffer($tripId: ID!, $driverIds: [ID!]!) { reserveDriversForOffer(tripId: $tripId, driverIds: $driverIds) }`;
+const RESERVE = `mutation ReserveDriversForOffer($tripId: ID!, $driverIds: [ID!]!, $atMost: Int!) { reserveDriversForOffer(tripId: $tripId, driverIds: $driverIds, atMost: $atMost) }`;
 const RELEASE = `mutation ReleaseOfferedDrivers($tripId: ID!, $driverIds: [ID!]!) { releaseOfferedDrivers(tripId: $tripId, driverIds: $driverIds) }`;
 
 export function httpDriverDirectory(drivers: ServiceRequester): DriverDirectory {
@@ -34,9 +34,9 @@ export function httpDriverDirectory(drivers: ServiceRequester): DriverDirectory 
       const data = await drivers.request<{ dispatchCandidates: Candidate[] }>(CANDIDATES, { near: { lat: near.lat, lng: near.lng }, radiusM: Math.round(radiusM), vehicleTypes, first });
       return data.dispatchCandidates;
     },
-    async reserve(tripId, driverIds) {
-      if (driverIds.length === 0) return [];
-      return (await drivers.request<{ reserveDriversForOffer: string[] }>(RESERVE, { tripId, driverIds })).reserveDriversForOffer;
+    async reserve(tripId, driverIds, atMost) {
+      if (driverIds.length === 0 || atMost < 1) return [];
+      return (await drivers.request<{ reserveDriversForOffer: string[] }>(RESERVE, { tripId, driverIds, atMost })).reserveDriversForOffer;
     },
     async release(tripId, driverIds) {
       if (driverIds.length === 0) return 0;

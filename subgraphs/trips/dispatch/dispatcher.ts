@@ -21,6 +21,8 @@ const CLAIM_BATCH = 20;
 const CANDIDATES_PER_SLOT = 4;
 /** The most candidates drivers answers with in one call. */
 const MAX_CANDIDATES = 50;
+/** Looks for free candidates in one attempt when others took every one found before this trip could reserve. */
+const LOOKS_PER_ATTEMPT = 3;
 /** A round that found nobody free to offer looks again this often until it ends (drivers free up within a round). */
 const EMPTY_ROUND_RETRY_MS = 250;
 /** Unreleased answers older than this are the sweep's (younger ones are still being released inline). */
@@ -192,15 +194,23 @@ export class Dispatcher {
     const offered = new Set(
       trip.dispatch_round === 0 ? [] : (await query<{ driver_id: string }>(em, `select "driver_id" from ${OFFERS} where "trip_id" = ?`, [trip.id])).map((row) => row.driver_id),
     );
-    const candidates = await directory.candidates({
-      near: { lat: trip.pickup_lat, lng: trip.pickup_lng },
-      radiusM,
-      vehicleTypes: eligibleVehicleTypes(trip.vehicle_type),
-      first: Math.min(MAX_CANDIDATES, config.offerCount * CANDIDATES_PER_SLOT + offered.size),
-    });
-    const ranked = rankCandidates(candidates.filter((candidate) => !offered.has(candidate.driverId)), trip.vehicle_type, radiusM);
-    const share = ranked.length === 0 ? 0 : Math.max(1, Math.floor(ranked.length / (1 + (await this.#competing(trip, radiusM)))));
-    const chosen = await this.#reserve(trip.id, ranked, Math.min(config.offerCount, share));
+    let chosen: RankedCandidate[] = [];
+    let competing: number | undefined;
+    // Candidates are the drivers free when asked. Should other trips take every one of them before this
+    // trip reserves, a fresh look finds who is free now, before the round waits to look again.
+    for (let look = 1; look <= LOOKS_PER_ATTEMPT && chosen.length === 0; look++) {
+      const candidates = await directory.candidates({
+        near: { lat: trip.pickup_lat, lng: trip.pickup_lng },
+        radiusM,
+        vehicleTypes: eligibleVehicleTypes(trip.vehicle_type),
+        first: Math.min(MAX_CANDIDATES, config.offerCount * CANDIDATES_PER_SLOT + offered.size),
+      });
+      const ranked = rankCandidates(candidates.filter((candidate) => !offered.has(candidate.driverId)), trip.vehicle_type, radiusM);
+      if (ranked.length === 0) break;
+      competing ??= await this.#competing(trip, radiusM);
+      const share = Math.max(1, Math.floor(ranked.length / (1 + competing)));
+      chosen = await this.#reserve(trip.id, ranked, Math.min(config.offerCount, share));
+    }
 
     const now = this.#now();
     const expiresAt = new Date(now.getTime() + config.offerTimeoutMs);
@@ -208,23 +218,30 @@ export class Dispatcher {
     const roundEndsAt = chosen.length > 0 ? expiresAt : options.retry && trip.round_ends_at ? new Date(trip.round_ends_at) : expiresAt;
     const nextDispatchAt = chosen.length > 0 ? expiresAt : new Date(Math.min(now.getTime() + EMPTY_ROUND_RETRY_MS, roundEndsAt.getTime()));
     const offers = chosen.map((candidate) => ({ id: randomUUID(), candidate }));
-    const row = await em.transactional(async (tx) => {
-      const [moved] = await query(
-        tx,
-        `update ${TRIPS} set "status" = 'MATCHING', "dispatch_round" = ?, "next_dispatch_at" = ?, "round_ends_at" = ?, "updated_at" = ?,
+    // The round's move and its offers in one statement (one round trip, its own transaction): the offers
+    // are written only if the trip is still where the claim found it.
+    const insertOffers =
+      offers.length === 0
+        ? ''
+        : `, "offers" as (
+             insert into ${OFFERS} ("id", "trip_id", "driver_id", "driver_user_id", "round", "status", "pickup_distance_m", "score", "offered_at", "expires_at")
+             select o."id", m."id", o."driver_id", o."driver_user_id", m."dispatch_round", 'PENDING', o."pickup_distance_m", o."score", ?::timestamptz, ?::timestamptz
+             from "moved" m cross join (values ${offers.map(() => '(?::uuid, ?::uuid, ?::uuid, ?::integer, ?::double precision)').join(', ')})
+               as o("id", "driver_id", "driver_user_id", "pickup_distance_m", "score")
+           )`;
+    const [row] = await query(
+      em,
+      `with "moved" as (
+         update ${TRIPS} set "status" = 'MATCHING', "dispatch_round" = ?, "next_dispatch_at" = ?, "round_ends_at" = ?, "updated_at" = ?,
            "version" = "version" + ${trip.status === 'MATCHING' ? 0 : 1}
-         where "id" = ? and "status" = ? and "dispatch_round" = ? returning *`,
-        [round, nextDispatchAt, roundEndsAt, now, trip.id, trip.status, trip.dispatch_round],
-      );
-      if (!moved || offers.length === 0) return moved;
-      await query(
-        tx,
-        `insert into ${OFFERS} ("id", "trip_id", "driver_id", "driver_user_id", "round", "status", "pickup_distance_m", "score", "offered_at", "expires_at")
-         values ${offers.map(() => `(?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?)`).join(', ')}`,
-        offers.flatMap(({ id, candidate }) => [id, trip.id, candidate.driverId, candidate.userId, round, Math.round(candidate.distanceM), candidate.score, now, expiresAt]),
-      );
-      return moved;
-    });
+         where "id" = ? and "status" = ? and "dispatch_round" = ? returning *
+       )${insertOffers}
+       select * from "moved"`,
+      [
+        round, nextDispatchAt, roundEndsAt, now, trip.id, trip.status, trip.dispatch_round,
+        ...(offers.length === 0 ? [] : [now, expiresAt, ...offers.flatMap(({ id, candidate }) => [id, candidate.driverId, candidate.userId, Math.round(candidate.distanceM), candidate.score])]),
+      ],
+    );
     if (!row) {
       // Accepted, cancelled or taken over meanwhile: these drivers were reserved for nothing.
       await directory.release(trip.id, chosen.map((candidate) => candidate.driverId)).catch((error) => this.#options.logger.warn({ err: error, tripId: trip.id }, 'could not release reserved drivers'));
@@ -238,17 +255,10 @@ export class Dispatcher {
     this.#timeRound(trip.id, nextDispatchAt);
   }
 
-  /** Reserves the best `wanted` candidates, going down the ranking while others take the ones above. */
+  /** Reserves the best `wanted` candidates still free, going down the ranking past those others took (one call). */
   async #reserve(tripId: string, ranked: RankedCandidate[], wanted: number): Promise<RankedCandidate[]> {
-    const chosen: RankedCandidate[] = [];
-    let next = 0;
-    while (chosen.length < wanted && next < ranked.length) {
-      const batch = ranked.slice(next, next + wanted - chosen.length);
-      next += batch.length;
-      const reserved = new Set(await this.#options.directory.reserve(tripId, batch.map((candidate) => candidate.driverId)));
-      chosen.push(...batch.filter((candidate) => reserved.has(candidate.driverId)));
-    }
-    return chosen;
+    const reserved = new Set(await this.#options.directory.reserve(tripId, ranked.map((candidate) => candidate.driverId), wanted));
+    return ranked.filter((candidate) => reserved.has(candidate.driverId));
   }
 
   /** Starts the next round as soon as this one times out, on this replica (the loop covers for it otherwise). */

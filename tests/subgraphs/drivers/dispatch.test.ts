@@ -24,6 +24,7 @@ const CANDIDATES = `query($near: LatLngInput!, $radiusM: Int!, $types: [VehicleT
 }`;
 const RESERVE = `mutation($trip: ID!, $ids: [ID!]!) { reserveDriversForOffer(tripId: $trip, driverIds: $ids) }`;
 const RELEASE = `mutation($trip: ID!, $ids: [ID!]!) { releaseOfferedDrivers(tripId: $trip, driverIds: $ids) }`;
+const RESERVE_AT_MOST = `mutation($trip: ID!, $ids: [ID!]!, $atMost: Int) { reserveDriversForOffer(tripId: $trip, driverIds: $ids, atMost: $atMost) }`;
 
 interface SeededDriver {
   ref: DriverRef;
@@ -293,6 +294,37 @@ describe('the drivers service API for dispatch', () => {
       assert.equal(await release(trip, [offered.ref.id]), 0, 'releasing twice changes nothing');
       assert.equal(await release(otherTrip, [other.ref.id]), 1);
     });
+
+    it('goes down a ranking past drivers others took, reserving the first atMost still free and no more', async () => {
+      const [takenFirst, free1, takenSecond, free2, free3] = drivers;
+      const rival = randomUUID();
+      const trip = randomUUID();
+      await stack.queryAsService(RESERVE, { trip: rival, ids: [takenFirst.ref.id, takenSecond.ref.id] });
+      const ranking = [takenFirst, free1, takenSecond, free2, free3].map((driver) => driver.ref.id);
+      const reserved = dataOf<any>(await stack.queryAsService(RESERVE_AT_MOST, { trip, ids: ranking, atMost: 2 })).reserveDriversForOffer;
+      assert.deepEqual(reserved, [free1.ref.id, free2.ref.id]);
+      const states = await stack.live.store.read([free3.ref.id, free1.ref.id]);
+      assert.deepEqual([states.get(free3.ref.id)!.availability, states.get(free1.ref.id)!.tripId], ['AVAILABLE', trip], 'the third free driver is left alone');
+      await stack.queryAsService(RELEASE, { trip, ids: reserved });
+      await stack.queryAsService(RELEASE, { trip: rival, ids: [takenFirst.ref.id, takenSecond.ref.id] });
+    });
+
+    it('stops at atMost in embedded mode too', async () => {
+      const config = stack.config('drivers');
+      const store = new EmbeddedLiveStore({ db: stack.drivers.db, pubsub: new InProcessPubSub(), keys: driverKeys('reserve-at-most'), rules: DEFAULT_RULES, logger: createLogger(config) });
+      await goLive(store, drivers, Date.now());
+      const ids = drivers.map((d) => d.ref.id);
+      await store.reserve(randomUUID(), [ids[0]!], Date.now());
+      assert.deepEqual(await store.reserve(randomUUID(), ids, Date.now(), 3), [ids[1], ids[2], ids[3]]);
+    });
+
+    for (const atMost of [0, 51, 1.5]) {
+      it(`rejects atMost ${atMost} with BAD_USER_INPUT and reserves nobody`, async () => {
+        const [driver] = drivers;
+        assertErrorCode(await stack.queryAsService(RESERVE_AT_MOST, { trip: randomUUID(), ids: [driver.ref.id], atMost }), 'BAD_USER_INPUT');
+        assert.equal((await stack.live.store.read([driver.ref.id])).get(driver.ref.id)!.availability, 'AVAILABLE');
+      });
+    }
 
     it('reserves nobody who is not AVAILABLE, and rejects a malformed trip id with BAD_USER_INPUT', async () => {
       const [driver] = drivers;

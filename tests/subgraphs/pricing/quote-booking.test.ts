@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { verifyQuote } from '../../../platform/quote-token.ts';
 import { Quote } from '../../../subgraphs/pricing/entities.ts';
+import { PostgresQuoteStore, RedisQuoteStore } from '../../../subgraphs/pricing/quote-store.ts';
 import { dataOf } from '../../support/client.ts';
 import type { Stack, TestUser } from '../../support/stack.ts';
 import { DROPOFF, estimate, minor, PICKUP, quoteKeyPrefix, quoteSecret, startPricingStack, TestClock, waitFor } from './support.ts';
@@ -72,6 +73,25 @@ for (const mode of ['Redis', 'embedded'] as const) {
       const resolved = dataOf(await entities(quotes.map((quote: any) => quote.id)))._entities;
       assert.deepEqual(resolved.map((quote: any) => quote.fare.amount), quotes.map((quote: any) => quote.fare.amount));
       assert.equal(stack.statementCount(), mode === 'Redis' ? 0 : 1, mode === 'Redis' ? 'all four from one MGET' : 'one SELECT');
+    });
+
+    it('keeps the quotes of several bookings at once (one read of a burst), and names the one it cannot find', async () => {
+      const quotes = await estimate(stack, rider);
+      const pricing = stack.subgraph('pricing');
+      const store = pricing.redis
+        ? new RedisQuoteStore({ redis: pricing.redis, prefix: quoteKeyPrefix(stack).replace(/quote:$/, ''), ttlSeconds: 60, logger: pricing.runtime.logger })
+        : new PostgresQuoteStore();
+      const bookedAt = clock.now();
+      const bookings = [...quotes.slice(0, 3).map((quote: any) => ({ quoteId: verifyQuote(quote.id, secret)!.quoteId, tripId: randomUUID(), bookedAt })), { quoteId: randomUUID(), tripId: randomUUID(), bookedAt }];
+      stack.resetStatementCount();
+      const lost = await pricingDb().transactional((em) => store.book(em, bookings));
+      assert.deepEqual(lost, [bookings[3]]);
+      if (mode === 'Redis') assert.equal(stack.statementCount(), 2, 'one upsert for the three quotes found in Redis, one update for the unknown one');
+      const rows = await pricingDb().find(Quote, { id: { $in: bookings.map((booking) => booking.quoteId) } });
+      assert.deepEqual(
+        rows.map((row) => [row.id, row.tripId, row.bookedAt?.getTime()]).sort(),
+        bookings.slice(0, 3).map((booking) => [booking.quoteId, booking.tripId, bookedAt.getTime()]).sort(),
+      );
     });
 
     it('goes on consuming after a request whose quote it never issued', async () => {

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { DriverDirectory } from '../../../subgraphs/trips/dispatch/directory.ts';
+import { Dispatcher } from '../../../subgraphs/trips/dispatch/dispatcher.ts';
+import type { DriverReleases } from '../../../subgraphs/trips/dispatch/releases.ts';
+import type { Candidate } from '../../../subgraphs/trips/dispatch/scoring.ts';
+import { Trip } from '../../../subgraphs/trips/entities.ts';
+import type { TripLifecycle } from '../../../subgraphs/trips/lifecycle.ts';
+import type { TripNotifier } from '../../../subgraphs/trips/live.ts';
+import { startStack, type Stack } from '../../support/stack.ts';
+
+let areas = 0;
+
+function candidate(distanceM: number): Candidate {
+  return { driverId: randomUUID(), userId: randomUUID(), vehicleType: 'ECONOMY', distanceM, rating: 4.8, acceptanceRate: 0.9, completionRate: 0.95, idleSeconds: 60 };
+}
+
+/**
+ * A directory whose drivers are always taken by another trip between the look and the reservation
+ * `takenLooks` times, then free: what a burst of bookings near the same drivers does to a round.
+ */
+function racingDirectory(takenLooks: number) {
+  const calls: string[] = [];
+  let looks = 0;
+  const directory: DriverDirectory = {
+    async candidates() {
+      looks += 1;
+      calls.push('candidates');
+      return [candidate(300 * looks), candidate(300 * looks + 100)];
+    },
+    async reserve(_tripId, driverIds, atMost) {
+      calls.push('reserve');
+      return looks <= takenLooks ? [] : driverIds.slice(0, atMost);
+    },
+    async release() {
+      return 0;
+    },
+  };
+  return { directory, calls };
+}
+
+/**
+ * The dispatcher alone, on the trips database of a running stack, with a scripted driver directory.
+ * Trips are kicked directly; their rows are due far in the future so the stack's own loop never
+ * claims them. Stopping the dispatcher waits for its work and cancels the timers of later looks.
+ */
+describe('the dispatcher, when other trips take the drivers it found', () => {
+  let stack: Stack;
+
+  before(async () => {
+    stack = await startStack({ subgraphs: ['trips'] });
+  });
+  after(() => stack?.stop());
+
+  function dispatcherWith(directory: DriverDirectory): Dispatcher {
+    const quiet = async () => undefined;
+    return new Dispatcher({
+      db: stack.subgraph('trips').db,
+      directory,
+      lifecycle: {} as TripLifecycle,
+      notifier: { offered: quiet, tripChanged: quiet, offersEnded: quiet } as unknown as TripNotifier,
+      releases: { release: quiet, sweep: quiet } as unknown as DriverReleases,
+      config: stack.config('trips').dispatch,
+      logger: stack.subgraph('trips').runtime.logger,
+    });
+  }
+
+  /** A trip in an area of its own (no other trip competes for its drivers), due in an hour. */
+  async function bookedTrip(): Promise<string> {
+    areas += 1;
+    const pickup = { lat: 30.0444, lng: 31.2357 + areas * 0.5 };
+    const em = stack.subgraph('trips').db.fork();
+    const trip = em.create(Trip, {
+      id: randomUUID(), riderId: randomUUID(), driverId: null, driverUserId: null, status: 'REQUESTED', vehicleType: 'ECONOMY', paymentMethod: 'CASH',
+      pickupLat: pickup.lat, pickupLng: pickup.lng, dropoffLat: pickup.lat + 0.02, dropoffLng: pickup.lng, fareMinor: 5000n, currency: 'EGP',
+      distanceM: 3000, durationS: 600, quoteId: randomUUID(), quoteToken: 'scripted', idempotencyKey: `scripted-${randomUUID()}`,
+      nextDispatchAt: new Date(Date.now() + 3_600_000),
+    });
+    await em.flush();
+    return trip.id;
+  }
+
+  const rowOf = async (tripId: string) => {
+    const [row] = await stack.subgraph('trips').db.fork().getConnection().execute(`select "status", "dispatch_round", "version" from "trips"."trips" where "id" = ?`, [tripId]);
+    const offers = await stack.subgraph('trips').db.fork().getConnection().execute(`select "round", "pickup_distance_m" from "trips"."trip_offers" where "trip_id" = ? order by "pickup_distance_m"`, [tripId]);
+    return { status: row.status, round: row.dispatch_round, version: row.version, offers: offers.map((offer: any) => [offer.round, offer.pickup_distance_m]) };
+  };
+
+  it('looks again at once and offers the trip to drivers free now, in the same attempt of round 1', async () => {
+    const { directory, calls } = racingDirectory(1);
+    const dispatcher = dispatcherWith(directory);
+    const tripId = await bookedTrip();
+    dispatcher.kick(tripId, new Date(Date.now() + 7_200_000));
+    await dispatcher.stop();
+
+    assert.deepEqual(calls, ['candidates', 'reserve', 'candidates', 'reserve']);
+    // With nobody competing, its share is every ranked candidate up to the offer count: both of the second look.
+    assert.deepEqual(await rowOf(tripId), { status: 'MATCHING', round: 1, version: 1, offers: [[1, 600], [1, 700]] });
+  });
+
+  it('gives up looking after three attempts in a row lose every driver, and waits to look again within the round', async () => {
+    const { directory, calls } = racingDirectory(Infinity);
+    const dispatcher = dispatcherWith(directory);
+    const tripId = await bookedTrip();
+    dispatcher.kick(tripId, new Date(Date.now() + 7_200_000));
+    await dispatcher.stop();
+
+    assert.deepEqual(calls, ['candidates', 'reserve', 'candidates', 'reserve', 'candidates', 'reserve']);
+    assert.deepEqual(await rowOf(tripId), { status: 'MATCHING', round: 1, version: 1, offers: [] });
+  });
+});
