@@ -116,6 +116,14 @@ export function createEventBus(options: EventBusOptions): ManagedEventBus {
       };
     },
 
+    outboxInsertSelect({ type, from, key, data, params }) {
+      return {
+        sql: `insert into "${schema}"."outbox" ("id", "type", "key", "data", "occurred_at") select gen_random_uuid(), ?, ${key}, ${data}, now() from ${from}`,
+        params: [type, ...params],
+        committed: () => setImmediate(() => relay.nudge()),
+      };
+    },
+
     async publish<TData>(event: NewEvent<TData>): Promise<DomainEvent<TData>> {
       const domainEvent = envelope(event);
       await transport.append(ownStream, [{ type: domainEvent.type, payload: JSON.stringify(domainEvent) }]);

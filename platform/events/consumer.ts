@@ -94,6 +94,10 @@ export class EventConsumer {
         const entries = await this.#reader!.read(stream, group, this.id, this.#batchSize, this.#blockMs);
         await this.#processRead(entries);
         failures = 0;
+        const lingerMs = this.#options.lingerMs ?? 0;
+        if (lingerMs > 0 && entries.length > 0 && entries.length < this.#batchSize) {
+          await setTimeout(lingerMs, undefined, { signal: this.#stopped.signal }).catch(() => undefined);
+        }
       } catch (error) {
         if (this.#stopping) break;
         failures += 1;

@@ -1,4 +1,4 @@
-export type { ConsumerOptions, DomainEvent, EventBus, NewEvent, OutboxInsert } from './types.ts';
+export type { ConsumerOptions, DomainEvent, EventBus, NewEvent, OutboxInsert, OutboxSelect } from './types.ts';
 export { createEventBus, type EventBusOptions, type ManagedEventBus } from './bus.ts';
 export type { ConsumerTuning } from './consumer.ts';
 export { createOutboxEntity, EVENTS_MIGRATION, streamKey, withEventMigrations } from './storage.ts';

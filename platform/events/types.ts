@@ -41,6 +41,21 @@ export interface ConsumerOptions {
    * it throws, the events are applied one by one with `handle`, so only a failing one is retried.
    */
   handleMany?(events: DomainEvent<any>[], em: EntityManager): Promise<void>;
+  /**
+   * For consumers in no hurry: after applying a read that did not fill a batch, wait this long before
+   * reading again, so a burst arrives in fewer, larger reads (one transaction each) instead of many
+   * small ones competing with the burst itself. The first event after a quiet spell is not delayed.
+   */
+  lingerMs?: number;
+}
+
+/** An event computed by SQL (EventBus.outboxInsertSelect). */
+export interface OutboxSelect {
+  type: string;
+  from: string;
+  key: string;
+  data: string;
+  params: unknown[];
 }
 
 /** An outbox row as SQL with `?` placeholders (EventBus.outboxInsert). */
@@ -66,6 +81,12 @@ export interface EventBus {
    * the relay (the poll publishes it anyway, later).
    */
   outboxInsert<TData>(event: NewEvent<TData>): OutboxInsert<TData>;
+  /**
+   * Like `outboxInsert`, for an event the statement itself computes from the rows of one of its `with`
+   * clauses: one outbox row per row of `from`, with `key` and `data` (jsonb) as SQL expressions over it
+   * (`params` fill the placeholders of `data`).
+   */
+  outboxInsertSelect(event: OutboxSelect): Omit<OutboxInsert<unknown>, 'event'>;
   /** Hot, lossy-by-design signals that need no outbox (e.g. supply snapshots): straight to the stream. */
   publish<TData>(event: NewEvent<TData>): Promise<DomainEvent<TData>>;
   /** A consumer group over `source`'s stream; started and stopped with the subgraph. */

@@ -57,7 +57,7 @@ export function createDriversSubgraph(options: DriversSubgraphOptions = {}): Sub
       await live.start();
       const routing = options.routing ?? createStraightLineRoutingProvider();
       const reactions = new TripReactions({ db: runtime.db, live, cooldownMs: runtime.config.drivers.cooldownMs, logger });
-      runtime.events.consume({ name: TRIP_EVENTS_CONSUMER, source: 'trips', types: [...TRIP_EVENT_TYPES], handle: reactions.handle });
+      runtime.events.consume({ name: TRIP_EVENTS_CONSUMER, source: 'trips', types: [...TRIP_EVENT_TYPES], handle: reactions.handle, handleMany: reactions.handleMany });
       const supply = new SupplyPublisher({ live, events: runtime.events, redis: runtime.redis, intervalMs: runtime.config.drivers.supplySnapshotIntervalMs, logger });
       if (options.supplySnapshots !== false) supply.start();
       running.set(runtime, { live, supply });

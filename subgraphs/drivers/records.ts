@@ -60,9 +60,15 @@ const COLUMNS = `"trip_id", "driver_id", "driver_user_id", "rider_id", "matched_
  * Returns the row as it now is.
  */
 export async function upsertDriverTrip(em: EntityManager, facts: DriverTripFacts): Promise<DriverTripRecord> {
-  const [row] = await sql(
+  return (await upsertDriverTrips(em, [facts])).get(facts.tripId)!;
+}
+
+/** `upsertDriverTrip` for several trips (each once) in one statement; the rows by trip id. */
+export async function upsertDriverTrips(em: EntityManager, all: readonly DriverTripFacts[]): Promise<Map<string, DriverTripRecord>> {
+  if (all.length === 0) return new Map();
+  const rows = await sql(
     em,
-    `insert into ${TRIPS} (${COLUMNS}, "updated_at") values (?, ?, ?, ?, ?, ?, ?, ?, now())
+    `insert into ${TRIPS} (${COLUMNS}, "updated_at") values ${all.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, now())').join(', ')}
      on conflict ("trip_id") do update set
        "matched_at" = coalesce(${TRIPS}."matched_at", excluded."matched_at"),
        "started_at" = coalesce(${TRIPS}."started_at", excluded."started_at"),
@@ -70,9 +76,9 @@ export async function upsertDriverTrip(em: EntityManager, facts: DriverTripFacts
        "outcome" = coalesce(${TRIPS}."outcome", excluded."outcome"),
        "updated_at" = now()
      returning ${COLUMNS}`,
-    [facts.tripId, facts.driverId, facts.driverUserId, facts.riderId, facts.matchedAt ?? null, facts.startedAt ?? null, facts.endedAt ?? null, facts.outcome ?? null],
+    all.flatMap((facts) => [facts.tripId, facts.driverId, facts.driverUserId, facts.riderId, facts.matchedAt ?? null, facts.startedAt ?? null, facts.endedAt ?? null, facts.outcome ?? null]),
   );
-  return recordOf(row);
+  return new Map(rows.map((row: any) => [row.trip_id as string, recordOf(row)]));
 }
 
 /** The trip on which `riderId` is being driven (or picked up) by `driverId` now, if any. */

@@ -4,7 +4,7 @@ import type { DomainEvent } from '../../platform/events/index.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Availability, DriverRef } from './availability.ts';
 import type { LiveLocations } from './live/engine.ts';
-import { countFor, upsertDriverTrip } from './records.ts';
+import { countFor, upsertDriverTrip, upsertDriverTrips } from './records.ts';
 
 /** The consumer group drivers reads trips' stream with. */
 export const TRIP_EVENTS_CONSUMER = 'drivers-trip-reactions';
@@ -103,7 +103,7 @@ export class TripReactions {
   handle = async (event: DomainEvent<any>, em: EntityManager): Promise<void> => {
     switch (event.type) {
       case 'TripMatched':
-        return this.#matched(event.data as TripMatchedData, em);
+        return this.#matched([event.data as TripMatchedData], em);
       case 'TripStarted':
         return this.#started(event.data as TripStartedData, em);
       case 'TripCompleted':
@@ -113,18 +113,37 @@ export class TripReactions {
     }
   };
 
-  async #matched(data: TripMatchedData, em: EntityManager) {
-    const record = await upsertDriverTrip(em, { ...partiesOf(data), matchedAt: new Date(data.matchedAt) });
-    await countFor(em, [data.driverId], 'offers_accepted');
-    const driver = await this.#driver(data.driverId, em);
+  /**
+   * The events of one read, in order; each run of TripMatched (a burst of accepts) is applied together,
+   * with one statement per table for the run. What `handle` on each in turn would do.
+   */
+  handleMany = async (events: DomainEvent<any>[], em: EntityManager): Promise<void> => {
+    for (let start = 0; start < events.length; ) {
+      let end = start + 1;
+      if (events[start]!.type === 'TripMatched') while (end < events.length && events[end]!.type === 'TripMatched') end += 1;
+      if (end - start > 1) await this.#matched(events.slice(start, end).map((event) => event.data as TripMatchedData), em);
+      else await this.handle(events[start]!, em);
+      start = end;
+    }
+  };
+
+  async #matched(matches: TripMatchedData[], em: EntityManager) {
+    const records = await upsertDriverTrips(em, matches.map((data) => ({ ...partiesOf(data), matchedAt: new Date(data.matchedAt) })));
+    await countFor(em, matches.map((data) => data.driverId), 'offers_accepted');
+    const drivers = await Promise.all(matches.map((data) => this.#driver(data.driverId, em)));
     await this.#moveLive(em, async () => {
       const now = this.#live.now();
-      if (driver && record.endedAt === null) {
-        const { moved, previous } = await this.#live.store.transition(driver, 'BUSY', MATCHED_FROM, now, { tripId: data.tripId });
-        if (moved && previous !== 'OFFERED') this.#logger.warn({ tripId: data.tripId, driverId: data.driverId, previous }, 'matched driver was no longer offered the trip; BUSY anyway');
-        if (!moved && previous !== 'BUSY') this.#logger.warn({ tripId: data.tripId, driverId: data.driverId, previous }, 'matched driver could not become BUSY');
-      }
-      await this.#live.store.releaseTrip(data.tripId, data.driverId, now);
+      await Promise.all(
+        matches.map(async (data, i) => {
+          const driver = drivers[i];
+          if (driver && records.get(data.tripId)?.endedAt === null) {
+            const { moved, previous } = await this.#live.store.transition(driver, 'BUSY', MATCHED_FROM, now, { tripId: data.tripId });
+            if (moved && previous !== 'OFFERED') this.#logger.warn({ tripId: data.tripId, driverId: data.driverId, previous }, 'matched driver was no longer offered the trip; BUSY anyway');
+            if (!moved && previous !== 'BUSY') this.#logger.warn({ tripId: data.tripId, driverId: data.driverId, previous }, 'matched driver could not become BUSY');
+          }
+          await this.#live.store.releaseTrip(data.tripId, data.driverId, now);
+        }),
+      );
     });
   }
 

@@ -61,6 +61,8 @@ function consumeEvents(runtime: SubgraphRuntime, surge: SurgeEngine, store: Quot
     types: ['TripRequested'],
     handle: (event, em) => applyTripRequests([event], em),
     handleMany: applyTripRequests,
+    // Demand counts for the next surge tick (a minute away) and a quote kept for good: no hurry.
+    lingerMs: 250,
   });
   events.consume({
     name: 'supply-snapshots',

@@ -1,5 +1,5 @@
 import type { EntityManager } from '../../platform/db.ts';
-import type { OutboxInsert } from '../../platform/events/index.ts';
+import type { OutboxInsert, OutboxSelect } from '../../platform/events/index.ts';
 import type { CancelledBy, PaymentMethod, Trip, VehicleType } from './entities.ts';
 
 /**
@@ -9,6 +9,7 @@ import type { CancelledBy, PaymentMethod, Trip, VehicleType } from './entities.t
 export interface EventRecorder {
   record<T>(em: EntityManager, event: { type: string; key: string; data: T }): unknown;
   outboxInsert<T>(event: { type: string; key: string; data: T }): Pick<OutboxInsert<T>, 'sql' | 'params' | 'committed'>;
+  outboxInsertSelect(event: OutboxSelect): Pick<OutboxInsert<unknown>, 'sql' | 'params' | 'committed'>;
 }
 
 type Point = { lat: number; lng: number };
@@ -38,6 +39,20 @@ export function commissionMinor(fareMinor: bigint, commissionBps: number): bigin
 
 const iso = (date: Date | null | undefined) => (date ?? new Date()).toISOString();
 
+/**
+ * TripMatched (TripMatchedData), computed by acceptOffer's one statement from the assigned trip row
+ * `alias`; `matchedAt` is the time it writes to assigned_at.
+ */
+export function matchedEvent(alias: string, matchedAt: Date): OutboxSelect {
+  return {
+    type: 'TripMatched',
+    from: alias,
+    key: `${alias}."id"::text`,
+    data: `jsonb_build_object('tripId', ${alias}."id", 'riderId', ${alias}."rider_id", 'driverId', ${alias}."driver_id", 'driverUserId', ${alias}."driver_user_id", 'vehicleType', ${alias}."vehicle_type", 'matchedAt', ?::text)`,
+    params: [matchedAt.toISOString()],
+  };
+}
+
 /** The events of the trip lifecycle, built from the row as the transition left it, each keyed by trip id. */
 export const tripEvents = {
   requested(trip: Trip) {
@@ -52,16 +67,6 @@ export const tripEvents = {
       currency: trip.currency,
       paymentMethod: trip.paymentMethod,
       requestedAt: iso(trip.requestedAt),
-    });
-  },
-  matched(trip: Trip) {
-    return event<TripMatchedData>('TripMatched', trip, {
-      tripId: trip.id,
-      riderId: trip.riderId,
-      driverId: trip.driverId!,
-      driverUserId: trip.driverUserId!,
-      vehicleType: trip.vehicleType,
-      matchedAt: iso(trip.assignedAt),
     });
   },
   started(trip: Trip) {

@@ -5,7 +5,7 @@ import { conflict, forbidden, notFound } from '../../platform/errors.ts';
 import { parseInput } from '../../platform/validation.ts';
 import type { DriverReleases } from './dispatch/releases.ts';
 import { DISPATCHING_STATUSES, type CancelledBy, type Trip, type TripStatus } from './entities.ts';
-import { tripEvents, type EventRecorder } from './events.ts';
+import { matchedEvent, tripEvents, type EventRecorder } from './events.ts';
 import { ENDED_OFFER_COLUMNS, type EndedOfferRow, type TripNotifier } from './live.ts';
 import { inList, OFFERS, query, TRIPS, tripFromRow, type Row } from './rows.ts';
 import { cancelTripSchema, tripIdArgsSchema } from './validation.ts';
@@ -50,42 +50,46 @@ export class TripLifecycle {
   }
 
   /**
-   * The first driver to accept wins; a driver already on a trip cannot take a second one. Every
-   * transition locks the trip row before any offer row (here: the UPDATE … FROM takes the trip only), so
-   * accepts, declines and cancels of one trip queue on the trip and never deadlock on each other.
+   * The first driver to accept wins; a driver already on a trip cannot take a second one. One statement
+   * (its own transaction): the trip moves, the driver's offer is accepted, the others are withdrawn and
+   * TripMatched is written, or nothing is. Every transition locks the trip row before any offer row
+   * (here the offer updates wait for the trip's), so accepts, declines and cancels of one trip queue on
+   * the trip and never deadlock on each other.
    */
   async acceptOffer(em: EntityManager, principal: Principal, args: unknown): Promise<Trip> {
     const { tripId } = parseInput(tripIdArgsSchema, args);
     const now = this.#now();
-    let row: Row;
-    let taken: EndedOfferRow[];
+    const event = this.#options.events.outboxInsertSelect(matchedEvent('"assigned"', now));
+    let result: (Row & { withdrawn: EndedOfferRow[] }) | undefined;
     try {
-      ({ row, taken } = await em.transactional(async (tx) => {
-        const [assigned] = await query(
-          tx,
-          `update ${TRIPS} t set "status" = 'DRIVER_ASSIGNED', "driver_id" = o."driver_id", "driver_user_id" = o."driver_user_id", "assigned_at" = ?,
+      [result] = await query<Row & { withdrawn: EndedOfferRow[] }>(
+        em,
+        `with "assigned" as (
+           update ${TRIPS} t set "status" = 'DRIVER_ASSIGNED', "driver_id" = o."driver_id", "driver_user_id" = o."driver_user_id", "assigned_at" = ?,
              "next_dispatch_at" = null, "version" = t."version" + 1, "updated_at" = ?
            from ${OFFERS} o
            where t."id" = ? and t."status" in ${inList(DISPATCHING_STATUSES)}
              and o."trip_id" = t."id" and o."driver_user_id" = ? and o."status" = 'PENDING' and o."expires_at" > ?
-           returning t.*`,
-          [now, now, tripId, principal.userId, now],
-        );
-        if (!assigned) throw await this.#refuseOffer(tx, tripId, principal, now);
-        await query(tx, `update ${OFFERS} set "status" = 'ACCEPTED', "answered_at" = ? where "trip_id" = ? and "driver_user_id" = ? and "status" = 'PENDING'`, [now, tripId, principal.userId]);
-        // drivers releases the other offered drivers itself on TripMatched: nothing left to release here.
-        const others = await query<EndedOfferRow>(
-          tx,
-          `update ${OFFERS} set "status" = 'WITHDRAWN', "answered_at" = ?, "released_at" = ? where "trip_id" = ? and "status" = 'PENDING' returning ${ENDED_OFFER_COLUMNS}`,
-          [now, now, tripId],
-        );
-        this.#options.events.record(tx, tripEvents.matched(tripFromRow(tx, assigned)));
-        return { row: assigned, taken: others };
-      }));
+           returning t.*
+         ), "accepted" as (
+           update ${OFFERS} set "status" = 'ACCEPTED', "answered_at" = ?
+           where "trip_id" = ? and "driver_user_id" = ? and "status" = 'PENDING' and exists (select 1 from "assigned")
+         ), "others" as (
+           update ${OFFERS} set "status" = 'WITHDRAWN', "answered_at" = ?, "released_at" = ?
+           where "trip_id" = ? and "driver_user_id" <> ? and "status" = 'PENDING' and exists (select 1 from "assigned")
+           returning ${ENDED_OFFER_COLUMNS}
+         ), "event" as (${event.sql})
+         select a.*, (select coalesce(json_agg(o), '[]'::json) from "others" o) as "withdrawn" from "assigned" a`,
+        [now, now, tripId, principal.userId, now, now, tripId, principal.userId, now, now, tripId, principal.userId, ...event.params],
+      );
     } catch (error) {
       if (error instanceof UniqueConstraintViolationException) throw conflict('You are already on another trip.', { reason: 'DRIVER_BUSY' });
       throw error;
     }
+    if (!result) throw await this.#refuseOffer(em, tripId, principal, now);
+    // drivers releases the other offered drivers itself on TripMatched: nothing left to release here.
+    event.committed();
+    const { withdrawn: taken, ...row } = result;
     await this.#options.notifier.tripChanged(row);
     await this.#options.notifier.offersEnded(row, taken, 'TAKEN');
     return tripFromRow(em, row);

@@ -240,6 +240,25 @@ for (const mode of BUS_MODES.filter(available)) {
       await wallet.stop();
     });
 
+    beyondCore('lingers after a read that did not fill a batch, so the events arriving meanwhile are applied together', async () => {
+      const trips = await world.node('trips');
+      const wallet = await world.node('wallet');
+      wallet.bus.consume({ ...recordingConsumer(wallet, { name: 'lingering', source: 'trips' }), lingerMs: 2_000 });
+      await trips.bus.start();
+      await wallet.bus.start();
+
+      const [first] = await recordThings(trips, 1, { from: 760 });
+      await eventually(async () => (await appliedRows(wallet, 'lingering')).length === 1, { what: 'the first event, read alone' });
+      const rest = await recordThings(trips, 5, { from: 761 });
+      await eventually(async () => (await appliedRows(wallet, 'lingering')).length === 6, { what: 'the five events after it' });
+      const transactions: Array<{ count: number }> = await wallet.db.orm.em
+        .getConnection()
+        .execute(`select count(distinct xmin::text)::int as "count" from "wallet"."processed_events" where "consumer" = 'lingering' and "event_id" <> ?`, [first!.id]);
+      assert.equal(transactions[0].count, 1, `the five events published during the linger were read and applied together (${rest.length})`);
+      await trips.stop();
+      await wallet.stop();
+    });
+
     it('applies the events of one read in one transaction, each once', async () => {
       const trips = await world.node('trips');
       await trips.bus.start();

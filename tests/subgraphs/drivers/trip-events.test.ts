@@ -5,6 +5,8 @@ import { latLngToCell } from 'h3-js';
 import { transitionDriver } from '../../../subgraphs/drivers/availability.ts';
 import { supplyOf, takeSupplySnapshot } from '../../../subgraphs/drivers/index.ts';
 import { SupplyPublisher } from '../../../subgraphs/drivers/supply.ts';
+import { TripReactions } from '../../../subgraphs/drivers/trip-events.ts';
+import type { DomainEvent } from '../../../platform/events/index.ts';
 import { createLogger } from '../../../platform/logger.ts';
 import { assertErrorCode, dataOf } from '../../support/client.ts';
 import { eventually, isoAgo, offset, REDIS, startLiveStack, type LiveStack, type OnlineDriver, type TestPrincipal } from './live-stack.ts';
@@ -93,6 +95,46 @@ describe("drivers' reactions to trip events", () => {
     await eventually('the match recorded', () => tripRecord(trip));
     assert.deepEqual(await counters(winner), { received: 1, accepted: 1, completed: 0, cancelledByDriver: 0 });
     assert.deepEqual(await counters(loser), { received: 1, accepted: 0, completed: 0, cancelledByDriver: 0 });
+  });
+
+  it('applies a run of TripMatched events read together as it applies each alone, with one statement per table', async () => {
+    const winners = await Promise.all([0, 1, 2].map((i) => driverAt(offset(CAIRO, 900, i * 100))));
+    const losers = await Promise.all([0, 1, 2].map((i) => driverAt(offset(CAIRO, 1_000, i * 100))));
+    const rider = await stack.signUp('RIDER');
+    const trips = winners.map(() => randomUUID());
+    for (const [i, trip] of trips.entries()) assert.equal((await reserve(trip, [winners[i]!, losers[i]!])).length, 2);
+    const event = (type: string, i: number, data: Record<string, unknown>): DomainEvent<any> => ({
+      id: randomUUID(), type, source: 'trips', occurredAt: new Date().toISOString(), key: trips[i]!, data: { ...parties(trips[i]!, rider, winners[i]!), ...data },
+    });
+    const matchedAt = new Date().toISOString();
+    // Two runs of matches around a start (of the first trip, matched just before it).
+    const read = [event('TripMatched', 0, { vehicleType: 'ECONOMY', matchedAt }), event('TripMatched', 1, { vehicleType: 'ECONOMY', matchedAt }), event('TripStarted', 0, { startedAt: matchedAt }), event('TripMatched', 2, { vehicleType: 'ECONOMY', matchedAt })];
+
+    const reactions = new TripReactions({ db: stack.drivers.db, live: stack.live, cooldownMs: COOLDOWN_MS, logger: createLogger(stack.config('drivers')) });
+    const statements: string[] = [];
+    const em = stack.drivers.db.fork();
+    await em.transactional(async (tx) => {
+      const connection = tx.getConnection();
+      const execute = connection.execute.bind(connection);
+      connection.execute = ((sql: string, ...rest: unknown[]) => (statements.push(sql), execute(sql, ...(rest as [])))) as typeof connection.execute;
+      try {
+        await reactions.handleMany(read, tx);
+      } finally {
+        connection.execute = execute;
+      }
+    });
+    await reactions.stop();
+
+    assert.deepEqual(await Promise.all(winners.map(stateOf)), trips.map((trip) => ['BUSY', trip]));
+    assert.deepEqual(await Promise.all(losers.map(stateOf)), losers.map(() => ['AVAILABLE', null]));
+    for (const winner of winners) assert.deepEqual(await counters(winner), { received: 1, accepted: 1, completed: 0, cancelledByDriver: 0 });
+    const records = await Promise.all(trips.map(tripRecord));
+    const iso = (at: unknown) => (at === null ? null : new Date(at as string).toISOString());
+    assert.deepEqual(records.map((row) => [row.driver_id, iso(row.matched_at), iso(row.started_at)]), [
+      [winners[0]!.driverId, matchedAt, matchedAt], [winners[1]!.driverId, matchedAt, null], [winners[2]!.driverId, matchedAt, null],
+    ]);
+    const writes = statements.filter((sql) => /^\s*insert/i.test(sql)).map((sql) => (sql.includes('driver_stats') ? 'count' : 'trip'));
+    assert.deepEqual(writes, ['trip', 'count', 'trip', 'trip', 'count'], 'the first run in one statement per table, then the start, then the last match alone');
   });
 
   it('makes a matched driver BUSY even if their offer was released meanwhile (trips decides who is matched)', async () => {
