@@ -30,20 +30,6 @@ const SWEEP_AFTER_MS = 5_000;
 
 export const NO_DRIVERS_FOUND = 'NO_DRIVERS_FOUND';
 
-/** Degrees of latitude, and of longitude at the equator (divided by cos(latitude) elsewhere), spanning `radiusM`. */
-function boundingBox(radiusM: number) {
-  return { dLat: radiusM / 111_320, dLngAtEquator: radiusM / 111_320 };
-}
-
-/**
- * Counts the other trips dispatching within a bounding box around a pickup, given as SQL expressions
- * without placeholders; its own placeholders are dLat twice, then dLngAtEquator twice.
- */
-const COMPETING_SQL = (id: string, lat: string, lng: string) =>
-  `select count(*) from ${TRIPS} c where c."status" in ${inList(DISPATCHING_STATUSES)} and c."id" <> ${id}
-     and c."pickup_lat" between ${lat} - ? and ${lat} + ?
-     and c."pickup_lng" between ${lng} - ? / cos(radians(${lat})) and ${lng} + ? / cos(radians(${lat}))`;
-
 export interface DispatcherOptions {
   db: Database;
   directory: DriverDirectory;
@@ -63,8 +49,6 @@ type ClaimedTrip = Row & {
   vehicle_type: VehicleType;
   pickup_lat: number;
   pickup_lng: number;
-  /** For a trip's first round (dispatch_round 0): #competing within the first radius, counted by the claim itself. */
-  first_round_competing: number | string | null;
 };
 
 /**
@@ -139,15 +123,13 @@ export class Dispatcher {
 
   #claim(em: EntityManager, { tripId, dueBy }: { tripId?: string; dueBy: Date }): Promise<ClaimedTrip[]> {
     const lease = new Date(this.#now().getTime() + LEASE_MS);
-    const firstRadius = boundingBox(this.#options.config.radiiM[0]!);
     return query<ClaimedTrip>(
       em,
       `update ${TRIPS} t set "next_dispatch_at" = ? from (
          select "id" from ${TRIPS} where "status" in ${inList(DISPATCHING_STATUSES)} and "next_dispatch_at" <= ? ${tripId ? 'and "id" = ?' : ''}
          order by "next_dispatch_at" limit ${CLAIM_BATCH} for update skip locked
-       ) due where t."id" = due."id"
-       returning t.*, case when t."dispatch_round" = 0 then (${COMPETING_SQL('t."id"', 't."pickup_lat"', 't."pickup_lng"')}) end as "first_round_competing"`,
-      [lease, dueBy, ...(tripId ? [tripId] : []), firstRadius.dLat, firstRadius.dLat, firstRadius.dLngAtEquator, firstRadius.dLngAtEquator],
+       ) due where t."id" = due."id" returning t.*`,
+      [lease, dueBy, ...(tripId ? [tripId] : [])],
     );
   }
 
@@ -193,11 +175,13 @@ export class Dispatcher {
 
   /** Other trips dispatching within `radiusM` of this one's pickup (a bounding box: a cheap, fair estimate). */
   async #competing(trip: ClaimedTrip, radiusM: number): Promise<number> {
-    const box = boundingBox(radiusM);
+    const dLat = radiusM / 111_320;
+    const dLng = radiusM / (111_320 * Math.cos((trip.pickup_lat * Math.PI) / 180));
     const [row] = await query<{ count: number | string }>(
       this.#options.db.fork(),
-      `select (${COMPETING_SQL('p."id"', 'p."lat"', 'p."lng"')}) as "count" from (select ?::uuid as "id", ?::double precision as "lat", ?::double precision as "lng") p`,
-      [box.dLat, box.dLat, box.dLngAtEquator, box.dLngAtEquator, trip.id, trip.pickup_lat, trip.pickup_lng],
+      `select count(*) as "count" from ${TRIPS} where "status" in ${inList(DISPATCHING_STATUSES)} and "id" <> ?
+         and "pickup_lat" between ? and ? and "pickup_lng" between ? and ?`,
+      [trip.id, trip.pickup_lat - dLat, trip.pickup_lat + dLat, trip.pickup_lng - dLng, trip.pickup_lng + dLng],
     );
     return Number(row?.count ?? 0);
   }
@@ -223,7 +207,7 @@ export class Dispatcher {
       });
       const ranked = rankCandidates(candidates.filter((candidate) => !offered.has(candidate.driverId)), trip.vehicle_type, radiusM);
       if (ranked.length === 0) break;
-      competing ??= round === 1 && trip.first_round_competing !== null ? Number(trip.first_round_competing) : await this.#competing(trip, radiusM);
+      competing ??= await this.#competing(trip, radiusM);
       const share = Math.max(1, Math.floor(ranked.length / (1 + competing)));
       chosen = await this.#reserve(trip.id, ranked, Math.min(config.offerCount, share));
     }
