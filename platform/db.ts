@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { EntityManager, MikroORM as CoreMikroORM, Options } from '@mikro-orm/core';
 import { Migrator } from '@mikro-orm/migrations';
 import type { Migration } from '@mikro-orm/migrations';
+import pg from 'pg';
 import type { Logger } from './logger.ts';
 
 export type { EntityManager };
@@ -95,4 +97,55 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       await orm.close(true);
     },
   };
+}
+
+/** Prepared statements kept per process: statement texts come from code, so this only guards a mistake. */
+const MAX_PREPARED = 1_000;
+const prepared = new Map<string, { name: string; text: string }>();
+
+/**
+ * Runs one statement on its own (never inside a transaction: pass the transaction's em to
+ * `em.execute` for that), `?` placeholders as everywhere else. On Postgres it is a named prepared
+ * statement, parsed and planned once per pooled connection: MikroORM's `execute` formats every
+ * parameter into the SQL text instead, so Postgres parses and plans each call anew and the text is
+ * escaped in Node. On PGlite (one in-process connection) it is `em.execute`. Errors are MikroORM's
+ * (UniqueConstraintViolationException, ...) either way, and the statement is counted like any other.
+ */
+export async function executeStatement<T = Record<string, unknown>>(em: EntityManager, sql: string, params: readonly unknown[] = []): Promise<T[]> {
+  const connection = em.getConnection() as unknown as { getNativeClient?: () => Promise<unknown> };
+  const pool = connection.getNativeClient ? await connection.getNativeClient() : undefined;
+  if (em.isInTransaction() || !(pool instanceof pg.Pool)) return (em as unknown as { execute(sql: string, params: unknown[], method: 'all'): Promise<T[]> }).execute(sql, [...params], 'all');
+  let statement = prepared.get(sql);
+  if (!statement) {
+    statement = { name: `smartline_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}`, text: numberedPlaceholders(sql) };
+    if (prepared.size < MAX_PREPARED) prepared.set(sql, statement);
+  }
+  em.config.get('onQuery')(sql, params as unknown[]);
+  try {
+    const result = await pool.query({ name: prepared.has(sql) ? statement.name : undefined, text: statement.text, values: params as unknown[] });
+    return result.rows as T[];
+  } catch (error) {
+    throw em.getDriver().convertException(error as Error);
+  }
+}
+
+/** `?` → `$1, $2, …`, outside quoted strings and identifiers. */
+export function numberedPlaceholders(sql: string): string {
+  let out = '';
+  let index = 0;
+  let quote: string | null = null;
+  for (const char of sql) {
+    if (quote) {
+      if (char === quote) quote = null;
+      out += char;
+    } else if (char === "'" || char === '"') {
+      quote = char;
+      out += char;
+    } else if (char === '?') {
+      out += `$${++index}`;
+    } else {
+      out += char;
+    }
+  }
+  return out;
 }

@@ -118,12 +118,20 @@ export class EventConsumer {
    */
   async #processRead(entries: StreamEntry[]) {
     const batch: Array<{ entry: StreamEntry; event: DomainEvent<any> }> = [];
+    const unhandled: string[] = [];
     for (const entry of entries) {
       if (this.#stopping) return; // the rest stays pending and is claimed by another member later
-      const event = this.#types.has(entry.type) ? parseEvent(entry.payload) : undefined;
+      if (!this.#types.has(entry.type)) {
+        unhandled.push(entry.id);
+        continue;
+      }
+      const event = parseEvent(entry.payload);
       if (event) batch.push({ entry, event });
-      else await this.#process(entry, 1); // another type (acknowledged) or unreadable (parked)
+      else await this.#process(entry, 1); // unreadable: parked
     }
+    // Events of types this consumer does not handle: acknowledged together (a burst of one type
+    // another consumer wants should not cost this one a round trip each).
+    if (unhandled.length > 0) await this.#deps.transport.ack(this.#deps.stream, this.#deps.group, unhandled);
     if (batch.length < 2) {
       for (const { entry } of batch) await this.#process(entry, 1);
       return;

@@ -1,5 +1,5 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
-import type { EntityManager } from '../../platform/db.ts';
+import { executeStatement, type EntityManager } from '../../platform/db.ts';
 import { Trip } from './entities.ts';
 
 /** Conditional updates are written in SQL (`update … where status = … returning *`): the row is the arbiter of every race. */
@@ -10,8 +10,9 @@ export const OFFERS = `"${SCHEMA}"."trip_offers"`;
 /** A row as Postgres returned it: column names, in the current transaction of `em` if it has one. */
 export type Row = Record<string, unknown>;
 
+/** A statement through `em`: inside its transaction if it has one, otherwise prepared (platform/db.ts executeStatement). */
 export function query<T extends Row = Row>(em: EntityManager, sql: string, params: unknown[] = []): Promise<T[]> {
-  return (em as unknown as SqlEntityManager).execute<T[]>(sql, params as any[], 'all');
+  return executeStatement<T>(em, sql, params);
 }
 
 /** The `insert … returning …` MikroORM would send for `entity`, with its parameters: a `with` clause of a larger statement. */

@@ -325,6 +325,29 @@ for (const mode of BUS_MODES.filter(available)) {
       await pricing.stop();
     });
 
+    beyondCore('acknowledges a read of events it does not handle in one acknowledgement', async () => {
+      const drivers = await world.node('drivers');
+      await drivers.bus.start();
+      const others = await recordThings(drivers, 6, { from: 620 });
+      await drivers.bus.flush();
+      const acks: string[][] = [];
+      const countAcks = (transport: StreamTransport): StreamTransport =>
+        new Proxy(transport, {
+          get(target, property) {
+            if (property === 'ack') return async (...args: Parameters<StreamTransport['ack']>) => (acks.push([...args[2]]), target.ack(...args));
+            const value = Reflect.get(target, property, target);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+      const pricing = await world.node('pricing', { wrapTransport: countAcks });
+      pricing.bus.consume({ name: 'snapshots-only', source: 'drivers', types: ['SupplySnapshot'], handle: async () => assert.fail('no snapshot was published') });
+      await pricing.bus.start();
+      await eventually(() => acks.flat().length === others.length, { what: 'the six events acknowledged' });
+      assert.deepEqual(acks.map((ids) => ids.length), [6], 'one acknowledgement for the read');
+      await drivers.stop();
+      await pricing.stop();
+    });
+
     if (mode === 'Postgres + in-process log') {
       it('refills a new in-process log with the events the previous run published just before it stopped', async () => {
         const before = await world.node('trips');
