@@ -38,8 +38,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const defaultTimeoutMs = options.timeoutMs ?? 30_000;
   // LIFO keeps a few hot connections busy instead of spreading requests over every idle socket.
   const agents = {
-    'http:': new http.Agent({ keepAlive: true, maxFreeSockets: 512, scheduling: 'lifo' }),
-    'https:': new https.Agent({ keepAlive: true, maxFreeSockets: 512, scheduling: 'lifo' }),
+    'http:': new http.Agent({ keepAlive: true, maxSockets: 32, maxFreeSockets: 512, scheduling: 'lifo' }),
+    'https:': new https.Agent({ keepAlive: true, maxSockets: 32, maxFreeSockets: 512, scheduling: 'lifo' }),
   };
   const parsedUrls = new Map<string, URL>();
 
