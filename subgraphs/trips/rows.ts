@@ -1,4 +1,3 @@
-import type { SqlEntityManager } from '@mikro-orm/sql';
 import { executeStatement, type EntityManager } from '../../platform/db.ts';
 import { Trip } from './entities.ts';
 
@@ -15,10 +14,23 @@ export function query<T extends Row = Row>(em: EntityManager, sql: string, param
   return executeStatement<T>(em, sql, params);
 }
 
-/** The `insert … returning …` MikroORM would send for `entity`, with its parameters: a `with` clause of a larger statement. */
-export function insertOf(em: EntityManager, entity: Trip): { sql: string; params: unknown[] } {
-  const insert = (em as unknown as SqlEntityManager).createQueryBuilder(Trip).insert(entity);
-  return { sql: insert.getQuery(), params: insert.getParams() as unknown[] };
+/** A new trip: the given fields, dispatch round and version 0, every other column null. */
+export function newTrip(em: EntityManager, fields: Partial<Trip>): Trip {
+  const trip: Record<string, unknown> = { dispatchRound: 0, version: 0 };
+  for (const { property } of columnsOf(em)) trip[property] = (fields as Record<string, unknown>)[property] ?? trip[property] ?? null;
+  return trip as unknown as Trip;
+}
+
+/** `insert into trips (every column) values (…)` for `trip`, with its parameters: a `with` clause of a larger statement. */
+export function insertOf(em: EntityManager, trip: Trip): { sql: string; params: unknown[] } {
+  const columns = columnsOf(em);
+  return {
+    sql: `insert into ${TRIPS} (${columns.map(({ column }) => `"${column}"`).join(', ')}) values (${columns.map(() => '?').join(', ')})`,
+    params: columns.map(({ property, kind }) => {
+      const value = (trip as unknown as Record<string, unknown>)[property];
+      return kind === 'bigint' && value !== null ? String(value) : value;
+    }),
+  };
 }
 
 /** `(?, ?, …)` for `values.length` parameters. */
@@ -41,7 +53,31 @@ export function snapshotOf(row: Row): TripSnapshot {
   return snapshot;
 }
 
-/** A detached Trip (its own EntityManager), so later events never rewrite an object already handed out. */
+interface TripColumn {
+  property: string;
+  column: string;
+  kind: 'date' | 'bigint' | 'plain';
+}
+let tripColumns: TripColumn[] | undefined;
+
+/** The Trip entity's columns and how a row's value becomes the property's, read once from MikroORM's metadata. */
+function columnsOf(em: EntityManager): TripColumn[] {
+  tripColumns ??= Object.values(em.getMetadata().get(Trip).properties)
+    .filter((prop) => prop.kind === 'scalar' && prop.fieldNames?.length === 1)
+    .map((prop) => ({ property: prop.name, column: prop.fieldNames[0]!, kind: prop.runtimeType === 'Date' ? 'date' : prop.runtimeType === 'bigint' ? 'bigint' : 'plain' }));
+  return tripColumns;
+}
+
+/**
+ * A trip row (or its snapshot) as the Trip the resolvers read: a detached, read-only view, never
+ * managed by an EntityManager, so later events never rewrite an object already handed out. (Mapping
+ * through a fresh EntityManager fork per row cost more than the rest of an offer's delivery.)
+ */
 export function tripFromRow(em: EntityManager, row: Row | TripSnapshot): Trip {
-  return em.fork().map(Trip, { ...row });
+  const trip: Record<string, unknown> = {};
+  for (const { property, column, kind } of columnsOf(em)) {
+    const value = row[column];
+    trip[property] = value === null || value === undefined ? null : kind === 'date' ? new Date(value as string) : kind === 'bigint' ? BigInt(value as string) : value;
+  }
+  return trip as unknown as Trip;
 }

@@ -9,7 +9,7 @@ import { isUuid, parseInput } from '../../platform/validation.ts';
 import { ACTIVE_TRIP_STATUSES, Trip } from './entities.ts';
 import { UNKICKED_AFTER_MS } from './dispatch/dispatcher.ts';
 import { tripEvents, type EventRecorder } from './events.ts';
-import { insertOf, query } from './rows.ts';
+import { insertOf, newTrip, query } from './rows.ts';
 import { assertUsableBy, isUsableBy, quoteInvalid, readQuote } from './quotes.ts';
 import { pageArgsSchema, requestTripSchema, type RequestTripArgs } from './validation.ts';
 
@@ -66,35 +66,31 @@ export class TripsService {
     }
 
     const now = new Date();
-    const trip = em.create(
-      Trip,
-      {
-        id: randomUUID(),
-        riderId,
-        driverId: null,
-        driverUserId: null,
-        status: 'REQUESTED',
-        vehicleType: claims.vehicleType,
-        paymentMethod: request.input.paymentMethod,
-        pickupLat: claims.pickup.lat,
-        pickupLng: claims.pickup.lng,
-        dropoffLat: claims.dropoff.lat,
-        dropoffLng: claims.dropoff.lng,
-        fareMinor: BigInt(claims.fareMinor),
-        currency: claims.currency,
-        distanceM: claims.distanceM,
-        durationS: claims.durationS,
-        commissionBps: claims.commissionBps,
-        quoteCancellationFeeMinor: BigInt(claims.cancellationFeeMinor),
-        quoteId: claims.quoteId,
-        quoteToken: request.input.quoteId,
-        idempotencyKey: request.idempotencyKey,
-        requestedAt: now,
-        updatedAt: now,
-        nextDispatchAt: new Date(now.getTime() + UNKICKED_AFTER_MS),
-      },
-      { persist: false },
-    );
+    const trip = newTrip(em, {
+      id: randomUUID(),
+      riderId,
+      driverId: null,
+      driverUserId: null,
+      status: 'REQUESTED',
+      vehicleType: claims.vehicleType,
+      paymentMethod: request.input.paymentMethod,
+      pickupLat: claims.pickup.lat,
+      pickupLng: claims.pickup.lng,
+      dropoffLat: claims.dropoff.lat,
+      dropoffLng: claims.dropoff.lng,
+      fareMinor: BigInt(claims.fareMinor),
+      currency: claims.currency,
+      distanceM: claims.distanceM,
+      durationS: claims.durationS,
+      commissionBps: claims.commissionBps,
+      quoteCancellationFeeMinor: BigInt(claims.cancellationFeeMinor),
+      quoteId: claims.quoteId,
+      quoteToken: request.input.quoteId,
+      idempotencyKey: request.idempotencyKey,
+      requestedAt: now,
+      updatedAt: now,
+      nextDispatchAt: new Date(now.getTime() + UNKICKED_AFTER_MS),
+    });
     try {
       // The trip and its TripRequested event in one statement (one round trip, its own transaction). A
       // lost race fails it whole and is explained below.
