@@ -58,24 +58,69 @@ const candidatesArgsSchema = z.object({
   first: z.number().int('must be a whole number').min(1, `must be between 1 and ${MAX_CANDIDATES}`).max(MAX_CANDIDATES, `must be between 1 and ${MAX_CANDIDATES}`),
 });
 
+/** How long a candidate's dispatch profile is reused (DispatchProfileCache). */
+export const PROFILE_TTL_MS = 5_000;
+const MAX_CACHED_PROFILES = 100_000;
+
+/** Where dispatchCandidates gets profiles: straight from Postgres, or through a DispatchProfileCache. */
+export type ProfileSource = (em: EntityManager, driverIds: readonly string[]) => Promise<Map<string, DispatchProfile>>;
+
+/**
+ * Dispatch profiles of approved candidates, reused for PROFILE_TTL_MS: in a burst of bookings every
+ * driver near the pickups is a candidate of many trips within seconds, and reading their profiles is
+ * one SQL statement per look otherwise. What may be seconds old: the rating and the counters (a score
+ * moves by a fraction), and approval, which today only ever goes PENDING → APPROVED (and a PENDING
+ * driver cannot go online, so is never a candidate); only approved profiles are kept. A suspension,
+ * should one be added, must take the driver offline: an offline driver is never a candidate.
+ */
+export class DispatchProfileCache {
+  readonly #entries = new Map<string, { profile: DispatchProfile; until: number }>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  readonly lookup: ProfileSource = async (em, driverIds) => {
+    const now = this.#now();
+    const found = new Map<string, DispatchProfile>();
+    const missing: string[] = [];
+    for (const id of driverIds) {
+      const entry = this.#entries.get(id);
+      if (entry && entry.until > now) found.set(id, entry.profile);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return found;
+    for (const [id, profile] of await dispatchProfiles(em, missing)) {
+      found.set(id, profile);
+      if (!profile.approved) continue;
+      if (this.#entries.size >= MAX_CACHED_PROFILES) this.#entries.delete(this.#entries.keys().next().value!);
+      this.#entries.delete(id); // re-inserted last: the oldest entries are the first forgotten
+      this.#entries.set(id, { profile, until: now + PROFILE_TTL_MS });
+    }
+    return found;
+  };
+}
+
 /** How far dispatchCandidates looks past `first` for approved drivers when some near ones are not. */
 const MAX_EXAMINED = 200;
 
 /**
  * Online, AVAILABLE, approved drivers with a fix from the last 60 s, of the listed vehicle types,
  * within the radius, nearest first, at most `first`. One live-store round trip (Redis: one Lua script
- * searching the geo set of every listed type) and one SQL statement for profiles and counters. Only
+ * searching the geo set of every listed type) and at most one SQL statement for profiles and counters
+ * (none when `profilesOf` has them all: DispatchProfileCache). Only
  * approved drivers can go online, so a second, wider look (when a near driver was not approved, say
  * suspended since) is rare.
  */
-export async function dispatchCandidates(live: LiveLocations, em: EntityManager, args: unknown): Promise<DispatchCandidate[]> {
+export async function dispatchCandidates(live: LiveLocations, em: EntityManager, args: unknown, profilesOf: ProfileSource = dispatchProfiles): Promise<DispatchCandidate[]> {
   const { near, radiusM, vehicleTypes, first } = parseInput(candidatesArgsSchema, args);
   const now = live.now();
   const freshSince = now - live.rules.freshnessMs;
   for (let wanted = first; ; wanted = Math.min(MAX_EXAMINED, wanted * 2)) {
     const query: NearbyQuery = { near, radiusM, vehicleType: null, vehicleTypes: [...new Set(vehicleTypes)], first: wanted };
     const hits = rankNearby(query, await live.store.nearby(query, freshSince));
-    const profiles = await dispatchProfiles(em, hits.map((hit) => hit.driverId));
+    const profiles = await profilesOf(em, hits.map((hit) => hit.driverId));
     const candidates: DispatchCandidate[] = [];
     for (const hit of hits) {
       const profile = profiles.get(hit.driverId);

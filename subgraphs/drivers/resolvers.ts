@@ -1,6 +1,6 @@
 import { DateTimeScalar } from '../../platform/graphql.ts';
 import type { DriversContext } from './context.ts';
-import { dispatchCandidates, releaseOfferedDrivers, reserveDriversForOffer } from './dispatch.ts';
+import { dispatchCandidates, DispatchProfileCache, releaseOfferedDrivers, reserveDriversForOffer } from './dispatch.ts';
 import type { QuoteReference } from './eta.ts';
 import type { RoutePointRow } from './records.ts';
 import type { Driver } from './entities.ts';
@@ -11,13 +11,14 @@ import { driverLocationView, subscriptionResolvers, type DriverLocationView } fr
 
 /** Resolvers stay thin: arguments in, domain functions (service.ts, locations.ts) out. Shield has already run. */
 export function createResolvers(live: LiveLocations) {
+  const profiles = new DispatchProfileCache(() => live.now());
   return {
     DateTime: DateTimeScalar,
     Query: {
       driver: (_: unknown, { id }: { id: string }, ctx: DriversContext) => ctx.driversById.load(id),
       pendingDrivers: (_: unknown, args: { first?: number | null; after?: string | null }, ctx: DriversContext) => pendingDrivers(ctx.em, args),
       nearbyDrivers: (_: unknown, args: NearbyArgs, ctx: DriversContext) => nearbyDrivers(live, (ids) => ctx.driversById.loadMany(ids), nearbyQueryOf(args)),
-      dispatchCandidates: (_: unknown, args: unknown, ctx: DriversContext) => dispatchCandidates(live, ctx.em, args),
+      dispatchCandidates: (_: unknown, args: unknown, ctx: DriversContext) => dispatchCandidates(live, ctx.em, args, profiles.lookup),
     },
     Mutation: {
       registerDriver: (_: unknown, { vehicle }: { vehicle: unknown }, ctx: DriversContext) => registerDriver(ctx.em, ctx.principal!, vehicle),

@@ -5,7 +5,7 @@ import { seededRandom } from '../../../platform/demo-city.ts';
 import { createLogger } from '../../../platform/logger.ts';
 import { InProcessPubSub } from '../../../platform/pubsub.ts';
 import { transitionDriver, type DriverRef } from '../../../subgraphs/drivers/availability.ts';
-import { DEFAULT_RATING, dispatchCandidates, NEUTRAL_ACCEPTANCE_RATE, NEUTRAL_COMPLETION_RATE, smoothedRate } from '../../../subgraphs/drivers/dispatch.ts';
+import { DEFAULT_RATING, dispatchCandidates, DispatchProfileCache, NEUTRAL_ACCEPTANCE_RATE, NEUTRAL_COMPLETION_RATE, PROFILE_TTL_MS, smoothedRate } from '../../../subgraphs/drivers/dispatch.ts';
 import { VEHICLE_TYPES, type VehicleType } from '../../../subgraphs/drivers/entities.ts';
 import { EmbeddedLiveStore } from '../../../subgraphs/drivers/live/embedded-store.ts';
 import type { LiveLocations } from '../../../subgraphs/drivers/live/engine.ts';
@@ -180,6 +180,25 @@ describe('the drivers service API for dispatch', () => {
         ],
       );
       assert.equal(smoothedRate(0, 0, 0.8), 0.8);
+    });
+
+    it('reuses an approved candidate\'s profile for a few seconds, and never keeps one that is not approved', async () => {
+      const approved: SeededDriver = { ref: { id: randomUUID(), userId: randomUUID(), vehicleType: 'ECONOMY' }, point: CAIRO, availability: 'AVAILABLE', approved: true, rating: '4.20', secondsAgo: 1 };
+      const pending: SeededDriver = { ...approved, ref: { id: randomUUID(), userId: randomUUID(), vehicleType: 'ECONOMY' }, approved: false };
+      await insertProfiles(stack, [approved, pending]);
+      let now = Date.now();
+      const cache = new DispatchProfileCache(() => now);
+      const look = async () => {
+        const profiles = await cache.lookup(stack.drivers.db.fork(), [approved.ref.id, pending.ref.id]);
+        return [profiles.get(approved.ref.id)!.rating, profiles.get(pending.ref.id)!.approved];
+      };
+      assert.deepEqual(await look(), [4.2, false]);
+      const connection = stack.drivers.db.orm.em.getConnection();
+      await connection.execute(`update "drivers"."drivers" set "rating" = 3.5 where "id" = ?`, [approved.ref.id]);
+      await connection.execute(`update "drivers"."drivers" set "approval_status" = 'APPROVED' where "id" = ?`, [pending.ref.id]);
+      assert.deepEqual(await look(), [4.2, true], 'the rating as it was a moment ago; the approval as it is now');
+      now += PROFILE_TTL_MS;
+      assert.deepEqual(await look(), [3.5, true], 'read again once the profile is PROFILE_TTL_MS old');
     });
 
     it('keeps an offer that was declined from resetting idle time, unlike a trip that ended', async () => {
