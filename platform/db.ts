@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { EntityManager, MikroORM as CoreMikroORM, Options } from '@mikro-orm/core';
 import { Migrator } from '@mikro-orm/migrations';
 import type { Migration } from '@mikro-orm/migrations';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from './logger.ts';
 
 export type { EntityManager };
@@ -114,7 +114,7 @@ const prepared = new Map<string, { name: string; text: string }>();
 export async function executeStatement<T = Record<string, unknown>>(em: EntityManager, sql: string, params: readonly unknown[] = []): Promise<T[]> {
   const connection = em.getConnection() as unknown as { getNativeClient?: () => Promise<unknown> };
   const pool = connection.getNativeClient ? await connection.getNativeClient() : undefined;
-  if (em.isInTransaction() || !(pool instanceof pg.Pool)) return (em as unknown as { execute(sql: string, params: unknown[], method: 'all'): Promise<T[]> }).execute(sql, [...params], 'all');
+  if (em.isInTransaction() || !isPgPool(pool)) return (em as unknown as { execute(sql: string, params: unknown[], method: 'all'): Promise<T[]> }).execute(sql, [...params], 'all');
   let statement = prepared.get(sql);
   if (!statement) {
     statement = { name: `smartline_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}`, text: numberedPlaceholders(sql) };
@@ -127,6 +127,14 @@ export async function executeStatement<T = Record<string, unknown>>(em: EntityMa
   } catch (error) {
     throw em.getDriver().convertException(error as Error);
   }
+}
+
+/**
+ * A `pg` pool (MikroORM's PostgreSQL driver), not PGlite. By shape: the driver bundles its own copy of
+ * `pg`, so `instanceof` against ours is false.
+ */
+function isPgPool(client: unknown): client is pg.Pool {
+  return typeof client === 'object' && client !== null && typeof (client as pg.Pool).query === 'function' && 'idleCount' in client && 'totalCount' in client;
 }
 
 /** `?` → `$1, $2, …`, outside quoted strings and identifiers. */

@@ -38,6 +38,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
         dataDir: database.dataDir,
         logger: createLogger(loadConfig('trips', testEnvironment(database))),
         onStatement: (sql) => statements.push(sql),
+        poolMax: 1, // one connection: its prepared statements are the ones pg_prepared_statements lists
       });
       assert.equal(db.kind, kind);
     });
@@ -57,9 +58,14 @@ for (const kind of ['postgres', 'pglite'] as const) {
       // (Postgres answers a bigint as a string, PGlite as a number: em.execute does the same, as compared above.)
       assert.deepEqual({ ...inserted[0], amount_minor: String(inserted[0]!.amount_minor), at: new Date(inserted[0]!.at as string).toISOString() }, { id, label: `it's a "?"`, amount_minor: '123456789012345', at: at.toISOString(), note: null });
       // Run again: on Postgres now a prepared statement of the connection that ran it first.
+      const lookup = `select "id" from "statements"."ledger" where "id" = ? and "label" like ?`;
       for (let i = 0; i < 3; i++) {
-        const [again] = await executeStatement<{ id: string }>(db.fork(), `select "id" from "statements"."ledger" where "id" = ? and "label" like ?`, [id, 'it%']);
+        const [again] = await executeStatement<{ id: string }>(db.fork(), lookup, [id, 'it%']);
         assert.equal(again?.id, id);
+      }
+      if (kind === 'postgres') {
+        const prepared: Array<{ statement: string }> = await db.fork().getConnection().execute(`select "statement" from "pg_prepared_statements" where "name" like 'smartline\\_%' order by "prepare_time"`);
+        assert.deepEqual(prepared.map((row) => row.statement), [numberedPlaceholders(`insert into "statements"."ledger" ("id", "label", "amount_minor", "at", "note") values (?, ?, ?, ?, ?) returning *`), numberedPlaceholders(lookup)], 'each prepared once, on the connection');
       }
     });
 
