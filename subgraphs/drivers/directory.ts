@@ -37,6 +37,23 @@ export class DriverDirectory {
     return driver ? this.remember(driver) : null;
   }
 
+  /** `byId` for several drivers, the unknown ones looked up in one statement; absent from the map when not found. */
+  async byIds(driverIds: readonly string[], em?: EntityManager): Promise<Map<string, DriverRef>> {
+    const found = new Map<string, DriverRef>();
+    const missing: string[] = [];
+    for (const id of new Set(driverIds)) {
+      if (!isUuid(id)) continue;
+      const cached = this.#byId.get(id);
+      if (cached) found.set(id, cached);
+      else missing.push(id);
+    }
+    if (missing.length > 0) {
+      const drivers = await (em ?? this.#db.fork()).find(Driver, { id: { $in: missing } }, { fields: ['id', 'userId', 'vehicleType'] });
+      for (const driver of drivers) found.set(driver.id, this.remember(driver));
+    }
+    return found;
+  }
+
   remember(driver: Pick<Driver, 'id' | 'userId' | 'vehicleType'>): DriverRef {
     const ref: DriverRef = Object.freeze({ id: driver.id, userId: driver.userId, vehicleType: driver.vehicleType });
     if (this.#byId.size >= this.#maxEntries) {

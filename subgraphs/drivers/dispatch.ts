@@ -1,4 +1,5 @@
-import type { EntityManager } from '../../platform/db.ts';
+import type { Database, EntityManager } from '../../platform/db.ts';
+import type { Logger } from '../../platform/logger.ts';
 import { idSchema, isUuid, latLngSchema, parseInput, z } from '../../platform/validation.ts';
 import { VEHICLE_TYPES, type VehicleType } from './entities.ts';
 import type { LiveLocations } from './live/engine.ts';
@@ -153,16 +154,69 @@ const reserveArgsSchema = offerArgsSchema.extend({
   atMost: z.number().int('must be a whole number').min(1, `must be between 1 and ${MAX_OFFERED_AT_ONCE}`).max(MAX_OFFERED_AT_ONCE, `must be between 1 and ${MAX_OFFERED_AT_ONCE}`).nullish(),
 });
 
+/** How often counted offers are written (OfferCounts). */
+export const OFFER_COUNT_FLUSH_MS = 250;
+
+/**
+ * Offers received, counted in memory and added to driver_stats together every OFFER_COUNT_FLUSH_MS: a
+ * burst of reservations costs one statement instead of one each, and a reservation's answer does not
+ * wait for it. Counts not yet written when the process dies are lost; they only nudge acceptance rates.
+ */
+export class OfferCounts {
+  readonly #db: Database;
+  readonly #logger: Logger;
+  readonly #flushMs: number;
+  #pending: string[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(options: { db: Database; logger: Logger; flushMs?: number }) {
+    this.#db = options.db;
+    this.#logger = options.logger;
+    this.#flushMs = options.flushMs ?? OFFER_COUNT_FLUSH_MS;
+  }
+
+  add(driverIds: readonly string[]): void {
+    if (driverIds.length === 0) return;
+    this.#pending.push(...driverIds);
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      void this.flush();
+    }, this.#flushMs);
+  }
+
+  /** Writes what is counted so far (after any write under way); a failed write is retried with the next. */
+  flush(): Promise<void> {
+    const ids = this.#pending.splice(0);
+    this.#writing = this.#writing.then(async () => {
+      if (ids.length === 0) return;
+      try {
+        await countFor(this.#db.fork(), ids, 'offers_received');
+      } catch (error) {
+        this.#pending.unshift(...ids);
+        this.#logger.warn({ err: error, offers: ids.length }, 'could not count offers received; retrying with the next ones');
+      }
+    });
+    return this.#writing;
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+}
+
 /**
  * AVAILABLE → OFFERED for this trip, atomically per driver (one Lua script in Redis; one synchronous
  * step in embedded mode), so two trips racing for a driver never both get them. Goes down the ids in
  * order until `atMost` are reserved (a trip's ranking: the best still free, in one call). Returns the
- * ids actually reserved, and counts an offer received for each of them.
+ * ids actually reserved, and counts an offer received for each of them (written shortly: OfferCounts).
  */
-export async function reserveDriversForOffer(live: LiveLocations, em: EntityManager, args: { tripId: unknown; driverIds: unknown; atMost?: unknown }): Promise<string[]> {
+export async function reserveDriversForOffer(live: LiveLocations, counts: OfferCounts, args: { tripId: unknown; driverIds: unknown; atMost?: unknown }): Promise<string[]> {
   const { tripId, driverIds, atMost } = parseInput(reserveArgsSchema, args);
   const reserved = await live.store.reserve(tripId, [...new Set(driverIds)], live.now(), atMost ?? undefined);
-  await countFor(em, reserved, 'offers_received');
+  counts.add(reserved);
   return reserved;
 }
 

@@ -2,6 +2,7 @@ import { readSchema } from '../../platform/graphql.ts';
 import { createStraightLineRoutingProvider, type RoutingProvider } from '../../platform/routing.ts';
 import type { SubgraphRuntime, SubgraphSetup } from '../../platform/subgraph.ts';
 import { createDriversExtras } from './context.ts';
+import { OfferCounts } from './dispatch.ts';
 import { entities } from './entities.ts';
 import { createLiveLocations, type LiveLocations, type LiveLocationsOptions } from './live/engine.ts';
 import { migrations } from './migrations.ts';
@@ -25,6 +26,7 @@ export interface DriversSubgraphOptions extends LiveLocationsOptions {
 interface RunningDrivers {
   live: LiveLocations;
   supply: SupplyPublisher;
+  offerCounts: OfferCounts;
 }
 
 const running = new WeakMap<SubgraphRuntime, RunningDrivers>();
@@ -38,6 +40,11 @@ function runningOf(runtime: SubgraphRuntime): RunningDrivers {
 /** The live-location engine of a running drivers subgraph (tests and benchmarks reach its store, sweeper and history here). */
 export function liveLocationsOf(runtime: SubgraphRuntime): LiveLocations {
   return runningOf(runtime).live;
+}
+
+/** The offers-received counter of a running drivers subgraph (tests flush it). */
+export function offerCountsOf(runtime: SubgraphRuntime): OfferCounts {
+  return runningOf(runtime).offerCounts;
 }
 
 /** The supply snapshot publisher of a running drivers subgraph. */
@@ -60,16 +67,18 @@ export function createDriversSubgraph(options: DriversSubgraphOptions = {}): Sub
       runtime.events.consume({ name: TRIP_EVENTS_CONSUMER, source: 'trips', types: [...TRIP_EVENT_TYPES], handle: reactions.handle, handleMany: reactions.handleMany });
       const supply = new SupplyPublisher({ live, events: runtime.events, redis: runtime.redis, intervalMs: runtime.config.drivers.supplySnapshotIntervalMs, logger });
       if (options.supplySnapshots !== false) supply.start();
-      running.set(runtime, { live, supply });
+      const offerCounts = new OfferCounts({ db: runtime.db, logger });
+      running.set(runtime, { live, supply, offerCounts });
       return {
         typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
-        resolvers: createResolvers(live),
+        resolvers: createResolvers(live, offerCounts),
         permissions,
         contextExtras: (em) => createDriversExtras(em, live, () => runtime.db.fork(), routing),
         onStopped: [
           async () => {
             await reactions.stop();
             await supply.stop();
+            await offerCounts.stop();
           },
           () => live.stop(),
         ],

@@ -1,6 +1,6 @@
 import { DateTimeScalar } from '../../platform/graphql.ts';
 import type { DriversContext } from './context.ts';
-import { dispatchCandidates, DispatchProfileCache, releaseOfferedDrivers, reserveDriversForOffer } from './dispatch.ts';
+import { dispatchCandidates, DispatchProfileCache, releaseOfferedDrivers, reserveDriversForOffer, type OfferCounts } from './dispatch.ts';
 import type { QuoteReference } from './eta.ts';
 import type { RoutePointRow } from './records.ts';
 import type { Driver } from './entities.ts';
@@ -10,7 +10,7 @@ import { approveDriver, pendingDrivers, registerDriver } from './service.ts';
 import { driverLocationView, subscriptionResolvers, type DriverLocationView } from './subscriptions.ts';
 
 /** Resolvers stay thin: arguments in, domain functions (service.ts, locations.ts) out. Shield has already run. */
-export function createResolvers(live: LiveLocations) {
+export function createResolvers(live: LiveLocations, offerCounts: OfferCounts) {
   const profiles = new DispatchProfileCache(() => live.now());
   return {
     DateTime: DateTimeScalar,
@@ -27,7 +27,7 @@ export function createResolvers(live: LiveLocations) {
       goOffline: (_: unknown, __: unknown, ctx: DriversContext) => goOffline(ctx.em, live, ctx.principal!),
       updateLocation: (_: unknown, { input }: { input: unknown }, ctx: DriversContext) => updateLocation(live, ctx.principal!, input),
       updateLocations: (_: unknown, { batch }: { batch: unknown }, ctx: DriversContext) => updateLocations(live, ctx.principal!, batch),
-      reserveDriversForOffer: (_: unknown, args: { tripId: unknown; driverIds: unknown; atMost?: unknown }, ctx: DriversContext) => reserveDriversForOffer(live, ctx.em, args),
+      reserveDriversForOffer: (_: unknown, args: { tripId: unknown; driverIds: unknown; atMost?: unknown }, ctx: DriversContext) => reserveDriversForOffer(live, offerCounts, args),
       releaseOfferedDrivers: (_: unknown, args: { tripId: unknown; driverIds: unknown }) => releaseOfferedDrivers(live, args),
     },
     Subscription: subscriptionResolvers(live),

@@ -130,7 +130,8 @@ export class TripReactions {
   async #matched(matches: TripMatchedData[], em: EntityManager) {
     const records = await upsertDriverTrips(em, matches.map((data) => ({ ...partiesOf(data), matchedAt: new Date(data.matchedAt) })));
     await countFor(em, matches.map((data) => data.driverId), 'offers_accepted');
-    const drivers = await Promise.all(matches.map((data) => this.#driver(data.driverId, em)));
+    const known = await this.#live.directory.byIds(matches.map((data) => data.driverId), em);
+    const drivers = matches.map((data) => known.get(data.driverId) ?? this.#unknownDriver(data.driverId));
     await this.#moveLive(em, async () => {
       const now = this.#live.now();
       await Promise.all(
@@ -197,9 +198,12 @@ export class TripReactions {
 
   /** The driver's identity, or null (logged) for a driver drivers does not know: nothing to move. */
   async #driver(driverId: string, em: EntityManager): Promise<DriverRef | null> {
-    const driver = await this.#live.directory.byId(driverId, em);
-    if (!driver) this.#logger.error({ driverId }, 'a trip event names an unknown driver');
-    return driver;
+    return (await this.#live.directory.byId(driverId, em)) ?? this.#unknownDriver(driverId);
+  }
+
+  #unknownDriver(driverId: string): null {
+    this.#logger.error({ driverId }, 'a trip event names an unknown driver');
+    return null;
   }
 
   /**

@@ -5,8 +5,9 @@ import { seededRandom } from '../../../platform/demo-city.ts';
 import { createLogger } from '../../../platform/logger.ts';
 import { InProcessPubSub } from '../../../platform/pubsub.ts';
 import { transitionDriver, type DriverRef } from '../../../subgraphs/drivers/availability.ts';
-import { DEFAULT_RATING, dispatchCandidates, DispatchProfileCache, NEUTRAL_ACCEPTANCE_RATE, NEUTRAL_COMPLETION_RATE, PROFILE_TTL_MS, smoothedRate } from '../../../subgraphs/drivers/dispatch.ts';
+import { DEFAULT_RATING, dispatchCandidates, DispatchProfileCache, OfferCounts, NEUTRAL_ACCEPTANCE_RATE, NEUTRAL_COMPLETION_RATE, PROFILE_TTL_MS, smoothedRate } from '../../../subgraphs/drivers/dispatch.ts';
 import { VEHICLE_TYPES, type VehicleType } from '../../../subgraphs/drivers/entities.ts';
+import { offerCountsOf } from '../../../subgraphs/drivers/index.ts';
 import { EmbeddedLiveStore } from '../../../subgraphs/drivers/live/embedded-store.ts';
 import type { LiveLocations } from '../../../subgraphs/drivers/live/engine.ts';
 import { DEFAULT_RULES } from '../../../subgraphs/drivers/live/fixes.ts';
@@ -264,6 +265,7 @@ describe('the drivers service API for dispatch', () => {
     });
 
     const offersReceived = async (ids: string[]) => {
+      await offerCountsOf(stack.drivers.runtime).flush(); // counted in memory, written every few hundred ms
       const rows: Array<{ driver_id: string; offers_received: number }> = await stack.drivers.db.orm.em
         .getConnection()
         .execute(`select "driver_id", "offers_received" from "drivers"."driver_stats" where "driver_id" in (?)`, [ids]);
@@ -286,6 +288,19 @@ describe('the drivers service API for dispatch', () => {
       assert.deepEqual([...(await offersReceived(ids)).values()], ids.map(() => 1));
       // Leave them AVAILABLE for the next test.
       await Promise.all([...reservedBy].map(([id, [trip]]) => stack.queryAsService(RELEASE, { trip, ids: [id] })));
+    });
+
+    it('writes the offers counted in memory together, each driver once per flush, and what is left when it stops', async () => {
+      const [a, b] = drivers.map((d) => d.ref.id);
+      const before = await offersReceived([a!, b!]);
+      const counts = new OfferCounts({ db: stack.drivers.db, logger: createLogger(stack.config('drivers')), flushMs: 60_000 });
+      counts.add([a!, b!]);
+      counts.add([a!]);
+      await counts.flush();
+      counts.add([b!]);
+      await counts.stop();
+      const after = await offersReceived([a!, b!]);
+      assert.deepEqual([after.get(a!)! - (before.get(a!) ?? 0), after.get(b!)! - (before.get(b!) ?? 0)], [2, 2]);
     });
 
     it('does the same in embedded mode: one synchronous step per reservation', async () => {

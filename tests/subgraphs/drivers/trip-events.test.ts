@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { latLngToCell } from 'h3-js';
 import { transitionDriver } from '../../../subgraphs/drivers/availability.ts';
-import { supplyOf, takeSupplySnapshot } from '../../../subgraphs/drivers/index.ts';
+import { offerCountsOf, supplyOf, takeSupplySnapshot } from '../../../subgraphs/drivers/index.ts';
 import { SupplyPublisher } from '../../../subgraphs/drivers/supply.ts';
 import { TripReactions } from '../../../subgraphs/drivers/trip-events.ts';
 import type { DomainEvent } from '../../../platform/events/index.ts';
@@ -38,6 +38,7 @@ describe("drivers' reactions to trip events", () => {
   };
   const reserve = async (tripId: string, drivers: OnlineDriver[]) => dataOf<any>(await stack.queryAsService(RESERVE, { trip: tripId, ids: drivers.map((d) => d.driverId) })).reserveDriversForOffer;
   const counters = async (driver: OnlineDriver) => {
+    await offerCountsOf(stack.drivers.runtime).flush(); // offers received are counted in memory, written every few hundred ms
     const [row] = await stack.drivers.db.orm.em.getConnection().execute(`select * from "drivers"."driver_stats" where "driver_id" = ?`, [driver.driverId]);
     return row ? { received: row.offers_received, accepted: row.offers_accepted, completed: row.trips_completed, cancelledByDriver: row.trips_cancelled_by_driver } : null;
   };
