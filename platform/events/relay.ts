@@ -28,6 +28,12 @@ interface OutboxRow {
 }
 
 const BUSY_RETRY_MS = 20;
+/**
+ * Commits that arrive while a run publishes make one more run, this long after it: in a burst, events
+ * go out in batches (one transaction and XADD pipeline each) instead of a run per commit. An event
+ * committed while the relay is idle is published at once.
+ */
+const BURST_LINGER_MS = 20;
 const HOUSEKEEPING_MS = 60 * 60_000;
 /** In-process logs start empty: events published this recently are offered again (consumers deduplicate). */
 const REPLAY_WINDOW = '10 minutes';
@@ -75,10 +81,12 @@ export class OutboxRelay {
     }
     const run = (async () => {
       try {
-        do {
+        for (;;) {
           this.#again = false;
           await runInBackground(() => this.#drain());
-        } while (this.#again && !this.#stopped);
+          if (!this.#again || this.#stopped) break;
+          await new Promise((resolve) => setTimeout(resolve, BURST_LINGER_MS));
+        }
       } catch (error) {
         this.#options.logger.warn({ err: error }, 'outbox relay failed; retrying on the next poll');
       } finally {

@@ -64,7 +64,16 @@ export function createDriversSubgraph(options: DriversSubgraphOptions = {}): Sub
       await live.start();
       const routing = options.routing ?? createStraightLineRoutingProvider();
       const reactions = new TripReactions({ db: runtime.db, live, cooldownMs: runtime.config.drivers.cooldownMs, logger });
-      runtime.events.consume({ name: TRIP_EVENTS_CONSUMER, source: 'trips', types: [...TRIP_EVENT_TYPES], handle: reactions.handle, handleMany: reactions.handleMany });
+      runtime.events.consume({
+        name: TRIP_EVENTS_CONSUMER,
+        source: 'trips',
+        types: [...TRIP_EVENT_TYPES],
+        handle: reactions.handle,
+        handleMany: reactions.handleMany,
+        // A burst of matches is applied in a few reads: a winner is OFFERED (never offered another trip)
+        // until it turns BUSY, so a fraction of a second changes nothing a rider sees.
+        lingerMs: 100,
+      });
       const supply = new SupplyPublisher({ live, events: runtime.events, redis: runtime.redis, intervalMs: runtime.config.drivers.supplySnapshotIntervalMs, logger });
       if (options.supplySnapshots !== false) supply.start();
       const offerCounts = new OfferCounts({ db: runtime.db, logger });
