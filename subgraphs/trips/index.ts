@@ -48,7 +48,7 @@ export function createTripsSubgraph(options: TripsSubgraphOptions = {}): Subgrap
         onRoundAnswered: (tripId) => dispatcher?.kick(tripId),
       });
       dispatcher = new Dispatcher({ db, directory, lifecycle, notifier, releases, config: config.dispatch, logger });
-      const trips = new TripsService({ quoteSigningSecret: loadQuoteSigningSecret(config, logger), events, onRequested: (tripId, dueBy) => dispatcher.kick(tripId, dueBy) });
+      const trips = new TripsService({ quoteSigningSecret: loadQuoteSigningSecret(config, logger), events, onRequested: (trip) => dispatcher.kickBooked(trip) });
       dispatcher.start();
       running.set(runtime, dispatcher);
       return {

@@ -17,8 +17,8 @@ export interface TripsServiceOptions {
   /** The HMAC secret pricing signs quotes with. */
   quoteSigningSecret: string;
   events: EventRecorder;
-  /** A trip was booked (committed): dispatch it now, if it is still due by `dueBy`. */
-  onRequested(tripId: string, dueBy: Date): void;
+  /** A trip was booked (committed): dispatch it now. */
+  onRequested(trip: Trip): void;
 }
 
 /** Whose trips a list shows: a rider's own, or those assigned to a driver (by accounts user id). */
@@ -98,7 +98,7 @@ export class TripsService {
       const outbox = this.#events.outboxInsert(tripEvents.requested(trip));
       await query(em, `with "trip" as (${insert.sql}), "event" as (${outbox.sql}) select 1`, [...insert.params, ...outbox.params]);
       outbox.committed();
-      this.#onRequested(trip.id, trip.nextDispatchAt!);
+      this.#onRequested(trip);
       return trip;
     } catch (error) {
       if (!(error instanceof UniqueConstraintViolationException)) throw error;

@@ -3,7 +3,7 @@ import type { ServiceConfig } from '../../../platform/config.ts';
 import type { Database, EntityManager } from '../../../platform/db.ts';
 import { runInBackground } from '../../../platform/events/index.ts';
 import type { Logger } from '../../../platform/logger.ts';
-import { DISPATCHING_STATUSES, type TripStatus, type VehicleType } from '../entities.ts';
+import { DISPATCHING_STATUSES, type Trip, type TripStatus, type VehicleType } from '../entities.ts';
 import type { TripLifecycle } from '../lifecycle.ts';
 import { ENDED_OFFER_COLUMNS, type EndedOfferRow, type TripNotifier } from '../live.ts';
 import { inList, OFFERS, query, TRIPS, type Row } from '../rows.ts';
@@ -101,6 +101,26 @@ export class Dispatcher {
   kick(tripId: string, dueBy: Date = this.#now()): void {
     if (this.#stopped) return;
     this.#track(() => this.#claimAndRun({ tripId, dueBy }));
+  }
+
+  /**
+   * Runs a trip's first round right after its booking committed, without claiming it first (a round
+   * trip saved per booking): no loop takes a trip before its `next_dispatch_at`, UNKICKED_AFTER_MS after
+   * booking. Should the round outlast that and a loop run it too, the round's conditional write lets one
+   * of the two through; the other releases the drivers it reserved.
+   */
+  kickBooked(trip: Pick<Trip, 'id' | 'vehicleType' | 'pickupLat' | 'pickupLng'>): void {
+    if (this.#stopped) return;
+    const booked: ClaimedTrip = {
+      id: trip.id,
+      status: 'REQUESTED',
+      dispatch_round: 0,
+      round_ends_at: null,
+      vehicle_type: trip.vehicleType,
+      pickup_lat: trip.pickupLat,
+      pickup_lng: trip.pickupLng,
+    };
+    this.#track(() => this.#runRound(booked));
   }
 
   /** One pass of the loop: claim due rounds and run them; release drivers whose release failed earlier. */

@@ -66,8 +66,8 @@ describe('the dispatcher, when other trips take the drivers it found', () => {
     });
   }
 
-  /** A trip in an area of its own (no other trip competes for its drivers), due in an hour. */
-  async function bookedTrip(): Promise<string> {
+  /** A trip in an area of its own (no other trip competes for its drivers), due in an hour (or when given). */
+  async function bookedTrip(nextDispatchAt = new Date(Date.now() + 3_600_000)): Promise<string> {
     areas += 1;
     const pickup = { lat: 30.0444, lng: 31.2357 + areas * 0.5 };
     const em = stack.subgraph('trips').db.fork();
@@ -75,7 +75,7 @@ describe('the dispatcher, when other trips take the drivers it found', () => {
       id: randomUUID(), riderId: randomUUID(), driverId: null, driverUserId: null, status: 'REQUESTED', vehicleType: 'ECONOMY', paymentMethod: 'CASH',
       pickupLat: pickup.lat, pickupLng: pickup.lng, dropoffLat: pickup.lat + 0.02, dropoffLng: pickup.lng, fareMinor: 5000n, currency: 'EGP',
       distanceM: 3000, durationS: 600, quoteId: randomUUID(), quoteToken: 'scripted', idempotencyKey: `scripted-${randomUUID()}`,
-      nextDispatchAt: new Date(Date.now() + 3_600_000),
+      nextDispatchAt,
     });
     await em.flush();
     return trip.id;
@@ -108,5 +108,37 @@ describe('the dispatcher, when other trips take the drivers it found', () => {
 
     assert.deepEqual(calls, ['candidates', 'reserve', 'candidates', 'reserve', 'candidates', 'reserve']);
     assert.deepEqual(await rowOf(tripId), { status: 'MATCHING', round: 1, version: 1, offers: [] });
+  });
+
+  it('runs a just-booked trip at once without claiming it, and a loop that claims it meanwhile changes nothing', async () => {
+    const reserved: string[] = [];
+    const released: string[] = [];
+    const { directory } = racingDirectory(0);
+    const recording: DriverDirectory = {
+      candidates: directory.candidates,
+      async reserve(tripId, driverIds, atMost) {
+        const got = await directory.reserve(tripId, driverIds, atMost);
+        reserved.push(...got);
+        return got;
+      },
+      async release(_tripId, driverIds) {
+        released.push(...driverIds);
+        return driverIds.length;
+      },
+    };
+    const booking = dispatcherWith(recording);
+    const loop = dispatcherWith(recording);
+    // Already due: as if the booking's own round had outlasted UNKICKED_AFTER_MS, so a loop takes it too.
+    const tripId = await bookedTrip(new Date(Date.now() - 1_000));
+    const [row] = await stack.subgraph('trips').db.fork().getConnection().execute(`select * from "trips"."trips" where "id" = ?`, [tripId]);
+    booking.kickBooked({ id: tripId, vehicleType: row.vehicle_type, pickupLat: row.pickup_lat, pickupLng: row.pickup_lng });
+    await loop.tick();
+    await Promise.all([booking.stop(), loop.stop()]);
+
+    const after = await rowOf(tripId);
+    assert.deepEqual([after.status, after.round, after.version, after.offers.length], ['MATCHING', 1, 1, 2], 'one first round, written once');
+    const offered = await stack.subgraph('trips').db.fork().getConnection().execute(`select "driver_id" from "trips"."trip_offers" where "trip_id" = ?`, [tripId]);
+    const kept = reserved.filter((id) => !released.includes(id));
+    assert.deepEqual(kept.sort(), offered.map((offer: { driver_id: string }) => offer.driver_id).sort(), 'drivers reserved by a round that lost were released');
   });
 });
