@@ -61,8 +61,9 @@ function consumeEvents(runtime: SubgraphRuntime, surge: SurgeEngine, store: Quot
     types: ['TripRequested'],
     handle: (event, em) => applyTripRequests([event], em),
     handleMany: applyTripRequests,
-    // Demand counts for the next surge tick (a minute away) and a quote kept for good: no hurry.
-    lingerMs: 250,
+    // Demand counts for the next surge tick (a minute away) and a quote kept for good (it stays in Redis
+    // for half an hour past its validity): no hurry. A burst of bookings is applied in a few reads.
+    lingerMs: 1_000,
   });
   events.consume({
     name: 'supply-snapshots',
