@@ -72,6 +72,8 @@ type ClaimedTrip = Row & {
 export class Dispatcher {
   readonly #options: DispatcherOptions;
   readonly #now: () => Date;
+  /** For the rounds' statements, each on its own outside any transaction: one fork serves them all (nothing is ever loaded into it). */
+  readonly #statements: EntityManager;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #loop: NodeJS.Timeout | undefined;
@@ -81,6 +83,7 @@ export class Dispatcher {
   constructor(options: DispatcherOptions) {
     this.#options = options;
     this.#now = options.now ?? (() => new Date());
+    this.#statements = options.db.fork();
   }
 
   /** Polls a few times per offer timeout (at most once a second) for due work. */
@@ -136,8 +139,7 @@ export class Dispatcher {
   }
 
   async #claimAndRun(target: { tripId?: string; dueBy: Date }): Promise<void> {
-    const em = this.#options.db.fork();
-    const claimed = await this.#claim(em, target);
+    const claimed = await this.#claim(this.#statements, target);
     await Promise.all(claimed.map((trip) => this.#runRound(trip)));
   }
 
@@ -179,7 +181,7 @@ export class Dispatcher {
    */
   async #expireRound(trip: ClaimedTrip): Promise<void> {
     const expired = await query<EndedOfferRow>(
-      this.#options.db.fork(),
+      this.#statements,
       `update ${OFFERS} set "status" = 'EXPIRED', "answered_at" = ? where "trip_id" = ? and "status" = 'PENDING' returning ${ENDED_OFFER_COLUMNS}`,
       [this.#now(), trip.id],
     );
@@ -189,7 +191,7 @@ export class Dispatcher {
 
   /** Whether the trip's current round made any offer (a round that did ends by answers or its deadline). */
   async #offeredInRound(trip: ClaimedTrip): Promise<boolean> {
-    const [row] = await query(this.#options.db.fork(), `select 1 from ${OFFERS} where "trip_id" = ? and "round" = ? limit 1`, [trip.id, trip.dispatch_round]);
+    const [row] = await query(this.#statements, `select 1 from ${OFFERS} where "trip_id" = ? and "round" = ? limit 1`, [trip.id, trip.dispatch_round]);
     return row !== undefined;
   }
 
@@ -198,7 +200,7 @@ export class Dispatcher {
     const dLat = radiusM / 111_320;
     const dLng = radiusM / (111_320 * Math.cos((trip.pickup_lat * Math.PI) / 180));
     const [row] = await query<{ count: number | string }>(
-      this.#options.db.fork(),
+      this.#statements,
       `select count(*) as "count" from ${TRIPS} where "status" in ${inList(DISPATCHING_STATUSES)} and "id" <> ?
          and "pickup_lat" between ? and ? and "pickup_lng" between ? and ?`,
       [trip.id, trip.pickup_lat - dLat, trip.pickup_lat + dLat, trip.pickup_lng - dLng, trip.pickup_lng + dLng],
@@ -207,8 +209,8 @@ export class Dispatcher {
   }
 
   async #offer(trip: ClaimedTrip, radiusM: number, options: { retry?: boolean } = {}): Promise<void> {
-    const { directory, config, db } = this.#options;
-    const em = db.fork();
+    const { directory, config } = this.#options;
+    const em = this.#statements;
     // A retry looks again within the round it started; otherwise this is the next round.
     const round = options.retry ? trip.dispatch_round : trip.dispatch_round + 1;
     const offered = new Set(
