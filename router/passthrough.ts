@@ -204,7 +204,31 @@ export function analyse(snapshot: SupergraphSnapshot, query: string, operationNa
   if (validate(snapshot.schema, document).length > 0) return { eligible: false, reason: 'invalid' };
   const operation = getOperationAST(document, operationName);
   if (!operation || operation.operation === 'subscription') return { eligible: false, reason: 'no query or mutation' };
-  if (document.definitions.some((definition) => definition.kind === Kind.FRAGMENT_DEFINITION)) return { eligible: false, reason: 'fragments' };
+  const unsupported = unsupportedByDirectAnswers(snapshot, document, operation);
+  if (unsupported) return { eligible: false, reason: unsupported };
+
+  let plan;
+  try {
+    plan = snapshot.queryPlanner.buildQueryPlan(operationFromDocument(snapshot.apiSchema, document, { operationName }));
+  } catch {
+    return { eligible: false, reason: 'not plannable' };
+  }
+  const fetch = plan.node;
+  if (fetch?.kind !== 'Fetch') return { eligible: false, reason: 'more than one fetch' };
+  const different = differsFromTheClients(fetch, operation);
+  if (different) return { eligible: false, reason: different };
+  const url = snapshot.urls[fetch.serviceName];
+  if (!url) return { eligible: false, reason: 'unknown subgraph' };
+  return { eligible: true, fetch, url, operation };
+}
+
+/**
+ * Why a subgraph's answer to this operation could not be handed to the client as it is (undefined when
+ * it could, given one fetch that asks exactly what the client did): fragments, introspection, @defer,
+ * or an enum with values the API hides (the gateway would null them).
+ */
+export function unsupportedByDirectAnswers(snapshot: SupergraphSnapshot, document: DocumentNode, operation: OperationDefinitionNode): string | undefined {
+  if (document.definitions.some((definition) => definition.kind === Kind.FRAGMENT_DEFINITION)) return 'fragments';
   let unsupported: string | undefined;
   const typeInfo = new TypeInfo(snapshot.schema);
   visit(
@@ -225,22 +249,13 @@ export function analyse(snapshot: SupergraphSnapshot, query: string, operationNa
       },
     }),
   );
-  if (unsupported) return { eligible: false, reason: unsupported };
+  return unsupported;
+}
 
-  let plan;
-  try {
-    plan = snapshot.queryPlanner.buildQueryPlan(operationFromDocument(snapshot.apiSchema, document, { operationName }));
-  } catch {
-    return { eligible: false, reason: 'not plannable' };
-  }
-  const fetch = plan.node;
-  if (fetch?.kind !== 'Fetch') return { eligible: false, reason: 'more than one fetch' };
-  if (fetch.requires?.length || fetch.inputRewrites?.length || fetch.outputRewrites?.length || fetch.contextRewrites?.length || fetch.hasDefers) {
-    return { eligible: false, reason: 'rewrites' };
-  }
-  const url = snapshot.urls[fetch.serviceName];
-  if (!url) return { eligible: false, reason: 'unknown subgraph' };
+/** Why the fetch's answer is not exactly the client's (undefined when it is): rewrites, or a selection the planner changed. */
+export function differsFromTheClients(fetch: FetchNode, operation: OperationDefinitionNode): string | undefined {
+  if (fetch.requires?.length || fetch.inputRewrites?.length || fetch.outputRewrites?.length || fetch.contextRewrites?.length || fetch.hasDefers) return 'rewrites';
   const upstream = getOperationAST(parse(fetch.operation), fetch.operationName);
-  if (!upstream || print(upstream.selectionSet) !== print(operation.selectionSet)) return { eligible: false, reason: 'planner changed the selection' };
-  return { eligible: true, fetch, url, operation };
+  if (!upstream || print(upstream.selectionSet) !== print(operation.selectionSet)) return 'planner changed the selection';
+  return undefined;
 }

@@ -125,6 +125,7 @@ function registerMetrics(host: RouterHost, stats: () => SubscriptionsStats) {
   counter('smartline_subscription_upstreams_opened_total', 'Upstream subscriptions opened.', (s) => s.upstreamsOpened);
   counter('smartline_subscription_events_received_total', 'Events received from subgraphs.', (s) => s.eventsReceived);
   counter('smartline_subscription_events_resolved_total', 'Events resolved (entity fetches run once per dedup group).', (s) => s.eventsResolved);
+  counter('smartline_subscription_events_direct_total', 'Events handed on as the owning subgraph sent them (it resolved every field asked).', (s) => s.eventsDirect);
   counter('smartline_subscription_deliveries_total', 'Results handed to client queues.', (s) => s.deliveries);
   counter('smartline_subscription_dropped_total', 'Results dropped from lossy queues.', (s) => s.dropped);
   counter('smartline_subscription_overflows_total', 'Subscriptions ended because a lossless queue overflowed.', (s) => s.overflows);

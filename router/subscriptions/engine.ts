@@ -90,6 +90,8 @@ export interface SubscriptionEngineStats {
   eventsReceived: number;
   /** Events resolved (one rest-of-plan execution each, shared by the whole dedup group). */
   eventsResolved: number;
+  /** Of those, events handed on as the owning subgraph sent them (PreparedSubscription.direct). */
+  eventsDirect: number;
   /** Results handed to client queues. */
   deliveries: number;
   /** Results dropped from lossy queues (client or upstream side). */
@@ -139,7 +141,7 @@ export class SubscriptionEngine {
   readonly #options: SubscriptionEngineOptions;
   readonly #policies = new Map<string, QueuePolicy>();
   readonly #topics = new Map<string, Topic>();
-  readonly #stats = { subscribers: 0, upstreamsOpened: 0, eventsReceived: 0, eventsResolved: 0, deliveries: 0, dropped: 0, overflows: 0 };
+  readonly #stats = { subscribers: 0, upstreamsOpened: 0, eventsReceived: 0, eventsResolved: 0, eventsDirect: 0, deliveries: 0, dropped: 0, overflows: 0 };
   readonly #changes = new EventEmitter().setMaxListeners(0);
 
   constructor(options: SubscriptionEngineOptions) {
@@ -269,6 +271,11 @@ export class SubscriptionEngine {
   }
 
   async #resolve(topic: Topic, event: UpstreamEvent): Promise<ClientResult> {
+    // The owner answered exactly what the client asked: its event is the result (what the plan would make of it).
+    if (topic.prepared.direct && event.data && !event.errors?.length) {
+      this.#stats.eventsDirect += 1;
+      return { data: event.data };
+    }
     try {
       const result = await resolveEvent(topic.prepared, event, topic.context);
       const errors = result.errors?.map((error) => this.#format(error));

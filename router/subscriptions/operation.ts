@@ -2,6 +2,7 @@ import { buildOperationContext } from '@apollo/gateway';
 import { operationFromDocument } from '@apollo/federation-internals';
 import type { FetchNode, PlanNode } from '@apollo/query-planner';
 import { getOperationAST, getVariableValues, GraphQLError, Kind, parse, print, validate, type DocumentNode, type FieldNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import { differsFromTheClients, unsupportedByDirectAnswers } from '../passthrough.ts';
 import type { SupergraphSnapshot } from './supergraph.ts';
 
 /** A subscription request as a client sends it (the `subscribe` message's payload). */
@@ -26,6 +27,11 @@ export interface PreparedSubscription {
   readonly primary: FetchNode;
   /** Entity fetches to other subgraphs, run for every event; absent when the owner resolves everything. */
   readonly rest: PlanNode | undefined;
+  /**
+   * The owner resolves everything and its fetch asks exactly what the client did (no fragments,
+   * rewrites, hidden enum values): an event without errors is the client's result as it is.
+   */
+  readonly direct: boolean;
   readonly operationContext: ReturnType<typeof buildOperationContext>;
 }
 
@@ -40,6 +46,7 @@ interface PlannedDocument {
   rootField: string;
   primary: FetchNode;
   rest: PlanNode | undefined;
+  direct: boolean;
   operationContext: ReturnType<typeof buildOperationContext>;
 }
 
@@ -97,6 +104,7 @@ function plan(snapshot: SupergraphSnapshot, query: string, operationName: string
     rootField: root.name.value,
     primary: queryPlan.node.primary,
     rest: queryPlan.node.rest,
+    direct: !queryPlan.node.rest && !unsupportedByDirectAnswers(snapshot, document, operation) && !differsFromTheClients(queryPlan.node.primary, operation),
     operationContext: buildOperationContext({ schema: snapshot.schema, operationDocument: document, operationName }),
   };
 }

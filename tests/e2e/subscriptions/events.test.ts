@@ -53,6 +53,21 @@ describe('subscription events through the router', () => {
     await socket.close();
   });
 
+  it('hands on an event the owning subgraph resolved whole as it came, the same result the plan gives', async () => {
+    const stream = randomUUID();
+    const socket = await TestSocket.connect(router.url, rider.accessToken);
+    socket.subscribe('direct', `subscription($s: String!) { ticks(stream: $s) { n } }`, { s: stream });
+    socket.subscribe('planned', `subscription($s: String!) { ticks(stream: $s) { ...Count } } fragment Count on Tick { n }`, { s: stream });
+    await stack.subscribers.waitFor(stream, 2);
+    const before = router.subscriptions!.stats();
+    await stack.publish(stream, 9, rider.id);
+    assert.deepEqual(await socket.next('direct'), { id: 'direct', type: 'next', payload: { data: { ticks: { n: 9 } } } });
+    assert.deepEqual(await socket.next('planned'), { id: 'planned', type: 'next', payload: { data: { ticks: { n: 9 } } } });
+    const after = router.subscriptions!.stats();
+    assert.deepEqual([after.eventsResolved - before.eventsResolved, after.eventsDirect - before.eventsDirect], [2, 1], 'one of the two through the plan');
+    await socket.close();
+  });
+
   it('ends a subscription the owning subgraph forbids with a FORBIDDEN error', async () => {
     const socket = await TestSocket.connect(router.url, rider.accessToken);
     socket.subscribe('f', `subscription { adminTicks(stream: "secret") { n } }`);
