@@ -1,5 +1,7 @@
 import { allow, and, deny, or, rule, shield } from 'graphql-shield';
 import type { IRules } from 'graphql-shield';
+import { isObjectType, type GraphQLSchema } from 'graphql';
+import { middleware, type IMiddlewareTypeMap } from 'graphql-middleware';
 
 import type { Role } from './auth.ts';
 import type { RequestContext } from './context.ts';
@@ -56,13 +58,34 @@ export const FEDERATION_TYPE_RULES = { _Service: allow } as const;
 
 /**
  * Deny by default: a field without a rule is FORBIDDEN. Errors returned by rules (and by resolvers)
- * reach the client as they are, with their codes.
+ * reach the client as they are, with their codes. A field whose rule is `allow` checks nothing, so it
+ * keeps its own resolver, unwrapped: a type reached only through a guarded field and read in bulk
+ * (drivers' dispatch candidates: 20 rows of 9 fields per call) costs no rule call per field.
  */
 export function createShield(rules: IRules) {
-  return shield(rules, {
+  const guarded = shield(rules, {
     fallbackRule: deny,
     allowExternalErrors: true,
     fallbackError: () => forbidden(),
     debug: false,
   });
+  return middleware((schema: GraphQLSchema) => {
+    const generated = guarded.generate(schema) as Record<string, Record<string, unknown>>;
+    for (const [typeName, fieldName] of allowedFields(schema, rules)) delete generated[typeName]?.[fieldName];
+    return generated as IMiddlewareTypeMap;
+  });
+}
+
+/** The (type, field) pairs whose rule is `allow`: a whole type's, a field's, or a type's `*` default. */
+function allowedFields(schema: GraphQLSchema, rules: IRules): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const [typeName, typeRules] of Object.entries(rules as Record<string, unknown>)) {
+    const type = schema.getType(typeName);
+    if (!isObjectType(type)) continue;
+    for (const fieldName of Object.keys(type.getFields())) {
+      const rule = typeRules === allow ? allow : typeof typeRules === 'object' && typeRules !== null ? ((typeRules as Record<string, unknown>)[fieldName] ?? (typeRules as Record<string, unknown>)['*']) : undefined;
+      if (rule === allow) pairs.push([typeName, fieldName]);
+    }
+  }
+  return pairs;
 }

@@ -1,5 +1,5 @@
 import { forbidden, unauthenticated } from '../../platform/errors.ts';
-import { FEDERATION_RULES, FEDERATION_TYPE_RULES, hasRole, isAdmin, isAuthenticated, isService, or, ownedBy, rule, type IRules } from '../../platform/rules.ts';
+import { allow, FEDERATION_RULES, FEDERATION_TYPE_RULES, hasRole, isAdmin, isAuthenticated, isService, or, ownedBy, rule, type IRules } from '../../platform/rules.ts';
 import type { DriversContext } from './context.ts';
 import type { Driver } from './entities.ts';
 import { activeTripBetween } from './records.ts';
@@ -70,7 +70,8 @@ export const permissions: IRules = {
     suspectedSpoofing: isAdmin,
   },
   Vehicle: isAuthenticated,
-  DispatchCandidate: isService,
+  // Reached only through dispatchCandidates (SERVICE, @inaccessible); read in bulk, so no rule per field.
+  DispatchCandidate: allow,
   // Same audience as the quote itself (pricing: any signed-in caller).
   Quote: { id: isAuthenticated, pickupEtaS: isAuthenticated },
   Trip: { id: isAuthenticated, route: isPartyToTripOrAdmin },
