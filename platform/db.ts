@@ -101,7 +101,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
 /** Prepared statements kept per process: statement texts come from code, so this only guards a mistake. */
 const MAX_PREPARED = 1_000;
-const prepared = new Map<string, { name: string; text: string }>();
+/** By statement text: its `$n` form and, for the first MAX_PREPARED texts, the name it is prepared under. */
+const prepared = new Map<string, { name: string | undefined; text: string }>();
+/** Each MikroORM connection's `pg` pool, or null on PGlite: found once, not per statement. */
+const pools = new WeakMap<object, pg.Pool | null>();
 
 /**
  * Runs one statement on its own (never inside a transaction: pass the transaction's em to
@@ -112,21 +115,33 @@ const prepared = new Map<string, { name: string; text: string }>();
  * (UniqueConstraintViolationException, ...) either way, and the statement is counted like any other.
  */
 export async function executeStatement<T = Record<string, unknown>>(em: EntityManager, sql: string, params: readonly unknown[] = []): Promise<T[]> {
-  const connection = em.getConnection() as unknown as { getNativeClient?: () => Promise<unknown> };
-  const pool = connection.getNativeClient ? await connection.getNativeClient() : undefined;
-  if (em.isInTransaction() || !isPgPool(pool)) return (em as unknown as { execute(sql: string, params: unknown[], method: 'all'): Promise<T[]> }).execute(sql, [...params], 'all');
+  const pool = await poolOf(em);
+  if (em.isInTransaction() || !pool) return (em as unknown as { execute(sql: string, params: unknown[], method: 'all'): Promise<T[]> }).execute(sql, [...params], 'all');
   let statement = prepared.get(sql);
   if (!statement) {
-    statement = { name: `smartline_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}`, text: numberedPlaceholders(sql) };
-    if (prepared.size < MAX_PREPARED) prepared.set(sql, statement);
+    // Past the bound a text still runs with parameters, unnamed (parsed each time, never kept).
+    const name = prepared.size < MAX_PREPARED ? `smartline_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}` : undefined;
+    statement = { name, text: numberedPlaceholders(sql) };
+    if (name) prepared.set(sql, statement);
   }
   em.config.get('onQuery')(sql, params as unknown[]);
   try {
-    const result = await pool.query({ name: prepared.has(sql) ? statement.name : undefined, text: statement.text, values: params as unknown[] });
+    const result = await pool.query({ name: statement.name, text: statement.text, values: params as unknown[] });
     return result.rows as T[];
   } catch (error) {
     throw em.getDriver().convertException(error as Error);
   }
+}
+
+async function poolOf(em: EntityManager): Promise<pg.Pool | null> {
+  const connection = em.getConnection() as unknown as { getNativeClient?: () => Promise<unknown> };
+  let pool = pools.get(connection);
+  if (pool === undefined) {
+    const client = connection.getNativeClient ? await connection.getNativeClient() : undefined;
+    pool = isPgPool(client) ? client : null;
+    pools.set(connection, pool);
+  }
+  return pool;
 }
 
 /**

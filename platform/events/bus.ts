@@ -58,6 +58,8 @@ export function createEventBus(options: EventBusOptions): ManagedEventBus {
   // Wake the relay right after a transaction that recorded events commits (not before: the row would
   // not be visible yet). A `transactional` nested in another commits a savepoint, not the transaction:
   // an event recorded there marks the open top-level transactions instead (the outer one is among them).
+  const wakeRelay = () => setImmediate(() => relay.nudge());
+  const insertIntoOutbox = `insert into "${schema}"."outbox" ("id", "type", "key", "data", "occurred_at")`;
   const recordedIn = new WeakSet<object>();
   const openTransactions = new Set<object>();
   db.orm.em.getEventManager().registerSubscriber({
@@ -69,7 +71,7 @@ export function createEventBus(options: EventBusOptions): ManagedEventBus {
       openTransactions.delete(args.em);
       if (!recordedIn.has(args.em)) return;
       recordedIn.delete(args.em);
-      setImmediate(() => relay.nudge());
+      wakeRelay();
     },
     afterTransactionRollback(args) {
       if (args.transaction?.savepointName) return;
@@ -110,17 +112,17 @@ export function createEventBus(options: EventBusOptions): ManagedEventBus {
       const domainEvent = envelope(event);
       return {
         event: domainEvent,
-        sql: `insert into "${schema}"."outbox" ("id", "type", "key", "data", "occurred_at") values (?, ?, ?, ?, ?)`,
+        sql: `${insertIntoOutbox} values (?, ?, ?, ?, ?)`,
         params: [domainEvent.id, domainEvent.type, domainEvent.key, JSON.stringify(domainEvent.data), new Date(domainEvent.occurredAt)],
-        committed: () => setImmediate(() => relay.nudge()),
+        committed: wakeRelay,
       };
     },
 
     outboxInsertSelect({ type, from, key, data, params }) {
       return {
-        sql: `insert into "${schema}"."outbox" ("id", "type", "key", "data", "occurred_at") select gen_random_uuid(), ?, ${key}, ${data}, now() from ${from}`,
+        sql: `${insertIntoOutbox} select gen_random_uuid(), ?, ${key}, ${data}, now() from ${from}`,
         params: [type, ...params],
-        committed: () => setImmediate(() => relay.nudge()),
+        committed: wakeRelay,
       };
     },
 

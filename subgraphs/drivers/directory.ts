@@ -30,11 +30,7 @@ export class DriverDirectory {
 
   /** `em`: look up inside the caller's transaction (embedded PGlite has one connection, which a transaction holds). */
   async byId(driverId: string, em?: EntityManager): Promise<DriverRef | null> {
-    if (!isUuid(driverId)) return null;
-    const cached = this.#byId.get(driverId);
-    if (cached) return cached;
-    const driver = await (em ?? this.#db.fork()).findOne(Driver, { id: driverId }, { fields: ['id', 'userId', 'vehicleType'] });
-    return driver ? this.remember(driver) : null;
+    return (await this.byIds([driverId], em)).get(driverId) ?? null;
   }
 
   /** `byId` for several drivers, the unknown ones looked up in one statement; absent from the map when not found. */

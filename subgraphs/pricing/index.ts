@@ -1,3 +1,5 @@
+import type { EntityManager } from '../../platform/db.ts';
+import type { DomainEvent } from '../../platform/events/index.ts';
 import { redisNamespace } from '../../platform/redis.ts';
 import { readSchema } from '../../platform/graphql.ts';
 import { loadQuoteSigningSecret } from '../../platform/quote-token.ts';
@@ -13,8 +15,6 @@ import { resolvers } from './resolvers.ts';
 import { seedDemoQuotes } from './seed.ts';
 import { PricingService } from './service.ts';
 import { SurgeEngine, supplyFreshnessMs, type TripRequestedDemand } from './surge-engine.ts';
-import type { EntityManager } from '../../platform/db.ts';
-import type { DomainEvent } from '../../platform/events/index.ts';
 
 /**
  * A Redis quote outlives its validity by this much, so a quote booked in its last second is still

@@ -25,7 +25,7 @@ export function newTrip(em: EntityManager, fields: Partial<Trip>): Trip {
 export function insertOf(em: EntityManager, trip: Trip): { sql: string; params: unknown[] } {
   const columns = columnsOf(em);
   return {
-    sql: `insert into ${TRIPS} (${columns.map(({ column }) => `"${column}"`).join(', ')}) values (${columns.map(() => '?').join(', ')})`,
+    sql: `insert into ${TRIPS} (${columns.map(({ column }) => `"${column}"`).join(', ')}) values ${placeholders(columns)}`,
     params: columns.map(({ property, kind }) => {
       const value = (trip as unknown as Record<string, unknown>)[property];
       return kind === 'bigint' && value !== null ? String(value) : value;

@@ -160,6 +160,14 @@ export async function appliedRows(node: BusNode, consumer?: string): Promise<App
   return rows;
 }
 
+/** In how many transactions `consumer` recorded its processed events (but those of `except`). */
+export async function processedTransactions(node: BusNode, consumer: string, except: readonly string[] = []): Promise<number> {
+  const rows: Array<{ count: number }> = await node.db.orm.em
+    .getConnection()
+    .execute(`select count(distinct xmin::text)::int as "count" from "${node.source}"."processed_events" where "consumer" = ? and not ("event_id"::text = any(?))`, [consumer, `{${except.join(',')}}`]);
+  return rows[0]!.count;
+}
+
 /** Records `count` ThingHappened events, each with a `things` row, in its own transaction (keys thing-0001 ...). */
 export async function recordThings(node: BusNode, count: number, options: { concurrently?: boolean; from?: number } = {}): Promise<DomainEvent[]> {
   const one = (index: number) =>

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { StreamTransport } from '../../platform/events/index.ts';
-import { appliedRows, BUS_MODES, BusWorld, eventually, recordingConsumer, recordThings, type BusMode } from './events-fixture.ts';
+import { appliedRows, BUS_MODES, BusWorld, eventually, processedTransactions, recordingConsumer, recordThings, type BusMode } from './events-fixture.ts';
 
 const available = (mode: BusMode) => (mode === 'PGlite + in-process log' ? true : Boolean(process.env.DATABASE_URL) && (mode !== 'Postgres + Redis Streams' || Boolean(process.env.REDIS_URL)));
 
@@ -251,10 +251,7 @@ for (const mode of BUS_MODES.filter(available)) {
       await eventually(async () => (await appliedRows(wallet, 'lingering')).length === 1, { what: 'the first event, read alone' });
       const rest = await recordThings(trips, 5, { from: 761 });
       await eventually(async () => (await appliedRows(wallet, 'lingering')).length === 6, { what: 'the five events after it' });
-      const transactions: Array<{ count: number }> = await wallet.db.orm.em
-        .getConnection()
-        .execute(`select count(distinct xmin::text)::int as "count" from "wallet"."processed_events" where "consumer" = 'lingering' and "event_id" <> ?`, [first!.id]);
-      assert.equal(transactions[0].count, 1, `the five events published during the linger were read and applied together (${rest.length})`);
+      assert.equal(await processedTransactions(wallet, 'lingering', [first!.id]), 1, `the five events published during the linger were read and applied together (${rest.length})`);
       await trips.stop();
       await wallet.stop();
     });
@@ -270,10 +267,7 @@ for (const mode of BUS_MODES.filter(available)) {
       await wallet.bus.start();
       await eventually(async () => (await appliedRows(wallet, 'burst')).length >= events.length, { what: 'the burst' });
       assert.deepEqual((await appliedRows(wallet, 'burst')).map((row) => row.event_id).sort(), events.map((event) => event.id).sort());
-      const transactions: Array<{ count: number }> = await wallet.db.orm.em
-        .getConnection()
-        .execute(`select count(distinct xmin::text)::int as "count" from "wallet"."processed_events" where "consumer" = 'burst'`);
-      assert.equal(transactions[0].count, 1, 'one transaction for the eight events of the first read');
+      assert.equal(await processedTransactions(wallet, 'burst'), 1, 'one transaction for the eight events of the first read');
       await trips.stop();
       await wallet.stop();
     });
