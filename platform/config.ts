@@ -82,6 +82,12 @@ const environmentSchema = z.object({
   CANCELLATION_GRACE_MS: z.coerce.number().int().min(0).default(120_000),
   /** drivers: how long a driver rests in COOLDOWN after a trip before being offered again. */
   DRIVER_COOLDOWN_MS: z.coerce.number().int().min(0).default(60_000),
+  /** `npm start` only: seed the demo city (and its demo admin). Development only: production refuses `true`. */
+  DEMO_DATA: z.enum(['true', 'false']).optional(),
+  /** `npm start` only, development: move simulated demo drivers that accept offers and drive rides. */
+  DEMO_SIMULATION: z.enum(['true', 'false']).default('true'),
+  /** `npm start` only: how many of the demo drivers the simulation moves (the rest are left to people). */
+  DEMO_SIMULATED_DRIVERS: z.coerce.number().int().min(0).max(1000).default(24),
 });
 
 export type Environment = z.infer<typeof environmentSchema>;
@@ -125,6 +131,8 @@ export interface ServiceConfig {
     readonly offerCount: number;
     readonly cancellationGraceMs: number;
   };
+  /** The demo city of `npm start`: never in production. */
+  readonly demo: { readonly data: boolean; readonly simulation: boolean; readonly simulatedDrivers: number };
 }
 
 export class ConfigError extends Error {
@@ -155,6 +163,10 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
   if (production && service !== 'router' && !e.SERVICE_TOKEN_SECRET) {
     throw new ConfigError(`${service}: SERVICE_TOKEN_SECRET is required in production`);
   }
+  if (production && e.DEMO_DATA === 'true') {
+    throw new ConfigError(`${service}: DEMO_DATA=true is refused in production (demo users share a published password)`);
+  }
+  const demoData = e.DEMO_DATA === undefined ? !production : e.DEMO_DATA === 'true';
   const radiiM = e.DISPATCH_RADII_M.map(Number);
   if (radiiM.length === 0 || radiiM.some((radius) => !Number.isInteger(radius) || radius <= 0 || radius > 50_000)) {
     throw new ConfigError(`Invalid configuration for ${service}:\n  DISPATCH_RADII_M: expected positive whole metres up to 50000, got ${e.DISPATCH_RADII_M.join(',')}`);
@@ -207,6 +219,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
       offerCount: e.DISPATCH_OFFER_COUNT,
       cancellationGraceMs: e.CANCELLATION_GRACE_MS,
     },
+    demo: { data: demoData, simulation: demoData && e.DEMO_SIMULATION === 'true', simulatedDrivers: e.DEMO_SIMULATED_DRIVERS },
   });
 }
 
