@@ -1,11 +1,13 @@
 /**
  * Embedded mode (`npm start`): the router and all five subgraphs in this one process, each subgraph
  * on its own embedded Postgres (PGlite under DATA_DIR, default .data/) unless DATABASE_URL is set,
- * in-process stand-ins where REDIS_URL is absent. Seeds the demo city, then prints where to go.
+ * in-process stand-ins where REDIS_URL is absent. Seeds the demo city when config.demo.data (DEMO_DATA:
+ * default in development, refused in production, so production never seeds it), then prints where to go.
  */
 import { performance } from 'node:perf_hooks';
 import { ConfigError, loadConfig, SUBGRAPH_NAMES, type ServiceConfig, type SubgraphName } from '../platform/config.ts';
 import { buildDemoCity, DEMO_PASSWORD } from '../platform/demo-city.ts';
+import { DataDirectoryInUseError } from '../platform/embedded-lock.ts';
 import { onShutdownSignal } from '../platform/lifecycle.ts';
 import { createLogger } from '../platform/logger.ts';
 import { startSubgraph, type RunningSubgraph } from '../platform/subgraph.ts';
@@ -18,6 +20,8 @@ try {
   const logger = createLogger(routerConfig);
   // Subgraphs listen on free loopback ports; only the router is meant to be reached.
   const subgraphEnv: NodeJS.ProcessEnv = { ...process.env, HOST: '127.0.0.1', PORT: '0' };
+  // Every service's configuration is checked before any database is opened: a refusal touches nothing.
+  for (const name of SUBGRAPH_NAMES) loadConfig(name, subgraphEnv);
   const city = buildDemoCity();
   const running: RunningSubgraph[] = [];
   let router: Awaited<ReturnType<typeof startRouter>> | undefined;
@@ -42,7 +46,8 @@ try {
   subgraphEnv.JWKS_URL = new URL('/.well-known/jwks.json', accounts.url).toString();
   await Promise.all(SUBGRAPH_NAMES.filter((name) => name !== 'accounts').map(start));
   running.sort((a, b) => SUBGRAPH_NAMES.indexOf(a.name) - SUBGRAPH_NAMES.indexOf(b.name));
-  for (const subgraph of running) await SUBGRAPHS[subgraph.name].seedDemo?.(subgraph.runtime, city);
+  const seeded = routerConfig.demo.data;
+  if (seeded) for (const subgraph of running) await SUBGRAPHS[subgraph.name].seedDemo?.(subgraph.runtime, city);
 
   router = await startRouter(routerConfig, {
     logger: logger.child({ service: 'router' }),
@@ -51,12 +56,19 @@ try {
   });
 
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+  const embedded = running[0].db.kind === 'pglite';
+  const storage = embedded ? `PGlite under ${routerConfig.dataDir}/` : 'Postgres at DATABASE_URL';
+  const noDemo = `
+No demo data (${routerConfig.production ? 'production never seeds it' : 'DEMO_DATA=false'}). To create the first admin${embedded ? ', stop this server (an embedded database has one writer at a time), then run' : ', run'}
+  ADMIN_PASSWORD='...' npm run create-admin -- --phone +201000000001 --name "Ops Admin"
+(docs/operations.md).`;
   console.log(`
-SmartLine is up in ${seconds} s (embedded mode: ${running[0].db.kind === 'pglite' ? `PGlite under ${routerConfig.dataDir}/` : 'Postgres at DATABASE_URL'}${routerConfig.redisUrl ? ', Redis at REDIS_URL' : ', no Redis'}).
+SmartLine is up in ${seconds} s (embedded mode: ${storage}${routerConfig.redisUrl ? ', Redis at REDIS_URL' : ', no Redis'}).
 
-  Apollo Sandbox:  ${router.url}
+  ${routerConfig.production ? 'GraphQL:        ' : 'Apollo Sandbox: '} ${router.url}
   Health:          ${router.url.replace('/graphql', '/health/ready')}
-
+${seeded ? `
+Demo data seeded into ${storage} (DEMO_DATA=false starts without it).
 Demo logins (password for all: ${DEMO_PASSWORD}):
   admin   ${city.admin.phone}
   rider   ${city.riders[0].phone}   (and ${city.riders.length - 1} more: ${city.riders[1].phone} ...)
@@ -64,8 +76,8 @@ Demo logins (password for all: ${DEMO_PASSWORD}):
 
   mutation { logIn(phone: "${city.riders[0].phone}", password: "${DEMO_PASSWORD}") { accessToken } }
   then send  Authorization: Bearer <accessToken>  and try  { me { name } myTrips(first: 5) { edges { node { status fare { amount currency } } } } }
-`);
+` : noDemo}`);
 } catch (error) {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(error instanceof ConfigError || error instanceof DataDirectoryInUseError ? error.message : error);
   process.exit(1);
 }

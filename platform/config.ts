@@ -164,7 +164,10 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     throw new ConfigError(`${service}: SERVICE_TOKEN_SECRET is required in production`);
   }
   if (production && e.DEMO_DATA === 'true') {
-    throw new ConfigError(`${service}: DEMO_DATA=true is refused in production (demo users share a published password)`);
+    throw new ConfigError(
+      `${service}: DEMO_DATA=true is refused in production: the demo city's users, its admin included, share a published password. ` +
+        'Unset DEMO_DATA (production never seeds demo data) and create the first admin with `npm run create-admin` (docs/operations.md).',
+    );
   }
   const demoData = e.DEMO_DATA === undefined ? !production : e.DEMO_DATA === 'true';
   const radiiM = e.DISPATCH_RADII_M.map(Number);

@@ -5,6 +5,7 @@ import type { EntityManager, MikroORM as CoreMikroORM, Options } from '@mikro-or
 import { Migrator } from '@mikro-orm/migrations';
 import type { Migration } from '@mikro-orm/migrations';
 import type pg from 'pg';
+import { lockEmbeddedCluster, type EmbeddedLock } from './embedded-lock.ts';
 import type { Logger } from './logger.ts';
 
 export type { EntityManager };
@@ -69,6 +70,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
   let orm: CoreMikroORM;
   let kind: Database['kind'];
+  /** Embedded only: this process's hold on the cluster directory (platform/embedded-lock.ts). */
+  let lock: EmbeddedLock | undefined;
   if (options.databaseUrl) {
     const { MikroORM } = await import('@mikro-orm/postgresql');
     orm = await MikroORM.init({ ...common, clientUrl: options.databaseUrl, pool: { min: 0, max: options.poolMax ?? 10 } } as any);
@@ -77,14 +80,27 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     const { MikroORM } = await import('@mikro-orm/pglite');
     const clusterDir = path.resolve(options.dataDir ?? '.data', schema);
     mkdirSync(path.dirname(clusterDir), { recursive: true });
-    orm = await MikroORM.init({ ...common, dbName: clusterDir } as any);
+    // Before PGlite touches the directory: another process that has it open makes this throw DataDirectoryInUseError.
+    lock = lockEmbeddedCluster(clusterDir);
+    try {
+      orm = await MikroORM.init({ ...common, dbName: clusterDir } as any);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
     kind = 'pglite';
   }
 
-  await orm.em.getConnection().execute(`create schema if not exists "${schema}"`);
-  const migrator = orm.migrator;
-  const applied = await migrator.up();
-  if (applied.length > 0) logger.info({ schema, migrations: applied.map((m) => m.name) }, 'migrations applied');
+  try {
+    await orm.em.getConnection().execute(`create schema if not exists "${schema}"`);
+    const migrator = orm.migrator;
+    const applied = await migrator.up();
+    if (applied.length > 0) logger.info({ schema, migrations: applied.map((m) => m.name) }, 'migrations applied');
+  } catch (error) {
+    await orm.close(true).catch(() => {});
+    lock?.release();
+    throw error;
+  }
 
   return {
     orm,
@@ -94,7 +110,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       await orm.em.getConnection().execute('select 1');
     },
     async close() {
-      await orm.close(true);
+      try {
+        await orm.close(true);
+      } finally {
+        lock?.release();
+      }
     },
   };
 }

@@ -21,7 +21,8 @@ export const accountsSubgraph: SubgraphSetup = {
   async define({ config, logger }) {
     const signingKey = await loadSigningKey(config, logger);
     const { issuer, audience, accessTokenTtlSeconds, refreshTokenTtlSeconds } = config.jwt;
-    const accounts = new AccountsService({ hasher: new PasswordHasher(), signingKey, issuer, audience, accessTokenTtlSeconds, refreshTokenTtlSeconds });
+    // The demo password (platform/demo-city.ts) is published: production never accepts it.
+    const accounts = new AccountsService({ hasher: new PasswordHasher(), signingKey, issuer, audience, accessTokenTtlSeconds, refreshTokenTtlSeconds, acceptDemoPassword: !config.production });
     return {
       typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
       resolvers,
@@ -36,5 +37,9 @@ export const accountsSubgraph: SubgraphSetup = {
       },
     };
   },
-  seedDemo: ({ db }, city) => seedDemoUsers(db.fork(), city),
+  seedDemo: async ({ db, config }, city) => {
+    // bin/start.ts seeds only when config.demo.data, which production refuses; this is the last guard.
+    if (config.production) throw new Error('accounts: refusing to seed demo users (shared, published password) in production');
+    await seedDemoUsers(db.fork(), city);
+  },
 };

@@ -7,7 +7,7 @@ import { parseInput } from '../../platform/validation.ts';
 import { RefreshToken, User } from './entities.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { signAccessToken, type SigningKey } from './signing-key.ts';
-import { passwordSchema, phoneSchema, signUpInputSchema } from './validation.ts';
+import { isDemoPassword, passwordSchema, phoneSchema, signUpInputSchemaFor } from './validation.ts';
 
 export interface Session {
   accessToken: string;
@@ -23,6 +23,11 @@ export interface AccountsServiceOptions {
   audience: string;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+  /**
+   * Whether the published demo password may sign up and log in: development and tests only
+   * (`!config.production`). Default false: it signs nobody up and logs nobody in (validation.ts).
+   */
+  acceptDemoPassword?: boolean;
 }
 
 /** Creates a user of any role; ADMIN and PARTNER only come here from operator commands (bin/create-admin.ts). */
@@ -53,16 +58,20 @@ export class AccountsService {
   }
 
   async signUp(em: EntityManager, input: unknown): Promise<Session> {
-    const { phone, password, name, role } = parseInput(signUpInputSchema, input);
+    const { phone, password, name, role } = parseInput(signUpInputSchemaFor(this.#options), input);
     if (await em.count(User, { phone })) throw conflict('This phone number is already registered.', { field: 'phone' });
     const passwordHash = await this.#options.hasher.hash(password);
     return em.transactional(async (tx) => this.#startSession(tx, await insertUser(tx, { phone, name, role, passwordHash })));
   }
 
-  /** Same error, and the same hashing work, for an unknown phone and for a wrong password. */
+  /**
+   * Same error, and the same hashing work, for an unknown phone and for a wrong password. Unless
+   * accepted (development), the demo password is a wrong password whatever the stored hash says (a
+   * database seeded in development and later run in production).
+   */
   async logIn(em: EntityManager, phoneInput: string, password: string): Promise<Session> {
     const phone = phoneSchema.safeParse(phoneInput);
-    const validPassword = passwordSchema.safeParse(password).success;
+    const validPassword = passwordSchema.safeParse(password).success && (this.#options.acceptDemoPassword === true || !isDemoPassword(password));
     const user = phone.success ? await em.findOne(User, { phone: phone.data }) : null;
     const ok = user && validPassword ? await this.#options.hasher.verify(password, user.passwordHash) : await this.#options.hasher.verifyAgainstNobody(password);
     if (!ok || !user) throw new AppError('INVALID_CREDENTIALS');

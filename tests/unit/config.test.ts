@@ -42,3 +42,32 @@ describe('configuration', () => {
     assert.deepEqual(config.subgraphUrls, { drivers: 'http://drivers.internal:4002/graphql' });
   });
 });
+
+describe('demo data configuration', () => {
+  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x', JWT_PRIVATE_KEY: 'pem', SERVICE_TOKEN_SECRET: 's'.repeat(32), QUOTE_SIGNING_SECRET: 'q'.repeat(32) };
+
+  it('seeds the demo city by default in development and never by default in production', () => {
+    assert.equal(loadConfig('router', {}).demo.data, true);
+    assert.equal(loadConfig('router', { NODE_ENV: 'development' }).demo.data, true);
+    assert.equal(loadConfig('router', { NODE_ENV: 'production' }).demo.data, false);
+    for (const service of ['accounts', 'trips'] as const) assert.equal(loadConfig(service, production).demo.data, false);
+    assert.equal(loadConfig('router', { DEMO_DATA: 'false' }).demo.data, false);
+  });
+
+  it('refuses DEMO_DATA=true in production, naming DEMO_DATA', () => {
+    for (const [service, env] of [['router', { NODE_ENV: 'production' }], ['accounts', production]] as const) {
+      assert.throws(
+        () => loadConfig(service, { ...env, DEMO_DATA: 'true' }),
+        (error: Error) => error instanceof ConfigError && /DEMO_DATA=true is refused in production/.test(error.message),
+      );
+    }
+    assert.equal(loadConfig('router', { NODE_ENV: 'production', DEMO_DATA: 'false' }).demo.data, false);
+  });
+
+  it('turns the simulation off with DEMO_SIMULATION=false, and with the demo data', () => {
+    assert.equal(loadConfig('router', {}).demo.simulation, true);
+    assert.equal(loadConfig('router', { DEMO_SIMULATION: 'false' }).demo.simulation, false);
+    assert.equal(loadConfig('router', { DEMO_DATA: 'false' }).demo.simulation, false);
+    assert.equal(loadConfig('router', { NODE_ENV: 'production' }).demo.simulation, false);
+  });
+});
