@@ -27,12 +27,20 @@ export interface DemoDriver {
   approvedAt: Date;
 }
 
-export type DemoTripStatus = 'REQUESTED' | 'DRIVER_ASSIGNED' | 'IN_PROGRESS' | 'COMPLETED' | 'CANCELLED';
+/** Seeded history is finished: no demo rider is left with an active trip, no demo driver looks busy. */
+export type DemoTripStatus = 'COMPLETED' | 'CANCELLED';
+
+/** Who ended a cancelled demo trip and why. Demo cancellations are all free (none is a late rider cancellation). */
+export interface DemoCancellation {
+  by: 'RIDER' | 'DRIVER' | 'SYSTEM';
+  reason: string;
+}
 
 export interface DemoTrip {
   id: string;
   quoteId: string;
   riderId: string;
+  /** The driver who accepted it; null for a trip cancelled before anyone did. */
   driverId: string | null;
   status: DemoTripStatus;
   vehicleType: DemoVehicleType;
@@ -43,6 +51,15 @@ export interface DemoTrip {
   durationS: number;
   paymentMethod: 'CASH' | 'WALLET';
   requestedAt: Date;
+  /** Each step's time, null for the steps the trip never reached (as trips stamps them). */
+  assignedAt: Date | null;
+  arrivedAt: Date | null;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  cancelledAt: Date | null;
+  cancellation: DemoCancellation | null;
+  /** Offer rounds dispatch ran (3 for a trip nobody accepted). */
+  dispatchRounds: number;
 }
 
 export interface DemoCity {
@@ -115,24 +132,28 @@ export function buildDemoCity(now: Date = new Date('2026-11-01T12:00:00.000Z')):
     });
   }
 
-  const statuses: DemoTripStatus[] = ['COMPLETED', 'COMPLETED', 'CANCELLED', 'COMPLETED', 'IN_PROGRESS', 'DRIVER_ASSIGNED', 'REQUESTED'];
+  // A separate stream for the trips' timelines, so the places and fares drawn from `rnd` stay what
+  // earlier versions seeded (an existing data directory keeps matching this description).
+  const timing = seededRandom(20261123);
+  const between = (fromS: number, toS: number) => Math.round((fromS + timing() * (toS - fromS)) * 1000);
   const trips: DemoTrip[] = [];
   riders.forEach((rider, r) => {
     const count = r < 5 ? 6 : 2;
     for (let t = 0; t < count; t++) {
-      // Only the last trip of a rider may be active: a rider has at most one active trip.
-      const status = t === count - 1 ? statuses[(r + 4) % statuses.length] : (['COMPLETED', 'CANCELLED'] as const)[(r + t) % 3 === 2 ? 1 : 0];
+      const outcome = t === count - 1 ? LAST_TRIP_OUTCOMES[(r + 4) % LAST_TRIP_OUTCOMES.length] : (r + t) % 3 === 2 ? 'RIDER_CANCELLED' : 'COMPLETED';
       const vehicleType = VEHICLE_TYPES[(r + t) % VEHICLE_TYPES.length];
-      // Active trips get distinct drivers: a driver holds one trip at a time (trips enforces it with a unique index).
-      const driver = status === 'REQUESTED' ? null : drivers.filter((d) => d.vehicle.type === vehicleType)[(r * 3 + t) % 13];
+      const driver = drivers.filter((d) => d.vehicle.type === vehicleType)[(r * 3 + t) % 13];
+      // Every other rider cancellation came before anyone accepted; nobody accepted a NO_DRIVERS_FOUND trip.
+      const matched = outcome === 'COMPLETED' || outcome === 'DRIVER_CANCELLED' || (outcome === 'RIDER_CANCELLED' && t % 2 === 1);
       const distanceM = 2_000 + Math.floor(rnd() * 15_000);
       const durationS = Math.floor(distanceM / 7) + 120;
+      const requestedAt = new Date(now.getTime() - (count - t) * 86_400_000 - r * 3_600_000);
       trips.push({
         id: demoId(`trip:${r}:${t}`),
         quoteId: demoId(`quote:${r}:${t}`),
         riderId: rider.id,
-        driverId: status === 'CANCELLED' && t % 2 === 0 ? null : (driver?.id ?? null),
-        status,
+        driverId: matched ? driver.id : null,
+        status: outcome === 'COMPLETED' ? 'COMPLETED' : 'CANCELLED',
         vehicleType,
         pickup: near(6),
         dropoff: near(10),
@@ -140,10 +161,52 @@ export function buildDemoCity(now: Date = new Date('2026-11-01T12:00:00.000Z')):
         distanceM,
         durationS,
         paymentMethod: t % 3 === 0 ? 'WALLET' : 'CASH',
-        requestedAt: new Date(now.getTime() - (count - t) * 86_400_000 - r * 3_600_000),
+        requestedAt,
+        ...timeline(outcome, matched, requestedAt, durationS, between),
       });
     }
   });
 
   return { admin: DEMO_ADMIN, riders, driverUsers, drivers, trips };
+}
+
+/** How a demo trip ended. Cancellations are free: riders cancelled within the grace period, or before anyone accepted. */
+type DemoOutcome = 'COMPLETED' | 'RIDER_CANCELLED' | 'DRIVER_CANCELLED' | 'NO_DRIVERS_FOUND';
+
+/**
+ * The outcome of each rider's latest trip. Earlier versions left the latest trips of six riders active
+ * (IN_PROGRESS, DRIVER_ASSIGNED, REQUESTED at the last three places); they finished as a ride would:
+ * the ride in progress completed, the assigned driver cancelled, the request found no driver.
+ */
+const LAST_TRIP_OUTCOMES: readonly DemoOutcome[] = ['COMPLETED', 'COMPLETED', 'RIDER_CANCELLED', 'COMPLETED', 'COMPLETED', 'DRIVER_CANCELLED', 'NO_DRIVERS_FOUND'];
+
+/** One dispatch round's offer timeout (trips' default): a trip nobody accepted ended after three. */
+const OFFER_ROUND_MS = 15_000;
+
+type Timeline = Pick<DemoTrip, 'assignedAt' | 'arrivedAt' | 'startedAt' | 'completedAt' | 'cancelledAt' | 'cancellation' | 'dispatchRounds'>;
+
+/** When each step of a finished trip happened, as the lifecycle would have stamped them. */
+function timeline(outcome: DemoOutcome, matched: boolean, requestedAt: Date, durationS: number, between: (fromS: number, toS: number) => number): Timeline {
+  const at = (from: Date, ms: number) => new Date(from.getTime() + ms);
+  const none = { assignedAt: null, arrivedAt: null, startedAt: null, completedAt: null, cancelledAt: null, cancellation: null, dispatchRounds: 1 };
+  if (outcome === 'NO_DRIVERS_FOUND') {
+    return { ...none, cancelledAt: at(requestedAt, 3 * OFFER_ROUND_MS), cancellation: { by: 'SYSTEM', reason: 'NO_DRIVERS_FOUND' }, dispatchRounds: 3 };
+  }
+  if (!matched) return { ...none, cancelledAt: at(requestedAt, between(10, 40)), cancellation: { by: 'RIDER', reason: 'Changed my plans' } };
+  const assignedAt = at(requestedAt, between(15, 90));
+  if (outcome === 'RIDER_CANCELLED') {
+    // Within the two-minute grace period after assignment: no fee.
+    return { ...none, assignedAt, cancelledAt: at(assignedAt, between(20, 100)), cancellation: { by: 'RIDER', reason: 'Found another ride' } };
+  }
+  const arrivedAt = at(assignedAt, between(180, 540));
+  if (outcome === 'DRIVER_CANCELLED') {
+    return { ...none, assignedAt, arrivedAt, cancelledAt: at(arrivedAt, between(300, 420)), cancellation: { by: 'DRIVER', reason: 'Rider did not come to the pickup' } };
+  }
+  const startedAt = at(arrivedAt, between(30, 180));
+  return { ...none, assignedAt, arrivedAt, startedAt, completedAt: at(startedAt, durationS * 1000) };
+}
+
+/** When a finished demo trip ended (completed or cancelled). */
+export function demoTripEndedAt(trip: DemoTrip): Date {
+  return (trip.completedAt ?? trip.cancelledAt)!;
 }

@@ -7,7 +7,8 @@ export const DEMO_RIDER_BALANCE_MINOR = 25_000n;
 
 /**
  * A wallet per demo rider, and a CAPTURED payment (rider to driver, the quoted fare) per COMPLETED demo
- * trip. Existing rows are left alone.
+ * trip, settled when it completed. Demo cancellations were free, so they moved no money. Existing rows
+ * are left alone; a trip an earlier version left active and that is now completed gains its payment.
  */
 export async function seedDemoWallet(em: EntityManager, city: DemoCity) {
   const driverUserIds = new Map(city.drivers.map((driver) => [driver.id, driver.userId]));
@@ -23,7 +24,7 @@ export async function seedDemoWallet(em: EntityManager, city: DemoCity) {
     em.create(Wallet, { userId: rider.id, balanceMinor: DEMO_RIDER_BALANCE_MINOR, currency: DEMO_CURRENCY });
   }
   for (const trip of completed.filter((t) => !havePayment.has(t.id))) {
-    const settledAt = new Date(trip.requestedAt.getTime() + (trip.durationS + 600) * 1000);
+    const settledAt = trip.completedAt!;
     em.create(Payment, {
       id: demoId(`payment:${trip.id}`),
       tripId: trip.id,
