@@ -86,6 +86,27 @@ export interface StartSubgraphOptions {
 }
 
 /**
+ * Opens a subgraph's database as the subgraph runs on it: its entities and the outbox, its migrations
+ * followed by the platform's event tables, all applied.
+ */
+export function openSubgraphDatabase(
+  setup: Pick<SubgraphSetup, 'name' | 'entities' | 'migrations'>,
+  config: ServiceConfig,
+  options: { logger: Logger; outboxEntity?: ReturnType<typeof createOutboxEntity>; onStatement?: (sql: string) => void },
+): Promise<Database> {
+  return openDatabase({
+    schema: setup.name,
+    entities: [...setup.entities, options.outboxEntity ?? createOutboxEntity()],
+    migrations: withEventMigrations(setup.migrations),
+    databaseUrl: config.databaseUrl,
+    poolMax: config.databasePoolMax,
+    dataDir: config.dataDir,
+    logger: options.logger,
+    onStatement: options.onStatement,
+  });
+}
+
+/**
  * Starts one subgraph: opens its database (migrations applied), its Redis client, builds the
  * federated schema behind graphql-shield, and serves it with health endpoints.
  */
@@ -93,14 +114,9 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
   const logger = options.logger ?? createLogger(config);
   const metrics = createServiceMetrics(setup.name, { processMetrics: options.processMetrics ?? false });
   const outboxEntity = createOutboxEntity();
-  const db = await openDatabase({
-    schema: setup.name,
-    entities: [...setup.entities, outboxEntity],
-    migrations: withEventMigrations(setup.migrations),
-    databaseUrl: config.databaseUrl,
-    poolMax: config.databasePoolMax,
-    dataDir: config.dataDir,
+  const db = await openSubgraphDatabase(setup, config, {
     logger,
+    outboxEntity,
     onStatement: (sql) => {
       metrics.sqlStatements.inc();
       if (!isBackgroundWork()) options.onStatement?.(sql);

@@ -9,6 +9,7 @@ import { SUBGRAPHS } from '../../subgraphs/index.ts';
 import { createAdminIn } from '../../bin/create-admin.ts';
 import { graphql, type GraphQLClientOptions, type GraphQLResult } from './client.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
+import { seedFromTemplates } from './pglite-templates.ts';
 
 export interface StackOptions {
   /** Which subgraphs to run (default: all five). accounts always runs: everyone needs its JWKS. */
@@ -169,6 +170,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     return running;
   };
   try {
+    if (!database.databaseUrl) await seedFromTemplates(database.dataDir, [...wanted].map((name) => options.setups?.[name] ?? SUBGRAPHS[name]));
     const accounts = await start('accounts');
     env.JWKS_URL = new URL('/.well-known/jwks.json', accounts.url).toString();
     await Promise.all([...wanted].filter((name) => name !== 'accounts').map(start));

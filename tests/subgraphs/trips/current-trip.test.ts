@@ -44,7 +44,7 @@ describe("the driver's current trip (Driver.currentTrip, through the router)", (
     const admin = await rides.admin();
     // Drivers writes location history in batches a moment later: let that land before counting.
     await waitFor(async () => {
-      const [row] = await rides.sql<{ drivers: string }>(`select count(distinct "driver_id") as "drivers" from "drivers"."driver_location_history" where "driver_id" in (?, ?, ?)`, drivers.map((driver) => driver.driverId));
+      const [row] = await rides.sql<{ drivers: string }>(`select count(distinct "driver_id") as "drivers" from "drivers"."driver_location_history" where "driver_id" in (?, ?, ?)`, drivers.map((driver) => driver.driverId), 'drivers');
       return Number(row!.drivers) === drivers.length ? true : undefined;
     }, { what: 'the location history of the drivers' });
     const NEARBY = `query($near: LatLngInput!, $first: Int!) { nearbyDrivers(near: $near, radiusM: 1000, first: $first) { driver { id currentTrip { id } } } }`;

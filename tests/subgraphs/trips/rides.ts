@@ -107,8 +107,9 @@ export class Rides extends RideFixtures {
     return { rider, driver, tripId, pickup };
   }
 
-  sql<T>(query: string, params: unknown[] = []): Promise<T[]> {
-    return this.stack.subgraph('trips').db.fork().getConnection().execute(query, params as any[], 'all') as Promise<T[]>;
+  /** SQL in a subgraph's own database (trips by default): embedded, each subgraph has its own PGlite. */
+  sql<T>(query: string, params: unknown[] = [], subgraph: 'trips' | 'drivers' = 'trips'): Promise<T[]> {
+    return this.stack.subgraph(subgraph).db.fork().getConnection().execute(query, params as any[], 'all') as Promise<T[]>;
   }
 }
 
