@@ -67,7 +67,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
 
 /** What to do when the embedded accounts database is open in a running server. */
 function inUseMessage(error: DataDirectoryInUseError): string {
-  const server = /(^|\/)bin\/start\.ts\b/.test(error.owner.command) ? 'the embedded server (npm start)' : 'another SmartLine process';
+  const server = /(^|\/)bin\/start\.ts\b/.test(error.owner.command) ? 'The embedded server (npm start)' : 'Another SmartLine process';
   return [
     `create-admin: nothing was written. ${server} is using the embedded accounts database ${error.clusterDir}: ${describeOwner(error.owner)}.`,
     'An embedded (PGlite) database has one writer at a time; an admin written beside a running server would be lost or corrupt it.',

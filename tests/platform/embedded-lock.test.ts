@@ -85,7 +85,7 @@ describe('create-admin against an embedded database another process has open', (
     try {
       const refused = await createAdmin(dataDir, phone);
       assert.equal(refused.code, 1, refused.stdout + refused.stderr);
-      assert.match(refused.stderr, /create-admin: nothing was written\. another SmartLine process is using the embedded accounts database/);
+      assert.match(refused.stderr, /create-admin: nothing was written\. Another SmartLine process is using the embedded accounts database/);
       assert.match(refused.stderr, new RegExp(`pid ${process.pid} `));
       assert.match(refused.stderr, /Stop that process first/);
       assert.equal(await held.fork().count(User, { phone }), 0);
@@ -112,7 +112,7 @@ describe('create-admin against an embedded database another process has open', (
     try {
       const refused = await createAdmin(dataDir, phone);
       assert.equal(refused.code, 1, refused.stdout + refused.stderr);
-      assert.match(refused.stderr, new RegExp(`the embedded server \\(npm start\\) is using the embedded accounts database .*: pid ${server.child.pid} \\(bin/start\\.ts`));
+      assert.match(refused.stderr, new RegExp(`The embedded server \\(npm start\\) is using the embedded accounts database .*: pid ${server.child.pid} \\(bin/start\\.ts`));
       assert.equal(await server.stop(), 0);
       stopped = true;
     } finally {
