@@ -6,6 +6,11 @@ export interface Money {
 
 const MINOR_DIGITS: Record<string, number> = { EGP: 2, USD: 2, EUR: 2, SAR: 2, AED: 2, KWD: 3, JPY: 0 };
 
+/** The ISO 4217 codes SmartLine handles (the allow-list every edge validates against). */
+export const CURRENCIES: readonly string[] = Object.freeze(Object.keys(MINOR_DIGITS));
+
+export const isCurrency = (code: unknown): code is string => typeof code === 'string' && Object.hasOwn(MINOR_DIGITS, code);
+
 export function minorDigits(currency: string): number {
   const digits = MINOR_DIGITS[currency];
   if (digits === undefined) throw new Error(`Unsupported currency ${currency}`);

@@ -29,4 +29,135 @@ class CreateWalletsAndPayments extends Migration {
   }
 }
 
-export const migrations: MigrationEntry[] = [{ name: '0001_wallets_and_payments', class: CreateWalletsAndPayments }];
+/**
+ * The double-entry ledger (subgraphs/wallet/ledger/), shaped like TigerBeetle's: accounts carry debits and
+ * credits, posted and pending; transfers move one amount from one account to another and are never
+ * changed; a pending transfer (a hold) is later posted (whole or part) or voided, at most once. What code
+ * must never do, the database refuses too: each invariant below is a constraint or a trigger.
+ */
+class CreateLedger extends Migration {
+  override up() {
+    this.addSql(`create table "wallet"."ledger_accounts" (
+      "id" uuid primary key,
+      "kind" varchar(32) not null constraint "ledger_accounts_kind_known"
+        check ("kind" in ('RIDER_WALLET', 'DRIVER_WALLET', 'PARTNER', 'PLATFORM_REVENUE', 'PROVIDER_CLEARING', 'PAYOUTS', 'TRIP_CLEARING')),
+      "owner_id" uuid null,
+      "currency" char(3) not null constraint "ledger_accounts_currency_iso" check ("currency" ~ '^[A-Z]{3}$'),
+      "balance_rule" varchar(40) not null constraint "ledger_accounts_balance_rule_known" check ("balance_rule" in ('NONE', 'DEBITS_MUST_NOT_EXCEED_CREDITS')),
+      "debit_limit" bigint not null default 0 constraint "ledger_accounts_debit_limit_not_negative" check ("debit_limit" >= 0),
+      "debits_pending" bigint not null default 0 constraint "ledger_accounts_debits_pending_not_negative" check ("debits_pending" >= 0),
+      "debits_posted" bigint not null default 0 constraint "ledger_accounts_debits_posted_not_negative" check ("debits_posted" >= 0),
+      "credits_pending" bigint not null default 0 constraint "ledger_accounts_credits_pending_not_negative" check ("credits_pending" >= 0),
+      "credits_posted" bigint not null default 0 constraint "ledger_accounts_credits_posted_not_negative" check ("credits_posted" >= 0),
+      "created_at" timestamptz not null default now(),
+      -- Wallets and partner accounts belong to someone; system accounts to no one.
+      constraint "ledger_accounts_owner_matches_kind" check (("kind" in ('RIDER_WALLET', 'DRIVER_WALLET', 'PARTNER')) = ("owner_id" is not null)),
+      -- A rider wallet never goes below zero; a driver wallet only down to its debit limit (commission debt).
+      constraint "ledger_accounts_rider_wallet_never_negative" check ("kind" <> 'RIDER_WALLET' or ("balance_rule" = 'DEBITS_MUST_NOT_EXCEED_CREDITS' and "debit_limit" = 0)),
+      constraint "ledger_accounts_driver_wallet_limited" check ("kind" <> 'DRIVER_WALLET' or "balance_rule" = 'DEBITS_MUST_NOT_EXCEED_CREDITS'),
+      -- Pending debits count: a hold takes the money out of what can be spent.
+      constraint "ledger_accounts_debits_must_not_exceed_credits"
+        check ("balance_rule" = 'NONE' or "debits_pending" + "debits_posted" <= "credits_posted" + "debit_limit"),
+      constraint "ledger_accounts_kind_owner_currency_unique" unique nulls not distinct ("kind", "owner_id", "currency"),
+      -- Target of the transfers' (account, currency) foreign keys: a transfer moves its accounts' currency only.
+      constraint "ledger_accounts_id_currency_unique" unique ("id", "currency")
+    ) with (fillfactor = 80)`);
+
+    this.addSql(`create table "wallet"."ledger_transfers" (
+      "id" uuid primary key,
+      -- Order of application: per account, a later transfer has a larger seq (it is drawn after the account's row lock).
+      "seq" bigint generated always as identity,
+      "kind" varchar(16) not null constraint "ledger_transfers_kind_known" check ("kind" in ('SINGLE', 'PENDING', 'POST_PENDING', 'VOID_PENDING')),
+      "debit_account_id" uuid not null,
+      "credit_account_id" uuid not null,
+      "amount" bigint not null constraint "ledger_transfers_amount_positive" check ("amount" > 0),
+      "currency" char(3) not null,
+      "code" varchar(40) not null,
+      "reference" varchar(200) null,
+      "pending_id" uuid null constraint "ledger_transfers_pending_id_foreign" references "wallet"."ledger_transfers" ("id"),
+      "reversal_of" uuid null constraint "ledger_transfers_reversal_of_foreign" references "wallet"."ledger_transfers" ("id"),
+      "expires_at" timestamptz null,
+      "created_at" timestamptz not null default now(),
+      constraint "ledger_transfers_debit_is_not_credit" check ("debit_account_id" <> "credit_account_id"),
+      constraint "ledger_transfers_debit_account_currency_foreign" foreign key ("debit_account_id", "currency") references "wallet"."ledger_accounts" ("id", "currency"),
+      constraint "ledger_transfers_credit_account_currency_foreign" foreign key ("credit_account_id", "currency") references "wallet"."ledger_accounts" ("id", "currency"),
+      constraint "ledger_transfers_pending_id_iff_post_or_void" check (("kind" in ('POST_PENDING', 'VOID_PENDING')) = ("pending_id" is not null)),
+      constraint "ledger_transfers_only_single_reverses" check ("reversal_of" is null or "kind" = 'SINGLE'),
+      constraint "ledger_transfers_only_pending_expires" check ("expires_at" is null or "kind" = 'PENDING')
+    )`);
+    // A pending transfer is posted or voided at most once.
+    this.addSql(`create unique index "ledger_transfers_pending_resolved_once" on "wallet"."ledger_transfers" ("pending_id") where "pending_id" is not null`);
+    this.addSql(`create index "ledger_transfers_reversal_of_index" on "wallet"."ledger_transfers" ("reversal_of") where "reversal_of" is not null`);
+    // An account's transfers, newest first: one index per side (a page is the merge of two index scans).
+    this.addSql(`create index "ledger_transfers_debit_account_seq_index" on "wallet"."ledger_transfers" ("debit_account_id", "seq" desc)`);
+    this.addSql(`create index "ledger_transfers_credit_account_seq_index" on "wallet"."ledger_transfers" ("credit_account_id", "seq" desc)`);
+
+    // Transfers are immutable: corrections are reversals (new transfers), never edits.
+    this.addSql(`create function "wallet"."ledger_transfers_immutable"() returns trigger language plpgsql as $$
+      begin
+        raise exception 'ledger transfers are immutable (% refused): correct one with a reversal', tg_op using errcode = 'integrity_constraint_violation';
+      end $$`);
+    this.addSql(`create trigger "ledger_transfers_no_update_or_delete" before update or delete on "wallet"."ledger_transfers"
+      for each statement execute function "wallet"."ledger_transfers_immutable"()`);
+    this.addSql(`create trigger "ledger_transfers_no_truncate" before truncate on "wallet"."ledger_transfers"
+      for each statement execute function "wallet"."ledger_transfers_immutable"()`);
+
+    // A post or void names a pending transfer between the same accounts; a post moves at most the pending
+    // amount, a void releases exactly it. AFTER triggers run at the end of the statement, so a pending
+    // transfer inserted by the same statement (one batch) is seen.
+    this.addSql(`create function "wallet"."ledger_transfers_check_resolution"() returns trigger language plpgsql as $$
+      declare pending record;
+      begin
+        select "kind", "debit_account_id", "credit_account_id", "currency", "amount" into pending from "wallet"."ledger_transfers" where "id" = new."pending_id";
+        if not found or pending."kind" <> 'PENDING' then
+          raise exception 'transfer % resolves %, which is not a pending transfer', new."id", new."pending_id" using errcode = 'check_violation';
+        end if;
+        if pending."debit_account_id" <> new."debit_account_id" or pending."credit_account_id" <> new."credit_account_id" or pending."currency" <> new."currency" then
+          raise exception 'transfer % resolves % between other accounts', new."id", new."pending_id" using errcode = 'check_violation';
+        end if;
+        if new."kind" = 'POST_PENDING' and new."amount" > pending."amount" then
+          raise exception 'transfer % posts % of a pending %', new."id", new."amount", pending."amount" using errcode = 'check_violation';
+        end if;
+        if new."kind" = 'VOID_PENDING' and new."amount" <> pending."amount" then
+          raise exception 'transfer % voids % of a pending %', new."id", new."amount", pending."amount" using errcode = 'check_violation';
+        end if;
+        return null;
+      end $$`);
+    this.addSql(`create trigger "ledger_transfers_resolution_valid" after insert on "wallet"."ledger_transfers"
+      for each row when (new."pending_id" is not null) execute function "wallet"."ledger_transfers_check_resolution"()`);
+
+    // A reversal sends a posted transfer's amount back, in part or whole, never more than the original in total.
+    this.addSql(`create function "wallet"."ledger_transfers_check_reversal"() returns trigger language plpgsql as $$
+      declare original record;
+      begin
+        select "kind", "debit_account_id", "credit_account_id", "currency", "amount", "reversal_of" into original from "wallet"."ledger_transfers" where "id" = new."reversal_of";
+        if not found or original."kind" not in ('SINGLE', 'POST_PENDING') or original."reversal_of" is not null then
+          raise exception 'transfer % reverses %, which is not a posted transfer', new."id", new."reversal_of" using errcode = 'check_violation';
+        end if;
+        if original."debit_account_id" <> new."credit_account_id" or original."credit_account_id" <> new."debit_account_id" or original."currency" <> new."currency" then
+          raise exception 'transfer % does not send % back', new."id", new."reversal_of" using errcode = 'check_violation';
+        end if;
+        if (select sum("amount") from "wallet"."ledger_transfers" where "reversal_of" = new."reversal_of") > original."amount" then
+          raise exception 'reversals of % exceed its amount %', new."reversal_of", original."amount" using errcode = 'check_violation';
+        end if;
+        return null;
+      end $$`);
+    this.addSql(`create trigger "ledger_transfers_reversal_valid" after insert on "wallet"."ledger_transfers"
+      for each row when (new."reversal_of" is not null) execute function "wallet"."ledger_transfers_check_reversal"()`);
+
+    // Every money-moving call's idempotency key, with a digest of its parameters and the transfer it made
+    // (checked at commit: the key is claimed before the transfer exists). Kept at least 24 h, then purged.
+    this.addSql(`create table "wallet"."ledger_idempotency_keys" (
+      "key" varchar(200) primary key,
+      "request_hash" char(64) not null,
+      "transfer_id" uuid not null constraint "ledger_idempotency_keys_transfer_id_foreign" references "wallet"."ledger_transfers" ("id") deferrable initially deferred,
+      "created_at" timestamptz not null default now()
+    )`);
+    this.addSql(`create index "ledger_idempotency_keys_created_at_index" on "wallet"."ledger_idempotency_keys" ("created_at")`);
+  }
+}
+
+export const migrations: MigrationEntry[] = [
+  { name: '0001_wallets_and_payments', class: CreateWalletsAndPayments },
+  { name: '0002_ledger', class: CreateLedger },
+];
