@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../../../platform/config.ts';
-import { executeStatement, openDatabase, type Database } from '../../../platform/db.ts';
+import { executeStatement, type Database } from '../../../platform/db.ts';
 import { AppError } from '../../../platform/errors.ts';
 import { createLogger } from '../../../platform/logger.ts';
+import { openSubgraphDatabase } from '../../../platform/subgraph.ts';
 import { walletSubgraph } from '../../../subgraphs/wallet/index.ts';
 import { describeCheck, Ledger, type Account, type LedgerOptions } from '../../../subgraphs/wallet/ledger/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
+import { seedFromTemplates } from '../../support/pglite-templates.ts';
 import { testEnvironment } from '../../support/stack.ts';
 
 /** Whether the tests run on the real Postgres (DATABASE_URL) rather than embedded PGlite. */
@@ -93,17 +95,11 @@ export class LedgerWorld {
   }
 }
 
-function openWalletDatabase(database: TestDatabase, onStatement?: () => void): Promise<Database> {
-  return openDatabase({
-    schema: 'wallet',
-    entities: walletSubgraph.entities,
-    migrations: walletSubgraph.migrations,
-    databaseUrl: database.databaseUrl,
-    dataDir: database.dataDir,
-    poolMax: 8,
-    logger: createLogger(loadConfig('wallet', testEnvironment(database))),
-    onStatement,
-  });
+/** The wallet's database as the subgraph opens it (its migrations, then the platform's event tables). */
+async function openWalletDatabase(database: TestDatabase, onStatement?: () => void): Promise<Database> {
+  if (!database.databaseUrl) await seedFromTemplates(database.dataDir, [walletSubgraph]);
+  const config = loadConfig('wallet', testEnvironment(database, { DATABASE_POOL_MAX: '8' }));
+  return openSubgraphDatabase(walletSubgraph, config, { logger: createLogger(config), onStatement });
 }
 
 /** Asserts `promise` rejects with an AppError of `code` (and, when given, `extensions.reason`); answers it. */
