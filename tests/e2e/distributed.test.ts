@@ -5,6 +5,7 @@ import { createAdmin } from '../../bin/create-admin.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { assertErrorCode, dataOf, graphql } from '../support/client.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { seedEverySubgraph } from '../support/pglite-templates.ts';
 import { startServiceProcess, startSubgraphProcesses, type ServiceProcess } from '../support/processes.ts';
 
 /** The six services as six processes, configured only by the environment, on the real Postgres and Redis. */
@@ -17,6 +18,7 @@ describe('distributed mode', () => {
 
   before(async () => {
     database = await createTestDatabase();
+    if (!database.databaseUrl) await seedEverySubgraph(database.dataDir);
     env = {
       PATH: process.env.PATH ?? '',
       ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),

@@ -11,6 +11,7 @@ import { createLogger } from '../../platform/logger.ts';
 import { User } from '../../subgraphs/accounts/entities.ts';
 import { SUBGRAPHS } from '../../subgraphs/index.ts';
 import { CREATE_ADMIN_ENTRY, runToExit, startEmbeddedProcess } from '../support/commands.ts';
+import { seedEverySubgraph } from '../support/pglite-templates.ts';
 
 /** A pid that certainly ran and certainly ended: a child we waited for. */
 function deadPid(): Promise<number> {
@@ -107,6 +108,7 @@ describe('create-admin against an embedded database another process has open', (
 
   it('names the running embedded server (npm start) and works after it stops', async () => {
     const phone = '+201066600002';
+    await seedEverySubgraph(dataDir); // migrated clusters for the other subgraphs: a fresh start would spend most of this test in initdb
     const server = await startEmbeddedProcess({ PATH: process.env.PATH ?? '', NODE_ENV: 'development', LOG_LEVEL: 'warn', DATA_DIR: dataDir, DEMO_DATA: 'false', DEMO_SIMULATION: 'false' });
     let stopped = false;
     try {

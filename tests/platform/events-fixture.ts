@@ -6,6 +6,7 @@ import { createEventBus, createOutboxEntity, streamKey, withEventMigrations, typ
 import { createLogger } from '../../platform/logger.ts';
 import { closeRedis, createRedis, type Redis } from '../../platform/redis.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { seedFromTemplates } from '../support/pglite-templates.ts';
 import { testEnvironment } from '../support/stack.ts';
 
 /**
@@ -19,6 +20,7 @@ class CreateSideEffects extends Migration {
     this.addSql(`create table "things" ("id" uuid primary key, "label" varchar(100) not null)`);
   }
 }
+const SIDE_EFFECTS_MIGRATION = { name: '0001_side_effects', class: CreateSideEffects };
 
 export type BusMode = 'Postgres + Redis Streams' | 'Postgres + in-process log' | 'PGlite + in-process log';
 
@@ -73,10 +75,11 @@ export class BusWorld {
   async node(source: SubgraphName, options: NodeOptions = {}): Promise<BusNode> {
     const outboxEntity = createOutboxEntity();
     const logger = this.#logger.child({ node: options.name ?? source });
+    if (!this.#database.databaseUrl) await seedFromTemplates(this.#database.dataDir, [{ name: source, entities: [], migrations: [SIDE_EFFECTS_MIGRATION] }]);
     const db = await openDatabase({
       schema: source,
       entities: [outboxEntity],
-      migrations: withEventMigrations([{ name: '0001_side_effects', class: CreateSideEffects }]),
+      migrations: withEventMigrations([SIDE_EFFECTS_MIGRATION]),
       databaseUrl: this.#database.databaseUrl,
       dataDir: this.#database.dataDir,
       poolMax: 4,

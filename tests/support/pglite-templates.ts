@@ -2,9 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, type SubgraphName } from '../../platform/config.ts';
+import { loadConfig, SUBGRAPH_NAMES, type SubgraphName } from '../../platform/config.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { openSubgraphDatabase, type SubgraphSetup } from '../../platform/subgraph.ts';
+import { SUBGRAPHS } from '../../subgraphs/index.ts';
 
 /**
  * Embedded test stacks start from a copy of an already migrated PGlite cluster instead of a new one.
@@ -25,10 +26,20 @@ const STALE_TEMPLATE_MS = 3_600_000;
 
 let templateKey: string | undefined;
 
-/** Copies a migrated cluster of each subgraph into `dataDir/<name>`, where openDatabase looks for it. */
+/**
+ * Copies a migrated cluster of each subgraph into `dataDir/<name>`, where openDatabase looks for it
+ * (the subgraph's migrations and then the platform's, as the subgraph runner applies them). A cluster
+ * already there is left alone: a second replica opens the first one's database.
+ */
 export async function seedFromTemplates(dataDir: string, setups: ReadonlyArray<Pick<SubgraphSetup, 'name' | 'entities' | 'migrations'>>) {
-  const templates = await Promise.all(setups.map(templateFor));
-  setups.forEach((setup, i) => cpSync(templates[i], path.join(dataDir, setup.name), { recursive: true }));
+  const missing = setups.filter((setup) => !existsSync(path.join(dataDir, setup.name)));
+  const templates = await Promise.all(missing.map(templateFor));
+  missing.forEach((setup, i) => cpSync(templates[i], path.join(dataDir, setup.name), { recursive: true }));
+}
+
+/** Every subgraph's cluster, for tests that start whole processes (`npm start`, `npm run service`) on `dataDir`. */
+export function seedEverySubgraph(dataDir: string) {
+  return seedFromTemplates(dataDir, SUBGRAPH_NAMES.map((name) => SUBGRAPHS[name]));
 }
 
 async function templateFor(setup: Pick<SubgraphSetup, 'name' | 'entities' | 'migrations'>): Promise<string> {
