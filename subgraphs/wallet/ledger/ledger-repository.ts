@@ -89,10 +89,11 @@ export class LedgerRepository {
   }
 
   /**
-   * Ledger-wide totals and every account whose stored counters differ from the sums of its transfers,
-   * both read from one snapshot (a repeatable-read transaction), so a check during traffic is exact.
+   * Ledger-wide totals, every account whose stored counters differ from the sums of its transfers, and
+   * idempotency keys naming a transfer that does not exist (the first 100), all read from one snapshot
+   * (a repeatable-read transaction), so a check during traffic is exact.
    */
-  async checkRows(): Promise<{ totals: Counters; mismatches: CounterRow[] }> {
+  async checkRows(): Promise<{ totals: Counters; mismatches: CounterRow[]; orphanKeys: StoredKey[] }> {
     return inTransaction(this.#db.fork(), async (run) => {
       await run('set transaction isolation level repeatable read, read only');
       const [totals] = await run(
@@ -126,7 +127,9 @@ export class LedgerRepository {
             or a."credits_pending" <> coalesce(s."credits_pending", 0) or a."credits_posted" <> coalesce(s."credits_posted", 0)
          order by a."id"`,
       );
+      const orphans = await run(`select k."key", k."request_hash", k."transfer_id" from ${KEYS} as k where not exists (select 1 from ${TRANSFERS} as t where t."id" = k."transfer_id") order by k."key" limit 100`);
       return {
+        orphanKeys: orphans.map(storedKeyFromRow),
         totals: countersOf(totals!),
         mismatches: rows.map((row) => ({ accountId: row.id as string, stored: countersOf(row), fromTransfers: countersOf(row, 'sum_') })),
       };
@@ -178,7 +181,7 @@ export class BatchStatements {
 
   async storedKeys(keys: readonly string[]): Promise<StoredKey[]> {
     const rows = await this.#run(`select "key", "request_hash", "transfer_id" from ${KEYS} where "key" = any(?::text[])`, [arrayLiteral(keys)]);
-    return rows.map((row) => ({ key: row.key as string, hash: (row.request_hash as string).trim(), transferId: row.transfer_id as string }));
+    return rows.map(storedKeyFromRow);
   }
 
   transfersByIds(ids: readonly string[]): Promise<Transfer[]> {
@@ -252,6 +255,10 @@ export class BatchStatements {
     );
     return new Map(rows.map((row) => [row.id as string, { seq: BigInt(row.seq as string), createdAt: new Date(row.created_at as string) }]));
   }
+}
+
+function storedKeyFromRow(row: Row): StoredKey {
+  return { key: row.key as string, hash: (row.request_hash as string).trim(), transferId: row.transfer_id as string };
 }
 
 function countersOf(row: Row, prefix = ''): Counters {

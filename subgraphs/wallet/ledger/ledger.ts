@@ -175,10 +175,10 @@ export class Ledger {
     return toConnection(rows, first, (transfer) => ({ at: transfer.createdAt, id: String(transfer.seq) }));
   }
 
-  /** Proves the ledger balanced, or lists every discrepancy (ledger-wide totals, each account's counters against its transfers). */
+  /** Proves the ledger balanced, or lists every discrepancy (ledger-wide totals, each account's counters against its transfers, keys without their transfer). */
   async checkBalanced(): Promise<LedgerCheck> {
-    const { totals, mismatches } = await this.#repository.checkRows();
-    return ledgerCheck(totals, mismatches);
+    const { totals, mismatches, orphanKeys } = await this.#repository.checkRows();
+    return ledgerCheck(totals, mismatches, orphanKeys);
   }
 
   /** Deletes idempotency keys older than the retention (at least 24 h); answers how many. */

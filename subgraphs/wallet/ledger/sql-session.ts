@@ -86,11 +86,14 @@ const isDatabaseError = (error: unknown): error is Error => error instanceof Err
  * would spread a JS array into a list).
  */
 export function arrayLiteral(values: readonly (string | bigint | number | null)[]): string {
-  let out = '{';
+  const parts = new Array<string>(values.length);
   for (let i = 0; i < values.length; i++) {
-    if (i > 0) out += ',';
     const value = values[i];
-    out += value === null ? 'NULL' : `"${String(value).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    if (value === null) parts[i] = 'NULL';
+    else if (typeof value !== 'string') parts[i] = String(value);
+    else parts[i] = NEEDS_ESCAPE.test(value) ? `"${value.replace(/[\\"]/g, '\\$&')}"` : `"${value}"`;
   }
-  return `${out}}`;
+  return `{${parts.join(',')}}`;
 }
+
+const NEEDS_ESCAPE = /[\\"]/;

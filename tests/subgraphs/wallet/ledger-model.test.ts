@@ -214,7 +214,9 @@ function send(ledger: Ledger, call: Call): Promise<Transfer> {
 
 /** Each discrepancy of a check as "stored minus what the transfers add up to" (or debits minus credits). */
 function skewOf(check: LedgerCheck): Record<string, bigint> {
-  return Object.fromEntries(check.discrepancies.map((d) => (d.kind === 'TOTALS' ? [`totals ${d.side}`, d.debits - d.credits] : [`${d.accountId} ${d.counter}`, d.stored - d.fromTransfers])));
+  return Object.fromEntries(
+    check.discrepancies.map((d) => (d.kind === 'TOTALS' ? [`totals ${d.side}`, d.debits - d.credits] : d.kind === 'ACCOUNT_COUNTER' ? [`${d.accountId} ${d.counter}`, d.stored - d.fromTransfers] : [`key ${d.key}`, 1n])),
+  );
 }
 
 const show = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? `${v}n` : v));

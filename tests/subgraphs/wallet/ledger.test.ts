@@ -368,5 +368,16 @@ describe('the ledger', () => {
       }
       await world.assertBalanced();
     });
+
+    it('reports an idempotency key whose transfer does not exist', async () => {
+      const orphan = { key: `orphan:${randomUUID()}`, transferId: randomUUID() };
+      await world.sql(`insert into "wallet"."ledger_idempotency_keys" ("key", "request_hash", "transfer_id") values (?, ?, ?)`, [orphan.key, 'f'.repeat(64), orphan.transferId]);
+      try {
+        const check = await ledger().checkBalanced();
+        assert.deepEqual(check.discrepancies, [{ kind: 'KEY_WITHOUT_TRANSFER', ...orphan }]);
+      } finally {
+        await world.sql(`delete from "wallet"."ledger_idempotency_keys" where "key" = ?`, [orphan.key]);
+      }
+    });
   });
 });
