@@ -11,7 +11,8 @@ import { createEventMetrics } from './metrics.ts';
 import { OutboxRelay } from './relay.ts';
 import { streamKey, type OutboxEntityClass } from './storage.ts';
 import { RedisStreamTransport, type StreamTransport } from './transport.ts';
-import type { ConsumerOptions, DomainEvent, EventBus, NewEvent, OutboxInsert } from './types.ts';
+import type { AnyEventContract, EventOf } from './contract.ts';
+import type { ConsumerOptions, EventBus, NewEvent, OutboxInsert, OutboxSelect, SqlWithParams } from './types.ts';
 
 export interface EventBusOptions {
   /** The producing (and consuming) subgraph; also its Postgres schema. */
@@ -84,14 +85,16 @@ export function createEventBus(options: EventBusOptions): ManagedEventBus {
     if (em.isInTransaction() && !openTransactions.has(em)) for (const outer of openTransactions) recordedIn.add(outer);
   };
 
-  const envelope = <TData>(event: NewEvent<TData>): DomainEvent<TData> => ({
-    id: randomUUID(),
-    type: event.type,
-    source,
-    occurredAt: new Date().toISOString(),
-    key: event.key,
-    data: event.data,
-  });
+  // The payload is checked before anything is written: one that breaks its contract is the producer's bug.
+  const envelope = <C extends AnyEventContract>(event: NewEvent<C>): EventOf<C> =>
+    ({
+      id: randomUUID(),
+      type: event.contract.type,
+      source,
+      occurredAt: new Date().toISOString(),
+      key: event.key,
+      data: event.contract.check(event.data),
+    }) as EventOf<C>;
 
   const startConsumer = async (consumer: EventConsumer) => {
     await consumer.start();
@@ -99,7 +102,7 @@ export function createEventBus(options: EventBusOptions): ManagedEventBus {
   };
 
   return {
-    record<TData>(em: EntityManager, event: NewEvent<TData>): DomainEvent<TData> {
+    record<C extends AnyEventContract>(em: EntityManager, event: NewEvent<C>): EventOf<C> {
       const domainEvent = envelope(event);
       const row = new outboxEntity();
       Object.assign(row, { id: domainEvent.id, type: domainEvent.type, key: domainEvent.key, data: domainEvent.data, occurredAt: new Date(domainEvent.occurredAt) });
@@ -108,7 +111,7 @@ export function createEventBus(options: EventBusOptions): ManagedEventBus {
       return domainEvent;
     },
 
-    outboxInsert<TData>(event: NewEvent<TData>): OutboxInsert<TData> {
+    outboxInsert<C extends AnyEventContract>(event: NewEvent<C>): OutboxInsert<EventOf<C>> {
       const domainEvent = envelope(event);
       return {
         event: domainEvent,
@@ -118,22 +121,23 @@ export function createEventBus(options: EventBusOptions): ManagedEventBus {
       };
     },
 
-    outboxInsertSelect({ type, from, key, data, params }) {
+    outboxInsertSelect<C extends AnyEventContract>({ contract, from, key, fields }: OutboxSelect<C>) {
+      const data = jsonbObjectOf(contract, fields);
       return {
-        sql: `${insertIntoOutbox} select gen_random_uuid(), ?, ${key}, ${data}, now() from ${from}`,
-        params: [type, ...params],
+        sql: `${insertIntoOutbox} select gen_random_uuid(), ?, ${key}, ${data.sql}, now() from ${from}`,
+        params: [contract.type, ...data.params],
         committed: wakeRelay,
       };
     },
 
-    async publish<TData>(event: NewEvent<TData>): Promise<DomainEvent<TData>> {
+    async publish<C extends AnyEventContract>(event: NewEvent<C>): Promise<EventOf<C>> {
       const domainEvent = envelope(event);
       await transport.append(ownStream, [{ type: domainEvent.type, payload: JSON.stringify(domainEvent) }]);
       metrics.published.inc({ type: domainEvent.type });
       return domainEvent;
     },
 
-    consume(consumerOptions: ConsumerOptions) {
+    consume<C extends AnyEventContract>(consumerOptions: ConsumerOptions<C>) {
       if (state === 'stopped') throw new Error('the event bus is stopped');
       if (consumers.some((consumer) => consumer.name === consumerOptions.name)) throw new Error(`event consumer ${consumerOptions.name} is already registered`);
       const consumer = new EventConsumer(
@@ -169,4 +173,22 @@ export function createEventBus(options: EventBusOptions): ManagedEventBus {
       await transport.close();
     },
   };
+}
+
+/**
+ * A SQL-built payload: `jsonb_build_object` over exactly the contract's fields, in its order, so the
+ * statement cannot leave one out or add one the contract does not name.
+ */
+function jsonbObjectOf(contract: AnyEventContract, fields: OutboxSelect<AnyEventContract>['fields']): { sql: string; params: unknown[] } {
+  const given = fields as Record<string, string | SqlWithParams>;
+  const strays = Object.keys(given).filter((field) => !contract.fields.includes(field));
+  const missing = contract.fields.filter((field) => !Object.hasOwn(given, field));
+  if (strays.length > 0 || missing.length > 0) throw new Error(`${contract.type} built in SQL: ${[...missing.map((field) => `${field} is missing`), ...strays.map((field) => `${field} is not a field of the contract`)].join('; ')}`);
+  const params: unknown[] = [];
+  const pairs = contract.fields.map((field) => {
+    const value = given[field]!;
+    if (typeof value !== 'string') params.push(...value.params);
+    return `'${field}', ${typeof value === 'string' ? value : value.sql}`;
+  });
+  return { sql: `jsonb_build_object(${pairs.join(', ')})`, params };
 }

@@ -3,8 +3,10 @@ import { setTimeout } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../db.ts';
 import type { Logger } from '../logger.ts';
+import { isUuid } from '../validation.ts';
 import { runInBackground } from './background.ts';
 import type { EventMetrics } from './metrics.ts';
+import type { AnyEventContract } from './contract.ts';
 import type { StreamEntry, StreamReader, StreamTransport } from './transport.ts';
 import type { ConsumerOptions, DomainEvent } from './types.ts';
 
@@ -44,7 +46,8 @@ export class EventConsumer {
   readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   readonly #options: ConsumerOptions;
   readonly #deps: ConsumerDeps;
-  readonly #types: Set<string>;
+  /** The contracts of the types this consumer handles, by type. */
+  readonly #contracts: Map<string, AnyEventContract>;
   readonly #retryAfterMs: number;
   readonly #maxAttempts: number;
   readonly #batchSize: number;
@@ -60,7 +63,8 @@ export class EventConsumer {
     this.name = options.name;
     this.#options = options;
     this.#deps = deps;
-    this.#types = new Set(options.types);
+    if (options.contracts.length === 0) throw new Error(`event consumer ${options.name} names no contract`);
+    this.#contracts = new Map(options.contracts.map((contract) => [contract.type, contract]));
     this.#retryAfterMs = tuning.retryAfterMs ?? 5_000;
     this.#maxAttempts = tuning.maxAttempts ?? 5;
     this.#batchSize = tuning.batchSize ?? 20;
@@ -121,13 +125,13 @@ export class EventConsumer {
     const unhandled: string[] = [];
     for (const entry of entries) {
       if (this.#stopping) return; // the rest stays pending and is claimed by another member later
-      if (!this.#types.has(entry.type)) {
+      if (!this.#contracts.has(entry.type)) {
         unhandled.push(entry.id);
         continue;
       }
-      const event = parseEvent(entry.payload);
-      if (event) batch.push({ entry, event });
-      else await this.#process(entry, 1); // unreadable: parked
+      const decoded = this.#decode(entry);
+      if ('problem' in decoded) await this.#park(entry, decoded.event, 1, decoded.problem);
+      else batch.push({ entry, event: decoded.event });
     }
     // Events of types this consumer does not handle: acknowledged together (a burst of one type
     // another consumer wants should not cost this one a round trip each).
@@ -211,17 +215,16 @@ export class EventConsumer {
 
   async #process(entry: StreamEntry, attempt: number) {
     const { transport, stream, group } = this.#deps;
-    if (!this.#types.has(entry.type)) {
+    if (!this.#contracts.has(entry.type)) {
       await transport.ack(stream, group, [entry.id]);
       return;
     }
-    let event: DomainEvent<any>;
-    try {
-      event = readEvent(entry.payload);
-    } catch (error) {
-      await this.#park(entry, undefined, attempt, `unreadable event: ${(error as Error).message}`);
+    const decoded = this.#decode(entry);
+    if ('problem' in decoded) {
+      await this.#park(entry, decoded.event, attempt, decoded.problem);
       return;
     }
+    const { event } = decoded;
     if (attempt > this.#maxAttempts) {
       await this.#park(entry, event, attempt - 1, this.#lastErrors.get(event.id) ?? 'failed on another consumer');
       return;
@@ -286,7 +289,27 @@ export class EventConsumer {
     await transport.ack(stream, group, [entry.id]);
     this.#lastErrors.delete(eventId);
     metrics.parked.inc({ consumer: this.name });
-    logger.error({ consumer: this.name, eventId, type: entry.type, attempts, lastError }, 'event parked in dead_events after repeated failures');
+    logger.error({ consumer: this.name, eventId, type: entry.type, attempts, lastError }, 'event parked in dead_events');
+  }
+
+  /**
+   * The entry as its handler will see it: the envelope read, the payload parsed with its type's contract
+   * (typed, unknown fields dropped). Or why it cannot be applied — no retry would change that, so it is
+   * parked at once; with the envelope when it was readable, so a redelivery is never applied either.
+   */
+  #decode(entry: StreamEntry): { event: DomainEvent<any> } | { event: DomainEvent<any> | undefined; problem: string } {
+    let envelope: DomainEvent<unknown>;
+    try {
+      envelope = readEnvelope(entry.payload);
+    } catch (error) {
+      return { event: undefined, problem: `unreadable event: ${(error as Error).message}` };
+    }
+    if (envelope.type !== entry.type) return { event: envelope, problem: `unreadable event: its type ${JSON.stringify(envelope.type)} is not the stream entry's ${JSON.stringify(entry.type)}` };
+    try {
+      return { event: { ...envelope, data: this.#contracts.get(entry.type)!.parse(envelope.data) } };
+    } catch (error) {
+      return { event: envelope, problem: (error as Error).message };
+    }
   }
 
   #rememberError(eventId: string, error: unknown) {
@@ -295,17 +318,9 @@ export class EventConsumer {
   }
 }
 
-function readEvent(payload: string): DomainEvent<any> {
-  const event = JSON.parse(payload) as DomainEvent<any>;
-  if (typeof event?.id !== 'string') throw new Error('the event has no id');
+function readEnvelope(payload: string): DomainEvent<unknown> {
+  const event = JSON.parse(payload) as DomainEvent<unknown>;
+  // processed_events keys on it (a uuid column): anything else could never be recorded, nor parked.
+  if (!isUuid(event?.id)) throw new Error('the event has no uuid id');
   return event;
-}
-
-/** The event, or undefined when the payload is unreadable (`#process` parks those). */
-function parseEvent(payload: string): DomainEvent<any> | undefined {
-  try {
-    return readEvent(payload);
-  } catch {
-    return undefined;
-  }
 }

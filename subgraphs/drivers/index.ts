@@ -10,7 +10,7 @@ import { permissions } from './permissions.ts';
 import { createResolvers } from './resolvers.ts';
 import { seedDemoDrivers } from './seed.ts';
 import { SupplyPublisher } from './supply.ts';
-import { TRIP_EVENT_TYPES, TRIP_EVENTS_CONSUMER, TripReactions } from './trip-events.ts';
+import { TRIP_EVENT_CONTRACTS, TRIP_EVENTS_CONSUMER, TripReactions } from './trip-events.ts';
 
 export { transitionDriver } from './availability.ts';
 export { takeSupplySnapshot } from './supply.ts';
@@ -67,7 +67,7 @@ export function createDriversSubgraph(options: DriversSubgraphOptions = {}): Sub
       runtime.events.consume({
         name: TRIP_EVENTS_CONSUMER,
         source: 'trips',
-        types: [...TRIP_EVENT_TYPES],
+        contracts: TRIP_EVENT_CONTRACTS,
         handle: reactions.handle,
         handleMany: reactions.handleMany,
         // A burst of matches is applied in a few reads: a winner is OFFERED (never offered another trip)

@@ -1,34 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import { latLngToCell } from 'h3-js';
+import { SUPPLY_SNAPSHOT_RESOLUTION, SupplySnapshot, type SupplySnapshotData } from '../../platform/events/contracts/index.ts';
 import type { EventBus } from '../../platform/events/index.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Redis } from '../../platform/redis.ts';
 import type { LiveLocations } from './live/engine.ts';
 
-/** Supply is counted per H3 cell of this resolution (about 0.7 km²), the cells pricing surges by. */
-export const SUPPLY_RESOLUTION = 8;
 const CELLS_PER_TURN = 1_000;
 
-export interface SupplySnapshot {
-  resolution: typeof SUPPLY_RESOLUTION;
-  /** ISO-8601 UTC. */
-  takenAt: string;
-  /** AVAILABLE drivers with a fresh fix (≤ 60 s), per res-8 cell (H3 index string); empty cells are absent. */
-  cells: Record<string, number>;
-}
-
-/** Counts AVAILABLE, fresh drivers per res-8 cell as of `now`: one live-store round trip, cells computed here. */
-export async function takeSupplySnapshot(live: LiveLocations, now: number = live.now()): Promise<SupplySnapshot> {
+/** Counts AVAILABLE drivers with a fresh fix (≤ 60 s) per res-8 cell as of `now`: one live-store round trip, cells computed here. */
+export async function takeSupplySnapshot(live: LiveLocations, now: number = live.now()): Promise<SupplySnapshotData> {
   const positions = await live.store.availablePositions(now - live.rules.freshnessMs);
   const cells: Record<string, number> = {};
   for (let i = 0; i < positions.length; i++) {
     const { lat, lng } = positions[i]!;
-    const cell = latLngToCell(lat, lng, SUPPLY_RESOLUTION);
+    const cell = latLngToCell(lat, lng, SUPPLY_SNAPSHOT_RESOLUTION);
     cells[cell] = (cells[cell] ?? 0) + 1;
     // 10,000 cells take 10-25 ms: let requests in between (location updates wait behind a long loop).
     if (i % CELLS_PER_TURN === CELLS_PER_TURN - 1) await new Promise((resolve) => setImmediate(resolve));
   }
-  return { resolution: SUPPLY_RESOLUTION, takenAt: new Date(now).toISOString(), cells };
+  return { resolution: SUPPLY_SNAPSHOT_RESOLUTION, takenAt: new Date(now).toISOString(), cells };
 }
 
 /**
@@ -69,13 +60,13 @@ export class SupplyPublisher {
   }
 
   /** Publishes a snapshot unless another replica holds this interval's turn; returns what was published, or null. */
-  async publishOnce(now: number = this.#live.now()): Promise<SupplySnapshot | null> {
+  async publishOnce(now: number = this.#live.now()): Promise<SupplySnapshotData | null> {
     if (this.#redis) {
       const turn = await this.#redis.set(this.#live.keys.supplyLock, this.#replica, 'PX', Math.max(1, Math.floor(this.#intervalMs * 0.9)), 'NX');
       if (turn !== 'OK') return null;
     }
     const snapshot = await takeSupplySnapshot(this.#live, now);
-    await this.#events.publish({ type: 'SupplySnapshot', key: 'supply', data: snapshot });
+    await this.#events.publish({ contract: SupplySnapshot, key: 'supply', data: snapshot });
     return snapshot;
   }
 

@@ -1,6 +1,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import type { Database, EntityManager } from '../../platform/db.ts';
-import type { DomainEvent } from '../../platform/events/index.ts';
+import { TripCancelled, TripCompleted, TripMatched, TripStarted, type TripCancelledData, type TripCompletedData, type TripMatchedData, type TripStartedData } from '../../platform/events/contracts/index.ts';
+import type { EventOf } from '../../platform/events/index.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Availability, DriverRef } from './availability.ts';
 import type { LiveLocations } from './live/engine.ts';
@@ -8,33 +9,9 @@ import { countFor, upsertDriverTrip, upsertDriverTrips } from './records.ts';
 
 /** The consumer group drivers reads trips' stream with. */
 export const TRIP_EVENTS_CONSUMER = 'drivers-trip-reactions';
-export const TRIP_EVENT_TYPES = ['TripMatched', 'TripStarted', 'TripCompleted', 'TripCancelled'] as const;
-
-interface TripParties {
-  tripId: string;
-  riderId: string;
-  driverId: string;
-  driverUserId: string;
-}
-export interface TripMatchedData extends TripParties {
-  vehicleType: string;
-  matchedAt: string;
-}
-export interface TripStartedData extends TripParties {
-  startedAt: string;
-}
-export interface TripCompletedData extends TripParties {
-  completedAt: string;
-}
-export interface TripCancelledData {
-  tripId: string;
-  riderId: string;
-  driverId: string | null;
-  driverUserId: string | null;
-  cancelledBy: 'RIDER' | 'DRIVER' | 'SYSTEM';
-  reason: string;
-  cancelledAt: string;
-}
+/** The trip events drivers reacts to, by contract. */
+export const TRIP_EVENT_CONTRACTS = [TripMatched, TripStarted, TripCompleted, TripCancelled] as const;
+export type TripEvent = EventOf<(typeof TRIP_EVENT_CONTRACTS)[number]>;
 
 /**
  * Trips is the authority on who is matched: its winner becomes BUSY from wherever they are, even if
@@ -100,16 +77,16 @@ export class TripReactions {
     this.#afterCommit.set(em, tasks);
   }
 
-  handle = async (event: DomainEvent<any>, em: EntityManager): Promise<void> => {
+  handle = async (event: TripEvent, em: EntityManager): Promise<void> => {
     switch (event.type) {
       case 'TripMatched':
-        return this.#matched([event.data as TripMatchedData], em);
+        return this.#matched([event.data], em);
       case 'TripStarted':
-        return this.#started(event.data as TripStartedData, em);
+        return this.#started(event.data, em);
       case 'TripCompleted':
-        return this.#completed(event.data as TripCompletedData, em);
+        return this.#completed(event.data, em);
       case 'TripCancelled':
-        return this.#cancelled(event.data as TripCancelledData, em);
+        return this.#cancelled(event.data, em);
     }
   };
 
@@ -117,11 +94,11 @@ export class TripReactions {
    * The events of one read, in order; each run of TripMatched (a burst of accepts) is applied together,
    * with one statement per table for the run. What `handle` on each in turn would do.
    */
-  handleMany = async (events: DomainEvent<any>[], em: EntityManager): Promise<void> => {
+  handleMany = async (events: TripEvent[], em: EntityManager): Promise<void> => {
     for (let start = 0; start < events.length; ) {
       let end = start + 1;
       if (events[start]!.type === 'TripMatched') while (end < events.length && events[end]!.type === 'TripMatched') end += 1;
-      if (end - start > 1) await this.#matched(events.slice(start, end).map((event) => event.data as TripMatchedData), em);
+      if (end - start > 1) await this.#matched(events.slice(start, end).flatMap((event) => (event.type === 'TripMatched' ? [event.data] : [])), em);
       else await this.handle(events[start]!, em);
       start = end;
     }
@@ -242,4 +219,4 @@ export class TripReactions {
   }
 }
 
-const partiesOf = (data: TripParties) => ({ tripId: data.tripId, riderId: data.riderId, driverId: data.driverId, driverUserId: data.driverUserId });
+const partiesOf = (data: Pick<TripMatchedData, 'tripId' | 'riderId' | 'driverId' | 'driverUserId'>) => ({ tripId: data.tripId, riderId: data.riderId, driverId: data.driverId, driverUserId: data.driverUserId });

@@ -1,5 +1,6 @@
 import type { EntityManager } from '../../platform/db.ts';
-import type { DomainEvent } from '../../platform/events/index.ts';
+import { SupplySnapshot, TripRequested } from '../../platform/events/contracts/index.ts';
+import type { EventOf } from '../../platform/events/index.ts';
 import { redisNamespace } from '../../platform/redis.ts';
 import { readSchema } from '../../platform/graphql.ts';
 import { loadQuoteSigningSecret } from '../../platform/quote-token.ts';
@@ -14,7 +15,7 @@ import { PostgresQuoteStore, RedisQuoteStore, type QuoteStore } from './quote-st
 import { resolvers } from './resolvers.ts';
 import { seedDemoQuotes } from './seed.ts';
 import { PricingService } from './service.ts';
-import { SurgeEngine, supplyFreshnessMs, type TripRequestedDemand } from './surge-engine.ts';
+import { SurgeEngine, supplyFreshnessMs } from './surge-engine.ts';
 
 /**
  * A Redis quote outlives its validity by this much, so a quote booked in its last second is still
@@ -39,18 +40,10 @@ function consumeEvents(runtime: SubgraphRuntime, surge: SurgeEngine, store: Quot
   const { events, logger } = runtime;
   // A trip request is demand in its pickup's cell, and its quote is kept for good (a burst of bookings:
   // one statement each for all the requests of one read).
-  const applyTripRequests = async (batch: DomainEvent[], em: EntityManager) => {
-    const requests: TripRequestedDemand[] = [];
-    for (const event of batch) {
-      const request = SurgeEngine.parseTripRequested(event.data);
-      if (request) requests.push(request);
-      else logger.error({ eventId: event.id }, 'ignoring a malformed TripRequested');
-    }
+  const applyTripRequests = async (batch: Array<EventOf<typeof TripRequested>>, em: EntityManager) => {
+    const requests = batch.map((event) => event.data);
     await surge.recordTripsRequested(em, requests);
-    for (const request of requests) {
-      if (!request.quoteId) logger.warn({ tripId: request.tripId }, 'TripRequested without a quoteId: its quote cannot be kept');
-    }
-    const bookings = requests.flatMap((request) => (request.quoteId ? [{ quoteId: request.quoteId, tripId: request.tripId, bookedAt: new Date(request.requestedAt) }] : []));
+    const bookings = requests.map((request) => ({ quoteId: request.quoteId, tripId: request.tripId, bookedAt: new Date(request.requestedAt) }));
     for (const lost of await store.book(em, bookings)) {
       logger.error({ quoteId: lost.quoteId, tripId: lost.tripId }, 'a booked quote expired before it could be kept; Trip.quote will be null');
     }
@@ -58,7 +51,7 @@ function consumeEvents(runtime: SubgraphRuntime, surge: SurgeEngine, store: Quot
   events.consume({
     name: 'trip-requests',
     source: 'trips',
-    types: ['TripRequested'],
+    contracts: [TripRequested],
     handle: (event, em) => applyTripRequests([event], em),
     handleMany: applyTripRequests,
     // Demand counts for the next surge tick (a minute away) and a quote kept for good (it stays in Redis
@@ -68,9 +61,9 @@ function consumeEvents(runtime: SubgraphRuntime, surge: SurgeEngine, store: Quot
   events.consume({
     name: 'supply-snapshots',
     source: 'drivers',
-    types: ['SupplySnapshot'],
+    contracts: [SupplySnapshot],
     async handle(event, em) {
-      if (!(await surge.recordSupplySnapshot(em, event.data))) logger.error({ eventId: event.id }, 'ignoring a malformed SupplySnapshot');
+      if (!(await surge.recordSupplySnapshot(em, event.data))) logger.error({ eventId: event.id, resolution: event.data.resolution }, 'ignoring a SupplySnapshot of cells surge does not use');
     },
   });
 }

@@ -1,7 +1,7 @@
 import type { Database, EntityManager } from '../../platform/db.ts';
+import type { SupplySnapshotData, TripRequestedData } from '../../platform/events/contracts/index.ts';
 import { runInBackground } from '../../platform/events/index.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { z } from '../../platform/validation.ts';
 import { allCells, demandBetween, latestSupply, pruneInputs, recordDemand, recordSupply, saveCells, claimTick, type SurgeCellRow } from './surge-store.ts';
 import { cellOf, DEMAND_WINDOW_MS, QUIET_CELL, smoothSurge, SURGE_FLOOR, SURGE_RESOLUTION, surgeTarget } from './surge.ts';
 
@@ -31,19 +31,8 @@ export interface RecomputeResult {
   removed: number;
 }
 
-const tripRequestedSchema = z.object({
-  tripId: z.string().min(1),
-  quoteId: z.string().min(1).optional(),
-  pickup: z.object({ lat: z.number().min(-90).max(90), lng: z.number().min(-180).max(180) }),
-  requestedAt: z.string().datetime({ offset: true }),
-});
-export type TripRequestedDemand = z.infer<typeof tripRequestedSchema>;
-
-const supplySnapshotSchema = z.object({
-  resolution: z.number().int(),
-  takenAt: z.string().datetime({ offset: true }),
-  cells: z.record(z.string(), z.number().int().min(0)),
-});
+/** What a TripRequested tells surge: one unit of demand in the pickup's cell. */
+export type TripDemand = Pick<TripRequestedData, 'tripId' | 'pickup' | 'requestedAt'>;
 
 /**
  * Turns trip requests and driver supply into a surge multiplier per res-8 cell, every interval, on
@@ -67,22 +56,19 @@ export class SurgeEngine {
     this.#now = options.now ?? (() => new Date());
   }
 
-  /** TripRequested: one unit of demand in the pickup's cell (a redelivered event counts once). */
-  static parseTripRequested(data: unknown): TripRequestedDemand | null {
-    const parsed = tripRequestedSchema.safeParse(data);
-    return parsed.success ? parsed.data : null;
-  }
-
-  /** TripRequested events: one demand each in its pickup's cell (one statement for them all). */
-  async recordTripsRequested(em: EntityManager, demands: readonly TripRequestedDemand[]) {
+  /** TripRequested events: one demand each in its pickup's cell (one statement for them all; a redelivered event counts once). */
+  async recordTripsRequested(em: EntityManager, demands: readonly TripDemand[]) {
     await recordDemand(em, demands.map((demand) => ({ tripId: demand.tripId, h3Cell: cellOf(demand.pickup), requestedAt: new Date(demand.requestedAt) })));
   }
 
-  /** SupplySnapshot: kept as received; false (and nothing stored) for a malformed one or another resolution. */
-  async recordSupplySnapshot(em: EntityManager, data: unknown): Promise<boolean> {
-    const parsed = supplySnapshotSchema.safeParse(data);
-    if (!parsed.success || parsed.data.resolution !== SURGE_RESOLUTION) return false;
-    await recordSupply(em, { takenAt: new Date(parsed.data.takenAt), resolution: parsed.data.resolution, cells: parsed.data.cells });
+  /**
+   * SupplySnapshot: kept as received; false (and nothing stored) when its cells are not surge's. The
+   * contract fixes the resolution, and the compiler refuses this comparison should SURGE_RESOLUTION
+   * ever differ from it.
+   */
+  async recordSupplySnapshot(em: EntityManager, snapshot: SupplySnapshotData): Promise<boolean> {
+    if (snapshot.resolution !== SURGE_RESOLUTION) return false;
+    await recordSupply(em, { takenAt: new Date(snapshot.takenAt), resolution: snapshot.resolution, cells: snapshot.cells });
     return true;
   }
 

@@ -1,36 +1,12 @@
-import type { EntityManager } from '../../platform/db.ts';
-import type { OutboxInsert, OutboxSelect } from '../../platform/events/index.ts';
-import type { CancelledBy, PaymentMethod, Trip, VehicleType } from './entities.ts';
+import { TripCancelled, TripCompleted, TripMatched, TripRequested, TripStarted } from '../../platform/events/contracts/index.ts';
+import type { AnyEventContract, EventBus, EventData, NewEvent, OutboxSelect } from '../../platform/events/index.ts';
+import type { Trip } from './entities.ts';
 
 /**
  * The part of the event bus (platform/events) trips writes with: the outbox, inside the caller's
  * transaction, or as a `with` clause of the one statement that makes the change.
  */
-export interface EventRecorder {
-  record<T>(em: EntityManager, event: { type: string; key: string; data: T }): unknown;
-  outboxInsert<T>(event: { type: string; key: string; data: T }): Pick<OutboxInsert<T>, 'sql' | 'params' | 'committed'>;
-  outboxInsertSelect(event: OutboxSelect): Pick<OutboxInsert<unknown>, 'sql' | 'params' | 'committed'>;
-}
-
-type Point = { lat: number; lng: number };
-
-export interface TripRequestedData {
-  tripId: string; riderId: string;
-  /** The booked quote's row id in pricing (the `quoteId` claim): pricing keeps that quote for good. */
-  quoteId: string;
-  vehicleType: VehicleType; pickup: Point; dropoff: Point;
-  fareMinor: string; currency: string; paymentMethod: PaymentMethod; requestedAt: string;
-}
-export interface TripMatchedData { tripId: string; riderId: string; driverId: string; driverUserId: string; vehicleType: VehicleType; matchedAt: string }
-export interface TripStartedData { tripId: string; riderId: string; driverId: string; driverUserId: string; startedAt: string }
-export interface TripCompletedData {
-  tripId: string; riderId: string; driverId: string; driverUserId: string;
-  fareMinor: string; commissionMinor: string; currency: string; paymentMethod: PaymentMethod; completedAt: string;
-}
-export interface TripCancelledData {
-  tripId: string; riderId: string; driverId: string | null; driverUserId: string | null;
-  cancelledBy: CancelledBy; reason: string; feeMinor: string; currency: string; cancelledAt: string;
-}
+export type EventRecorder = Pick<EventBus, 'record' | 'outboxInsert' | 'outboxInsertSelect'>;
 
 /** fare × bps / 10 000, rounded half-up to the minor unit (exact: integers only). */
 export function commissionMinor(fareMinor: bigint, commissionBps: number): bigint {
@@ -40,23 +16,30 @@ export function commissionMinor(fareMinor: bigint, commissionBps: number): bigin
 const iso = (date: Date | null | undefined) => (date ?? new Date()).toISOString();
 
 /**
- * TripMatched (TripMatchedData), computed by acceptOffer's one statement from the assigned trip row
- * `alias`; `matchedAt` is the time it writes to assigned_at.
+ * TripMatched, computed by acceptOffer's one statement from the assigned trip row `alias`; `matchedAt`
+ * is the time it writes to assigned_at. The contract's field list makes the jsonb: a field it gains
+ * fails to compile here until the statement provides it.
  */
-export function matchedEvent(alias: string, matchedAt: Date): OutboxSelect {
+export function matchedEvent(alias: string, matchedAt: Date): OutboxSelect<typeof TripMatched> {
   return {
-    type: 'TripMatched',
+    contract: TripMatched,
     from: alias,
     key: `${alias}."id"::text`,
-    data: `jsonb_build_object('tripId', ${alias}."id", 'riderId', ${alias}."rider_id", 'driverId', ${alias}."driver_id", 'driverUserId', ${alias}."driver_user_id", 'vehicleType', ${alias}."vehicle_type", 'matchedAt', ?::text)`,
-    params: [matchedAt.toISOString()],
+    fields: {
+      tripId: `${alias}."id"`,
+      riderId: `${alias}."rider_id"`,
+      driverId: `${alias}."driver_id"`,
+      driverUserId: `${alias}."driver_user_id"`,
+      vehicleType: `${alias}."vehicle_type"`,
+      matchedAt: { sql: '?::text', params: [matchedAt.toISOString()] },
+    },
   };
 }
 
 /** The events of the trip lifecycle, built from the row as the transition left it, each keyed by trip id. */
 export const tripEvents = {
   requested(trip: Trip) {
-    return event<TripRequestedData>('TripRequested', trip, {
+    return event(TripRequested, trip, {
       tripId: trip.id,
       riderId: trip.riderId,
       quoteId: trip.quoteId,
@@ -70,7 +53,7 @@ export const tripEvents = {
     });
   },
   started(trip: Trip) {
-    return event<TripStartedData>('TripStarted', trip, {
+    return event(TripStarted, trip, {
       tripId: trip.id,
       riderId: trip.riderId,
       driverId: trip.driverId!,
@@ -79,7 +62,7 @@ export const tripEvents = {
     });
   },
   completed(trip: Trip) {
-    return event<TripCompletedData>('TripCompleted', trip, {
+    return event(TripCompleted, trip, {
       tripId: trip.id,
       riderId: trip.riderId,
       driverId: trip.driverId!,
@@ -92,7 +75,7 @@ export const tripEvents = {
     });
   },
   cancelled(trip: Trip) {
-    return event<TripCancelledData>('TripCancelled', trip, {
+    return event(TripCancelled, trip, {
       tripId: trip.id,
       riderId: trip.riderId,
       driverId: trip.driverId ?? null,
@@ -106,6 +89,6 @@ export const tripEvents = {
   },
 };
 
-function event<T>(type: string, trip: Trip, data: T) {
-  return { type, key: trip.id, data };
+function event<C extends AnyEventContract>(contract: C, trip: Trip, data: EventData<C>): NewEvent<C> {
+  return { contract, key: trip.id, data };
 }

@@ -1,6 +1,7 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { Principal } from '../../platform/auth.ts';
 import type { EntityManager } from '../../platform/db.ts';
+import type { AnyEventContract, NewEvent } from '../../platform/events/index.ts';
 import { conflict, forbidden, notFound } from '../../platform/errors.ts';
 import { parseInput } from '../../platform/validation.ts';
 import type { DriverReleases } from './dispatch/releases.ts';
@@ -20,7 +21,7 @@ const DRIVER_STEPS = {
   markArrived: { from: 'DRIVER_ASSIGNED', to: 'DRIVER_ARRIVED', at: 'arrived_at', event: undefined },
   startTrip: { from: 'DRIVER_ARRIVED', to: 'IN_PROGRESS', at: 'started_at', event: tripEvents.started },
   completeTrip: { from: 'IN_PROGRESS', to: 'COMPLETED', at: 'completed_at', event: tripEvents.completed },
-} as const satisfies Record<string, { from: TripStatus; to: TripStatus; at: string; event: ((trip: Trip) => { type: string; key: string; data: unknown }) | undefined }>;
+} as const satisfies Record<string, { from: TripStatus; to: TripStatus; at: string; event: ((trip: Trip) => NewEvent<AnyEventContract>) | undefined }>;
 export type DriverStep = keyof typeof DRIVER_STEPS;
 
 export interface TripLifecycleOptions {
@@ -139,7 +140,7 @@ export class TripLifecycle {
         [now, now, tripId, principal.userId],
       );
       if (!moved) throw await this.#refuse(tx, tripId, (trip) => trip.driver_user_id === principal.userId);
-      if (event) this.#options.events.record<unknown>(tx, event(tripFromRow(tx, moved)));
+      if (event) this.#options.events.record<AnyEventContract>(tx, event(tripFromRow(tx, moved)));
       return moved;
     });
     await this.#options.notifier.tripChanged(row);

@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { Migration } from '@mikro-orm/migrations';
 import { loadConfig, SUBGRAPH_NAMES, type SubgraphName } from '../../platform/config.ts';
 import { openDatabase, type Database, type EntityManager } from '../../platform/db.ts';
-import { createEventBus, createOutboxEntity, streamKey, withEventMigrations, type ConsumerOptions, type ConsumerTuning, type DomainEvent, type ManagedEventBus, type StreamTransport } from '../../platform/events/index.ts';
+import { uuid } from '../../platform/events/contracts/fields.ts';
+import { createEventBus, createOutboxEntity, defineEventContract, streamKey, withEventMigrations, type ConsumerOptions, type ConsumerTuning, type EventOf, type ManagedEventBus, type StreamTransport } from '../../platform/events/index.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { closeRedis, createRedis, type Redis } from '../../platform/redis.ts';
+import { z } from '../../platform/validation.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { seedFromTemplates } from '../support/pglite-templates.ts';
 import { testEnvironment } from '../support/stack.ts';
@@ -22,9 +24,17 @@ class CreateSideEffects extends Migration {
 }
 const SIDE_EFFECTS_MIGRATION = { name: '0001_side_effects', class: CreateSideEffects };
 
+/** The event these tests record: a `things` row was written (tests that only need an event send none of its fields). */
+export const ThingHappened = defineEventContract('ThingHappened', z.object({ thingId: uuid.optional(), index: z.number().int().min(0).optional() }));
+export type ThingEvent = EventOf<typeof ThingHappened>;
+
 export type BusMode = 'Postgres + Redis Streams' | 'Postgres + in-process log' | 'PGlite + in-process log';
 
 export const BUS_MODES: BusMode[] = ['Postgres + Redis Streams', 'Postgres + in-process log', 'PGlite + in-process log'];
+
+/** The modes this run can test: PGlite always, Postgres with DATABASE_URL, Redis with REDIS_URL too. */
+export const availableBusModes = (): BusMode[] =>
+  BUS_MODES.filter((mode) => (mode === 'PGlite + in-process log' ? true : Boolean(process.env.DATABASE_URL) && (mode !== 'Postgres + Redis Streams' || Boolean(process.env.REDIS_URL))));
 
 export interface BusNode {
   readonly name: string;
@@ -133,9 +143,13 @@ export class BusWorld {
 }
 
 /** A consumer whose handler writes one `applied` row per call, in the handler's transaction. */
-export function recordingConsumer(node: BusNode, options: Partial<ConsumerOptions> & { name: string; source: SubgraphName }, extra?: (event: DomainEvent<any>, em: EntityManager) => Promise<void>): ConsumerOptions {
+export function recordingConsumer(
+  node: BusNode,
+  options: Partial<ConsumerOptions<typeof ThingHappened>> & { name: string; source: SubgraphName },
+  extra?: (event: ThingEvent, em: EntityManager) => Promise<void>,
+): ConsumerOptions<typeof ThingHappened> {
   return {
-    types: ['ThingHappened'],
+    contracts: [ThingHappened],
     async handle(event, em) {
       await extra?.(event, em);
       await em.getConnection().execute(
@@ -172,16 +186,16 @@ export async function processedTransactions(node: BusNode, consumer: string, exc
 }
 
 /** Records `count` ThingHappened events, each with a `things` row, in its own transaction (keys thing-0001 ...). */
-export async function recordThings(node: BusNode, count: number, options: { concurrently?: boolean; from?: number } = {}): Promise<DomainEvent[]> {
+export async function recordThings(node: BusNode, count: number, options: { concurrently?: boolean; from?: number } = {}): Promise<ThingEvent[]> {
   const one = (index: number) =>
     node.db.fork().transactional(async (em) => {
       const id = randomUUID();
       await em.getConnection().execute(`insert into "${node.source}"."things" ("id", "label") values (?, ?)`, [id, `thing ${index}`], 'run', em.getTransactionContext());
-      return node.bus.record(em, { type: 'ThingHappened', key: `thing-${String(index).padStart(4, '0')}`, data: { thingId: id, index } });
+      return node.bus.record(em, { contract: ThingHappened, key: `thing-${String(index).padStart(4, '0')}`, data: { thingId: id, index } });
     });
   const indexes = Array.from({ length: count }, (_, offset) => (options.from ?? 1) + offset);
   if (options.concurrently) return Promise.all(indexes.map(one));
-  const events: DomainEvent[] = [];
+  const events: ThingEvent[] = [];
   for (const index of indexes) events.push(await one(index));
   return events;
 }

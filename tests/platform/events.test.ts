@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { StreamTransport } from '../../platform/events/index.ts';
-import { appliedRows, BUS_MODES, BusWorld, eventually, processedTransactions, recordingConsumer, recordThings, type BusMode } from './events-fixture.ts';
+import { SupplySnapshot } from '../../platform/events/contracts/index.ts';
+import { appliedRows, availableBusModes, BusWorld, eventually, processedTransactions, recordingConsumer, recordThings, ThingHappened } from './events-fixture.ts';
 
-const available = (mode: BusMode) => (mode === 'PGlite + in-process log' ? true : Boolean(process.env.DATABASE_URL) && (mode !== 'Postgres + Redis Streams' || Boolean(process.env.REDIS_URL)));
-
-for (const mode of BUS_MODES.filter(available)) {
+for (const mode of availableBusModes()) {
   // PGlite is slow to open (one cluster per node): it runs the core cases; the races need Postgres anyway.
   const embedded = mode === 'PGlite + in-process log';
   const beyondCore: typeof it = embedded ? ((() => undefined) as unknown as typeof it) : it;
@@ -27,7 +26,7 @@ for (const mode of BUS_MODES.filter(available)) {
 
       await assert.rejects(
         trips.db.fork().transactional(async (em) => {
-          trips.bus.record(em, { type: 'ThingHappened', key: 'rolled-back', data: {} });
+          trips.bus.record(em, { contract: ThingHappened, key: 'rolled-back', data: {} });
           await em.flush();
           throw new Error('the change fails after the event was written');
         }),
@@ -57,11 +56,11 @@ for (const mode of BUS_MODES.filter(available)) {
       await eventually(async () => (await appliedRows(drivers, 'latency')).some((row) => row.event_id === event.id), { timeoutMs: 5_000, what: 'the event' });
       // ... and with a plain flush, which commits in a transaction of its own.
       const em = trips.db.fork();
-      const flushed = trips.bus.record(em, { type: 'ThingHappened', key: 'thing-0101', data: {} });
+      const flushed = trips.bus.record(em, { contract: ThingHappened, key: 'thing-0101', data: {} });
       await em.flush();
       await eventually(async () => (await appliedRows(drivers, 'latency')).some((row) => row.event_id === flushed.id), { timeoutMs: 5_000, what: 'the flushed event' });
       // ... and from a transaction nested in another (a savepoint: the relay wakes when the outer one commits).
-      const nested = await trips.db.fork().transactional((outer) => outer.transactional(async (inner) => trips.bus.record(inner, { type: 'ThingHappened', key: 'thing-0102', data: {} })));
+      const nested = await trips.db.fork().transactional((outer) => outer.transactional(async (inner) => trips.bus.record(inner, { contract: ThingHappened, key: 'thing-0102', data: {} })));
       await eventually(async () => (await appliedRows(drivers, 'latency')).some((row) => row.event_id === nested.id), { timeoutMs: 5_000, what: 'the nested event' });
       await trips.stop();
       await drivers.stop();
@@ -199,10 +198,10 @@ for (const mode of BUS_MODES.filter(available)) {
       await wallet.bus.start();
       const connection = trips.db.orm.em.getConnection();
 
-      const failing = trips.bus.outboxInsert({ type: 'ThingHappened', key: 'thing-0301', data: {} });
+      const failing = trips.bus.outboxInsert({ contract: ThingHappened, key: 'thing-0301', data: {} });
       await assert.rejects(connection.execute(`with "event" as (${failing.sql} returning 1) select 1 / 0 from "event"`, failing.params), /division by zero/);
       const thingId = randomUUID();
-      const written = trips.bus.outboxInsert({ type: 'ThingHappened', key: 'thing-0302', data: { thingId } });
+      const written = trips.bus.outboxInsert({ contract: ThingHappened, key: 'thing-0302', data: { thingId } });
       await connection.execute(`with "thing" as (insert into "trips"."things" ("id", "label") values (?, ?)), "event" as (${written.sql}) select 1`, [thingId, 'thing 302', ...written.params]);
       written.committed(); // the poll is a minute away: only this wakes the relay
 
@@ -302,16 +301,16 @@ for (const mode of BUS_MODES.filter(available)) {
       pricing.bus.consume({
         name: 'supply',
         source: 'drivers',
-        types: ['SupplySnapshot'],
+        contracts: [SupplySnapshot],
         async handle(event) {
-          seen.push(`${event.type}:${event.source}:${(event.data as { cells: Record<string, number> }).cells['88283082a3fffff']}`);
+          seen.push(`${event.type}:${event.source}:${event.data.cells['88283082a3fffff']}`);
         },
       });
       await drivers.bus.start();
       await pricing.bus.start();
 
       await recordThings(drivers, 1, { from: 600 });
-      const snapshot = await drivers.bus.publish({ type: 'SupplySnapshot', key: 'res-8', data: { resolution: 8, takenAt: new Date().toISOString(), cells: { '88283082a3fffff': 4 } } });
+      const snapshot = await drivers.bus.publish({ contract: SupplySnapshot, key: 'res-8', data: { resolution: 8, takenAt: new Date().toISOString(), cells: { '88283082a3fffff': 4 } } });
       assert.equal(snapshot.source, 'drivers');
       await eventually(() => seen.length === 1, { what: 'the snapshot' });
       assert.deepEqual(seen, ['SupplySnapshot:drivers:4']);
@@ -334,7 +333,7 @@ for (const mode of BUS_MODES.filter(available)) {
           },
         });
       const pricing = await world.node('pricing', { wrapTransport: countAcks });
-      pricing.bus.consume({ name: 'snapshots-only', source: 'drivers', types: ['SupplySnapshot'], handle: async () => assert.fail('no snapshot was published') });
+      pricing.bus.consume({ name: 'snapshots-only', source: 'drivers', contracts: [SupplySnapshot], handle: async () => assert.fail('no snapshot was published') });
       await pricing.bus.start();
       await eventually(() => acks.flat().length === others.length, { what: 'the six events acknowledged' });
       assert.deepEqual(acks.map((ids) => ids.length), [6], 'one acknowledgement for the read');

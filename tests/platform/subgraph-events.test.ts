@@ -5,13 +5,17 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../platform/config.ts';
 import { openDatabase } from '../../platform/db.ts';
+import { minorUnits } from '../../platform/events/contracts/fields.ts';
 import type { DomainEvent } from '../../platform/events/index.ts';
-import { createOutboxEntity, withEventMigrations } from '../../platform/events/index.ts';
+import { createOutboxEntity, defineEventContract, withEventMigrations } from '../../platform/events/index.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { createServiceClient } from '../../platform/service-client.ts';
+import { z } from '../../platform/validation.ts';
 import { SUBGRAPHS } from '../../subgraphs/index.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 import { eventually } from './events-fixture.ts';
+
+const StackTestHappened = defineEventContract('StackTestHappened', z.object({ fareMinor: minorUnits }));
 
 describe('events and internal calls in a running supergraph', () => {
   let stack: Stack;
@@ -34,11 +38,11 @@ describe('events and internal calls in a running supergraph', () => {
     stack.subgraph('wallet').runtime.events.consume({
       name: 'stack-test',
       source: 'trips',
-      types: ['StackTestHappened'],
+      contracts: [StackTestHappened],
       handle: async (event) => void received.push(event),
     });
     const trips = stack.subgraph('trips');
-    const recorded = await trips.db.fork().transactional(async (em) => trips.runtime.events.record(em, { type: 'StackTestHappened', key: 'k-1', data: { fareMinor: '1250' } }));
+    const recorded = await trips.db.fork().transactional(async (em) => trips.runtime.events.record(em, { contract: StackTestHappened, key: 'k-1', data: { fareMinor: '1250' } }));
     stack.resetStatementCount();
     await eventually(() => received.length === 1, { what: 'the event in wallet' });
     // The relay and the consumer did SQL meanwhile; none of it is request work.

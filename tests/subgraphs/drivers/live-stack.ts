@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { loadConfig, type ServiceConfig } from '../../../platform/config.ts';
-import { createEventBus, createOutboxEntity, streamKey, type DomainEvent, type ManagedEventBus } from '../../../platform/events/index.ts';
+import { createEventBus, createOutboxEntity, streamKey, type AnyEventContract, type EventData, type EventOf, type ManagedEventBus } from '../../../platform/events/index.ts';
 import { createLogger } from '../../../platform/logger.ts';
 import { loadServiceTokenSecret, mintServiceToken, SERVICE_TOKEN_HEADER } from '../../../platform/service-auth.ts';
 import { startSubgraph, type RunningSubgraph } from '../../../platform/subgraph.ts';
@@ -140,19 +140,19 @@ export class LiveStack {
   #trips: ManagedEventBus | undefined;
 
   /** Publishes on trips' stream, as the trips subgraph would after a commit. */
-  publishTripEvent<T>(type: string, data: T & { tripId: string }): Promise<DomainEvent<T>> {
+  publishTripEvent<C extends AnyEventContract>(contract: C, data: EventData<C> & { tripId: string }): Promise<EventOf<C>> {
     this.#trips ??= this.#bus('trips');
-    return this.#trips.publish({ type, key: data.tripId, data });
+    return this.#trips.publish({ contract, key: data.tripId, data });
   }
 
   /**
    * A consumer of `source`'s stream standing in for another subgraph (pricing reads SupplySnapshot):
    * the events it receives, in order. Its outbox is drivers' own, which drivers never writes to.
    */
-  async listen(source: 'drivers', types: string[]): Promise<Array<DomainEvent<any>>> {
-    const received: Array<DomainEvent<any>> = [];
+  async listen<C extends AnyEventContract>(source: 'drivers', contracts: C[]): Promise<Array<EventOf<C>>> {
+    const received: Array<EventOf<C>> = [];
     const bus = this.#bus('pricing');
-    bus.consume({ name: `test-listener-${++sequence}`, source, types, handle: async (event) => void received.push(event) });
+    bus.consume({ name: `test-listener-${++sequence}`, source, contracts, handle: async (event) => void received.push(event) });
     await bus.start();
     return received;
   }

@@ -5,8 +5,8 @@ import { latLngToCell } from 'h3-js';
 import { transitionDriver } from '../../../subgraphs/drivers/availability.ts';
 import { offerCountsOf, supplyOf, takeSupplySnapshot } from '../../../subgraphs/drivers/index.ts';
 import { SupplyPublisher } from '../../../subgraphs/drivers/supply.ts';
-import { TripReactions } from '../../../subgraphs/drivers/trip-events.ts';
-import type { DomainEvent } from '../../../platform/events/index.ts';
+import { TripReactions, type TRIP_EVENT_CONTRACTS, type TripEvent } from '../../../subgraphs/drivers/trip-events.ts';
+import { SupplySnapshot, TripCancelled, TripCompleted, TripMatched, TripStarted } from '../../../platform/events/contracts/index.ts';
 import { createLogger } from '../../../platform/logger.ts';
 import { assertErrorCode, dataOf } from '../../support/client.ts';
 import { eventually, isoAgo, offset, REDIS, startLiveStack, type LiveStack, type OnlineDriver, type TestPrincipal } from './live-stack.ts';
@@ -49,11 +49,11 @@ describe("drivers' reactions to trip events", () => {
 
   const parties = (tripId: string, rider: TestPrincipal, driver: OnlineDriver) => ({ tripId, riderId: rider.id, driverId: driver.driverId, driverUserId: driver.id });
   const matched = (tripId: string, rider: TestPrincipal, driver: OnlineDriver) =>
-    stack.publishTripEvent('TripMatched', { ...parties(tripId, rider, driver), vehicleType: 'ECONOMY', matchedAt: new Date().toISOString() });
+    stack.publishTripEvent(TripMatched, { ...parties(tripId, rider, driver), vehicleType: 'ECONOMY', matchedAt: new Date().toISOString() });
   const started = (tripId: string, rider: TestPrincipal, driver: OnlineDriver, startedAt = new Date()) =>
-    stack.publishTripEvent('TripStarted', { ...parties(tripId, rider, driver), startedAt: startedAt.toISOString() });
+    stack.publishTripEvent(TripStarted, { ...parties(tripId, rider, driver), startedAt: startedAt.toISOString() });
   const completed = (tripId: string, rider: TestPrincipal, driver: OnlineDriver, completedAt = new Date()) =>
-    stack.publishTripEvent('TripCompleted', {
+    stack.publishTripEvent(TripCompleted, {
       ...parties(tripId, rider, driver),
       fareMinor: '5000',
       commissionMinor: '1000',
@@ -62,7 +62,7 @@ describe("drivers' reactions to trip events", () => {
       completedAt: completedAt.toISOString(),
     });
   const cancelled = (tripId: string, rider: TestPrincipal, driver: OnlineDriver | null, cancelledBy: 'RIDER' | 'DRIVER' | 'SYSTEM') =>
-    stack.publishTripEvent('TripCancelled', {
+    stack.publishTripEvent(TripCancelled, {
       tripId,
       riderId: rider.id,
       driverId: driver?.driverId ?? null,
@@ -104,12 +104,12 @@ describe("drivers' reactions to trip events", () => {
     const rider = await stack.signUp('RIDER');
     const trips = winners.map(() => randomUUID());
     for (const [i, trip] of trips.entries()) assert.equal((await reserve(trip, [winners[i]!, losers[i]!])).length, 2);
-    const event = (type: string, i: number, data: Record<string, unknown>): DomainEvent<any> => ({
-      id: randomUUID(), type, source: 'trips', occurredAt: new Date().toISOString(), key: trips[i]!, data: { ...parties(trips[i]!, rider, winners[i]!), ...data },
-    });
+    // As the consumer hands them over: parsed by their contract.
+    const event = (contract: (typeof TRIP_EVENT_CONTRACTS)[number], i: number, data: Record<string, unknown>) =>
+      ({ id: randomUUID(), type: contract.type, source: 'trips', occurredAt: new Date().toISOString(), key: trips[i]!, data: contract.parse({ ...parties(trips[i]!, rider, winners[i]!), ...data }) }) as TripEvent;
     const matchedAt = new Date().toISOString();
     // Two runs of matches around a start (of the first trip, matched just before it).
-    const read = [event('TripMatched', 0, { vehicleType: 'ECONOMY', matchedAt }), event('TripMatched', 1, { vehicleType: 'ECONOMY', matchedAt }), event('TripStarted', 0, { startedAt: matchedAt }), event('TripMatched', 2, { vehicleType: 'ECONOMY', matchedAt })];
+    const read = [event(TripMatched, 0, { vehicleType: 'ECONOMY', matchedAt }), event(TripMatched, 1, { vehicleType: 'ECONOMY', matchedAt }), event(TripStarted, 0, { startedAt: matchedAt }), event(TripMatched, 2, { vehicleType: 'ECONOMY', matchedAt })];
 
     const reactions = new TripReactions({ db: stack.drivers.db, live: stack.live, cooldownMs: COOLDOWN_MS, logger: createLogger(stack.config('drivers')) });
     const statements: string[] = [];
@@ -317,7 +317,7 @@ describe("drivers' reactions to trip events", () => {
       assert.equal(snapshot.resolution, 8);
       assert.deepEqual([snapshot.cells[cell], snapshot.cells[otherCell]], [3, 2]);
 
-      const received = await stack.listen('drivers', ['SupplySnapshot']);
+      const received = await stack.listen('drivers', [SupplySnapshot]);
       const logger = createLogger(stack.config('drivers'));
       const replicas = [supplyOf(stack.drivers.runtime), ...Array.from({ length: 4 }, () => new SupplyPublisher({ live: stack.live, events: stack.drivers.runtime.events, redis: stack.drivers.redis, intervalMs: 30_000, logger }))];
       const published = (await Promise.all(replicas.map((replica) => replica.publishOnce()))).filter((result) => result !== null);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { TripRequested } from '../../../platform/events/contracts/index.ts';
 import { verifyQuote } from '../../../platform/quote-token.ts';
 import { Quote } from '../../../subgraphs/pricing/entities.ts';
 import { PostgresQuoteStore, RedisQuoteStore } from '../../../subgraphs/pricing/quote-store.ts';
@@ -24,7 +25,7 @@ for (const mode of ['Redis', 'embedded'] as const) {
     const entities = (ids: string[]) => stack.querySubgraph('pricing', QUOTE_ENTITIES, { r: ids.map((id) => ({ __typename: 'Quote', id })) }, { token: rider.accessToken });
     const tripRequested = (quoteId: string, tripId: string) =>
       stack.subgraph('trips').runtime.events.publish({
-        type: 'TripRequested',
+        contract: TripRequested,
         key: tripId,
         data: { tripId, quoteId, riderId: rider.id, vehicleType: 'COMFORT', pickup: PICKUP, dropoff: DROPOFF, fareMinor: '3650', currency: 'EGP', paymentMethod: 'CASH', requestedAt: clock.now().toISOString() },
       });

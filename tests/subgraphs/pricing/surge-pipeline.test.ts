@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { SupplySnapshot, TripRequested } from '../../../platform/events/contracts/index.ts';
 import { createLogger } from '../../../platform/logger.ts';
 import { verifyQuote } from '../../../platform/quote-token.ts';
 import { SurgeEngine } from '../../../subgraphs/pricing/surge-engine.ts';
@@ -33,12 +34,12 @@ describe('surge from trip requests and driver supply', () => {
   /** What trips publishes when a rider books (the quote id is what pricing keeps the booked quote by). */
   const requestTrip = (pickup: { lat: number; lng: number }, tripId: string = randomUUID()) =>
     stack.subgraph('trips').runtime.events.publish({
-      type: 'TripRequested',
+      contract: TripRequested,
       key: tripId,
       data: { tripId, quoteId: randomUUID(), riderId: rider.id, vehicleType: 'ECONOMY', pickup, dropoff: DROPOFF, fareMinor: '2500', currency: 'EGP', paymentMethod: 'CASH', requestedAt: clock.now().toISOString() },
     });
   const snapshot = (cells: Record<string, number>) =>
-    stack.subgraph('drivers').runtime.events.publish({ type: 'SupplySnapshot', key: 'supply', data: { resolution: 8, takenAt: clock.now().toISOString(), cells } });
+    stack.subgraph('drivers').runtime.events.publish({ contract: SupplySnapshot, key: 'supply', data: { resolution: 8, takenAt: clock.now().toISOString(), cells } });
   const demandRows = () => countOf(`select count(*) as n from "pricing"."surge_demand"`);
   const surgeMap = (user: TestUser, variables: Record<string, unknown>) => stack.query(SURGE_MAP, variables, { token: user.accessToken });
 
