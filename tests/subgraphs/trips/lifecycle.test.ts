@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { TripCancelled, TripCompleted, TripMatched, TripRequested, TripStarted } from '../../../platform/events/contracts/index.ts';
 import { assertErrorCode, dataOf, type GraphQLResult } from '../../support/client.ts';
 import { followOffers, TripNotifier } from '../../../subgraphs/trips/live.ts';
 import { nextEvent, offset } from '../../support/rides.ts';
@@ -11,6 +12,11 @@ const TRIP_OFFERS = `subscription { tripOffers { round expiresAt pickupDistanceM
 const TRIP_UPDATES = `subscription($id: ID!) { tripUpdates(tripId: $id) { id status version: updatedAt driver { id } } }`;
 const OFFER_EVENTS = `subscription { tripOffers { status round expiresAt trip { id status } } }`;
 const OFFER_EVENTS_WITH_DRIVER = `subscription { tripOffers { status round expiresAt trip { id status driver { id } } } }`;
+
+/** Every payload trips wrote is exactly what its contract says, field by field (check refuses any field it does not name). */
+const CONTRACTS = { TripRequested, TripMatched, TripStarted, TripCompleted, TripCancelled };
+const assertKeepsItsContract = (event: { type: string; data: unknown }) =>
+  assert.deepEqual(CONTRACTS[event.type as keyof typeof CONTRACTS].check(event.data), event.data, `${event.type} as its contract reads it`);
 
 describe('trip lifecycle', () => {
   let stack: Stack;
@@ -57,12 +63,14 @@ describe('trip lifecycle', () => {
     await offers.return!();
   });
 
-  it('records each transition with its event, in the same transaction, with the agreed payloads', async () => {
+  it('records each transition with its event, in the same transaction, with payloads that keep their contracts', async () => {
     const { rider, driver, tripId, pickup } = await rides.assignedTrip();
     for (const mutation of [ARRIVE, START, COMPLETE]) dataOf(await rides.as(driver, mutation, { id: tripId }));
     const events = await rides.events(tripId);
     assert.deepEqual(events.map((event) => event.type), ['TripRequested', 'TripMatched', 'TripStarted', 'TripCompleted']);
     assert.ok(events.every((event) => event.key === tripId));
+    // TripMatched is built by the accept statement in SQL: this is where its contract checks it.
+    for (const event of events) assertKeepsItsContract(event);
     const [requested, matched, started, completed] = events.map((event) => event.data);
     const trip = dataOf<any>(await rides.as(rider, TRIP, { id: tripId })).trip;
     assert.match(requested.quoteId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
@@ -261,6 +269,7 @@ describe('trip lifecycle', () => {
       const cancelled = dataOf<any>(await rides.as(rider, CANCEL, { id: tripId, reason: 'plans changed' })).cancelTrip;
       assert.deepEqual(cancelled.cancellation.fee, { amount: '0.00', currency: 'EGP' });
       const event = (await rides.events(tripId)).at(-1)!;
+      assertKeepsItsContract(event);
       assert.deepEqual(event.data, {
         tripId, riderId: rider.id, driverId: driver.driverId, driverUserId: driver.id,
         cancelledBy: 'RIDER', reason: 'plans changed', feeMinor: '0', currency: 'EGP', cancelledAt: cancelled.cancelledAt,
