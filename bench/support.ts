@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { LeanHttpPool } from './lean-http.ts';
+import { percentiles } from '../clients/simulator/stats.ts';
 import pg from 'pg';
 import { loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/logger.ts';
@@ -88,12 +89,8 @@ function outcomeOf(workload: Workload, status: number, text: string): string | n
   }
 }
 
-/** Nearest-rank percentiles of a sample (NaN when it is empty). */
-export function percentiles(values: readonly number[]) {
-  const sorted = Float64Array.from(values).sort();
-  const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN);
-  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted.length ? sorted[sorted.length - 1]! : NaN, count: sorted.length };
-}
+/** Nearest-rank percentiles: one function for the benchmarks and the simulator (npm run simulate). */
+export { percentiles };
 
 /** Told when the measured window opens and closes (so a caller can sample CPU over exactly that window). */
 export interface MeasureHooks {

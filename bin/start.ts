@@ -5,6 +5,7 @@
  * default in development, refused in production, so production never seeds it), then prints where to go.
  */
 import { performance } from 'node:perf_hooks';
+import { describeDemoSimulation, startDemoSimulation, type DemoSimulation } from '../clients/simulator/demo-simulation.ts';
 import { ConfigError, loadConfig, SUBGRAPH_NAMES, type ServiceConfig, type SubgraphName } from '../platform/config.ts';
 import { buildDemoCity, DEMO_PASSWORD } from '../platform/demo-city.ts';
 import { DataDirectoryInUseError } from '../platform/embedded-lock.ts';
@@ -25,7 +26,9 @@ try {
   const city = buildDemoCity();
   const running: RunningSubgraph[] = [];
   let router: Awaited<ReturnType<typeof startRouter>> | undefined;
+  let simulation: DemoSimulation | undefined;
   const stopAll = async () => {
+    await simulation?.stop(); // first: its drivers talk to the router
     await router?.stop();
     await Promise.all(running.map((subgraph) => subgraph.stop()));
   };
@@ -54,6 +57,8 @@ try {
     jwksUrl: subgraphEnv.JWKS_URL,
     subgraphUrls: Object.fromEntries(running.map((subgraph) => [subgraph.name, subgraph.url])),
   });
+  const { simulation: simulating, simulatedDrivers } = routerConfig.demo;
+  if (simulating) simulation = startDemoSimulation({ routerUrl: router.url, city, count: simulatedDrivers, logger: logger.child({ service: 'simulation' }) });
 
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
   const embedded = running[0].db.kind === 'pglite';
@@ -73,6 +78,7 @@ Demo logins (password for all: ${DEMO_PASSWORD}):
   admin   ${city.admin.phone}
   rider   ${city.riders[0].phone}   (and ${city.riders.length - 1} more: ${city.riders[1].phone} ...)
   driver  ${city.driverUsers[0].phone}   (${city.drivers.length} approved drivers of every vehicle type)
+  simulated  ${simulating ? describeDemoSimulation(city, simulatedDrivers) : 'none (DEMO_SIMULATION=false)'}
 
   mutation { logIn(phone: "${city.riders[0].phone}", password: "${DEMO_PASSWORD}") { accessToken } }
   then send  Authorization: Bearer <accessToken>  and try  { me { name } myTrips(first: 5) { edges { node { status fare { amount currency } } } } }

@@ -36,10 +36,11 @@ export interface EmbeddedProcess {
 
 /**
  * Starts `node bin/start.ts` (what `npm start` runs) and resolves once its banner names the router's
- * URL; rejects with its output if it exits first. PORT=0 and HOST=127.0.0.1 unless `env` says otherwise.
+ * URL; rejects with its output if it exits first. PORT=0, HOST=127.0.0.1 and DEMO_SIMULATION=false (no
+ * simulated drivers moving under a test) unless `env` says otherwise.
  */
 export function startEmbeddedProcess(env: Record<string, string>): Promise<EmbeddedProcess> {
-  const child = spawn(process.execPath, [START_ENTRY], { env: { PORT: '0', HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [START_ENTRY], { env: { PORT: '0', HOST: '127.0.0.1', DEMO_SIMULATION: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));

@@ -43,14 +43,20 @@ export class RideFixtures {
   }
 
   async onlineDriverAt(at: { lat: number; lng: number }, type: 'ECONOMY' | 'COMFORT' | 'PREMIUM' | 'XL' = 'COMFORT'): Promise<RideDriver> {
+    const driver = await this.approvedDriver(type);
+    dataOf(await this.stack.query(GO_ONLINE, {}, { token: driver.accessToken }));
+    await this.moveTo(driver, at);
+    return driver;
+  }
+
+  /** A driver signed up, registered and approved, still OFFLINE (an app that has not started its shift). */
+  async approvedDriver(type: 'ECONOMY' | 'COMFORT' | 'PREMIUM' | 'XL' = 'COMFORT'): Promise<RideDriver> {
     const user = await this.stack.signUp('DRIVER');
     plates += 1;
     const plate = `TRP ${process.pid % 10_000}-${plates}`;
     const vehicle = { type, make: 'Toyota', model: 'Corolla', color: 'White', plate, year: 2022 };
     const { id: driverId } = dataOf<any>(await this.stack.query(REGISTER, { v: vehicle }, { token: user.accessToken })).registerDriver;
     dataOf(await this.stack.query(APPROVE, { id: driverId }, { token: (await this.admin()).accessToken }));
-    dataOf(await this.stack.query(GO_ONLINE, {}, { token: user.accessToken }));
-    await this.moveTo({ ...user, driverId, plate }, at);
     return { ...user, driverId, plate };
   }
 
