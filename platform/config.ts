@@ -82,6 +82,8 @@ const environmentSchema = z.object({
   CANCELLATION_GRACE_MS: z.coerce.number().int().min(0).default(120_000),
   /** drivers: how long a driver rests in COOLDOWN after a trip before being offered again. */
   DRIVER_COOLDOWN_MS: z.coerce.number().int().min(0).default(60_000),
+  /** wallet: how far a driver's wallet may go below zero for commission on cash trips, in minor units (20000 = 200.00 EGP). */
+  WALLET_DRIVER_DEBT_LIMIT_MINOR: z.string().regex(/^\d{1,12}$/, 'must be a whole number of minor units (at most 12 digits)').default('20000'),
   /** `npm start` only: seed the demo city (and its demo admin). Development only: production refuses `true`. */
   DEMO_DATA: z.enum(['true', 'false']).optional(),
   /** `npm start` only, development: move simulated demo drivers that accept offers and drive rides. */
@@ -125,6 +127,8 @@ export interface ServiceConfig {
   readonly cityTimeZone: string;
   readonly pricing: { readonly quoteTtlSeconds: number; readonly surgeIntervalMs: number };
   readonly drivers: { readonly supplySnapshotIntervalMs: number; readonly cooldownMs: number };
+  /** The commission debt a driver's wallet may carry (minor units); it also keeps a driver offline once reached. */
+  readonly wallet: { readonly driverDebtLimitMinor: bigint };
   readonly dispatch: {
     readonly offerTimeoutMs: number;
     readonly radiiM: readonly number[];
@@ -216,6 +220,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     cityTimeZone: e.CITY_TIMEZONE,
     pricing: { quoteTtlSeconds: e.QUOTE_TTL_SECONDS, surgeIntervalMs: e.SURGE_INTERVAL_MS },
     drivers: { supplySnapshotIntervalMs: e.SUPPLY_SNAPSHOT_INTERVAL_MS, cooldownMs: e.DRIVER_COOLDOWN_MS },
+    wallet: { driverDebtLimitMinor: BigInt(e.WALLET_DRIVER_DEBT_LIMIT_MINOR) },
     dispatch: {
       offerTimeoutMs: e.DISPATCH_OFFER_TIMEOUT_MS,
       radiiM,

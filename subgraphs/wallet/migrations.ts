@@ -168,8 +168,27 @@ class LedgerKeysWithoutForeignKey extends Migration {
   }
 }
 
+/**
+ * What the wallet needs of the ledger to settle trips. Transfers gain `user_data` (TigerBeetle's
+ * user_data_64, kept and never interpreted by the ledger: the wallet puts the fare on a trip's driver
+ * share and on a cash commission) and an index on `reference` (a trip's payment is every transfer about
+ * it: one statement for a page of trips). Drivers gain a receivable: what they owe beyond their wallet's
+ * debit limit, recorded rather than refused.
+ */
+class LedgerUserDataAndReceivables extends Migration {
+  override up() {
+    this.addSql(`alter table "wallet"."ledger_transfers" add column "user_data" bigint null`);
+    this.addSql(`create index "ledger_transfers_reference_index" on "wallet"."ledger_transfers" ("reference") where "reference" is not null`);
+    this.addSql(`alter table "wallet"."ledger_accounts" drop constraint "ledger_accounts_kind_known", add constraint "ledger_accounts_kind_known"
+      check ("kind" in ('RIDER_WALLET', 'DRIVER_WALLET', 'DRIVER_RECEIVABLE', 'PARTNER', 'PLATFORM_REVENUE', 'PROVIDER_CLEARING', 'PAYOUTS', 'TRIP_CLEARING'))`);
+    this.addSql(`alter table "wallet"."ledger_accounts" drop constraint "ledger_accounts_owner_matches_kind", add constraint "ledger_accounts_owner_matches_kind"
+      check (("kind" in ('RIDER_WALLET', 'DRIVER_WALLET', 'DRIVER_RECEIVABLE', 'PARTNER')) = ("owner_id" is not null))`);
+  }
+}
+
 export const migrations: MigrationEntry[] = [
   { name: '0001_wallets_and_payments', class: CreateWalletsAndPayments },
   { name: '0002_ledger', class: CreateLedger },
   { name: '0003_ledger_keys_without_foreign_key', class: LedgerKeysWithoutForeignKey },
+  { name: '0004_ledger_user_data_and_receivables', class: LedgerUserDataAndReceivables },
 ];

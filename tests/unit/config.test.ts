@@ -71,3 +71,17 @@ describe('demo data configuration', () => {
     assert.equal(loadConfig('router', { NODE_ENV: 'production' }).demo.simulation, false);
   });
 });
+
+describe('wallet configuration', () => {
+  it("limits a driver's commission debt to 200.00 EGP by default, and reads another limit exactly", () => {
+    assert.equal(loadConfig('wallet', {}).wallet.driverDebtLimitMinor, 20_000n);
+    assert.equal(loadConfig('wallet', { WALLET_DRIVER_DEBT_LIMIT_MINOR: '999999999999' }).wallet.driverDebtLimitMinor, 999_999_999_999n);
+    assert.equal(loadConfig('wallet', { WALLET_DRIVER_DEBT_LIMIT_MINOR: '0' }).wallet.driverDebtLimitMinor, 0n);
+  });
+
+  it('refuses a debt limit that is not a whole number of minor units, naming the variable', () => {
+    for (const value of ['-1', '12.50', 'lots', '1e6', '1234567890123']) {
+      assert.throws(() => loadConfig('wallet', { WALLET_DRIVER_DEBT_LIMIT_MINOR: value }), /WALLET_DRIVER_DEBT_LIMIT_MINOR/, value);
+    }
+  });
+});

@@ -3,8 +3,12 @@
  * four counters (TigerBeetle's `debits_pending`, `debits_posted`, `credits_pending`, `credits_posted`).
  */
 
-/** Accounts of an owner (a user or a partner organisation). */
-export const OWNED_ACCOUNT_KINDS = ['RIDER_WALLET', 'DRIVER_WALLET', 'PARTNER'] as const;
+/**
+ * Accounts of an owner (a user or a partner organisation). A driver's receivable holds what the driver
+ * owes beyond their wallet's debit limit (cash-trip commission the wallet could not take): the debt is
+ * recorded, never refused, and the wallet itself never passes its limit.
+ */
+export const OWNED_ACCOUNT_KINDS = ['RIDER_WALLET', 'DRIVER_WALLET', 'DRIVER_RECEIVABLE', 'PARTNER'] as const;
 /** The platform's own accounts, one per currency. */
 export const SYSTEM_ACCOUNT_KINDS = ['PLATFORM_REVENUE', 'PROVIDER_CLEARING', 'PAYOUTS', 'TRIP_CLEARING'] as const;
 export const ACCOUNT_KINDS = [...OWNED_ACCOUNT_KINDS, ...SYSTEM_ACCOUNT_KINDS] as const;
@@ -22,14 +26,16 @@ export type BalanceRule = 'NONE' | 'DEBITS_MUST_NOT_EXCEED_CREDITS';
 
 /**
  * Which side a balance is read from. Wallets, revenue, clearing and payouts are what the platform owes
- * (credit-normal: credits raise them). The payment provider's clearing account and partners' accounts
- * are what is owed to the platform (debit-normal: a deposit debits the provider's clearing account).
+ * (credit-normal: credits raise them). The payment provider's clearing account, partners' accounts and
+ * drivers' receivables are what is owed to the platform (debit-normal: a deposit debits the provider's
+ * clearing account, a commission a driver could not pay debits their receivable).
  */
 export type NormalSide = 'CREDIT' | 'DEBIT';
 
 export const NORMAL_SIDE: Record<AccountKind, NormalSide> = {
   RIDER_WALLET: 'CREDIT',
   DRIVER_WALLET: 'CREDIT',
+  DRIVER_RECEIVABLE: 'DEBIT',
   PARTNER: 'DEBIT',
   PLATFORM_REVENUE: 'CREDIT',
   PROVIDER_CLEARING: 'DEBIT',

@@ -1,5 +1,6 @@
 /**
- * One batch of money-moving commands in one transaction, a handful of statements however large it is:
+ * One batch of money-moving commands in one transaction (its own, or the caller's: LedgerTransaction),
+ * a handful of statements however large it is:
  *   1. claim the idempotency keys (one insert; replays and reused keys are told apart here),
  *   2. lock every account involved, in id order (one select … for no key update),
  *   3. read the pending / original transfers referred to, under those locks (only if any),
@@ -9,12 +10,12 @@
  */
 import type { AppError } from '../../../platform/errors.ts';
 import { keyReused } from './idempotency.ts';
-import type { BatchStatements, LedgerRepository } from './ledger-repository.ts';
+import type { BatchRunner, BatchStatements } from './ledger-repository.ts';
 import { accountsNamedBy, decideBatch, referenceOf, type Transfer, type TransferCommand } from './transfers.ts';
 
 export type Outcome = { transfer: Transfer } | { error: AppError };
 
-export async function applyBatch(repository: LedgerRepository, commands: readonly TransferCommand[]): Promise<Outcome[]> {
+export async function applyBatch(repository: BatchRunner, commands: readonly TransferCommand[]): Promise<Outcome[]> {
   const outcomes: Array<Outcome | undefined> = new Array(commands.length);
   // The same key twice in one batch: the first leads and a twin (same parameters) follows it. One with
   // other parameters waits for the leader's outcome: only the parameters stored with the key win it.
@@ -52,9 +53,11 @@ export async function applyBatch(repository: LedgerRepository, commands: readonl
       if ('refused' in decision) {
         outcomes[i] = { error: decision.refused };
       } else {
-        const stamp = stamps.get(decision.accepted.id);
-        if (!stamp) throw new Error(`transfer ${decision.accepted.id} was not written`);
-        outcomes[i] = { transfer: { ...decision.accepted, ...stamp } };
+        const { importedAt: _imported, ...accepted } = decision.accepted;
+        const stamp = stamps.get(accepted.id);
+        if (!stamp) throw new Error(`transfer ${accepted.id} was not written`);
+        // As the database has it (a replay reads it back): its time is the stamp, imported or not.
+        outcomes[i] = { transfer: { ...accepted, ...stamp } };
       }
     });
   });

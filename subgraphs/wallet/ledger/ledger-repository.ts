@@ -14,13 +14,46 @@ const KEYS = '"wallet"."ledger_idempotency_keys"';
 const ACCOUNT_COLUMNS = `"id", "kind", "owner_id", "currency", "balance_rule", "debit_limit"::text, "debits_pending"::text, "debits_posted"::text, "credits_pending"::text, "credits_posted"::text, "created_at"`;
 const transferColumns = (alias: string) =>
   ['id', 'kind', 'debit_account_id', 'credit_account_id', 'currency', 'code', 'reference', 'pending_id', 'reversal_of', 'expires_at', 'created_at'].map((column) => `${alias}."${column}"`).join(', ') +
-  `, ${alias}."seq"::text as "seq", ${alias}."amount"::text as "amount"`;
+  `, ${alias}."seq"::text as "seq", ${alias}."amount"::text as "amount", ${alias}."user_data"::text as "user_data"`;
+
+/** An account to open: what it is and the rule it carries. */
+export interface NewAccount {
+  id: string;
+  kind: AccountKind;
+  ownerId: string | null;
+  currency: string;
+  balanceRule: BalanceRule;
+  debitLimit: bigint;
+}
 
 /** A stored idempotency key: the digest of the call that claimed it and the transfer it made. */
 export interface StoredKey {
   key: string;
   hash: string;
   transferId: string;
+}
+
+/** A transfer with the kind and owner of each of its accounts (who paid whom, without a second read). */
+export interface TransferWithParties extends Transfer {
+  debitAccount: { kind: AccountKind; ownerId: string | null };
+  creditAccount: { kind: AccountKind; ownerId: string | null };
+}
+
+/** Transfers of one code on one side of a set of accounts, summed. */
+export interface CodeTotal {
+  code: string;
+  /** The accounts' side: DEBIT when money left them. */
+  side: 'DEBIT' | 'CREDIT';
+  kind: TransferKind;
+  count: number;
+  amount: bigint;
+  /** Sum of the transfers' userData (those without count 0). */
+  userData: bigint;
+}
+
+/** Applies a batch's statements: in a transaction of its own (the repository), or in the caller's (`within`). */
+export interface BatchRunner {
+  batch<T>(work: (statements: BatchStatements) => Promise<T>): Promise<T>;
 }
 
 /** One account's counters as stored next to the same counters summed from its transfers. */
@@ -30,7 +63,7 @@ export interface CounterRow {
   fromTransfers: Counters;
 }
 
-export class LedgerRepository {
+export class LedgerRepository implements BatchRunner {
   readonly #db: { fork(): EntityManager };
 
   constructor(db: { fork(): EntityManager }) {
@@ -41,9 +74,14 @@ export class LedgerRepository {
     return statementOn(this.#db.fork());
   }
 
+  /** Batches whose statements run in the caller's transaction (`run`), which commits or rolls them back with its own work. */
+  within(run: RunStatement): BatchRunner {
+    return { batch: (work) => work(new BatchStatements(run, this)) };
+  }
+
   /** Inserts an account unless one of its kind, owner and currency exists; null when it did. */
-  async insertAccount(account: { id: string; kind: AccountKind; ownerId: string | null; currency: string; balanceRule: BalanceRule; debitLimit: bigint }): Promise<Account | null> {
-    const [row] = await this.#run()(
+  async insertAccount(account: NewAccount, run: RunStatement = this.#run()): Promise<Account | null> {
+    const [row] = await run(
       `insert into ${ACCOUNTS} ("id", "kind", "owner_id", "currency", "balance_rule", "debit_limit") values (?, ?, ?, ?, ?, ?)
        on conflict on constraint "ledger_accounts_kind_owner_currency_unique" do nothing returning ${ACCOUNT_COLUMNS}`,
       [account.id, account.kind, account.ownerId, account.currency, account.balanceRule, String(account.debitLimit)],
@@ -51,12 +89,84 @@ export class LedgerRepository {
     return row ? accountFromRow(row) : null;
   }
 
-  async findAccount(kind: AccountKind, ownerId: string | null, currency: string): Promise<Account | null> {
+  /**
+   * Inserts the accounts none of whose kind, owner and currency exists yet (one statement), then reads
+   * every one asked for (a second): the accounts in the order asked, whoever opened them.
+   */
+  async ensureAccounts(accounts: readonly NewAccount[], run: RunStatement = this.#run()): Promise<Account[]> {
+    if (accounts.length === 0) return [];
+    const column = <K extends keyof NewAccount>(key: K) => arrayLiteral(accounts.map((account) => account[key] as string | bigint | null));
+    await run(
+      `insert into ${ACCOUNTS} ("id", "kind", "owner_id", "currency", "balance_rule", "debit_limit")
+       select a."id", a."kind", a."owner_id", a."currency", a."balance_rule", a."debit_limit"
+       from unnest(?::uuid[], ?::text[], ?::uuid[], ?::text[], ?::text[], ?::bigint[]) as a("id", "kind", "owner_id", "currency", "balance_rule", "debit_limit")
+       order by a."kind", a."owner_id"
+       on conflict on constraint "ledger_accounts_kind_owner_currency_unique" do nothing`,
+      [column('id'), column('kind'), column('ownerId'), column('currency'), column('balanceRule'), column('debitLimit')],
+    );
+    const rows = await run(
+      `select ${ACCOUNT_COLUMNS.split(', ').map((c) => `a.${c}`).join(', ')} from ${ACCOUNTS} as a
+       join unnest(?::text[], ?::uuid[], ?::text[]) as w("kind", "owner_id", "currency")
+         on a."kind" = w."kind" and a."owner_id" is not distinct from w."owner_id" and a."currency" = w."currency"`,
+      [column('kind'), column('ownerId'), column('currency')],
+    );
+    const found = new Map(rows.map(accountFromRow).map((account) => [`${account.kind}:${account.ownerId}:${account.currency}`, account]));
+    return accounts.map((account) => {
+      const opened = found.get(`${account.kind}:${account.ownerId}:${account.currency}`);
+      if (!opened) throw new Error(`account ${account.kind} of ${account.ownerId} was neither opened nor found`);
+      return opened;
+    });
+  }
+
+  async findAccount(kind: AccountKind, ownerId: string | null, currency: string, run: RunStatement = this.#run()): Promise<Account | null> {
     const [row] =
       ownerId === null
-        ? await this.#run()(`select ${ACCOUNT_COLUMNS} from ${ACCOUNTS} where "kind" = ? and "owner_id" is null and "currency" = ?`, [kind, currency])
-        : await this.#run()(`select ${ACCOUNT_COLUMNS} from ${ACCOUNTS} where "kind" = ? and "owner_id" = ? and "currency" = ?`, [kind, ownerId, currency]);
+        ? await run(`select ${ACCOUNT_COLUMNS} from ${ACCOUNTS} where "kind" = ? and "owner_id" is null and "currency" = ?`, [kind, currency])
+        : await run(`select ${ACCOUNT_COLUMNS} from ${ACCOUNTS} where "kind" = ? and "owner_id" = ? and "currency" = ?`, [kind, ownerId, currency]);
     return row ? accountFromRow(row) : null;
+  }
+
+  /** The accounts of these kinds that these owners have, in one statement. */
+  async accountsOfOwners(ownerIds: readonly string[], kinds: readonly AccountKind[], run: RunStatement = this.#run()): Promise<Account[]> {
+    if (ownerIds.length === 0 || kinds.length === 0) return [];
+    const rows = await run(`select ${ACCOUNT_COLUMNS} from ${ACCOUNTS} where "owner_id" = any(?::uuid[]) and "kind" = any(?::text[])`, [arrayLiteral(ownerIds), arrayLiteral(kinds)]);
+    return rows.map(accountFromRow);
+  }
+
+  /** Every transfer whose reference is one of `references`, oldest first, with its accounts' kinds and owners: one statement. */
+  async transfersByReferences(references: readonly string[], run: RunStatement = this.#run()): Promise<TransferWithParties[]> {
+    if (references.length === 0) return [];
+    const rows = await run(
+      `select ${transferColumns('t')}, d."kind" as "debit_kind", d."owner_id" as "debit_owner_id", c."kind" as "credit_kind", c."owner_id" as "credit_owner_id"
+       from ${TRANSFERS} as t join ${ACCOUNTS} as d on d."id" = t."debit_account_id" join ${ACCOUNTS} as c on c."id" = t."credit_account_id"
+       where t."reference" = any(?::text[]) order by t."seq"`,
+      [arrayLiteral(references)],
+    );
+    return rows.map((row) => ({
+      ...transferFromRow(row),
+      debitAccount: { kind: row.debit_kind as AccountKind, ownerId: (row.debit_owner_id as string | null) ?? null },
+      creditAccount: { kind: row.credit_kind as AccountKind, ownerId: (row.credit_owner_id as string | null) ?? null },
+    }));
+  }
+
+  /**
+   * The transfers of `codes` on either side of `accountIds` applied in [from, to), summed per code, side
+   * and kind: one statement (an account's transfers are read through its per-side index).
+   */
+  async codeTotals(accountIds: readonly string[], codes: readonly string[], from: Date, to: Date, run: RunStatement = this.#run()): Promise<CodeTotal[]> {
+    if (accountIds.length === 0 || codes.length === 0) return [];
+    const accounts = arrayLiteral(accountIds);
+    const rows = await run(
+      `select "code", "side", "kind", count(*)::int as "count", sum("amount")::text as "amount", coalesce(sum("user_data"), 0)::text as "user_data" from (
+         select "code", 'DEBIT' as "side", "kind", "amount", "user_data" from ${TRANSFERS}
+         where "debit_account_id" = any(?::uuid[]) and "code" = any(?::text[]) and "created_at" >= ? and "created_at" < ?
+         union all
+         select "code", 'CREDIT', "kind", "amount", "user_data" from ${TRANSFERS}
+         where "credit_account_id" = any(?::uuid[]) and "code" = any(?::text[]) and "created_at" >= ? and "created_at" < ?
+       ) as t group by "code", "side", "kind"`,
+      [accounts, arrayLiteral(codes), from.toISOString(), to.toISOString(), accounts, arrayLiteral(codes), from.toISOString(), to.toISOString()],
+    );
+    return rows.map((row) => ({ code: row.code as string, side: row.side as 'DEBIT' | 'CREDIT', kind: row.kind as TransferKind, count: Number(row.count), amount: BigInt(row.amount as string), userData: BigInt(row.user_data as string) }));
   }
 
   async accountsByIds(ids: readonly string[]): Promise<Account[]> {
@@ -150,6 +260,11 @@ export class LedgerRepository {
   batch<T>(work: (statements: BatchStatements) => Promise<T>): Promise<T> {
     return inTransaction(this.#db.fork(), (run) => work(new BatchStatements(run, this)));
   }
+
+  /** Runs `work` in one transaction of its own with its statements (`run`). */
+  transaction<T>(work: (run: RunStatement) => Promise<T>): Promise<T> {
+    return inTransaction(this.#db.fork(), work);
+  }
 }
 
 /** The statements of one batch, in the order a batch runs them. */
@@ -225,14 +340,15 @@ export class BatchStatements {
   async apply(transfers: readonly NewTransfer[], deltas: ReadonlyMap<string, Counters>, releasedKeys: readonly string[]): Promise<Map<string, { seq: bigint; createdAt: Date }>> {
     if (transfers.length === 0 && deltas.size === 0 && releasedKeys.length === 0) return new Map();
     const column = <K extends keyof NewTransfer>(key: K) => arrayLiteral(transfers.map((t) => (t[key] instanceof Date ? (t[key] as Date).toISOString() : (t[key] as string | bigint | null))));
+    // An imported transfer keeps the time it happened; the others get the transaction's, as a default would.
     const accounts = [...deltas].sort(([a], [b]) => (a < b ? -1 : 1));
     const delta = (counter: keyof Counters) => arrayLiteral(accounts.map(([, d]) => d[counter]));
     const rows = await this.#run(
       `with "inserted" as (
-         insert into ${TRANSFERS} ("id", "kind", "debit_account_id", "credit_account_id", "amount", "currency", "code", "reference", "pending_id", "reversal_of", "expires_at")
-         select t."id", t."kind", t."debit_account_id", t."credit_account_id", t."amount", t."currency", t."code", t."reference", t."pending_id", t."reversal_of", t."expires_at"
-         from unnest(?::uuid[], ?::text[], ?::uuid[], ?::uuid[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::uuid[], ?::uuid[], ?::timestamptz[])
-           with ordinality as t("id", "kind", "debit_account_id", "credit_account_id", "amount", "currency", "code", "reference", "pending_id", "reversal_of", "expires_at", "n")
+         insert into ${TRANSFERS} ("id", "kind", "debit_account_id", "credit_account_id", "amount", "currency", "code", "reference", "pending_id", "reversal_of", "expires_at", "user_data", "created_at")
+         select t."id", t."kind", t."debit_account_id", t."credit_account_id", t."amount", t."currency", t."code", t."reference", t."pending_id", t."reversal_of", t."expires_at", t."user_data", coalesce(t."imported_at", now())
+         from unnest(?::uuid[], ?::text[], ?::uuid[], ?::uuid[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::uuid[], ?::uuid[], ?::timestamptz[], ?::bigint[], ?::timestamptz[])
+           with ordinality as t("id", "kind", "debit_account_id", "credit_account_id", "amount", "currency", "code", "reference", "pending_id", "reversal_of", "expires_at", "user_data", "imported_at", "n")
          order by t."n"
          returning "id", "seq"::text as "seq", "created_at"
        ), "counted" as (
@@ -248,7 +364,7 @@ export class BatchStatements {
        select "id", "seq", "created_at" from "inserted"`,
       [
         column('id'), column('kind'), column('debitAccountId'), column('creditAccountId'), column('amount'), column('currency'),
-        column('code'), column('reference'), column('pendingId'), column('reversalOf'), column('expiresAt'),
+        column('code'), column('reference'), column('pendingId'), column('reversalOf'), column('expiresAt'), column('userData'), column('importedAt'),
         arrayLiteral(accounts.map(([id]) => id)), delta('debitsPending'), delta('debitsPosted'), delta('creditsPending'), delta('creditsPosted'),
         arrayLiteral(releasedKeys),
       ],
@@ -297,6 +413,7 @@ function transferFromRow(row: Row): Transfer {
     pendingId: (row.pending_id as string | null) ?? null,
     reversalOf: (row.reversal_of as string | null) ?? null,
     expiresAt: row.expires_at ? new Date(row.expires_at as string) : null,
+    userData: row.user_data === null || row.user_data === undefined ? null : BigInt(row.user_data as string),
     createdAt: new Date(row.created_at as string),
   };
 }

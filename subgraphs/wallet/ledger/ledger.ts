@@ -5,7 +5,7 @@
  * one transaction (batch.ts). One instance per process; any number of processes may share a database.
  */
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from '../../../platform/db.ts';
+import { executeStatement, type EntityManager } from '../../../platform/db.ts';
 import { badUserInput, notFound } from '../../../platform/errors.ts';
 import { decodeCursor, toConnection, type Connection } from '../../../platform/pagination.ts';
 import { parseInput } from '../../../platform/validation.ts';
@@ -13,21 +13,18 @@ import { balanceOf, balanceRuleOf, type Account, type AccountKind, type Balance,
 import { applyBatch, type Outcome } from './batch.ts';
 import { Batcher } from './batcher.ts';
 import { ledgerCheck, type LedgerCheck } from './check.ts';
-import { MIN_KEY_RETENTION_MS, requestHash } from './idempotency.ts';
-import { LedgerRepository } from './ledger-repository.ts';
+import { commandOf } from './commands.ts';
+import { MIN_KEY_RETENTION_MS } from './idempotency.ts';
+import { LedgerRepository, type CodeTotal, type TransferWithParties } from './ledger-repository.ts';
+import { LedgerTransaction } from './ledger-transaction.ts';
 import type { Transfer, TransferCommand } from './transfers.ts';
 import {
   accountIdSchema,
   accountKindSchema,
   currencySchema,
-  holdSchema,
   LEDGER_CURRENCY,
   ownedAccountSchema,
   pageSchema,
-  postSchema,
-  reverseSchema,
-  transferSchema,
-  voidSchema,
   type HoldInput,
   type OwnedAccountInput,
   type PageInput,
@@ -55,6 +52,8 @@ export class Ledger {
   readonly #keyRetentionMs: number;
   /** System account ids by `kind:currency` (they never change once opened). */
   readonly #systemIds = new Map<string, Promise<string>>();
+  /** The same ids once known, for transactions (which never open one they would roll back). */
+  readonly #knownSystemIds = new Map<string, string>();
 
   constructor(db: { fork(): EntityManager }, options: LedgerOptions = {}) {
     this.#repository = new LedgerRepository(db);
@@ -84,7 +83,10 @@ export class Ledger {
     const cacheKey = `${kind}:${currency}`;
     let id = this.#systemIds.get(cacheKey);
     if (!id) {
-      id = this.systemAccount(kind, currency).then((account) => account.id);
+      id = this.systemAccount(kind, currency).then((account) => {
+        this.#knownSystemIds.set(cacheKey, account.id);
+        return account.id;
+      });
       id.catch(() => this.#systemIds.delete(cacheKey));
       this.#systemIds.set(cacheKey, id);
     }
@@ -122,33 +124,45 @@ export class Ledger {
 
   /** Moves `amount` from the debit account to the credit account, posted at once. */
   async transfer(input: TransferInput): Promise<Transfer> {
-    const { idempotencyKey, ...parameters } = parseInput(transferSchema, input);
-    return this.#submit({ op: 'transfer', key: idempotencyKey, hash: requestHash('transfer', parameters), id: randomUUID(), ...parameters, expiresAt: null });
+    return this.#submit(commandOf({ op: 'transfer', input }));
   }
 
   /** A pending transfer: the amount is held (it counts against the debit account's available balance) until posted or voided. */
   async hold(input: HoldInput): Promise<Transfer> {
-    const { idempotencyKey, timeoutMs, ...parameters } = parseInput(holdSchema, input);
-    const expiresAt = timeoutMs === null ? null : new Date(Date.now() + timeoutMs);
-    return this.#submit({ op: 'hold', key: idempotencyKey, hash: requestHash('hold', { ...parameters, timeoutMs }), id: randomUUID(), ...parameters, expiresAt });
+    return this.#submit(commandOf({ op: 'hold', input }));
   }
 
   /** Posts a pending transfer, whole (default) or in part; the rest of the hold is released. */
   async post(input: PostInput): Promise<Transfer> {
-    const { idempotencyKey, ...parameters } = parseInput(postSchema, input);
-    return this.#submit({ op: 'post', key: idempotencyKey, hash: requestHash('post', parameters), id: randomUUID(), ...parameters });
+    return this.#submit(commandOf({ op: 'post', input }));
   }
 
   /** Voids a pending transfer: the whole hold is released. */
   async void(input: VoidInput): Promise<Transfer> {
-    const { idempotencyKey, ...parameters } = parseInput(voidSchema, input);
-    return this.#submit({ op: 'void', key: idempotencyKey, hash: requestHash('void', parameters), id: randomUUID(), ...parameters });
+    return this.#submit(commandOf({ op: 'void', input }));
   }
 
   /** Sends a posted transfer back, whole (default: what is left of it) or in part: the correction of a transfer, as a new transfer. */
   async reverse(input: ReverseInput): Promise<Transfer> {
-    const { idempotencyKey, ...parameters } = parseInput(reverseSchema, input);
-    return this.#submit({ op: 'reverse', key: idempotencyKey, hash: requestHash('reverse', parameters), id: randomUUID(), ...parameters });
+    return this.#submit(commandOf({ op: 'reverse', input }));
+  }
+
+  /**
+   * The ledger inside the caller's transaction (`em` must be in one): what it applies commits or rolls
+   * back with the caller's own writes. Its batches are its own, not shared with other callers.
+   */
+  within(em: EntityManager): LedgerTransaction {
+    if (!em.isInTransaction()) throw new Error('Ledger.within needs an EntityManager inside a transaction');
+    return this.#transactionOn((sql, params = []) => executeStatement(em, sql, params));
+  }
+
+  /** Runs `work` in a transaction of its own: several dependent calls applied all or none (a refund and its funding). */
+  transaction<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<T> {
+    return this.#repository.transaction((run) => work(this.#transactionOn(run)));
+  }
+
+  #transactionOn(run: ConstructorParameters<typeof LedgerTransaction>[1]): LedgerTransaction {
+    return new LedgerTransaction(this.#repository, run, { driverDebtLimit: this.#driverDebtLimit, knownSystemAccount: (kind, currency) => this.#knownSystemIds.get(`${kind}:${currency}`) });
   }
 
   async #submit(command: TransferCommand): Promise<Transfer> {
@@ -173,6 +187,21 @@ export class Ledger {
     const rows = await this.#repository.transfersOfAccount(parseInput(accountIdSchema, accountId), cursor ? BigInt(cursor.id) : null, first + 1);
     // The keyset is `seq`; the cursor carries the row's time too, as every cursor of the API does.
     return toConnection(rows, first, (transfer) => ({ at: transfer.createdAt, id: String(transfer.seq) }));
+  }
+
+  /** The accounts of these kinds these owners have (one statement; none is opened). */
+  async accountsOfOwners(ownerIds: readonly string[], kinds: readonly AccountKind[]): Promise<Account[]> {
+    return this.#repository.accountsOfOwners(ownerIds.map((id) => parseInput(accountIdSchema, id)), kinds.map((kind) => parseInput(accountKindSchema, kind)));
+  }
+
+  /** Every transfer about these references (trip ids, ...), oldest first, with its accounts' kinds and owners: one statement. */
+  async transfersByReferences(references: readonly string[]): Promise<TransferWithParties[]> {
+    return this.#repository.transfersByReferences(references);
+  }
+
+  /** The transfers of `codes` on either side of `accountIds` applied in [from, to), summed per code, side and kind. */
+  async codeTotals(accountIds: readonly string[], codes: readonly string[], from: Date, to: Date): Promise<CodeTotal[]> {
+    return this.#repository.codeTotals(accountIds.map((id) => parseInput(accountIdSchema, id)), codes, from, to);
   }
 
   /** Proves the ledger balanced, or lists every discrepancy (ledger-wide totals, each account's counters against its transfers, keys without their transfer). */

@@ -29,11 +29,20 @@ export interface Transfer {
   reversalOf: string | null;
   /** For PENDING: after this a post is refused (a void is still accepted). */
   expiresAt: Date | null;
+  /**
+   * A number the caller attaches and the ledger only keeps (TigerBeetle's `user_data_64`): the wallet
+   * puts a trip's fare on the driver's share and on a cash commission, so earnings read from the ledger.
+   */
+  userData: bigint | null;
+  /** When it was applied; for an imported transfer, when it happened. */
   createdAt: Date;
 }
 
-/** A transfer to insert: everything but what the database assigns. */
-export type NewTransfer = Omit<Transfer, 'seq' | 'createdAt'>;
+/** A transfer to insert: everything but what the database assigns (its time too, unless imported). */
+export type NewTransfer = Omit<Transfer, 'seq' | 'createdAt'> & {
+  /** History imported from elsewhere (the demo city's rides) carries its own time; null: now. */
+  importedAt: Date | null;
+};
 
 interface CommandBase {
   /** The caller's idempotency key and the digest of the call's parameters. */
@@ -43,6 +52,9 @@ interface CommandBase {
   id: string;
   code: string | null;
   reference: string | null;
+  /** Null: none (a post keeps its pending transfer's). */
+  userData: bigint | null;
+  importedAt: Date | null;
 }
 
 /** A validated money-moving call, as a batch receives it. */
@@ -53,7 +65,7 @@ export type TransferCommand =
   | (CommandBase & { op: 'reverse'; transferId: string; amount: bigint | null });
 
 /** The transfer a command refers to (its pending or its original), as read after the accounts were locked. */
-export interface ReferencedTransfer extends NewTransfer {
+export interface ReferencedTransfer extends Omit<Transfer, 'seq' | 'createdAt'> {
   /** POST_PENDING or VOID_PENDING when a pending transfer is already resolved. */
   resolvedBy: TransferKind | null;
   /** Sum of the reversals of a posted transfer so far. */
@@ -145,7 +157,7 @@ function decide(command: TransferCommand, accounts: ReadonlyMap<string, LockedAc
 
 type CommandOf<Op extends TransferCommand['op']> = Extract<TransferCommand, { op: Op }>;
 
-const fresh = (command: TransferCommand) => ({ id: command.id, pendingId: null, reversalOf: null, expiresAt: null });
+const fresh = (command: TransferCommand) => ({ id: command.id, pendingId: null, reversalOf: null, expiresAt: null, userData: command.userData, importedAt: command.importedAt });
 
 function decideMovement(command: CommandOf<'transfer' | 'hold'>, accounts: ReadonlyMap<string, LockedAccount>): Decision {
   const kind = command.op === 'hold' ? 'PENDING' : 'SINGLE';
@@ -161,7 +173,7 @@ function decideResolution(command: CommandOf<'post' | 'void'>, accounts: Readonl
     const posted = pending.resolvedBy === 'POST_PENDING';
     return { refused: conflict(`The pending transfer was already ${posted ? 'posted' : 'voided'}.`, { reason: posted ? 'PENDING_ALREADY_POSTED' : 'PENDING_ALREADY_VOIDED' }) };
   }
-  const common = { ...fresh(command), debitAccountId: pending.debitAccountId, creditAccountId: pending.creditAccountId, currency: pending.currency, code: command.code ?? pending.code, reference: command.reference ?? pending.reference, pendingId: pending.id };
+  const common = { ...fresh(command), debitAccountId: pending.debitAccountId, creditAccountId: pending.creditAccountId, currency: pending.currency, code: command.code ?? pending.code, reference: command.reference ?? pending.reference, userData: command.userData ?? pending.userData, pendingId: pending.id };
   if (command.op === 'void') return movement({ ...common, kind: 'VOID_PENDING', amount: pending.amount }, accounts);
   if (pending.expiresAt && pending.expiresAt <= now) return { refused: conflict('The pending transfer has expired; it can only be voided.', { reason: 'PENDING_EXPIRED' }) };
   const amount = command.amount ?? pending.amount;

@@ -28,6 +28,24 @@ export const currencySchema = z.string().refine(isCurrency, 'must be a supported
 
 export const idempotencyKeySchema = z.string().min(1, 'must not be empty').max(MAX_IDEMPOTENCY_KEY_LENGTH, `must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
+/** A caller's number kept with the transfer (TigerBeetle's user_data_64): a non-negative bigint. */
+const userDataSchema = z
+  .union([z.bigint(), z.number().refine(Number.isSafeInteger, 'must be an integer'), z.string().regex(/^\d{1,19}$/, 'must be an integer')])
+  .transform((value) => BigInt(value))
+  .refine((value) => value >= 0n && value < 2n ** 63n, 'must be between 0 and 2^63 - 1')
+  .nullish()
+  .transform((value) => value ?? null);
+
+/** Imported history carries the time it happened, never one in the future. */
+const importedAtSchema = z
+  .date()
+  .refine((at) => !Number.isNaN(at.getTime()) && at.getTime() <= Date.now(), 'must be a time in the past')
+  .nullish()
+  .transform((value) => value ?? null);
+
+/** Fields every money-moving call may carry besides its own. */
+const annotations = { userData: userDataSchema, importedAt: importedAtSchema };
+
 const codeSchema = z.string().regex(/^[A-Z][A-Z0-9_]{0,39}$/, 'must be an UPPER_SNAKE_CASE code of at most 40 characters').nullish().transform((value) => value ?? null);
 const referenceSchema = z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters').nullish().transform((value) => value ?? null);
 
@@ -39,6 +57,7 @@ const movementFields = {
   currency: currencySchema,
   code: codeSchema,
   reference: referenceSchema,
+  ...annotations,
 };
 const differentAccounts = (input: { debitAccountId: string; creditAccountId: string }) => input.debitAccountId !== input.creditAccountId;
 const differentAccountsIssue = { message: 'must differ from the debit account', path: ['creditAccountId'] };
@@ -52,13 +71,13 @@ export const holdSchema = z
   .refine(differentAccounts, differentAccountsIssue);
 export type HoldInput = z.input<typeof holdSchema>;
 
-export const postSchema = z.object({ idempotencyKey: idempotencyKeySchema, pendingId: uuid, amount: amountSchema.nullish().transform((value) => value ?? null), code: codeSchema, reference: referenceSchema }).strict();
+export const postSchema = z.object({ idempotencyKey: idempotencyKeySchema, pendingId: uuid, amount: amountSchema.nullish().transform((value) => value ?? null), code: codeSchema, reference: referenceSchema, ...annotations }).strict();
 export type PostInput = z.input<typeof postSchema>;
 
-export const voidSchema = z.object({ idempotencyKey: idempotencyKeySchema, pendingId: uuid, code: codeSchema, reference: referenceSchema }).strict();
+export const voidSchema = z.object({ idempotencyKey: idempotencyKeySchema, pendingId: uuid, code: codeSchema, reference: referenceSchema, ...annotations }).strict();
 export type VoidInput = z.input<typeof voidSchema>;
 
-export const reverseSchema = z.object({ idempotencyKey: idempotencyKeySchema, transferId: uuid, amount: amountSchema.nullish().transform((value) => value ?? null), code: codeSchema, reference: referenceSchema }).strict();
+export const reverseSchema = z.object({ idempotencyKey: idempotencyKeySchema, transferId: uuid, amount: amountSchema.nullish().transform((value) => value ?? null), code: codeSchema, reference: referenceSchema, ...annotations }).strict();
 export type ReverseInput = z.input<typeof reverseSchema>;
 
 export const ownedAccountSchema = z.object({ kind: z.enum(OWNED_ACCOUNT_KINDS), ownerId: uuid, currency: currencySchema }).strict();
