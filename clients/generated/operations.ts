@@ -23,11 +23,21 @@ export type PaymentMethod =
   | 'CASH'
   | 'WALLET';
 
+/**
+ * Where a trip's payment stands, as the wallet's ledger shows it:
+ * AUTHORIZED (the fare is held in the rider's wallet) → CAPTURED (the rider paid: the fare on completion, or
+ * a cancellation fee; for a CASH trip, the platform's commission was charged to the driver) or VOIDED (the
+ * hold was released: a free cancellation). A captured payment may then be PARTIALLY_REFUNDED or REFUNDED.
+ * PENDING and FAILED are not produced today (kept for compatibility).
+ */
 export type PaymentStatus =
+  | 'AUTHORIZED'
   | 'CAPTURED'
   | 'FAILED'
+  | 'PARTIALLY_REFUNDED'
   | 'PENDING'
-  | 'REFUNDED';
+  | 'REFUNDED'
+  | 'VOIDED';
 
 export type RequestTripInput = {
   paymentMethod: PaymentMethod;

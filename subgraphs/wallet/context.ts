@@ -1,32 +1,27 @@
 import type DataLoader from 'dataloader';
-import type { EntityManager } from '../../platform/db.ts';
-import { keyedLoader } from '../../platform/loaders.ts';
+import { groupedLoader } from '../../platform/loaders.ts';
 import type { SubgraphContext } from '../../platform/subgraph.ts';
-import { Payment, Wallet } from './entities.ts';
+import { isUuid } from '../../platform/validation.ts';
+import type { Account, TransferWithParties } from './ledger/index.ts';
+import type { WalletService } from './service.ts';
 
 export interface WalletExtras {
-  /** Wallet rows by user id; null when the user has none yet. One statement per request. */
-  readonly walletByUser: DataLoader<string, Wallet | null>;
-  /** Payments by trip id; null when the trip has none. One statement per request. */
-  readonly paymentByTrip: DataLoader<string, Payment | null>;
+  readonly wallet: WalletService;
+  /** Users' rider and driver wallet accounts, by user id. One statement per request. */
+  readonly walletAccountsByOwner: DataLoader<string, Account[]>;
+  /** Every transfer about a trip, by trip id (Trip.payment). One statement per request. */
+  readonly transfersByTrip: DataLoader<string, TransferWithParties[]>;
 }
 
 export type WalletContext = SubgraphContext<WalletExtras>;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Ids reach SQL only when they are uuids: anything else is simply not found, never a database error. */
-const uuids = (keys: readonly string[]) => keys.filter((key) => UUID.test(key));
+const uuids = (keys: readonly string[]) => keys.filter(isUuid);
 
-export function createWalletExtras(em: EntityManager): WalletExtras {
+export function createWalletExtras(wallet: WalletService): WalletExtras {
   return {
-    walletByUser: keyedLoader(async (userIds) => {
-      const valid = uuids(userIds);
-      return valid.length > 0 ? em.find(Wallet, { userId: { $in: valid } }) : [];
-    }, (wallet) => wallet.userId),
-    paymentByTrip: keyedLoader(async (tripIds) => {
-      const valid = uuids(tripIds);
-      return valid.length > 0 ? em.find(Payment, { tripId: { $in: valid } }) : [];
-    }, (payment) => payment.tripId),
+    wallet,
+    walletAccountsByOwner: groupedLoader((ownerIds) => wallet.walletAccounts(uuids(ownerIds)), (account) => account.ownerId!),
+    transfersByTrip: groupedLoader((tripIds) => wallet.tripTransfers(uuids(tripIds)), (transfer) => transfer.reference!),
   };
 }

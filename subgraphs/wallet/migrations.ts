@@ -186,9 +186,22 @@ class LedgerUserDataAndReceivables extends Migration {
   }
 }
 
+/**
+ * The seeded `wallets` and `payments` tables go: nothing but the demo seed ever wrote them (production
+ * never seeds demo data), balances and payments are read from the ledger now, and the demo city's history
+ * is ledger transfers (seed.ts), seeded again on the next start of an existing data directory.
+ */
+class DropSeededWalletsAndPayments extends Migration {
+  override up() {
+    this.addSql(`drop table if exists "wallet"."payments"`);
+    this.addSql(`drop table if exists "wallet"."wallets"`);
+  }
+}
+
 export const migrations: MigrationEntry[] = [
   { name: '0001_wallets_and_payments', class: CreateWalletsAndPayments },
   { name: '0002_ledger', class: CreateLedger },
   { name: '0003_ledger_keys_without_foreign_key', class: LedgerKeysWithoutForeignKey },
   { name: '0004_ledger_user_data_and_receivables', class: LedgerUserDataAndReceivables },
+  { name: '0005_drop_seeded_wallets_and_payments', class: DropSeededWalletsAndPayments },
 ];

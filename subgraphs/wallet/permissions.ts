@@ -1,8 +1,8 @@
 import type { RequestContext } from '../../platform/context.ts';
 import { forbidden, unauthenticated } from '../../platform/errors.ts';
-import { FEDERATION_RULES, FEDERATION_TYPE_RULES, isAuthenticated, rule, type IRules } from '../../platform/rules.ts';
-import type { Payment } from './entities.ts';
-import type { WalletView } from './resolvers.ts';
+import { FEDERATION_RULES, FEDERATION_TYPE_RULES, isAuthenticated, isService, rule, type IRules } from '../../platform/rules.ts';
+import type { DriverReference, WalletView } from './service.ts';
+import type { PaymentView } from './trip-ledger.ts';
 
 /**
  * A rule over the parent object: admins and the users `partiesOf` names pass. It reads only the parent
@@ -18,17 +18,37 @@ function partiesOnly<TParent>(name: string, partiesOf: (parent: TParent) => Arra
 
 /** A user's wallet: the user themself and admins. */
 const isSelfOrAdmin = partiesOnly<{ id: string }>('User', (user) => [user.id]);
-const isWalletOwner = partiesOnly<WalletView>('Wallet', (wallet) => [wallet.userId]);
-/** A payment: its payer (the rider), its payee (the driver) and admins. */
-const isPaymentParty = partiesOnly<Payment>('Payment', (payment) => [payment.payerUserId, payment.payeeUserId]);
+const isWalletOwner = partiesOnly<WalletView>('Wallet', (wallet) => [wallet.ownerId]);
+/**
+ * A driver's earnings: the driver themself (the user id drivers gives through @requires) and admins. A
+ * representation sent to this subgraph directly can only name the caller's own earnings.
+ */
+const isTheDriver = partiesOnly<DriverReference>('Driver', (driver) => [driver.user?.id]);
+/** A payment: its rider (whose wallet paid, or the trip's rider as trips gives it), its driver, admins. */
+const isPaymentParty = partiesOnly<PaymentView>('Payment', (payment) => [payment.riderUserId, payment.driverUserId]);
 
+/**
+ * Deny by default. Money is for its owners and admins; the service-only fields (@inaccessible, absent
+ * from the router's API) for other subgraphs calling with a service token.
+ */
 export const permissions: IRules = {
-  Query: { ...FEDERATION_RULES },
+  Query: { ...FEDERATION_RULES, driverCommissionDebt: isService },
+  Mutation: { holdTripFare: isService, releaseTripFare: isService },
   User: { id: isAuthenticated, wallet: isSelfOrAdmin },
   Wallet: isWalletOwner,
-  // Wallet cannot tell whose trip this is; the payment's own fields are guarded by its parties.
+  // Reached only through Wallet.transactions, guarded above.
+  WalletTransactionConnection: isAuthenticated,
+  WalletTransactionEdge: isAuthenticated,
+  WalletTransaction: isAuthenticated,
+  PageInfo: isAuthenticated,
+  Driver: { id: isAuthenticated, earnings: isTheDriver },
+  DriverEarnings: isAuthenticated,
+  // Wallet cannot tell who may see a trip; the payment's own fields are guarded by its parties.
   Trip: { id: isAuthenticated, payment: isAuthenticated },
   Payment: isPaymentParty,
+  PaymentBreakdown: isAuthenticated,
   Money: isAuthenticated,
+  TripFareHold: isService,
+  DriverCommissionDebt: isService,
   ...FEDERATION_TYPE_RULES,
 };

@@ -1,35 +1,124 @@
 import { DateTimeScalar } from '../../platform/graphql.ts';
 import { toMoney } from '../../platform/money.ts';
 import type { WalletContext } from './context.ts';
-import { WALLET_CURRENCY, type Payment } from './entities.ts';
+import type { Resolvers, WalletTransactionKind, WalletTransactionStatus } from './generated/resolvers-types.ts';
+import { balanceOf, type Transfer } from './ledger/index.ts';
+import type { WalletEntryView, WalletView } from './service.ts';
+import { CODES, paymentOf } from './trip-ledger.ts';
+import { driverUserIdArgsSchema, earningsArgsSchema, holdArgsSchema, pageArgsSchema, parseInput, tripIdArgsSchema } from './validation.ts';
 
-/** What `Wallet` fields resolve from: the owner and the balance, whether or not a row exists. */
-export interface WalletView {
-  userId: string;
-  balanceMinor: bigint;
-  currency: string;
-}
-
+/**
+ * Thin: arguments parsed at the edge (validation.ts), then the domain service (service.ts); the
+ * ledger's views become GraphQL shapes here. Shield has already run (permissions.ts).
+ */
 export const resolvers = {
   DateTime: DateTimeScalar,
+  Query: {
+    driverCommissionDebt: (_, args, ctx) => ctx.wallet.commissionDebt(parseInput(driverUserIdArgsSchema, args).driverUserId),
+  },
+  Mutation: {
+    holdTripFare: (_, args, ctx) => ctx.wallet.holdTripFare(parseInput(holdArgsSchema, args)),
+    releaseTripFare: (_, args, ctx) => ctx.wallet.releaseTripFare(parseInput(tripIdArgsSchema, args).tripId),
+  },
   User: {
-    /** A user without a wallet row has an empty wallet; reading it creates nothing. */
-    wallet: async (user: { id: string }, _: unknown, ctx: WalletContext): Promise<WalletView> => {
-      const wallet = await ctx.walletByUser.load(user.id);
-      return wallet
-        ? { userId: wallet.userId, balanceMinor: wallet.balanceMinor, currency: wallet.currency }
-        : { userId: user.id, balanceMinor: 0n, currency: WALLET_CURRENCY };
-    },
+    __resolveReference: (reference) => ({ id: reference.id }),
+    /** A user without an account yet has an empty wallet; reading it opens nothing. */
+    wallet: async (user, _, ctx) => ctx.wallet.walletOf(user.id, await ctx.walletAccountsByOwner.load(user.id), ctx.principal),
   },
   Wallet: {
-    balance: (wallet: WalletView) => toMoney(wallet.balanceMinor, wallet.currency),
+    balance: (wallet) => toMoney(wallet.account ? balanceOf(wallet.account).posted : 0n, wallet.currency),
+    available: (wallet) => toMoney(wallet.account ? balanceOf(wallet.account).available : 0n, wallet.currency),
+    pending: (wallet) => toMoney(wallet.account ? balanceOf(wallet.account).pending : 0n, wallet.currency),
+    transactions: (wallet, args, ctx) => ctx.wallet.transactions(wallet, parseInput(pageArgsSchema, args)),
+  },
+  WalletTransaction: {
+    id: (entry) => entry.transfer.id,
+    amount: (entry) => toMoney(signedAmount(entry), entry.transfer.currency),
+    kind: (entry) => entryKind(entry.transfer),
+    status: (entry) => entryStatus(entry.transfer),
+    description: (entry) => describe(entry.transfer),
+    trip: (entry) => (TRIP_CODES.has(entry.transfer.code) && entry.transfer.reference ? { id: entry.transfer.reference } : null),
+    createdAt: (entry) => entry.transfer.createdAt,
+  },
+  Driver: {
+    __resolveReference: (reference) => reference,
+    earnings: (driver, args, ctx) => ctx.wallet.earnings(driver.user!.id!, parseInput(earningsArgsSchema, args)),
+  },
+  DriverEarnings: {
+    gross: (earnings) => toMoney(earnings.gross, earnings.currency),
+    commission: (earnings) => toMoney(earnings.commission, earnings.currency),
+    net: (earnings) => toMoney(earnings.net, earnings.currency),
   },
   Trip: {
-    /** Wallet knows trips only by id: the reference is all it needs. */
-    __resolveReference: (reference: { id: string }) => ({ id: reference.id }),
-    payment: (trip: { id: string }, _: unknown, ctx: WalletContext): Promise<Payment | null> => ctx.paymentByTrip.load(trip.id),
+    /** Wallet knows trips by id (and their rider, which trips gives for Trip.payment's rule). */
+    __resolveReference: (reference) => reference,
+    payment: async (trip, _, ctx) => paymentOf(trip.id, await ctx.transfersByTrip.load(trip.id), trip.rider?.id ?? null),
   },
   Payment: {
-    amount: (payment: Payment) => toMoney(payment.amountMinor, payment.currency),
+    amount: (payment) => toMoney(payment.amount, payment.currency),
+    refunded: (payment) => toMoney(payment.refunded, payment.currency),
+    breakdown: (payment) => payment,
   },
+  PaymentBreakdown: {
+    fare: (payment) => toMoney(payment.fare, payment.currency),
+    commission: (payment) => toMoney(payment.commission, payment.currency),
+    driverEarnings: (payment) => toMoney(payment.driverEarnings, payment.currency),
+    cancellationFee: (payment) => toMoney(payment.cancellationFee, payment.currency),
+  },
+  TripFareHold: {
+    amount: (hold) => toMoney(hold.amount, hold.currency),
+  },
+  DriverCommissionDebt: {
+    debt: (standing) => toMoney(standing.debt, standing.currency),
+    limit: (standing) => toMoney(standing.limit, standing.currency),
+  },
+} satisfies Resolvers<WalletContext>;
+
+export type { WalletView };
+
+const TRIP_CODES = new Set<string>([CODES.TRIP_FARE, CODES.CANCELLATION_FEE, CODES.DRIVER_EARNINGS, CODES.CANCELLATION_COMPENSATION, CODES.CASH_COMMISSION, CODES.REFUND]);
+
+const KINDS: Record<string, WalletTransactionKind> = {
+  [CODES.DEPOSIT]: 'DEPOSIT',
+  [CODES.TRIP_FARE]: 'TRIP_FARE',
+  [CODES.CANCELLATION_FEE]: 'CANCELLATION_FEE',
+  [CODES.DRIVER_EARNINGS]: 'TRIP_EARNINGS',
+  [CODES.CANCELLATION_COMPENSATION]: 'CANCELLATION_COMPENSATION',
+  [CODES.CASH_COMMISSION]: 'COMMISSION',
+  [CODES.REFUND]: 'REFUND',
 };
+
+const entryKind = (transfer: Transfer): WalletTransactionKind => KINDS[transfer.code] ?? 'OTHER';
+
+function entryStatus(transfer: Transfer): WalletTransactionStatus {
+  if (transfer.kind === 'PENDING') return 'HELD';
+  return transfer.kind === 'VOID_PENDING' ? 'RELEASED' : 'POSTED';
+}
+
+/** From the wallet's side: out (or held) is negative; a released hold comes back, positive. */
+function signedAmount({ transfer, accountId }: WalletEntryView): bigint {
+  const out = transfer.debitAccountId === accountId;
+  return transfer.kind === 'VOID_PENDING' ? (out ? transfer.amount : -transfer.amount) : out ? -transfer.amount : transfer.amount;
+}
+
+function describe(transfer: Transfer): string {
+  const money = (minor: bigint) => `${toMoney(minor, transfer.currency).amount} ${transfer.currency}`;
+  switch (entryKind(transfer)) {
+    case 'DEPOSIT':
+      return 'Deposit';
+    case 'TRIP_FARE':
+      return transfer.kind === 'PENDING' ? 'Fare held for a trip' : transfer.kind === 'VOID_PENDING' ? 'Fare hold released' : 'Trip fare';
+    case 'CANCELLATION_FEE':
+      return 'Late cancellation fee';
+    case 'TRIP_EARNINGS':
+      return transfer.userData !== null ? `Trip earnings: fare ${money(transfer.userData)} less commission ${money(transfer.userData - transfer.amount)}` : 'Trip earnings';
+    case 'CANCELLATION_COMPENSATION':
+      return "Compensation for a rider's late cancellation";
+    case 'COMMISSION':
+      return transfer.userData !== null ? `Commission on a cash trip (fare ${money(transfer.userData)})` : 'Commission on a cash trip';
+    case 'REFUND':
+      return 'Refund';
+    default:
+      return transfer.code;
+  }
+}

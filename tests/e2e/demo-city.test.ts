@@ -4,7 +4,8 @@ import { SUBGRAPH_NAMES } from '../../platform/config.ts';
 import { buildDemoCity, DEMO_PASSWORD, type DemoCity, type DemoTrip } from '../../platform/demo-city.ts';
 import { SUBGRAPHS } from '../../subgraphs/index.ts';
 import { ACTIVE_TRIP_STATUSES, Trip } from '../../subgraphs/trips/entities.ts';
-import { Payment } from '../../subgraphs/wallet/entities.ts';
+import { describeCheck, Ledger } from '../../subgraphs/wallet/ledger/index.ts';
+import { paymentOf } from '../../subgraphs/wallet/trip-ledger.ts';
 import { dataOf } from '../support/client.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
@@ -71,8 +72,17 @@ describe('the demo city', () => {
     }
     const [stats] = await stack.subgraph('drivers').db.fork().getConnection().execute(`select count(*)::int as "drivers", sum("offers_accepted")::int as "accepted" from "drivers"."driver_stats"`);
     assert.deepEqual(stats, { drivers: city.drivers.length, accepted: matched.length });
-    const payments = await stack.subgraph('wallet').db.fork().find(Payment, {});
-    assert.deepEqual(payments.map((p) => p.tripId).sort(), city.trips.filter((t) => t.status === 'COMPLETED').map((t) => t.id).sort());
+    // The wallet's history is ledger transfers: every completed trip paid once, the ledger balanced.
+    const ledger = new Ledger(stack.subgraph('wallet').db);
+    try {
+      const transfers = await ledger.transfersByReferences(city.trips.map((trip) => trip.id));
+      const captured = city.trips.filter((trip) => paymentOf(trip.id, transfers.filter((t) => t.reference === trip.id))?.status === 'CAPTURED');
+      assert.deepEqual(captured.map((trip) => trip.id).sort(), city.trips.filter((t) => t.status === 'COMPLETED').map((t) => t.id).sort());
+      const check = await ledger.checkBalanced();
+      assert.ok(check.balanced, describeCheck(check));
+    } finally {
+      await ledger.close();
+    }
   });
 
   it('shows no demo driver on a trip', async () => {

@@ -94,9 +94,9 @@ describe('npm start in production', () => {
       }
     });
 
-    it('has no demo rows: no users at all, no drivers, no wallets', async () => {
+    it('has no demo rows: no users at all, no drivers, no money moved, no trips', async () => {
       await withClient(database.databaseUrl!, async (client) => {
-        for (const table of ['accounts.users', 'drivers.drivers', 'wallet.wallets', 'trips.trips']) {
+        for (const table of ['accounts.users', 'drivers.drivers', 'wallet.ledger_transfers', 'trips.trips']) {
           const { rows } = await client.query(`select count(*)::int as n from ${table}`);
           assert.equal(rows[0].n, 0, `${table} is empty`);
         }

@@ -78,7 +78,7 @@ describe('an embedded database from before events', () => {
     const logger = createLogger(config);
     const wallet = SUBGRAPHS.wallet;
     const before = await openDatabase({ schema: 'wallet', entities: wallet.entities, migrations: wallet.migrations, dataDir, logger });
-    await before.orm.em.getConnection().execute(`insert into "wallet"."wallets" ("user_id", "balance_minor", "currency", "created_at", "updated_at") values ('4d6f1e0a-5b0c-4a44-9d0e-7f1b2c3d4e5f', 1250, 'EGP', now(), now())`);
+    await before.orm.em.getConnection().execute(`insert into "wallet"."ledger_accounts" ("id", "kind", "owner_id", "currency", "balance_rule") values ('4d6f1e0a-5b0c-4a44-9d0e-7f1b2c3d4e5f', 'RIDER_WALLET', '5e7f2a1b-6c1d-4b55-8e1f-8a2c3d4e5f60', 'EGP', 'DEBITS_MUST_NOT_EXCEED_CREDITS')`);
     await before.close();
 
     const outboxEntity = createOutboxEntity();
@@ -88,8 +88,8 @@ describe('an embedded database from before events', () => {
       assert.equal(applied.at(-1)!.name, 'platform_0001_events');
       const outbox: unknown[] = await after.orm.em.getConnection().execute(`select * from "wallet"."outbox"`);
       assert.deepEqual(outbox, []);
-      const [kept]: Array<{ balance_minor: string }> = await after.orm.em.getConnection().execute(`select "balance_minor" from "wallet"."wallets"`);
-      assert.equal(String(kept.balance_minor), '1250');
+      const [kept]: Array<{ owner_id: string }> = await after.orm.em.getConnection().execute(`select "owner_id" from "wallet"."ledger_accounts"`);
+      assert.equal(kept.owner_id, '5e7f2a1b-6c1d-4b55-8e1f-8a2c3d4e5f60');
     } finally {
       await after.close();
     }

@@ -1,165 +1,176 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { Trip } from '../../../subgraphs/trips/entities.ts';
-import { Payment, Wallet } from '../../../subgraphs/wallet/entities.ts';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { tripLedgerOf } from '../../../subgraphs/wallet/trip-ledger.ts';
 import { assertErrorCode, dataOf } from '../../support/client.ts';
-import { startStack, type Stack, type TestUser } from '../../support/stack.ts';
-import { newKey, quoteSigner, REQUEST_TRIP, type QuoteSigner } from '../trips/quotes.ts';
+import { RideFixtures, type RideDriver } from '../../support/rides.ts';
+import type { TestUser } from '../../support/stack.ts';
+import { cancelledTrip, completedTrip, TripCancelled, TripCompleted, WalletStack } from './wallet-stack.ts';
 
-const MY_WALLET = `query { me { id wallet { balance { amount currency } } } }`;
-const WALLET_ENTITY = `query Entities($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { wallet { balance { amount currency } } } } }`;
-const PAYMENT_ENTITY = `query Entities($reps: [_Any!]!) { _entities(representations: $reps) { ... on Trip { id payment { id status method amount { amount currency } createdAt } } } }`;
-const TRIP_PAYMENT = `query Trip($id: ID!) { trip(id: $id) { id fare { amount currency } payment { status method amount { amount currency } } } }`;
+const MY_WALLET = `query { me { id wallet { balance { amount currency } available { amount } pending { amount } } } }`;
+const MY_TRANSACTIONS = `query($first: Int, $after: String) { me { wallet { transactions(first: $first, after: $after) {
+  edges { cursor node { id amount { amount currency } kind status description trip { id } createdAt } } pageInfo { hasNextPage endCursor } } } } }`;
+const WALLET_ENTITY = `query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { wallet { balance { amount currency } } } } }`;
+const EARNINGS = `query($id: ID!, $from: DateTime!, $to: DateTime!) { driver(id: $id) { earnings(from: $from, to: $to) { from to trips gross { amount currency } commission { amount } net { amount } } } }`;
+const HOLD = `mutation($tripId: ID!, $riderId: ID!, $amount: MoneyInput!) { holdTripFare(tripId: $tripId, riderId: $riderId, amount: $amount) { status } }`;
+const RELEASE = `mutation($tripId: ID!) { releaseTripFare(tripId: $tripId) { status } }`;
 
-describe('wallet', () => {
-  let stack: Stack;
-  let sign: QuoteSigner;
+describe('the wallet through the router: balances, statements, earnings', () => {
+  let world: WalletStack;
+  let fixtures: RideFixtures;
   let admin: TestUser;
 
   before(async () => {
-    stack = await startStack({ subgraphs: ['trips', 'wallet'] });
-    sign = quoteSigner(stack);
-    admin = await stack.admin();
+    world = await WalletStack.start({ subgraphs: ['drivers', 'trips', 'wallet'] });
+    fixtures = new RideFixtures(world.stack);
+    admin = await world.stack.admin();
   });
-  after(() => stack?.stop());
+  after(async () => {
+    await fixtures?.dispose();
+    await world?.stop();
+  });
+  afterEach(() => world.assertBalanced());
 
-  const walletDb = () => stack.subgraph('wallet').db.fork();
-
-  async function bookTrip(rider: TestUser): Promise<string> {
-    const result = await stack.query(REQUEST_TRIP, { input: { quoteId: sign(rider.id), paymentMethod: 'WALLET' }, key: newKey() }, { token: rider.accessToken });
-    return dataOf(result).requestTrip.id;
-  }
-
-  async function insertPayment(tripId: string, payer: string, payee: string | null, amountMinor = 8750n): Promise<Payment> {
-    const em = walletDb();
-    const payment = em.create(Payment, { id: randomUUID(), tripId, payerUserId: payer, payeeUserId: payee, method: 'WALLET', status: 'CAPTURED', amountMinor, currency: 'EGP' });
-    await em.flush();
-    return payment;
-  }
+  const as = (user: TestUser, query: string, variables: Record<string, unknown> = {}) => world.stack.query(query, variables, { token: user.accessToken });
+  const hold = async (riderId: string, amount: string) => {
+    const tripId = randomUUID();
+    dataOf(await world.asService(HOLD, { tripId, riderId, amount: { amount, currency: 'EGP' } }));
+    return tripId;
+  };
 
   describe('User.wallet', () => {
-    it("shows a new user's balance as 0.00 EGP without creating a wallet", async () => {
-      const rider = await stack.signUp('RIDER');
-      const { me } = dataOf(await stack.query(MY_WALLET, {}, { token: rider.accessToken }));
-      assert.deepEqual(me.wallet, { balance: { amount: '0.00', currency: 'EGP' } });
-      assert.equal(await walletDb().count(Wallet, { userId: rider.id }), 0);
+    it("shows a new user's wallet as 0.00 EGP and opens no account to read it", async () => {
+      const rider = await world.stack.signUp('RIDER');
+      const { me } = dataOf<any>(await as(rider, MY_WALLET));
+      assert.deepEqual(me.wallet, { balance: { amount: '0.00', currency: 'EGP' }, available: { amount: '0.00' }, pending: { amount: '0.00' } });
+      assert.deepEqual(dataOf<any>(await as(rider, MY_TRANSACTIONS)).me.wallet.transactions, { edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
+      assert.deepEqual(await world.ledger.accountsOfOwners([rider.id], ['RIDER_WALLET', 'DRIVER_WALLET']), []);
     });
 
-    it('shows the stored balance exactly', async () => {
-      const rider = await stack.signUp('RIDER');
-      const em = walletDb();
-      em.create(Wallet, { userId: rider.id, balanceMinor: 1_234_567_890_123n, currency: 'EGP' });
-      await em.flush();
-      const { me } = dataOf(await stack.query(MY_WALLET, {}, { token: rider.accessToken }));
-      assert.deepEqual(me.wallet.balance, { amount: '12345678901.23', currency: 'EGP' });
+    it('shows the balance, what is available and what is held, exactly', async () => {
+      const rider = await world.stack.signUp('RIDER');
+      await world.deposit(rider.id, 123_456_789_012n);
+      await hold(rider.id, '87.50');
+      const { me } = dataOf<any>(await as(rider, MY_WALLET));
+      assert.deepEqual(me.wallet, { balance: { amount: '1234567890.12', currency: 'EGP' }, available: { amount: '1234567802.62' }, pending: { amount: '-87.50' } });
     });
 
-    it("refuses another user's wallet asked for through _entities, but shows it to an admin", async () => {
-      const owner = await stack.signUp('RIDER');
-      const snoop = await stack.signUp('RIDER');
+    it('shows a driver their driver wallet, below zero after the commission of a cash trip', async () => {
+      const driver = await world.stack.signUp('DRIVER');
+      const tripId = randomUUID();
+      await world.publish(TripCompleted, completedTrip({ tripId, riderId: randomUUID(), driverUserId: driver.id }, { paymentMethod: 'CASH' }));
+      await world.settled(tripId, (transfers) => transfers.length > 0);
+      const { me } = dataOf<any>(await as(driver, MY_WALLET));
+      assert.deepEqual(me.wallet, { balance: { amount: '-13.13', currency: 'EGP' }, available: { amount: '-13.13' }, pending: { amount: '0.00' } });
+    });
+
+    it("refuses another user's wallet asked for through _entities (FORBIDDEN), and shows it to admins", async () => {
+      const owner = await world.stack.signUp('RIDER');
+      const snoop = await world.stack.signUp('RIDER');
+      await world.deposit(owner.id, 4_200n);
       const reps = [{ __typename: 'User', id: owner.id }];
-      assertErrorCode(await stack.querySubgraph('wallet', WALLET_ENTITY, { reps }, { token: snoop.accessToken }), 'FORBIDDEN');
-      assertErrorCode(await stack.querySubgraph('wallet', WALLET_ENTITY, { reps }), 'UNAUTHENTICATED');
-      const { _entities } = dataOf(await stack.querySubgraph('wallet', WALLET_ENTITY, { reps }, { token: admin.accessToken }));
-      assert.deepEqual(_entities, [{ wallet: { balance: { amount: '0.00', currency: 'EGP' } } }]);
+      assertErrorCode(await world.stack.querySubgraph('wallet', WALLET_ENTITY, { reps }, { token: snoop.accessToken }), 'FORBIDDEN');
+      assertErrorCode(await world.stack.querySubgraph('wallet', WALLET_ENTITY, { reps }), 'UNAUTHENTICATED');
+      const { _entities } = dataOf<any>(await world.stack.querySubgraph('wallet', WALLET_ENTITY, { reps }, { token: admin.accessToken }));
+      assert.deepEqual(_entities, [{ wallet: { balance: { amount: '42.00', currency: 'EGP' } } }]);
     });
 
     it('loads the wallets of many users in one statement', async () => {
       const reps = [...Array.from({ length: 20 }, () => ({ __typename: 'User', id: randomUUID() })), { __typename: 'User', id: 'not-a-uuid' }];
-      stack.resetStatementCount();
-      const { _entities } = dataOf(await stack.querySubgraph('wallet', WALLET_ENTITY, { reps }, { token: admin.accessToken }));
+      world.stack.resetStatementCount();
+      const { _entities } = dataOf<any>(await world.stack.querySubgraph('wallet', WALLET_ENTITY, { reps }, { token: admin.accessToken }));
       assert.equal(_entities.length, 21);
-      assert.equal(stack.statementCount(), 1);
+      assert.equal(world.stack.statementCount(), 1);
     });
   });
 
-  describe('Trip.payment', () => {
-    it('is null while a trip has no payment', async () => {
-      const rider = await stack.signUp('RIDER');
-      const id = await bookTrip(rider);
-      const { trip } = dataOf(await stack.query(TRIP_PAYMENT, { id }, { token: rider.accessToken }));
-      assert.equal(trip.id, id);
-      assert.equal(trip.payment, null);
-    });
-
-    it('shows a payment to its payer through the graph, next to the fare', async () => {
-      const rider = await stack.signUp('RIDER');
-      const driver = await stack.signUp('DRIVER');
-      const id = await bookTrip(rider);
-      await insertPayment(id, rider.id, driver.id);
-      const { trip } = dataOf(await stack.query(TRIP_PAYMENT, { id }, { token: rider.accessToken }));
-      assert.deepEqual(trip.fare, { amount: '87.50', currency: 'EGP' });
-      assert.deepEqual(trip.payment, { status: 'CAPTURED', method: 'WALLET', amount: { amount: '87.50', currency: 'EGP' } });
-    });
-
-    it('shows a payment to its payee and to admins, and refuses it to anyone else', async () => {
-      const rider = await stack.signUp('RIDER');
-      const driver = await stack.signUp('DRIVER');
-      const stranger = await stack.signUp('RIDER');
-      const tripId = randomUUID();
-      const payment = await insertPayment(tripId, rider.id, driver.id, 4200n);
-      const reps = [{ __typename: 'Trip', id: tripId }];
-      for (const user of [rider, driver, admin]) {
-        const { _entities } = dataOf(await stack.querySubgraph('wallet', PAYMENT_ENTITY, { reps }, { token: user.accessToken }));
-        assert.equal(_entities[0].payment.id, payment.id);
-        assert.deepEqual(_entities[0].payment.amount, { amount: '42.00', currency: 'EGP' });
+  describe('Wallet.transactions', () => {
+    it('lists the entries newest first, signed from the wallet’s side, a page at a time, each once', async () => {
+      const rider = await world.stack.signUp('RIDER');
+      for (const amount of [1_000n, 2_000n, 3_000n]) await world.deposit(rider.id, amount);
+      const tripId = await hold(rider.id, '15.00');
+      dataOf(await world.asService(RELEASE, { tripId }));
+      const seen: any[] = [];
+      let after: string | null = null;
+      for (let page = 0; page < 10; page++) {
+        const { transactions }: { transactions: any } = dataOf<any>(await as(rider, MY_TRANSACTIONS, { first: 2, after })).me.wallet;
+        seen.push(...transactions.edges.map((edge: any) => edge.node));
+        if (!transactions.pageInfo.hasNextPage) break;
+        after = transactions.pageInfo.endCursor;
       }
-      const refused = await stack.querySubgraph('wallet', PAYMENT_ENTITY, { reps }, { token: stranger.accessToken });
-      assertErrorCode(refused, 'FORBIDDEN');
-      assert.equal(refused.body.data?._entities?.[0]?.payment ?? null, null);
-    });
-
-    it('loads the payments of many trips in one statement', async () => {
-      const rider = await stack.signUp('RIDER');
-      const tripIds = Array.from({ length: 15 }, () => randomUUID());
-      for (const tripId of tripIds.slice(0, 10)) await insertPayment(tripId, rider.id, null);
-      const reps = tripIds.map((id) => ({ __typename: 'Trip', id }));
-      stack.resetStatementCount();
-      const { _entities } = dataOf(await stack.querySubgraph('wallet', PAYMENT_ENTITY, { reps }, { token: rider.accessToken }));
-      assert.equal(stack.statementCount(), 1);
-      assert.deepEqual(_entities.map((t: any) => t.payment !== null), tripIds.map((_, i) => i < 10));
-    });
-
-    it('costs the same number of statements across trips and wallet for 5 trips as for 50', async () => {
-      const rider = await stack.signUp('RIDER');
-      const tripsEm = stack.subgraph('trips').db.fork();
-      const start = Date.UTC(2025, 0, 1);
-      const trips = Array.from({ length: 60 }, (_, i) =>
-        tripsEm.create(Trip, {
-          id: randomUUID(), riderId: rider.id, driverId: null, driverUserId: null, status: 'COMPLETED', vehicleType: 'XL', paymentMethod: 'CASH',
-          pickupLat: 30.05, pickupLng: 31.23, dropoffLat: 30.06, dropoffLng: 31.25, fareMinor: 3000n + BigInt(i), currency: 'EGP',
-          distanceM: 2500, durationS: 500, quoteId: randomUUID(), quoteToken: 'seeded', idempotencyKey: newKey(),
-          requestedAt: new Date(start + i * 60_000), updatedAt: new Date(start + i * 60_000),
-        }),
+      assert.deepEqual(
+        seen.map((node) => [node.kind, node.status, node.amount.amount, node.trip?.id ?? null]),
+        [
+          ['TRIP_FARE', 'RELEASED', '15.00', tripId],
+          ['TRIP_FARE', 'HELD', '-15.00', tripId],
+          ['DEPOSIT', 'POSTED', '30.00', null],
+          ['DEPOSIT', 'POSTED', '20.00', null],
+          ['DEPOSIT', 'POSTED', '10.00', null],
+        ],
       );
-      await tripsEm.flush();
-      const em = walletDb();
-      for (const trip of trips) em.create(Payment, { id: randomUUID(), tripId: trip.id, payerUserId: rider.id, payeeUserId: null, method: 'CASH', status: 'CAPTURED', amountMinor: trip.fareMinor, currency: 'EGP' });
-      await em.flush();
+      assert.equal(new Set(seen.map((node) => node.id)).size, 5);
+      assert.deepEqual(seen.map((node) => node.description), ['Fare hold released', 'Fare held for a trip', 'Deposit', 'Deposit', 'Deposit']);
+    });
 
-      const query = `query($first: Int) { myTrips(first: $first) { edges { node { id fare { amount } payment { status amount { amount } } } } } }`;
-      const counts: number[] = [];
-      for (const first of [5, 50]) {
-        stack.resetStatementCount();
-        const { myTrips } = dataOf(await stack.query(query, { first }, { token: rider.accessToken }));
-        assert.equal(myTrips.edges.length, first);
-        for (const { node } of myTrips.edges) assert.equal(node.payment.amount.amount, node.fare.amount);
-        counts.push(stack.statementCount());
-      }
-      assert.equal(counts[0], counts[1]);
+    it('describes a driver’s trip earnings with the fare and the commission', async () => {
+      const driver = await world.stack.signUp('DRIVER');
+      const riderId = randomUUID();
+      await world.deposit(riderId, 10_000n);
+      const tripId = await hold(riderId, '87.50');
+      await world.publish(TripCompleted, completedTrip({ tripId, riderId, driverUserId: driver.id }));
+      await world.settled(tripId, (transfers) => tripLedgerOf(transfers).commission !== null);
+      const [entry] = dataOf<any>(await as(driver, MY_TRANSACTIONS)).me.wallet.transactions.edges.map((edge: any) => edge.node);
+      assert.deepEqual([entry.kind, entry.status, entry.amount.amount, entry.description, entry.trip.id], ['TRIP_EARNINGS', 'POSTED', '74.37', 'Trip earnings: fare 87.50 EGP less commission 13.13 EGP', tripId]);
+    });
+
+    it('refuses a page size outside 1 to 100 and a cursor that is not one (BAD_USER_INPUT)', async () => {
+      const rider = await world.stack.signUp('RIDER');
+      await world.deposit(rider.id, 100n);
+      for (const variables of [{ first: 0 }, { first: 101 }, { first: 5, after: 'not-a-cursor' }]) assertErrorCode(await as(rider, MY_TRANSACTIONS, variables), 'BAD_USER_INPUT');
     });
   });
 
-  describe('constraints', () => {
-    it('the database refuses a negative balance, a non-positive payment and a second payment for a trip', async () => {
-      const em = walletDb();
-      await assert.rejects(em.insert(Wallet, { userId: randomUUID(), balanceMinor: -1n, currency: 'EGP', createdAt: new Date(), updatedAt: new Date() }));
-      const base = { payerUserId: randomUUID(), payeeUserId: null, method: 'CASH' as const, status: 'PENDING' as const, currency: 'EGP', createdAt: new Date(), updatedAt: new Date() };
-      await assert.rejects(em.insert(Payment, { ...base, id: randomUUID(), tripId: randomUUID(), amountMinor: 0n }));
-      const tripId = randomUUID();
-      await em.insert(Payment, { ...base, id: randomUUID(), tripId, amountMinor: 100n });
-      await assert.rejects(em.insert(Payment, { ...base, id: randomUUID(), tripId, amountMinor: 100n }));
+  describe('Driver.earnings', () => {
+    let driver: RideDriver;
+    const from = new Date(Date.now() - 3600_000).toISOString();
+    const to = new Date(Date.now() + 3600_000).toISOString();
+
+    before(async () => {
+      driver = await fixtures.approvedDriver();
+      // A WALLET trip, a CASH trip and a late cancellation's compensation.
+      const riderId = randomUUID();
+      await world.deposit(riderId, 20_000n);
+      const walletTrip = await hold(riderId, '87.50');
+      await world.publish(TripCompleted, completedTrip({ tripId: walletTrip, riderId, driverUserId: driver.id }));
+      const cashTrip = randomUUID();
+      await world.publish(TripCompleted, completedTrip({ tripId: cashTrip, riderId: randomUUID(), driverUserId: driver.id }, { paymentMethod: 'CASH', fareMinor: '6000', commissionMinor: '900' }));
+      const cancelled = await hold(riderId, '40.00');
+      await world.publish(TripCancelled, cancelledTrip({ tripId: cancelled, riderId, driverUserId: driver.id }, { feeMinor: '2500' }));
+      await world.settled(cancelled, (transfers) => tripLedgerOf(transfers).driverShare !== null);
+    });
+
+    it('shows a driver their trips, fares, commission and what they keep over a period', async () => {
+      const { earnings } = dataOf<any>(await as(driver, EARNINGS, { id: driver.driverId, from, to })).driver;
+      assert.deepEqual(earnings, { from, to, trips: 2, gross: { amount: '172.50', currency: 'EGP' }, commission: { amount: '22.13' }, net: { amount: '150.37' } });
+      const before = dataOf<any>(await as(driver, EARNINGS, { id: driver.driverId, from: '2026-01-01T00:00:00Z', to: from })).driver.earnings;
+      assert.deepEqual([before.trips, before.gross.amount, before.net.amount], [0, '0.00', '0.00']);
+    });
+
+    it("refuses a driver's earnings to another driver and to riders, and shows them to admins", async () => {
+      const other = await world.stack.signUp('DRIVER');
+      const rider = await world.stack.signUp('RIDER');
+      for (const user of [other, rider]) {
+        const refused = await as(user, EARNINGS, { id: driver.driverId, from, to });
+        assertErrorCode(refused, 'FORBIDDEN');
+      }
+      assert.equal(dataOf<any>(await as(admin, EARNINGS, { id: driver.driverId, from, to })).driver.earnings.trips, 2);
+    });
+
+    it('refuses a period that ends before it starts or spans more than 366 days (BAD_USER_INPUT)', async () => {
+      for (const period of [{ from: to, to: from }, { from, to: from }, { from: '2024-01-01T00:00:00Z', to: '2025-01-02T00:00:01Z' }]) {
+        const refused = await as(driver, EARNINGS, { id: driver.driverId, ...period });
+        assertErrorCode(refused, 'BAD_USER_INPUT');
+      }
     });
   });
 });

@@ -1,0 +1,191 @@
+/**
+ * The wallet's domain service: what its GraphQL fields do, over the ledger (which owns every SQL
+ * statement). Arguments arrive parsed (validation.ts); rules (permissions.ts) have already decided who
+ * may ask. Reads never open an account: a user without one has an empty wallet.
+ */
+import { AppError, conflict } from '../../platform/errors.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { Connection } from '../../platform/pagination.ts';
+import { balanceOf, LEDGER_CURRENCY, type Account, type Ledger, type Transfer, type TransferWithParties } from './ledger/index.ts';
+import { CODES, holdKey, paymentOf, releaseKey, tripLedgerOf, type PaymentStatus } from './trip-ledger.ts';
+import type { MoneyAmount } from './validation.ts';
+
+/** A federated reference, as the router sends it (with the fields a @requires asked for). */
+export interface UserReference {
+  id: string;
+}
+export interface TripReference {
+  id: string;
+  rider?: { id?: string | null } | null;
+}
+export interface DriverReference {
+  id: string;
+  user?: { id?: string | null } | null;
+}
+
+/** What Wallet resolves from: the owner and their account (null until money first moves). */
+export interface WalletView {
+  ownerId: string;
+  account: Account | null;
+  currency: string;
+}
+
+/** One wallet entry: a transfer and which of its sides is the wallet. */
+export interface WalletEntryView {
+  transfer: Transfer;
+  accountId: string;
+}
+
+export interface EarningsView {
+  from: Date;
+  to: Date;
+  trips: number;
+  gross: bigint;
+  commission: bigint;
+  net: bigint;
+  currency: string;
+}
+
+export interface FareHoldView {
+  tripId: string;
+  amount: bigint;
+  currency: string;
+  status: PaymentStatus;
+}
+
+export interface CommissionDebtView {
+  driverUserId: string;
+  debt: bigint;
+  limit: bigint;
+  currency: string;
+  canGoOnline: boolean;
+}
+
+export const WALLET_KINDS = ['RIDER_WALLET', 'DRIVER_WALLET'] as const;
+const DRIVER_KINDS = ['DRIVER_WALLET', 'DRIVER_RECEIVABLE'] as const;
+const EARNING_CODES = [CODES.DRIVER_EARNINGS, CODES.CASH_COMMISSION, CODES.CANCELLATION_COMPENSATION];
+
+export class WalletService {
+  readonly ledger: Ledger;
+  readonly #driverDebtLimit: bigint;
+  readonly #logger: Logger;
+
+  constructor(options: { ledger: Ledger; driverDebtLimit: bigint; logger: Logger }) {
+    this.ledger = options.ledger;
+    this.#driverDebtLimit = options.driverDebtLimit;
+    this.#logger = options.logger;
+  }
+
+  // ── reads ─────────────────────────────────────────────────────────────────────────────────────
+
+  /** The rider and driver wallets of many users: one statement (for the request's DataLoader). */
+  walletAccounts(ownerIds: readonly string[]): Promise<Account[]> {
+    return this.ledger.accountsOfOwners(ownerIds, WALLET_KINDS);
+  }
+
+  /** Every transfer about many trips: one statement (for the request's DataLoader). */
+  tripTransfers(tripIds: readonly string[]): Promise<TransferWithParties[]> {
+    return this.ledger.transfersByReferences(tripIds);
+  }
+
+  /**
+   * A user's wallet among their accounts: the one of their role when they look at their own (a driver
+   * sees their driver wallet), otherwise the one they have (a user holds one of the two).
+   */
+  walletOf(ownerId: string, accounts: readonly Account[], viewer: { userId: string; role: string } | undefined): WalletView {
+    const mine = accounts.filter((account) => account.currency === LEDGER_CURRENCY);
+    const kind = viewer?.userId === ownerId ? (viewer.role === 'DRIVER' ? 'DRIVER_WALLET' : 'RIDER_WALLET') : (mine.find((account) => account.kind === 'DRIVER_WALLET') ?? mine[0])?.kind;
+    return { ownerId, account: mine.find((account) => account.kind === kind) ?? null, currency: LEDGER_CURRENCY };
+  }
+
+  async transactions(wallet: WalletView, page: { first: number; after?: string | null }): Promise<Connection<WalletEntryView>> {
+    if (!wallet.account) return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
+    const accountId = wallet.account.id;
+    const connection = await this.ledger.transfers(accountId, page);
+    return { ...connection, edges: connection.edges.map((edge) => ({ cursor: edge.cursor, node: { transfer: edge.node, accountId } })) };
+  }
+
+  /** A driver's earnings in [from, to), from their wallet's (and receivable's) transfers: two statements. */
+  async earnings(driverUserId: string, range: { from: Date; to: Date }): Promise<EarningsView> {
+    const view: EarningsView = { ...range, trips: 0, gross: 0n, commission: 0n, net: 0n, currency: LEDGER_CURRENCY };
+    const accounts = (await this.ledger.accountsOfOwners([driverUserId], DRIVER_KINDS)).filter((account) => account.currency === LEDGER_CURRENCY);
+    for (const total of await this.ledger.codeTotals(accounts.map((account) => account.id), EARNING_CODES, range.from, range.to)) {
+      if (total.code === CODES.DRIVER_EARNINGS && total.side === 'CREDIT') {
+        // userData is the trip's fare; the amount the driver's share of it.
+        Object.assign(view, { trips: view.trips + total.count, gross: view.gross + total.userData, net: view.net + total.amount, commission: view.commission + total.userData - total.amount });
+      } else if (total.code === CODES.CASH_COMMISSION && total.side === 'DEBIT') {
+        // The driver kept the cash fare (userData) and was charged the commission (the amount).
+        Object.assign(view, { trips: view.trips + total.count, gross: view.gross + total.userData, net: view.net + total.userData - total.amount, commission: view.commission + total.amount });
+      } else if (total.code === CODES.CANCELLATION_COMPENSATION && total.side === 'CREDIT') {
+        Object.assign(view, { gross: view.gross + total.amount, net: view.net + total.amount });
+      }
+    }
+    return view;
+  }
+
+  // ── trips' and drivers' service calls ─────────────────────────────────────────────────────────
+
+  /**
+   * Holds a WALLET trip's fare (trips, at booking). One hold per trip id, kept however long ago it was
+   * made: the same call answers the same hold (whatever became of it), another rider or amount is refused.
+   */
+  async holdTripFare(args: { tripId: string; riderId: string; amount: MoneyAmount }): Promise<FareHoldView> {
+    const { tripId, riderId, amount } = args;
+    const existing = await this.#holdView(tripId);
+    if (existing) {
+      const { hold, view } = existing;
+      if (hold.debitAccount.ownerId !== riderId || hold.amount !== amount.minor || hold.currency !== amount.currency) throw conflict('This trip already holds another amount or another rider’s money.', { reason: 'IDEMPOTENCY_KEY_REUSED' });
+      return view;
+    }
+    const wallet = await this.ledger.openAccount({ kind: 'RIDER_WALLET', ownerId: riderId, currency: amount.currency });
+    const hold = await this.ledger.hold({
+      idempotencyKey: holdKey(tripId),
+      debitAccountId: wallet.id,
+      creditAccountId: await this.ledger.systemAccountId('TRIP_CLEARING', amount.currency),
+      amount: amount.minor,
+      currency: amount.currency,
+      code: CODES.TRIP_FARE,
+      reference: tripId,
+    });
+    return { tripId, amount: hold.amount, currency: hold.currency, status: 'AUTHORIZED' };
+  }
+
+  /** Releases a trip's hold (trips, when the booking failed after it); null when nothing was held. */
+  async releaseTripFare(tripId: string): Promise<FareHoldView | null> {
+    const existing = await this.#holdView(tripId);
+    if (!existing) return null;
+    if (existing.view.status === 'AUTHORIZED') {
+      try {
+        await this.ledger.void({ idempotencyKey: releaseKey(tripId), pendingId: existing.hold.id });
+      } catch (error) {
+        // Resolved meanwhile (by the trip's settlement): the state below says how.
+        if (!(error instanceof AppError && error.code === 'CONFLICT')) throw error;
+      }
+      return (await this.#holdView(tripId))!.view;
+    }
+    if (existing.view.status !== 'VOIDED') throw conflict('The trip’s fare was already captured; it can only be refunded.', { reason: 'PENDING_ALREADY_POSTED', status: existing.view.status });
+    return existing.view;
+  }
+
+  async #holdView(tripId: string): Promise<{ hold: TransferWithParties; view: FareHoldView } | null> {
+    const transfers = await this.ledger.transfersByReferences([tripId]);
+    const hold = tripLedgerOf(transfers).hold;
+    if (!hold) return null;
+    return { hold, view: { tripId, amount: hold.amount, currency: hold.currency, status: paymentOf(tripId, transfers)!.status } };
+  }
+
+  /**
+   * What a driver owes the platform net of their wallet's balance, and whether it keeps them offline
+   * (drivers, at goOnline): once it reaches the limit. A limit of 0 allows no debt at all.
+   */
+  async commissionDebt(driverUserId: string): Promise<CommissionDebtView> {
+    const accounts = (await this.ledger.accountsOfOwners([driverUserId], DRIVER_KINDS)).filter((account) => account.currency === LEDGER_CURRENCY);
+    const posted = (kind: string) => {
+      const account = accounts.find((candidate) => candidate.kind === kind);
+      return account ? balanceOf(account).posted : 0n;
+    };
+    const owed = posted('DRIVER_RECEIVABLE') - posted('DRIVER_WALLET');
+    const debt = owed > 0n ? owed : 0n;
+    return { driverUserId, debt, limit: this.#driverDebtLimit, currency: LEDGER_CURRENCY, canGoOnline: debt === 0n || debt < this.#driverDebtLimit };
+  }
+}

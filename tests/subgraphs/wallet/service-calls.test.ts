@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { assertErrorCode, dataOf, errorCodes } from '../../support/client.ts';
+import type { TestUser } from '../../support/stack.ts';
+import { TEST_DEBT_LIMIT_MINOR, WalletStack } from './wallet-stack.ts';
+
+const HOLD = `mutation($tripId: ID!, $riderId: ID!, $amount: MoneyInput!) { holdTripFare(tripId: $tripId, riderId: $riderId, amount: $amount) { tripId status amount { amount currency } } }`;
+const RELEASE = `mutation($tripId: ID!) { releaseTripFare(tripId: $tripId) { tripId status amount { amount currency } } }`;
+const DEBT = `query($id: ID!) { driverCommissionDebt(driverUserId: $id) { driverUserId debt { amount currency } limit { amount currency } canGoOnline } }`;
+const WALLET = `query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { wallet { balance { amount } available { amount } pending { amount } } } } }`;
+const egp = (amount: string) => ({ amount, currency: 'EGP' });
+
+describe("wallet's service-only commands (trips' hold, drivers' debt check)", () => {
+  let world: WalletStack;
+  let admin: TestUser;
+
+  before(async () => {
+    world = await WalletStack.start();
+    admin = await world.stack.admin();
+  });
+  after(() => world?.stop());
+  afterEach(() => world.assertBalanced());
+
+  const walletOf = async (userId: string) => dataOf<any>(await world.stack.querySubgraph('wallet', WALLET, { reps: [{ __typename: 'User', id: userId }] }, { token: admin.accessToken }))._entities[0].wallet;
+
+  describe('holdTripFare', () => {
+    it("holds the fare in the rider's wallet: available drops, the balance does not", async () => {
+      const riderId = randomUUID();
+      await world.deposit(riderId, 10_000n);
+      const tripId = randomUUID();
+      const { holdTripFare } = dataOf<any>(await world.asService(HOLD, { tripId, riderId, amount: egp('87.50') }));
+      assert.deepEqual(holdTripFare, { tripId, status: 'AUTHORIZED', amount: egp('87.50') });
+      assert.deepEqual(await walletOf(riderId), { balance: { amount: '100.00' }, available: { amount: '12.50' }, pending: { amount: '-87.50' } });
+    });
+
+    it('holds once per trip: the same call answers the same hold, another amount or rider is CONFLICT', async () => {
+      const riderId = randomUUID();
+      await world.deposit(riderId, 50_000n);
+      const tripId = randomUUID();
+      const calls = await Promise.all(Array.from({ length: 10 }, () => world.asService(HOLD, { tripId, riderId, amount: egp('40') })));
+      for (const call of calls) assert.deepEqual(dataOf<any>(call).holdTripFare, { tripId, status: 'AUTHORIZED', amount: egp('40.00') });
+      const holds = (await world.tripTransfers(tripId)).filter((transfer) => transfer.kind === 'PENDING');
+      assert.equal(holds.length, 1);
+      for (const other of [{ tripId, riderId, amount: egp('41') }, { tripId, riderId: randomUUID(), amount: egp('40') }]) {
+        const refused = await world.asService(HOLD, other);
+        assertErrorCode(refused, 'CONFLICT');
+        assert.equal(refused.body.errors![0]!.extensions!.reason, 'IDEMPOTENCY_KEY_REUSED');
+      }
+      assert.deepEqual((await walletOf(riderId)).available, { amount: '460.00' });
+    });
+
+    it('refuses a fare the available balance does not cover with INSUFFICIENT_FUNDS, and holds nothing', async () => {
+      const riderId = randomUUID();
+      await world.deposit(riderId, 5_000n);
+      const tripId = randomUUID();
+      assertErrorCode(await world.asService(HOLD, { tripId, riderId, amount: egp('50.01') }), 'INSUFFICIENT_FUNDS');
+      assert.deepEqual(await world.tripTransfers(tripId), []);
+      // A rider with no wallet yet has nothing to hold either.
+      assertErrorCode(await world.asService(HOLD, { tripId: randomUUID(), riderId: randomUUID(), amount: egp('1') }), 'INSUFFICIENT_FUNDS');
+      // The refused hold kept no key: once the wallet covers it, the same trip holds.
+      await world.deposit(riderId, 1n);
+      assert.equal(dataOf<any>(await world.asService(HOLD, { tripId, riderId, amount: egp('50.01') })).holdTripFare.status, 'AUTHORIZED');
+    });
+
+    it('refuses zero, negative, fractional-minor-unit, absurd and unknown-currency amounts, and ids that are not uuids (BAD_USER_INPUT), writing nothing', async () => {
+      const riderId = randomUUID();
+      const tripId = randomUUID();
+      const bad = [
+        { tripId, riderId, amount: egp('0') },
+        { tripId, riderId, amount: egp('-5.00') },
+        { tripId, riderId, amount: egp('12.345') },
+        { tripId, riderId, amount: egp('99999999999999.99') },
+        { tripId, riderId, amount: egp('1e3') },
+        { tripId, riderId, amount: { amount: '10.00', currency: 'XYZ' } },
+        { tripId: 'trip-1', riderId, amount: egp('10.00') },
+        { tripId, riderId: 'rider-1', amount: egp('10.00') },
+      ];
+      for (const variables of bad) {
+        const refused = await world.asService(HOLD, variables);
+        assertErrorCode(refused, 'BAD_USER_INPUT');
+        assert.ok(Object.keys(refused.body.errors![0]!.extensions!.fields ?? {}).length > 0, JSON.stringify(refused.body.errors));
+      }
+      assert.deepEqual(await world.tripTransfers(tripId), []);
+    });
+  });
+
+  describe('releaseTripFare', () => {
+    it('releases the hold, then answers the same again; null when nothing was held', async () => {
+      const riderId = randomUUID();
+      await world.deposit(riderId, 10_000n);
+      const tripId = randomUUID();
+      dataOf(await world.asService(HOLD, { tripId, riderId, amount: egp('30') }));
+      for (let i = 0; i < 2; i++) assert.deepEqual(dataOf<any>(await world.asService(RELEASE, { tripId })).releaseTripFare, { tripId, status: 'VOIDED', amount: egp('30.00') });
+      assert.deepEqual(await walletOf(riderId), { balance: { amount: '100.00' }, available: { amount: '100.00' }, pending: { amount: '0.00' } });
+      assert.equal(dataOf<any>(await world.asService(RELEASE, { tripId: randomUUID() })).releaseTripFare, null);
+      // A released trip holds no more: trips books again under a new id.
+      assert.equal(dataOf<any>(await world.asService(HOLD, { tripId, riderId, amount: egp('30') })).holdTripFare.status, 'VOIDED');
+    });
+  });
+
+  describe('driverCommissionDebt', () => {
+    it('owes nothing without a wallet, and lets the driver go online', async () => {
+      const driverUserId = randomUUID();
+      assert.deepEqual(dataOf<any>(await world.asService(DEBT, { id: driverUserId }, 'drivers')).driverCommissionDebt, {
+        driverUserId,
+        debt: egp('0.00'),
+        limit: egp((Number(TEST_DEBT_LIMIT_MINOR) / 100).toFixed(2)),
+        canGoOnline: true,
+      });
+    });
+  });
+
+  describe('who may call them', () => {
+    it('refuses them to signed-in users (FORBIDDEN) and the router does not know them', async () => {
+      const rider = await world.stack.signUp('RIDER');
+      const variables = { tripId: randomUUID(), riderId: rider.id, amount: egp('1') };
+      assertErrorCode(await world.stack.querySubgraph('wallet', HOLD, variables, { token: rider.accessToken }), 'FORBIDDEN');
+      assertErrorCode(await world.stack.querySubgraph('wallet', DEBT, { id: rider.id }, { token: admin.accessToken }), 'FORBIDDEN');
+      for (const [query, vars] of [[HOLD, variables], [RELEASE, { tripId: randomUUID() }], [DEBT, { id: rider.id }]] as const) {
+        const viaRouter = await world.stack.query(query, vars, { token: admin.accessToken });
+        assert.deepEqual(errorCodes(viaRouter), ['GRAPHQL_VALIDATION_FAILED'], JSON.stringify(viaRouter.body));
+      }
+    });
+  });
+});
