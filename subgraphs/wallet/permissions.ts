@@ -1,6 +1,6 @@
 import type { RequestContext } from '../../platform/context.ts';
 import { forbidden, unauthenticated } from '../../platform/errors.ts';
-import { FEDERATION_RULES, FEDERATION_TYPE_RULES, isAuthenticated, isService, rule, type IRules } from '../../platform/rules.ts';
+import { FEDERATION_RULES, FEDERATION_TYPE_RULES, isAdmin, isAuthenticated, isService, rule, type IRules } from '../../platform/rules.ts';
 import type { DriverReference, WalletView } from './service.ts';
 import type { PaymentView } from './trip-ledger.ts';
 
@@ -29,11 +29,11 @@ const isPaymentParty = partiesOnly<PaymentView>('Payment', (payment) => [payment
 
 /**
  * Deny by default. Money is for its owners and admins; the service-only fields (@inaccessible, absent
- * from the router's API) for other subgraphs calling with a service token.
+ * from the router's API) for other subgraphs calling with a service token; refunds for admins.
  */
 export const permissions: IRules = {
   Query: { ...FEDERATION_RULES, driverCommissionDebt: isService },
-  Mutation: { holdTripFare: isService, releaseTripFare: isService },
+  Mutation: { holdTripFare: isService, releaseTripFare: isService, refundTrip: isAdmin },
   User: { id: isAuthenticated, wallet: isSelfOrAdmin },
   Wallet: isWalletOwner,
   // Reached only through Wallet.transactions, guarded above.

@@ -5,7 +5,7 @@ import type { Resolvers, WalletTransactionKind, WalletTransactionStatus } from '
 import { balanceOf, type Transfer } from './ledger/index.ts';
 import type { WalletEntryView, WalletView } from './service.ts';
 import { CODES, paymentOf } from './trip-ledger.ts';
-import { driverUserIdArgsSchema, earningsArgsSchema, holdArgsSchema, pageArgsSchema, parseInput, tripIdArgsSchema } from './validation.ts';
+import { driverUserIdArgsSchema, earningsArgsSchema, holdArgsSchema, pageArgsSchema, parseInput, refundArgsSchema, tripIdArgsSchema } from './validation.ts';
 
 /**
  * Thin: arguments parsed at the edge (validation.ts), then the domain service (service.ts); the
@@ -19,6 +19,7 @@ export const resolvers = {
   Mutation: {
     holdTripFare: (_, args, ctx) => ctx.wallet.holdTripFare(parseInput(holdArgsSchema, args)),
     releaseTripFare: (_, args, ctx) => ctx.wallet.releaseTripFare(parseInput(tripIdArgsSchema, args).tripId),
+    refundTrip: (_, args, ctx) => ctx.wallet.refundTrip(ctx.principal!, parseInput(refundArgsSchema, args)),
   },
   User: {
     __resolveReference: (reference) => ({ id: reference.id }),

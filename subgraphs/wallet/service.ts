@@ -3,11 +3,11 @@
  * statement). Arguments arrive parsed (validation.ts); rules (permissions.ts) have already decided who
  * may ask. Reads never open an account: a user without one has an empty wallet.
  */
-import { AppError, conflict } from '../../platform/errors.ts';
+import { AppError, badUserInput, conflict, notFound } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Connection } from '../../platform/pagination.ts';
 import { balanceOf, LEDGER_CURRENCY, type Account, type Ledger, type Transfer, type TransferWithParties } from './ledger/index.ts';
-import { CODES, holdKey, paymentOf, releaseKey, tripLedgerOf, type PaymentStatus } from './trip-ledger.ts';
+import { CODES, holdKey, openHold, paymentOf, releaseKey, tripLedgerOf, type PaymentStatus, type PaymentView } from './trip-ledger.ts';
 import type { MoneyAmount } from './validation.ts';
 
 /** A federated reference, as the router sends it (with the fields a @requires asked for). */
@@ -188,4 +188,43 @@ export class WalletService {
     const debt = owed > 0n ? owed : 0n;
     return { driverUserId, debt, limit: this.#driverDebtLimit, currency: LEDGER_CURRENCY, canGoOnline: debt === 0n || debt < this.#driverDebtLimit };
   }
+
+  // ── admins ────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Sends back to the rider part or all of what they paid from the wallet for a trip: a reversal of the
+   * fare (or fee) transfer, and the platform's revenue refilling the trip's clearing account, both in one
+   * transaction. The ledger caps the reversals of a transfer at its amount, however many refunds race.
+   */
+  async refundTrip(admin: { userId: string }, args: { tripId: string; amount: MoneyAmount | null; reason: string; idempotencyKey: string }): Promise<PaymentView> {
+    const { tripId, amount, reason } = args;
+    const ledger = tripLedgerOf(await this.ledger.transfersByReferences([tripId]));
+    const paid = ledger.fare ?? ledger.fee;
+    if (!paid) {
+      if (ledger.commission) throw conflict('The rider paid this trip in cash: nothing was paid from the wallet.', { reason: 'NOT_PAID_FROM_WALLET' });
+      if (openHold(ledger)) throw conflict('The trip’s fare is only held: it has not been paid yet.', { reason: 'NOT_CAPTURED' });
+      throw notFound('A payment for this trip');
+    }
+    if (amount && amount.currency !== paid.currency) throw badUserInput('The refund must be in the currency of the payment.', { 'amount.currency': `must be ${paid.currency}` });
+    if (amount && amount.minor > paid.amount) throw badUserInput('A refund cannot exceed what was paid.', { 'amount.amount': `must be at most what was paid (${paid.amount} minor units)` });
+    const key = `refund:${tripId}:${args.idempotencyKey}`;
+    const [clearing, revenue] = [await this.ledger.systemAccountId('TRIP_CLEARING', paid.currency), await this.ledger.systemAccountId('PLATFORM_REVENUE', paid.currency)];
+    const refund = await this.ledger.transaction(async (tx) => {
+      const [reversal] = await tx.apply([{ op: 'reverse', input: { idempotencyKey: key, transferId: paid.id, amount: amount?.minor ?? null, code: CODES.REFUND, reference: tripId } }]);
+      if ('error' in reversal!) throw refundRefusal(reversal.error);
+      const [funding] = await tx.apply([{ op: 'transfer', input: { idempotencyKey: `${key}:funding`, debitAccountId: revenue, creditAccountId: clearing, amount: reversal.transfer.amount, currency: paid.currency, code: CODES.REFUND_FUNDING, reference: tripId } }]);
+      if ('error' in funding!) throw funding.error;
+      return reversal.transfer;
+    });
+    this.#logger.info({ adminId: admin.userId, tripId, refundId: refund.id, amountMinor: String(refund.amount), reason, idempotencyKey: args.idempotencyKey }, 'trip refunded');
+    return paymentOf(tripId, await this.ledger.transfersByReferences([tripId]))!;
+  }
+}
+
+/** The ledger's refusals of a reversal, in the words of a refund. */
+function refundRefusal(error: AppError): AppError {
+  if (error.extensions.reason === 'EXCEEDS_REVERSIBLE_AMOUNT') {
+    return conflict('The refund exceeds what is left to refund.', { reason: 'EXCEEDS_REFUNDABLE_AMOUNT', refundableMinor: error.extensions.remaining });
+  }
+  return error;
 }

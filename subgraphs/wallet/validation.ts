@@ -33,6 +33,9 @@ export const moneyInputSchema = z
   });
 export type MoneyAmount = z.output<typeof moneyInputSchema>;
 
+/** Client keys are scoped by the wallet (`refund:<trip>:<key>`), so they never meet the ledger's own keys. */
+const idempotencyKeySchema = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, 'must be 8 to 128 characters of A-Z, a-z, 0-9, _ and -');
+
 export const pageArgsSchema = z.object({ first: pageSizeSchema.nullish().transform((value) => value ?? 20), after: z.string().max(200, 'is not a cursor from this list').nullish() });
 
 export const earningsArgsSchema = z
@@ -44,5 +47,11 @@ export const holdArgsSchema = z.object({ tripId: uuid, riderId: uuid, amount: mo
 export const tripIdArgsSchema = z.object({ tripId: uuid });
 export const driverUserIdArgsSchema = z.object({ driverUserId: uuid });
 
+export const refundArgsSchema = z.object({
+  tripId: uuid,
+  amount: moneyInputSchema.nullish().transform((value) => value ?? null),
+  reason: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+  idempotencyKey: idempotencyKeySchema,
+});
 
 export { parseInput };

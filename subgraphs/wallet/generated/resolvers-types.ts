@@ -78,6 +78,12 @@ export type Mutation = {
    * another amount or rider is CONFLICT (IDEMPOTENCY_KEY_REUSED).
    */
   holdTripFare: TripFareHold;
+  /**
+   * Admin: sends back to the rider `amount` of what they paid from the wallet for the trip (all that is
+   * left when omitted), as a reversal; the platform bears it. Never more than was paid, over all refunds.
+   * The same idempotencyKey again answers the first refund.
+   */
+  refundTrip: Payment;
   /** Internal (trips): releases the trip's hold when the booking failed after it; null when nothing was held. */
   releaseTripFare?: Maybe<TripFareHold>;
 };
@@ -86,6 +92,14 @@ export type Mutation = {
 export type MutationHoldTripFareArgs = {
   amount: MoneyInput;
   riderId: Scalars['ID']['input'];
+  tripId: Scalars['ID']['input'];
+};
+
+
+export type MutationRefundTripArgs = {
+  amount?: InputMaybe<MoneyInput>;
+  idempotencyKey: Scalars['String']['input'];
+  reason: Scalars['String']['input'];
   tripId: Scalars['ID']['input'];
 };
 
@@ -453,6 +467,7 @@ export type MoneyResolvers<ContextType = WalletContext, ParentType extends Resol
 
 export type MutationResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   holdTripFare?: Resolver<ResolversTypes['TripFareHold'], ParentType, ContextType, RequireFields<MutationHoldTripFareArgs, 'amount' | 'riderId' | 'tripId'>>;
+  refundTrip?: Resolver<ResolversTypes['Payment'], ParentType, ContextType, RequireFields<MutationRefundTripArgs, 'idempotencyKey' | 'reason' | 'tripId'>>;
   releaseTripFare?: Resolver<Maybe<ResolversTypes['TripFareHold']>, ParentType, ContextType, RequireFields<MutationReleaseTripFareArgs, 'tripId'>>;
 };
 
