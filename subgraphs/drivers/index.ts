@@ -1,6 +1,8 @@
 import { readSchema } from '../../platform/graphql.ts';
 import { createStraightLineRoutingProvider, type RoutingProvider } from '../../platform/routing.ts';
+import { createServiceClient } from '../../platform/service-client.ts';
 import type { SubgraphRuntime, SubgraphSetup } from '../../platform/subgraph.ts';
+import { httpCommissionDebts, type CommissionDebts } from './commission.ts';
 import { createDriversExtras } from './context.ts';
 import { OfferCounts } from './dispatch.ts';
 import { entities } from './entities.ts';
@@ -21,6 +23,8 @@ export interface DriversSubgraphOptions extends LiveLocationsOptions {
   routing?: RoutingProvider;
   /** Whether the periodic SupplySnapshot runs (default true; tests call `supplyOf(runtime).publishOnce()`). */
   supplySnapshots?: boolean;
+  /** Where goOnline reads a driver's commission debt (default: the wallet subgraph, called as a service). */
+  commissionDebts?: (runtime: SubgraphRuntime) => CommissionDebts;
 }
 
 interface RunningDrivers {
@@ -77,10 +81,12 @@ export function createDriversSubgraph(options: DriversSubgraphOptions = {}): Sub
       const supply = new SupplyPublisher({ live, events: runtime.events, redis: runtime.redis, intervalMs: runtime.config.drivers.supplySnapshotIntervalMs, logger });
       if (options.supplySnapshots !== false) supply.start();
       const offerCounts = new OfferCounts({ db: runtime.db, logger });
+      // goOnline asks the wallet (WALLET_URL) for the driver's commission debt, with a service token.
+      const commissionDebts = options.commissionDebts?.(runtime) ?? httpCommissionDebts(createServiceClient({ caller: 'drivers', target: 'wallet', config: runtime.config, logger: runtime.logger }));
       running.set(runtime, { live, supply, offerCounts });
       return {
         typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
-        resolvers: createResolvers(live, offerCounts),
+        resolvers: createResolvers(live, offerCounts, { debts: commissionDebts, logger: runtime.logger.child({ component: 'commission-gate' }) }),
         permissions,
         contextExtras: (em) => createDriversExtras(em, live, () => runtime.db.fork(), routing),
         onStopped: [

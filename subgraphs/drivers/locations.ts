@@ -1,8 +1,11 @@
 import type { Principal } from '../../platform/auth.ts';
 import type { EntityManager } from '../../platform/db.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { ServiceRequestOptions } from '../../platform/service-client.ts';
 import { AppError, conflict, notFound } from '../../platform/errors.ts';
 import { parseInput } from '../../platform/validation.ts';
 import { transitionDriver, type DriverRef } from './availability.ts';
+import { assertMayGoOnline, type CommissionDebts } from './commission.ts';
 import { Driver } from './entities.ts';
 import { keptInHistory, type Fix, type Verdict } from './live/fixes.ts';
 import type { LiveLocations } from './live/engine.ts';
@@ -17,16 +20,28 @@ async function ownProfile(em: EntityManager, live: LiveLocations, principal: Pri
   return driver;
 }
 
+/** What goOnline asks the wallet: the driver's commission debt (commission.ts), and where an unanswered question is logged. */
+export interface CommissionGate {
+  debts: CommissionDebts;
+  logger: Logger;
+}
+
 /**
  * OFFLINE → AVAILABLE, from OFFLINE only (an offered or busy driver stays where they are). Only APPROVED profiles: a PENDING or SUSPENDED one is a CONFLICT (the caller is a
  * driver acting on their own profile, so it is allowed in principle; the profile's state is what stands
- * in the way, and the error names it), as is going online twice.
+ * in the way, and the error names it), as is going online twice. A driver whose commission debt reached
+ * the limit stays OFFLINE with COMMISSION_DEBT_LIMIT (checked with the wallet while the profile is read;
+ * let through when the wallet cannot answer, see commission.ts).
  */
-export async function goOnline(em: EntityManager, live: LiveLocations, principal: Principal): Promise<Driver> {
+export async function goOnline(em: EntityManager, live: LiveLocations, principal: Principal, gate: CommissionGate, call: ServiceRequestOptions = {}): Promise<Driver> {
+  // The wallet's answer is awaited only once the profile may go online: NOT_FOUND and approval come first.
+  const debtChecked = assertMayGoOnline(gate.debts, principal.userId, gate.logger, call).then(() => null, (error: unknown) => error);
   const driver = await ownProfile(em, live, principal);
   if (driver.approvalStatus !== 'APPROVED') {
     throw conflict(`Only approved drivers can go online; this profile is ${driver.approvalStatus}.`, { approvalStatus: driver.approvalStatus });
   }
+  const refused = await debtChecked;
+  if (refused) throw refused;
   await transitionDriver(live.store, refOf(driver), 'AVAILABLE', live.now(), ['OFFLINE']);
   return driver;
 }

@@ -5,12 +5,12 @@ import type { QuoteReference } from './eta.ts';
 import type { RoutePointRow } from './records.ts';
 import type { Driver } from './entities.ts';
 import type { LiveLocations } from './live/engine.ts';
-import { goOffline, goOnline, nearbyDrivers, nearbyQueryOf, updateLocation, updateLocations, type NearbyArgs } from './locations.ts';
+import { goOffline, goOnline, nearbyDrivers, nearbyQueryOf, updateLocation, updateLocations, type CommissionGate, type NearbyArgs } from './locations.ts';
 import { approveDriver, pendingDrivers, registerDriver } from './service.ts';
 import { driverLocationView, subscriptionResolvers, type DriverLocationView } from './subscriptions.ts';
 
 /** Resolvers stay thin: arguments in, domain functions (service.ts, locations.ts) out. Shield has already run. */
-export function createResolvers(live: LiveLocations, offerCounts: OfferCounts) {
+export function createResolvers(live: LiveLocations, offerCounts: OfferCounts, commission: CommissionGate) {
   const profiles = new DispatchProfileCache(() => live.now());
   return {
     DateTime: DateTimeScalar,
@@ -23,7 +23,7 @@ export function createResolvers(live: LiveLocations, offerCounts: OfferCounts) {
     Mutation: {
       registerDriver: (_: unknown, { vehicle }: { vehicle: unknown }, ctx: DriversContext) => registerDriver(ctx.em, ctx.principal!, vehicle),
       approveDriver: (_: unknown, { driverId }: { driverId: string }, ctx: DriversContext) => approveDriver(ctx.em, ctx.principal!, driverId),
-      goOnline: (_: unknown, __: unknown, ctx: DriversContext) => goOnline(ctx.em, live, ctx.principal!),
+      goOnline: (_: unknown, __: unknown, ctx: DriversContext) => goOnline(ctx.em, live, ctx.principal!, commission, { requestId: ctx.requestId, trace: ctx.trace }),
       goOffline: (_: unknown, __: unknown, ctx: DriversContext) => goOffline(ctx.em, live, ctx.principal!),
       updateLocation: (_: unknown, { input }: { input: unknown }, ctx: DriversContext) => updateLocation(live, ctx.principal!, input),
       updateLocations: (_: unknown, { batch }: { batch: unknown }, ctx: DriversContext) => updateLocations(live, ctx.principal!, batch),

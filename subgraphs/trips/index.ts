@@ -10,6 +10,7 @@ import { entities } from './entities.ts';
 import { TripLifecycle } from './lifecycle.ts';
 import { TripNotifier } from './live.ts';
 import { migrations } from './migrations.ts';
+import { httpFareHolds, type FareHolds } from './payments.ts';
 import { permissions } from './permissions.ts';
 import { createResolvers } from './resolvers.ts';
 import { seedDemoTrips } from './seed.ts';
@@ -18,6 +19,8 @@ import { TripsService } from './service.ts';
 export interface TripsSubgraphOptions {
   /** Where dispatch finds and reserves drivers (default: the drivers subgraph, called as a service). */
   directory?: (runtime: SubgraphRuntime) => DriverDirectory;
+  /** Where WALLET trips hold their fare (default: the wallet subgraph, called as a service). */
+  fareHolds?: (runtime: SubgraphRuntime) => FareHolds;
 }
 
 const running = new WeakMap<SubgraphRuntime, Dispatcher>();
@@ -37,6 +40,8 @@ export function createTripsSubgraph(options: TripsSubgraphOptions = {}): Subgrap
     async define(runtime) {
       const { config, logger, db, pubsub, events } = runtime;
       const directory = options.directory?.(runtime) ?? httpDriverDirectory(createServiceClient({ caller: 'trips', target: 'drivers', config, logger }));
+      // WALLET bookings hold the fare in the wallet first (WALLET_URL), with a service token like dispatch's calls.
+      const fareHolds = options.fareHolds?.(runtime) ?? httpFareHolds(createServiceClient({ caller: 'trips', target: 'wallet', config, logger }));
       const notifier = new TripNotifier(pubsub, logger);
       const releases = new DriverReleases(directory, db, logger);
       let dispatcher: Dispatcher | undefined;
@@ -48,7 +53,13 @@ export function createTripsSubgraph(options: TripsSubgraphOptions = {}): Subgrap
         onRoundAnswered: (tripId) => dispatcher?.kick(tripId),
       });
       dispatcher = new Dispatcher({ db, directory, lifecycle, notifier, releases, config: config.dispatch, logger });
-      const trips = new TripsService({ quoteSigningSecret: loadQuoteSigningSecret(config, logger), events, onRequested: (trip) => dispatcher.kickBooked(trip) });
+      const trips = new TripsService({
+        quoteSigningSecret: loadQuoteSigningSecret(config, logger),
+        events,
+        fareHolds,
+        logger: logger.child({ component: 'booking' }),
+        onRequested: (trip) => dispatcher.kickBooked(trip),
+      });
       dispatcher.start();
       running.set(runtime, dispatcher);
       return {

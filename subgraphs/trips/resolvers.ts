@@ -25,7 +25,7 @@ export function createResolvers(pubsub: PubSub) {
       },
     },
     Mutation: {
-      requestTrip: (_: unknown, args: unknown, ctx: TripsContext) => ctx.trips.requestTrip(ctx.em, ctx.principal!, args),
+      requestTrip: (_: unknown, args: unknown, ctx: TripsContext) => ctx.trips.requestTrip(ctx.em, ctx.principal!, args, { requestId: ctx.requestId, trace: ctx.trace }),
       acceptTripOffer: (_: unknown, args: unknown, ctx: TripsContext) => ctx.lifecycle.acceptOffer(ctx.em, ctx.principal!, args),
       declineTripOffer: (_: unknown, args: unknown, ctx: TripsContext) => ctx.lifecycle.declineOffer(ctx.em, ctx.principal!, args),
       markArrived: driverStep('markArrived'),

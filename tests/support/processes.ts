@@ -53,7 +53,7 @@ export function startServiceProcess(name: string, env: Record<string, string>): 
 }
 
 /** Which subgraphs call which directly (service clients): a caller starts once its targets listen. */
-const CALLS: Readonly<Record<string, readonly string[]>> = { trips: ['drivers'] };
+const CALLS: Readonly<Record<string, readonly string[]>> = { trips: ['drivers', 'wallet'], drivers: ['wallet'] };
 
 /**
  * Starts subgraph processes on free ports, each after the subgraphs it calls, with their URLs in its

@@ -130,6 +130,9 @@ export class Stack {
   }
 }
 
+/** Where a stack's services find a subgraph it does not run: the discard port, on which nothing listens. */
+export const UNREACHABLE_URL = 'http://127.0.0.1:9/graphql';
+
 /** The environment of every service a test starts: its own database, free ports, quiet logs. */
 export function testEnvironment(database: TestDatabase, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {
@@ -159,8 +162,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     statements.count += 1;
   };
   // Subgraphs start in parallel on port 0, so none knows another's URL when its config is read. They
-  // share this table instead, filled as each one listens: service clients read it at every call.
-  const subgraphUrls: Partial<Record<SubgraphName, string>> = {};
+  // share this table instead, filled as each one listens: service clients read it at every call. A
+  // subgraph the stack does not run is unreachable (a closed port: SERVICE_UNAVAILABLE at once), never
+  // a server that happens to listen on its default port (a developer's `npm start`).
+  const subgraphUrls: Partial<Record<SubgraphName, string>> = Object.fromEntries(SUBGRAPH_NAMES.filter((name) => !wanted.has(name)).map((name) => [name, UNREACHABLE_URL]));
   const configFor = (name: SubgraphName): ServiceConfig => Object.freeze({ ...loadConfig(name, env), subgraphUrls });
   const start = async (name: SubgraphName) => {
     const running = await startSubgraph(options.setups?.[name] ?? SUBGRAPHS[name], configFor(name), { logger: logger.child({ service: name }), onStatement, events: options.events });

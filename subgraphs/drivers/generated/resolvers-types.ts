@@ -147,7 +147,7 @@ export type Mutation = {
   approveDriver: Driver;
   /** The signed-in driver stops taking trips (AVAILABLE or OFFERED → OFFLINE); CONFLICT while BUSY or in COOLDOWN. */
   goOffline: Driver;
-  /** The signed-in driver starts taking trips (OFFLINE → AVAILABLE). Only APPROVED profiles; otherwise CONFLICT. */
+  /** The signed-in driver starts taking trips (OFFLINE → AVAILABLE). Only APPROVED profiles; otherwise CONFLICT. A driver whose commission debt reached the limit gets COMMISSION_DEBT_LIMIT until it is settled. */
   goOnline: Driver;
   /** A signed-in DRIVER registers their vehicle; the profile waits for an admin's approval. */
   registerDriver: Driver;

@@ -53,7 +53,7 @@ export type Mutation = {
   declineTripOffer: Scalars['Boolean']['output'];
   /** The assigned driver is at the pickup (DRIVER_ASSIGNED → DRIVER_ARRIVED). */
   markArrived: Trip;
-  /** Books the quoted ride and starts looking for a driver. The same idempotencyKey returns the same trip. */
+  /** Books the quoted ride and starts looking for a driver. The same idempotencyKey returns the same trip. A WALLET trip first holds its fare in the rider's wallet: INSUFFICIENT_FUNDS when the available balance does not cover it (nothing is booked). */
   requestTrip: Trip;
   /** The assigned driver starts the ride (DRIVER_ARRIVED → IN_PROGRESS). */
   startTrip: Trip;

@@ -76,7 +76,7 @@ describe('trip lifecycle', () => {
     assert.match(requested.quoteId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     assert.deepEqual(requested, {
       tripId, riderId: rider.id, quoteId: requested.quoteId, vehicleType: 'COMFORT', pickup, dropoff: offset(pickup, 3_000),
-      fareMinor: '8750', currency: 'EGP', paymentMethod: 'WALLET', requestedAt: requested.requestedAt,
+      fareMinor: '8750', currency: 'EGP', paymentMethod: 'CASH', requestedAt: requested.requestedAt,
     });
     assert.ok(!Number.isNaN(Date.parse(requested.requestedAt)));
     assert.deepEqual(matched, { tripId, riderId: rider.id, driverId: driver.driverId, driverUserId: driver.id, vehicleType: 'COMFORT', matchedAt: trip.assignedAt });
@@ -84,7 +84,7 @@ describe('trip lifecycle', () => {
     // 15 % of 87.50 is 13.125: half-up to the piastre, 13.13.
     assert.deepEqual(completed, {
       tripId, riderId: rider.id, driverId: driver.driverId, driverUserId: driver.id,
-      fareMinor: '8750', commissionMinor: '1313', currency: 'EGP', paymentMethod: 'WALLET', completedAt: trip.completedAt,
+      fareMinor: '8750', commissionMinor: '1313', currency: 'EGP', paymentMethod: 'CASH', completedAt: trip.completedAt,
     });
   });
 

@@ -32,10 +32,10 @@ describe('requestTrip', () => {
   it('books a REQUESTED trip at the quoted fare, type and points', async () => {
     const rider = await stack.signUp('RIDER');
     const quoteId = sign(rider.id, { vehicleType: 'PREMIUM', fareMinor: '12345' });
-    const { requestTrip: trip } = dataOf(await request(rider, quoteId, newKey(), 'WALLET'));
+    const { requestTrip: trip } = dataOf(await request(rider, quoteId, newKey(), 'CASH'));
     assert.equal(trip.status, 'REQUESTED');
     assert.equal(trip.vehicleType, 'PREMIUM');
-    assert.equal(trip.paymentMethod, 'WALLET');
+    assert.equal(trip.paymentMethod, 'CASH');
     assert.deepEqual(trip.fare, { amount: '123.45', currency: 'EGP' });
     assert.deepEqual(trip.pickup, { lat: 30.0444, lng: 31.2357 });
     assert.deepEqual(trip.dropoff, { lat: 30.0626, lng: 31.2497 });

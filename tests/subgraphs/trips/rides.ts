@@ -52,9 +52,15 @@ export class Rides extends RideFixtures {
     return offset(CAIRO, 0, areas * 40_000);
   }
 
-  async request(rider: TestUser, pickup: { lat: number; lng: number }, overrides: Record<string, unknown> = {}): Promise<any> {
+  /** Books a ride from `pickup` (3 km north), paid in CASH unless told otherwise (WALLET needs a wallet in the stack and money in it). */
+  async request(rider: TestUser, pickup: { lat: number; lng: number }, overrides: Record<string, unknown> = {}, paymentMethod: 'CASH' | 'WALLET' = 'CASH', key = newKey()): Promise<any> {
+    return dataOf<any>(await this.requestResult(rider, pickup, overrides, paymentMethod, key)).requestTrip;
+  }
+
+  /** The same booking's whole answer (errors included). */
+  requestResult(rider: TestUser, pickup: { lat: number; lng: number }, overrides: Record<string, unknown> = {}, paymentMethod: 'CASH' | 'WALLET' = 'CASH', key = newKey()) {
     const quoteId = this.sign(rider.id, { pickup, dropoff: offset(pickup, 3_000), ...overrides });
-    return dataOf<any>(await this.stack.query(REQUEST, { input: { quoteId, paymentMethod: 'WALLET' }, key: newKey() }, { token: rider.accessToken })).requestTrip;
+    return this.stack.query(REQUEST, { input: { quoteId, paymentMethod }, key }, { token: rider.accessToken });
   }
 
   as(user: TestUser, query: string, variables: Record<string, unknown>) {
