@@ -6,7 +6,12 @@
  * driver, every driver at most one trip (double assignments must be 0), read back from trips' table.
  * Every service is its own process (distributed mode, real Postgres and Redis).
  *
- *   npm run bench:dispatch -- [--riders 100] [--drivers 300] [--spread-km 3] [--settle 20] [--accept-after-ms 0] [--warmup-trips 10] [--profile-dir DIR]
+ *   npm run bench:dispatch -- [--riders 100] [--drivers 300] [--spread-km 3] [--settle 20] [--accept-after-ms 0] [--warmup-trips 10] [--payment CASH|WALLET] [--profile-dir DIR]
+ *
+ * `--payment WALLET` books WALLET trips: every rider is funded first (a deposit of 1,000.00 EGP in the
+ * wallet's ledger, before anything is timed) and each booking holds its fare in the wallet before the
+ * trip is written, as in production; the run then checks that every booked trip holds exactly its fare.
+ * The wallet subgraph runs in both modes, so CASH and WALLET runs start the same processes.
  *
  * Baseline in the same run: the router's round trip for `requestTrip` alone (the HTTP answer), so the
  * offer latency reads as "booking + dispatch + fan-out" against "booking".
@@ -19,6 +24,11 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { startServiceProcess, startSubgraphProcesses, type ServiceProcess } from '../tests/support/processes.ts';
+import { loadConfig } from '../platform/config.ts';
+import { createLogger } from '../platform/logger.ts';
+import { openSubgraphDatabase } from '../platform/subgraph.ts';
+import { walletSubgraph } from '../subgraphs/wallet/index.ts';
+import { Ledger } from '../subgraphs/wallet/ledger/index.ts';
 import { transitionDriver } from '../subgraphs/drivers/availability.ts';
 import { DEFAULT_RULES } from '../subgraphs/drivers/live/fixes.ts';
 import { driverKeys } from '../subgraphs/drivers/live/keys.ts';
@@ -73,16 +83,20 @@ async function main() {
       'accept-after-ms': { type: 'string', default: '0' },
       /** Trips booked, offered and cancelled before the burst, so no process serves the burst cold. */
       'warmup-trips': { type: 'string', default: '10' },
+      /** CASH (no wallet call) or WALLET (riders funded first; the fare held at booking). */
+      payment: { type: 'string', default: 'CASH' },
       /** Writes a CPU profile of every service process here. */
       'profile-dir': { type: 'string' },
     },
   });
+  const payment = values.payment!.toUpperCase();
+  if (payment !== 'CASH' && payment !== 'WALLET') throw new Error(`--payment must be CASH or WALLET, not ${values.payment}`);
   const riderCount = Number(values.riders);
   const driverCount = Number(values.drivers);
   const spreadKm = Number(values['spread-km']);
   const settleMs = Number(values.settle) * 1000;
   const acceptAfterMs = Number(values['accept-after-ms']);
-  console.log(`bench:dispatch — ${riderCount} riders book at once, ${driverCount} drivers online within a ${spreadKm}×${spreadKm} km square, each accepting the first offer it gets${acceptAfterMs > 0 ? ` after ${acceptAfterMs} ms` : ' at once'}; ${os.cpus().length} CPUs`);
+  console.log(`bench:dispatch — ${riderCount} riders book ${payment} trips at once, ${driverCount} drivers online within a ${spreadKm}×${spreadKm} km square, each accepting the first offer it gets${acceptAfterMs > 0 ? ` after ${acceptAfterMs} ms` : ' at once'}; ${os.cpus().length} CPUs`);
 
   const run = await startBenchRun('dispatch', {
     env: { DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX ?? '10', OUTBOX_POLL_MS: '200' },
@@ -91,11 +105,12 @@ async function main() {
   const { database, env, namespace, redisUrl, services } = run;
   const clients: Client[] = [];
   const redis = new Redis(redisUrl);
+  let wallet: { ledger: Ledger; close(): Promise<void> } | undefined;
   try {
     const accounts = await startServiceProcess('accounts', env);
     services.push(accounts);
     env.JWKS_URL = new URL('/.well-known/jwks.json', accounts.url).toString();
-    services.push(...(await startSubgraphProcesses(['drivers', 'trips', 'pricing'], env)));
+    services.push(...(await startSubgraphProcesses(['drivers', 'trips', 'pricing', 'wallet'], env)));
     const urls = Object.fromEntries(services.map((service) => [`${service.name.toUpperCase()}_URL`, service.url]));
     const router = await startServiceProcess('router', { ...env, ...urls });
     services.push(router);
@@ -166,12 +181,32 @@ async function main() {
           return result.data.fareEstimates[0].id;
         }),
       );
-    const book = (token: string, quoteId: string) => gql<{ requestTrip: { id: string } }>(router.url, token, REQUEST, { input: { quoteId, paymentMethod: 'CASH' }, key: randomUUID() });
+    const book = (token: string, quoteId: string) => gql<{ requestTrip: { id: string } }>(router.url, token, REQUEST, { input: { quoteId, paymentMethod: payment }, key: randomUUID() });
+
+    // WALLET: the riders' money, paid in before anything is timed (a deposit from the provider's clearing
+    // account, through the wallet's own Ledger on its database, as a completed checkout would make it).
+    if (payment === 'WALLET') {
+      const walletConfig = loadConfig('wallet', env);
+      const db = await openSubgraphDatabase(walletSubgraph, walletConfig, { logger: createLogger({ ...walletConfig, logLevel: 'warn' }) });
+      const ledger = new Ledger(db, { driverDebtLimitMinor: walletConfig.wallet.driverDebtLimitMinor });
+      wallet = { ledger, close: async () => { await ledger.close(); await db.close(); } };
+    }
+    const fund = async (userIds: string[]) => {
+      if (!wallet) return;
+      const { ledger } = wallet;
+      const clearing = await ledger.systemAccountId('PROVIDER_CLEARING');
+      await inBatches(userIds, 50, async (userId) => {
+        const account = await ledger.openAccount({ kind: 'RIDER_WALLET', ownerId: userId });
+        await ledger.transfer({ idempotencyKey: `bench-deposit:${userId}`, debitAccountId: clearing, creditAccountId: account.id, amount: 100_000n, code: 'DEPOSIT' });
+      });
+    };
 
     // Warm-up: a few trips booked, offered (not accepted) and cancelled, then every driver free again.
     const warmupCount = Number(values['warmup-trips']);
     if (warmupCount > 0) {
-      const warmupRiders = await mintTokens(env, Array.from({ length: warmupCount }, () => ({ userId: randomUUID(), role: 'RIDER' as const })));
+      const warmupRiderIds = Array.from({ length: warmupCount }, () => randomUUID());
+      await fund(warmupRiderIds);
+      const warmupRiders = await mintTokens(env, warmupRiderIds.map((userId) => ({ userId, role: 'RIDER' as const })));
       const warmupQuotes = await quotesFor(warmupRiders);
       const warmupTrips = await Promise.all(warmupRiders.map(async (token, i) => ({ token, id: (await book(token, warmupQuotes[i])).data!.requestTrip.id })));
       const offeredBy = Date.now() + 10_000;
@@ -189,7 +224,10 @@ async function main() {
     }
     accepting = true;
 
-    const riderTokens = await mintTokens(env, Array.from({ length: riderCount }, () => ({ userId: randomUUID(), role: 'RIDER' as const })));
+    const riderIds = Array.from({ length: riderCount }, () => randomUUID());
+    await fund(riderIds);
+    if (wallet) console.log(`${riderCount} riders funded with 1,000.00 EGP each`);
+    const riderTokens = await mintTokens(env, riderIds.map((userId) => ({ userId, role: 'RIDER' as const })));
     const quotes = await quotesFor(riderTokens);
 
     // The burst: every rider books at once.
@@ -266,11 +304,21 @@ async function main() {
     console.log(`  offers delivered: ${offersReceived.count}; accepts: ${Object.entries(acceptOutcomes).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}; booking errors: ${Object.entries(bookingErrors).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}`);
     console.log(`  trips by status: ${trips.rows.map((row) => `${row.status} ${row.count}`).join(', ')}`);
     console.log(`  double assignments: ${driverTwice.rows[0].count} drivers holding more than one active trip; ${assigned} accepts won for ${booked.length} trips`);
-    const met = offer.count === booked.length && offer.p95 < 500 && driverTwice.rows[0].count === 0;
+    let holdsRight = true;
+    if (wallet) {
+      // Every booked trip holds exactly its fare, once.
+      const transfers = await wallet.ledger.transfersByReferences(booked);
+      const holds = transfers.filter((transfer) => transfer.kind === 'PENDING' && transfer.code === 'TRIP_FARE');
+      const heldTrips = new Set(holds.map((hold) => hold.reference));
+      holdsRight = holds.length === booked.length && heldTrips.size === booked.length;
+      console.log(`  fare holds: ${holds.length} for ${booked.length} booked trips (${heldTrips.size} distinct trips)${holdsRight ? '' : ' — NOT one per trip'}`);
+    }
+    const met = offer.count === booked.length && offer.p95 < 500 && driverTwice.rows[0].count === 0 && holdsRight;
     console.log(`target p95 < 500 ms with 0 double assignments: ${met ? 'met' : 'NOT met'}`);
   } finally {
     await Promise.allSettled(clients.map((client) => client.dispose()));
     for (const pool of routerPools.values()) pool.close();
+    await wallet?.close();
     redis.disconnect();
     await run.dispose();
   }
