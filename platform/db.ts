@@ -135,15 +135,9 @@ const pools = new WeakMap<object, pg.Pool | null>();
  * (UniqueConstraintViolationException, ...) either way, and the statement is counted like any other.
  */
 export async function executeStatement<T = Record<string, unknown>>(em: EntityManager, sql: string, params: readonly unknown[] = []): Promise<T[]> {
-  const pool = await poolOf(em);
+  const pool = await pgPoolOf(em);
   if (em.isInTransaction() || !pool) return (em as unknown as { execute(sql: string, params: unknown[], method: 'all'): Promise<T[]> }).execute(sql, [...params], 'all');
-  let statement = prepared.get(sql);
-  if (!statement) {
-    // Past the bound a text still runs with parameters, unnamed (parsed each time, never kept).
-    const name = prepared.size < MAX_PREPARED ? `smartline_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}` : undefined;
-    statement = { name, text: numberedPlaceholders(sql) };
-    if (name) prepared.set(sql, statement);
-  }
+  const statement = preparedStatement(sql);
   em.config.get('onQuery')(sql, params as unknown[]);
   try {
     const result = await pool.query({ name: statement.name, text: statement.text, values: params as unknown[] });
@@ -153,7 +147,23 @@ export async function executeStatement<T = Record<string, unknown>>(em: EntityMa
   }
 }
 
-async function poolOf(em: EntityManager): Promise<pg.Pool | null> {
+/**
+ * A statement text's `$n` form and the name it is prepared under on every connection (one cache per
+ * process for every caller, so a text is hashed once). Past MAX_PREPARED texts a text still runs with
+ * parameters, unnamed (parsed each time, never kept).
+ */
+export function preparedStatement(sql: string): { name: string | undefined; text: string } {
+  let statement = prepared.get(sql);
+  if (!statement) {
+    const name = prepared.size < MAX_PREPARED ? `smartline_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}` : undefined;
+    statement = { name, text: numberedPlaceholders(sql) };
+    if (name) prepared.set(sql, statement);
+  }
+  return statement;
+}
+
+/** The `pg` pool behind an EntityManager's connection, or null on PGlite (found once per connection). */
+export async function pgPoolOf(em: EntityManager): Promise<pg.Pool | null> {
   const connection = em.getConnection() as unknown as { getNativeClient?: () => Promise<unknown> };
   let pool = pools.get(connection);
   if (pool === undefined) {

@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
-import type pg from 'pg';
-import { executeStatement, numberedPlaceholders, type EntityManager } from '../../../platform/db.ts';
+import { executeStatement, pgPoolOf, preparedStatement, type EntityManager } from '../../../platform/db.ts';
 
 /** A row as the database returned it. */
 export type Row = Record<string, unknown>;
@@ -19,11 +17,10 @@ export function statementOn(em: EntityManager): RunStatement {
  * parameters sent apart from the text: a batch's arrays are never formatted into SQL). MikroORM's
  * `em.transactional` would inline every parameter into the text instead. On PGlite (one in-process
  * connection) it is `em.transactional`. Database errors come out as MikroORM's exceptions either way.
- *
- * (platform/db.ts `executeStatement` does the same for single statements; this could join it there.)
+ * The pool and the prepared statements' names are platform/db.ts's, shared with `executeStatement`.
  */
 export async function inTransaction<T>(em: EntityManager, work: (run: RunStatement) => Promise<T>): Promise<T> {
-  const pool = await poolOf(em);
+  const pool = await pgPoolOf(em);
   if (!pool) {
     return em.transactional((tx) => work((sql, params = []) => executeStatement(tx, sql, params)));
   }
@@ -34,7 +31,7 @@ export async function inTransaction<T>(em: EntityManager, work: (run: RunStateme
     await client.query('begin');
     const result = await work(async <R extends Row>(sql: string, params: readonly unknown[] = []) => {
       onQuery(sql, params as unknown[]);
-      const { name, text } = preparedOf(sql);
+      const { name, text } = preparedStatement(sql);
       return (await client.query({ name, text, values: params as unknown[] })).rows as R[];
     });
     await client.query('commit');
@@ -49,33 +46,6 @@ export async function inTransaction<T>(em: EntityManager, work: (run: RunStateme
   } finally {
     client.release(broken);
   }
-}
-
-/** Statement names by text (texts come from code: a small, fixed set). */
-const prepared = new Map<string, { name: string; text: string }>();
-
-function preparedOf(sql: string) {
-  let statement = prepared.get(sql);
-  if (!statement) {
-    statement = { name: `ledger_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}`, text: numberedPlaceholders(sql) };
-    prepared.set(sql, statement);
-  }
-  return statement;
-}
-
-/** Each MikroORM connection's `pg` pool, or null on PGlite. */
-const pools = new WeakMap<object, pg.Pool | null>();
-
-async function poolOf(em: EntityManager): Promise<pg.Pool | null> {
-  const connection = em.getConnection() as unknown as { getNativeClient?: () => Promise<unknown> };
-  let pool = pools.get(connection);
-  if (pool === undefined) {
-    const client = connection.getNativeClient ? await connection.getNativeClient() : undefined;
-    // By shape: MikroORM's driver bundles its own copy of `pg`, so `instanceof` against ours is false.
-    pool = typeof client === 'object' && client !== null && 'idleCount' in client && typeof (client as pg.Pool).connect === 'function' ? (client as pg.Pool) : null;
-    pools.set(connection, pool);
-  }
-  return pool;
 }
 
 const isDatabaseError = (error: unknown): error is Error => error instanceof Error && typeof (error as { severity?: unknown }).severity === 'string';
