@@ -33,8 +33,12 @@ export type BusMode = 'Postgres + Redis Streams' | 'Postgres + in-process log' |
 export const BUS_MODES: BusMode[] = ['Postgres + Redis Streams', 'Postgres + in-process log', 'PGlite + in-process log'];
 
 /** The modes this run can test: PGlite always, Postgres with DATABASE_URL, Redis with REDIS_URL too. */
-export const availableBusModes = (): BusMode[] =>
-  BUS_MODES.filter((mode) => (mode === 'PGlite + in-process log' ? true : Boolean(process.env.DATABASE_URL) && (mode !== 'Postgres + Redis Streams' || Boolean(process.env.REDIS_URL))));
+/** Why a bus mode cannot run here (its reason, printed as the suite's skip), or false when it can. */
+export function busModeUnavailable(mode: BusMode): string | false {
+  if (mode === 'PGlite + in-process log') return false;
+  if (!process.env.DATABASE_URL) return 'DATABASE_URL is not set';
+  return mode === 'Postgres + Redis Streams' && !process.env.REDIS_URL ? 'REDIS_URL is not set' : false;
+}
 
 export interface BusNode {
   readonly name: string;
