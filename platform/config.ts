@@ -84,6 +84,22 @@ const environmentSchema = z.object({
   DRIVER_COOLDOWN_MS: z.coerce.number().int().min(0).default(60_000),
   /** wallet: how far a driver's wallet may go below zero for commission on cash trips, in minor units (20000 = 200.00 EGP). */
   WALLET_DRIVER_DEBT_LIMIT_MINOR: z.string().regex(/^\d{1,12}$/, 'must be a whole number of minor units (at most 12 digits)').default('20000'),
+  /** wallet: the payment gateway for deposits and payouts. `sandbox` (default outside production) is a stand-in gateway with a hosted checkout page; production refuses it. `none`: deposits and payouts answer SERVICE_UNAVAILABLE. */
+  PAYMENT_PROVIDER: z.enum(['sandbox', 'none']).optional(),
+  /** wallet: the secret the provider's webhooks are signed with (HMAC-SHA256). Absent outside production: generated under DATA_DIR. */
+  PAYMENT_WEBHOOK_SECRET: z.string().min(32).optional(),
+  /** wallet: the platform's public address (the router), where the sandbox's checkout links point. */
+  PUBLIC_URL: z.string().url().default('http://localhost:4000'),
+  /** wallet: where the sandbox provider delivers its webhooks; default the wallet's own /webhooks/payments. */
+  PAYMENT_WEBHOOK_URL: z.string().url().optional(),
+  /** wallet: more money movements (deposits started, withdrawals requested) than this in an hour flags the account. */
+  FRAUD_VELOCITY_PER_HOUR: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** wallet: a withdrawal of at least this percentage of the last 24 h's deposits flags the account. */
+  FRAUD_DEPOSIT_WITHDRAW_PERCENT: z.coerce.number().int().min(1).max(100).default(90),
+  /** wallet: this many declined deposits in 24 h flags the account. */
+  FRAUD_FAILED_DEPOSITS_PER_DAY: z.coerce.number().int().min(1).max(1_000).default(5),
+  /** wallet: whether an open fraud flag blocks the account's withdrawals until an admin clears it. */
+  FRAUD_BLOCK_WITHDRAWALS: z.enum(['true', 'false']).default('true'),
   /** `npm start` only: seed the demo city (and its demo admin). Development only: production refuses `true`. */
   DEMO_DATA: z.enum(['true', 'false']).optional(),
   /** `npm start` only, development: move simulated demo drivers that accept offers and drive rides. */
@@ -128,7 +144,14 @@ export interface ServiceConfig {
   readonly pricing: { readonly quoteTtlSeconds: number; readonly surgeIntervalMs: number };
   readonly drivers: { readonly supplySnapshotIntervalMs: number; readonly cooldownMs: number };
   /** The commission debt a driver's wallet may carry (minor units); it also keeps a driver offline once reached. */
-  readonly wallet: { readonly driverDebtLimitMinor: bigint };
+  readonly wallet: {
+    readonly driverDebtLimitMinor: bigint;
+    readonly paymentProvider: 'sandbox' | 'none';
+    readonly paymentWebhookSecret: string | undefined;
+    readonly publicUrl: string;
+    readonly paymentWebhookUrl: string | undefined;
+    readonly fraud: { readonly velocityPerHour: number; readonly depositThenWithdrawPercent: number; readonly failedDepositsPerDay: number; readonly blockWithdrawals: boolean };
+  };
   readonly dispatch: {
     readonly offerTimeoutMs: number;
     readonly radiiM: readonly number[];
@@ -173,6 +196,10 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
         'Unset DEMO_DATA (production never seeds demo data) and create the first admin with `npm run create-admin` (docs/operations.md).',
     );
   }
+  if (production && e.PAYMENT_PROVIDER === 'sandbox') {
+    throw new ConfigError(`${service}: PAYMENT_PROVIDER=sandbox is refused in production: anyone who reaches its checkout page could pay themselves. Use PAYMENT_PROVIDER=none until a real gateway is configured.`);
+  }
+  const paymentProvider = e.PAYMENT_PROVIDER ?? (production ? 'none' : 'sandbox');
   const demoData = e.DEMO_DATA === undefined ? !production : e.DEMO_DATA === 'true';
   const radiiM = e.DISPATCH_RADII_M.map(Number);
   if (radiiM.length === 0 || radiiM.some((radius) => !Number.isInteger(radius) || radius <= 0 || radius > 50_000)) {
@@ -220,7 +247,19 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     cityTimeZone: e.CITY_TIMEZONE,
     pricing: { quoteTtlSeconds: e.QUOTE_TTL_SECONDS, surgeIntervalMs: e.SURGE_INTERVAL_MS },
     drivers: { supplySnapshotIntervalMs: e.SUPPLY_SNAPSHOT_INTERVAL_MS, cooldownMs: e.DRIVER_COOLDOWN_MS },
-    wallet: { driverDebtLimitMinor: BigInt(e.WALLET_DRIVER_DEBT_LIMIT_MINOR) },
+    wallet: {
+      driverDebtLimitMinor: BigInt(e.WALLET_DRIVER_DEBT_LIMIT_MINOR),
+      paymentProvider,
+      paymentWebhookSecret: e.PAYMENT_WEBHOOK_SECRET,
+      publicUrl: e.PUBLIC_URL,
+      paymentWebhookUrl: e.PAYMENT_WEBHOOK_URL,
+      fraud: {
+        velocityPerHour: e.FRAUD_VELOCITY_PER_HOUR,
+        depositThenWithdrawPercent: e.FRAUD_DEPOSIT_WITHDRAW_PERCENT,
+        failedDepositsPerDay: e.FRAUD_FAILED_DEPOSITS_PER_DAY,
+        blockWithdrawals: e.FRAUD_BLOCK_WITHDRAWALS === 'true',
+      },
+    },
     dispatch: {
       offerTimeoutMs: e.DISPATCH_OFFER_TIMEOUT_MS,
       radiiM,

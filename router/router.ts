@@ -18,6 +18,7 @@ import { createPassthrough, type Passthrough } from './passthrough.ts';
 import { ForwardingDataSource, type RouterContext } from './subgraph-data-source.ts';
 import { followGateway } from './subscriptions/supergraph.ts';
 import { createHttpClient } from '../platform/http-client.ts';
+import { forwardedRoutes } from './forwarded-routes.ts';
 
 export interface RouterOptions {
   logger?: Logger;
@@ -55,6 +56,8 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
   const readSupergraph = () => readFileSync(config.supergraphPath, 'utf8');
   let updateSupergraph: ((sdl: string) => void) | undefined;
   const upstream = createHttpClient();
+  /** Each subgraph's URL as the gateway resolved it (overrides applied), for the forwarded routes. */
+  const serviceUrls = new Map<string, string>();
 
   const gateway = new ApolloGateway({
     logger,
@@ -62,7 +65,11 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
       updateSupergraph = update;
       return { supergraphSdl: readSupergraph() };
     },
-    buildService: ({ name, url }) => new ForwardingDataSource(urlOverrides[name.toLowerCase()] ?? urlOverrides[name] ?? url!, upstream),
+    buildService: ({ name, url }) => {
+      const resolved = urlOverrides[name.toLowerCase()] ?? urlOverrides[name] ?? url!;
+      serviceUrls.set(name.toLowerCase(), resolved);
+      return new ForwardingDataSource(resolved, upstream);
+    },
   });
 
   const verify = createTokenVerifier({ jwksUrl: options.jwksUrl ?? config.jwt.jwksUrl, issuer: config.jwt.issuer, audience: config.jwt.audience });
@@ -105,6 +112,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     apollo,
     context,
     readiness: {},
+    routes: forwardedRoutes((subgraph) => serviceUrls.get(subgraph), logger),
     corsOrigins: config.corsOrigins,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     metrics,

@@ -1,9 +1,17 @@
 import { readSchema } from '../../platform/graphql.ts';
-import type { SubgraphSetup } from '../../platform/subgraph.ts';
+import { loadOrCreateSecret } from '../../platform/secrets.ts';
+import type { SubgraphRuntime, SubgraphSetup } from '../../platform/subgraph.ts';
 import { createWalletExtras } from './context.ts';
 import { entities } from './entities.ts';
+import { FraudWatch } from './fraud.ts';
 import { Ledger } from './ledger/index.ts';
 import { migrations } from './migrations.ts';
+import { PaymentsRepository } from './payments/payments-repository.ts';
+import { PaymentsService } from './payments/payments-service.ts';
+import type { PaymentProvider } from './payments/provider.ts';
+import { SandboxPaymentProvider } from './payments/sandbox-provider.ts';
+import { PAYMENT_WEBHOOK_PATH, paymentWebhookRoute } from './payments/webhook-route.ts';
+import { Reconciliation } from './reconciliation.ts';
 import { permissions } from './permissions.ts';
 import { resolvers } from './resolvers.ts';
 import { seedDemoWallet } from './seed.ts';
@@ -16,6 +24,27 @@ export interface WalletSetupOptions {
   maxBatchSize?: number;
   /** Test hooks into trip settlement (a leg made to fail once, as a crash between legs would). */
   settlementHooks?: SettlementHooks;
+  /** The payment provider, instead of the one config.wallet.paymentProvider names (tests: a sandbox of their own). */
+  paymentProvider?: (runtime: SubgraphRuntime) => PaymentProvider | null;
+  /** The clock of fraud rules and reconciliation (tests). */
+  now?: () => Date;
+}
+
+/**
+ * The provider config names: the sandbox (development, tests), signing with the webhook secret and
+ * delivering to PAYMENT_WEBHOOK_URL or else this wallet's own address, read at each delivery (in embedded
+ * mode and tests the wallet learns it only once listening); or none.
+ */
+export function configuredPaymentProvider({ config, logger }: Pick<SubgraphRuntime, 'config' | 'logger'>): PaymentProvider | null {
+  const { wallet } = config;
+  if (wallet.paymentProvider === 'none') return null;
+  const secret = loadOrCreateSecret(config, logger, { value: wallet.paymentWebhookSecret, variable: 'PAYMENT_WEBHOOK_SECRET', file: 'payment-webhook-secret', description: 'payment webhook secret' });
+  return new SandboxPaymentProvider({
+    secret,
+    publicUrl: wallet.publicUrl,
+    webhookUrl: () => wallet.paymentWebhookUrl ?? new URL(PAYMENT_WEBHOOK_PATH, config.subgraphUrls.wallet ?? wallet.publicUrl).toString(),
+    logger: logger.child({ component: 'sandbox-payment-provider' }),
+  });
 }
 
 /**
@@ -35,12 +64,19 @@ export function createWalletSubgraph(options: WalletSetupOptions = {}): Subgraph
       for (const kind of ['TRIP_CLEARING', 'PLATFORM_REVENUE', 'PROVIDER_CLEARING'] as const) await ledger.systemAccountId(kind);
       const wallet = new WalletService({ ledger, driverDebtLimit: config.wallet.driverDebtLimitMinor, logger });
       consumeTripEvents(runtime, ledger, new Settlement({ logger, hooks: options.settlementHooks }));
+      const repository = new PaymentsRepository(db);
+      const provider = options.paymentProvider ? options.paymentProvider(runtime) : configuredPaymentProvider(runtime);
+      const fraud = new FraudWatch({ repository, rules: config.wallet.fraud, logger, now: options.now });
+      const payments = new PaymentsService({ ledger, repository, provider, fraud, logger });
+      const services = { wallet, payments, fraud, reconciliation: new Reconciliation({ ledger, repository, now: options.now }) };
       return {
         typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
         resolvers,
         permissions,
-        contextExtras: () => createWalletExtras(wallet),
-        onStopped: [() => ledger.close()],
+        contextExtras: () => createWalletExtras(services),
+        routes: { [PAYMENT_WEBHOOK_PATH]: paymentWebhookRoute(payments, logger), ...provider?.routes },
+        // The provider's deliveries end before the ledger they credit closes.
+        onStopped: [async () => provider?.close(), () => ledger.close()],
       };
     },
     /** A ledger of its own over the runtime's database: seeding may run on any running wallet. */

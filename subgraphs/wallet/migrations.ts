@@ -198,10 +198,96 @@ class DropSeededWalletsAndPayments extends Migration {
   }
 }
 
+/**
+ * Money in and out through the payment provider, and what watches it. A deposit is a payment intent
+ * (PENDING → SUCCEEDED | FAILED, by the provider's webhook; the ledger's DEPOSIT transfer is keyed by its
+ * id, so it is credited once). A withdrawal holds the driver's money (a ledger hold keyed by its id) from
+ * REQUESTED, through an admin's decision, to PAID (the hold posted) or FAILED / REJECTED (voided). Every
+ * provider event is recorded once under its own id, with what it did: the first record wins, a repeat
+ * changes nothing. Fraud flags are open until an admin clears them; one open flag per rule and owner.
+ */
+class PaymentIntentsWithdrawalsAndFlags extends Migration {
+  override up() {
+    this.addSql(`create table "wallet"."payment_intents" (
+      "id" uuid primary key,
+      "owner_id" uuid not null,
+      "account_kind" varchar(32) not null constraint "payment_intents_account_kind_known" check ("account_kind" in ('RIDER_WALLET', 'DRIVER_WALLET')),
+      "amount" bigint not null constraint "payment_intents_amount_positive" check ("amount" > 0),
+      "currency" char(3) not null constraint "payment_intents_currency_iso" check ("currency" ~ '^[A-Z]{3}$'),
+      "status" varchar(16) not null constraint "payment_intents_status_known" check ("status" in ('PENDING', 'SUCCEEDED', 'FAILED')),
+      "provider" varchar(32) not null,
+      "provider_reference" varchar(200) null constraint "payment_intents_provider_reference_unique" unique,
+      "checkout_url" text null,
+      "idempotency_key" varchar(128) not null,
+      "request_hash" char(64) not null,
+      "failure_reason" varchar(300) null,
+      "deposit_transfer_id" uuid null,
+      "created_at" timestamptz not null default now(),
+      "updated_at" timestamptz not null default now(),
+      constraint "payment_intents_owner_key_unique" unique ("owner_id", "idempotency_key"),
+      constraint "payment_intents_credited_iff_succeeded" check (("status" = 'SUCCEEDED') = ("deposit_transfer_id" is not null))
+    )`);
+    this.addSql(`create index "payment_intents_owner_created_index" on "wallet"."payment_intents" ("owner_id", "created_at" desc, "id" desc)`);
+    this.addSql(`create index "payment_intents_updated_index" on "wallet"."payment_intents" ("updated_at")`);
+
+    this.addSql(`create table "wallet"."withdrawals" (
+      "id" uuid primary key,
+      "owner_id" uuid not null,
+      "account_kind" varchar(32) not null constraint "withdrawals_account_kind_known" check ("account_kind" in ('RIDER_WALLET', 'DRIVER_WALLET')),
+      "amount" bigint not null constraint "withdrawals_amount_positive" check ("amount" > 0),
+      "currency" char(3) not null,
+      "status" varchar(16) not null constraint "withdrawals_status_known" check ("status" in ('REQUESTED', 'PROCESSING', 'PAID', 'FAILED', 'REJECTED')),
+      "hold_transfer_id" uuid not null,
+      "provider" varchar(32) null,
+      "provider_reference" varchar(200) null constraint "withdrawals_provider_reference_unique" unique,
+      "idempotency_key" varchar(128) not null,
+      "request_hash" char(64) not null,
+      "reason" varchar(300) null,
+      "decided_by" uuid null,
+      "created_at" timestamptz not null default now(),
+      "updated_at" timestamptz not null default now(),
+      constraint "withdrawals_owner_key_unique" unique ("owner_id", "idempotency_key")
+    )`);
+    this.addSql(`create index "withdrawals_owner_created_index" on "wallet"."withdrawals" ("owner_id", "created_at" desc, "id" desc)`);
+    this.addSql(`create index "withdrawals_status_created_index" on "wallet"."withdrawals" ("status", "created_at" desc, "id" desc)`);
+
+    this.addSql(`create table "wallet"."payment_provider_events" (
+      "id" varchar(200) primary key,
+      "provider" varchar(32) not null,
+      "type" varchar(100) not null,
+      "object_reference" varchar(200) null,
+      "amount" bigint null,
+      "currency" char(3) null,
+      "outcome" varchar(32) not null constraint "payment_provider_events_outcome_known"
+        check ("outcome" in ('APPLIED', 'ALREADY_APPLIED', 'IGNORED', 'UNKNOWN_OBJECT', 'MISMATCH')),
+      "detail" varchar(300) null,
+      "signed_at" timestamptz not null,
+      "received_at" timestamptz not null default now()
+    )`);
+    this.addSql(`create index "payment_provider_events_received_index" on "wallet"."payment_provider_events" ("received_at")`);
+    this.addSql(`create index "payment_provider_events_object_index" on "wallet"."payment_provider_events" ("object_reference")`);
+
+    this.addSql(`create table "wallet"."fraud_flags" (
+      "id" uuid primary key,
+      "owner_id" uuid not null,
+      "rule" varchar(40) not null constraint "fraud_flags_rule_known" check ("rule" in ('VELOCITY', 'DEPOSIT_THEN_WITHDRAW', 'FAILED_DEPOSITS')),
+      "detail" varchar(300) not null,
+      "created_at" timestamptz not null default now(),
+      "cleared_at" timestamptz null,
+      "cleared_by" uuid null,
+      "clear_note" varchar(300) null,
+      constraint "fraud_flags_cleared_by_admin" check (("cleared_at" is null) = ("cleared_by" is null))
+    )`);
+    this.addSql(`create unique index "fraud_flags_one_open_per_rule" on "wallet"."fraud_flags" ("owner_id", "rule") where "cleared_at" is null`);
+    this.addSql(`create index "fraud_flags_created_index" on "wallet"."fraud_flags" ("created_at" desc, "id" desc)`);
+  }
+}
+
 export const migrations: MigrationEntry[] = [
   { name: '0001_wallets_and_payments', class: CreateWalletsAndPayments },
   { name: '0002_ledger', class: CreateLedger },
   { name: '0003_ledger_keys_without_foreign_key', class: LedgerKeysWithoutForeignKey },
   { name: '0004_ledger_user_data_and_receivables', class: LedgerUserDataAndReceivables },
   { name: '0005_drop_seeded_wallets_and_payments', class: DropSeededWalletsAndPayments },
+  { name: '0006_payment_intents_withdrawals_and_flags', class: PaymentIntentsWithdrawalsAndFlags },
 ];

@@ -1,6 +1,6 @@
 import type { RequestContext } from '../../platform/context.ts';
 import { forbidden, unauthenticated } from '../../platform/errors.ts';
-import { FEDERATION_RULES, FEDERATION_TYPE_RULES, isAdmin, isAuthenticated, isService, rule, type IRules } from '../../platform/rules.ts';
+import { FEDERATION_RULES, FEDERATION_TYPE_RULES, hasRole, isAdmin, isAuthenticated, isService, rule, type IRules } from '../../platform/rules.ts';
 import type { DriverReference, WalletView } from './service.ts';
 import type { PaymentView } from './trip-ledger.ts';
 
@@ -32,14 +32,37 @@ const isPaymentParty = partiesOnly<PaymentView>('Payment', (payment) => [payment
  * from the router's API) for other subgraphs calling with a service token; refunds for admins.
  */
 export const permissions: IRules = {
-  Query: { ...FEDERATION_RULES, driverCommissionDebt: isService },
-  Mutation: { holdTripFare: isService, releaseTripFare: isService, refundTrip: isAdmin },
+  Query: { ...FEDERATION_RULES, driverCommissionDebt: isService, withdrawals: isAdmin, fraudFlags: isAdmin, reconciliationReport: isAdmin },
+  Mutation: {
+    holdTripFare: isService,
+    releaseTripFare: isService,
+    refundTrip: isAdmin,
+    // Money in: riders and drivers, into their own wallet. Money out: drivers (their earnings).
+    startDeposit: hasRole('RIDER', 'DRIVER'),
+    requestWithdrawal: hasRole('DRIVER'),
+    approveWithdrawal: isAdmin,
+    rejectWithdrawal: isAdmin,
+    clearFraudFlag: isAdmin,
+  },
   User: { id: isAuthenticated, wallet: isSelfOrAdmin },
   Wallet: isWalletOwner,
   // Reached only through Wallet.transactions, guarded above.
   WalletTransactionConnection: isAuthenticated,
   WalletTransactionEdge: isAuthenticated,
   WalletTransaction: isAuthenticated,
+  // Deposits and withdrawals are reached through their wallet (its owner) or the caller's own mutation;
+  // every owner's list, flags and reconciliation only through admin fields.
+  DepositConnection: isAuthenticated,
+  DepositEdge: isAuthenticated,
+  Deposit: isAuthenticated,
+  WithdrawalConnection: isAuthenticated,
+  WithdrawalEdge: isAuthenticated,
+  Withdrawal: isAuthenticated,
+  FraudFlagConnection: isAdmin,
+  FraudFlagEdge: isAdmin,
+  FraudFlag: isAdmin,
+  ReconciliationReport: isAdmin,
+  ReconciliationDiscrepancy: isAdmin,
   PageInfo: isAuthenticated,
   Driver: { id: isAuthenticated, earnings: isTheDriver },
   DriverEarnings: isAuthenticated,

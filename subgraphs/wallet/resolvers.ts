@@ -5,7 +5,22 @@ import type { Resolvers, WalletTransactionKind, WalletTransactionStatus } from '
 import { balanceOf, type Transfer } from './ledger/index.ts';
 import type { WalletEntryView, WalletView } from './service.ts';
 import { CODES, paymentOf } from './trip-ledger.ts';
-import { driverUserIdArgsSchema, earningsArgsSchema, holdArgsSchema, pageArgsSchema, parseInput, refundArgsSchema, tripIdArgsSchema } from './validation.ts';
+import {
+  clearFraudFlagArgsSchema,
+  driverUserIdArgsSchema,
+  earningsArgsSchema,
+  fraudFlagsArgsSchema,
+  holdArgsSchema,
+  idArgsSchema,
+  moneyMovementArgsSchema,
+  pageArgsSchema,
+  parseInput,
+  reconciliationArgsSchema,
+  refundArgsSchema,
+  rejectWithdrawalArgsSchema,
+  tripIdArgsSchema,
+  withdrawalsArgsSchema,
+} from './validation.ts';
 
 /**
  * Thin: arguments parsed at the edge (validation.ts), then the domain service (service.ts); the
@@ -15,11 +30,31 @@ export const resolvers = {
   DateTime: DateTimeScalar,
   Query: {
     driverCommissionDebt: (_, args, ctx) => ctx.wallet.commissionDebt(parseInput(driverUserIdArgsSchema, args).driverUserId),
+    withdrawals: (_, args, ctx) => {
+      const { status, ...page } = parseInput(withdrawalsArgsSchema, args);
+      return ctx.payments.withdrawals({ status }, page);
+    },
+    fraudFlags: (_, args, ctx) => {
+      const { open, userId, ...page } = parseInput(fraudFlagsArgsSchema, args);
+      return ctx.fraud.flags({ open, ownerId: userId }, page);
+    },
+    reconciliationReport: (_, args, ctx) => ctx.reconciliation.report(parseInput(reconciliationArgsSchema, args).date),
   },
   Mutation: {
     holdTripFare: (_, args, ctx) => ctx.wallet.holdTripFare(parseInput(holdArgsSchema, args)),
     releaseTripFare: (_, args, ctx) => ctx.wallet.releaseTripFare(parseInput(tripIdArgsSchema, args).tripId),
     refundTrip: (_, args, ctx) => ctx.wallet.refundTrip(ctx.principal!, parseInput(refundArgsSchema, args)),
+    startDeposit: (_, args, ctx) => ctx.payments.startDeposit(ctx.principal!, parseInput(moneyMovementArgsSchema, args)),
+    requestWithdrawal: (_, args, ctx) => ctx.payments.requestWithdrawal(ctx.principal!, parseInput(moneyMovementArgsSchema, args)),
+    approveWithdrawal: (_, args, ctx) => ctx.payments.approveWithdrawal(ctx.principal!, parseInput(idArgsSchema, args).id),
+    rejectWithdrawal: (_, args, ctx) => {
+      const { id, reason } = parseInput(rejectWithdrawalArgsSchema, args);
+      return ctx.payments.rejectWithdrawal(ctx.principal!, id, reason);
+    },
+    clearFraudFlag: (_, args, ctx) => {
+      const { id, note } = parseInput(clearFraudFlagArgsSchema, args);
+      return ctx.fraud.clear(ctx.principal!, id, note);
+    },
   },
   User: {
     __resolveReference: (reference) => ({ id: reference.id }),
@@ -31,6 +66,23 @@ export const resolvers = {
     available: (wallet) => toMoney(wallet.account ? balanceOf(wallet.account).available : 0n, wallet.currency),
     pending: (wallet) => toMoney(wallet.account ? balanceOf(wallet.account).pending : 0n, wallet.currency),
     transactions: (wallet, args, ctx) => ctx.wallet.transactions(wallet, parseInput(pageArgsSchema, args)),
+    deposits: (wallet, args, ctx) => ctx.payments.deposits(wallet.ownerId, wallet.kind, parseInput(pageArgsSchema, args)),
+    withdrawals: (wallet, args, ctx) => ctx.payments.withdrawals({ ownerId: wallet.ownerId, accountKind: wallet.kind }, parseInput(pageArgsSchema, args)),
+  },
+  Deposit: {
+    amount: (intent) => toMoney(intent.amount, intent.currency),
+  },
+  Withdrawal: {
+    amount: (withdrawal) => toMoney(withdrawal.amount, withdrawal.currency),
+    user: (withdrawal) => ({ id: withdrawal.ownerId }),
+  },
+  FraudFlag: {
+    user: (flag) => ({ id: flag.ownerId }),
+    clearedBy: (flag) => (flag.clearedBy ? { id: flag.clearedBy } : null),
+  },
+  ReconciliationReport: {
+    deposited: (report) => toMoney(report.depositedMinor, report.currency),
+    paidOut: (report) => toMoney(report.paidOutMinor, report.currency),
   },
   WalletTransaction: {
     id: (entry) => entry.transfer.id,
@@ -87,6 +139,7 @@ const KINDS: Record<string, WalletTransactionKind> = {
   [CODES.CANCELLATION_COMPENSATION]: 'CANCELLATION_COMPENSATION',
   [CODES.CASH_COMMISSION]: 'COMMISSION',
   [CODES.REFUND]: 'REFUND',
+  [CODES.WITHDRAWAL]: 'WITHDRAWAL',
 };
 
 const entryKind = (transfer: Transfer): WalletTransactionKind => KINDS[transfer.code] ?? 'OTHER';
@@ -119,6 +172,8 @@ function describe(transfer: Transfer): string {
       return transfer.userData !== null ? `Commission on a cash trip (fare ${money(transfer.userData)})` : 'Commission on a cash trip';
     case 'REFUND':
       return 'Refund';
+    case 'WITHDRAWAL':
+      return transfer.kind === 'PENDING' ? 'Withdrawal requested (held)' : transfer.kind === 'VOID_PENDING' ? 'Withdrawal released' : 'Withdrawal paid out';
     default:
       return transfer.code;
   }

@@ -26,6 +26,8 @@ export interface DriverReference {
 /** What Wallet resolves from: the owner and their account (null until money first moves). */
 export interface WalletView {
   ownerId: string;
+  /** Which of the owner's wallets this is (a driver's own view is their driver wallet). */
+  kind: (typeof WALLET_KINDS)[number];
   account: Account | null;
   currency: string;
 }
@@ -95,7 +97,7 @@ export class WalletService {
   walletOf(ownerId: string, accounts: readonly Account[], viewer: { userId: string; role: string } | undefined): WalletView {
     const mine = accounts.filter((account) => account.currency === LEDGER_CURRENCY);
     const kind = viewer?.userId === ownerId ? (viewer.role === 'DRIVER' ? 'DRIVER_WALLET' : 'RIDER_WALLET') : (mine.find((account) => account.kind === 'DRIVER_WALLET') ?? mine[0])?.kind;
-    return { ownerId, account: mine.find((account) => account.kind === kind) ?? null, currency: LEDGER_CURRENCY };
+    return { ownerId, kind: (kind as WalletView['kind'] | undefined) ?? 'RIDER_WALLET', account: mine.find((account) => account.kind === kind) ?? null, currency: LEDGER_CURRENCY };
   }
 
   async transactions(wallet: WalletView, page: { first: number; after?: string | null }): Promise<Connection<WalletEntryView>> {

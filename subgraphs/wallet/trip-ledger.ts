@@ -10,6 +10,8 @@ import type { Transfer, TransferWithParties } from './ledger/index.ts';
 export const CODES = {
   /** Provider clearing → wallet: money paid in. */
   DEPOSIT: 'DEPOSIT',
+  /** Wallet → payouts: money paid out (a hold while the withdrawal waits, posted once the provider paid it). */
+  WITHDRAWAL: 'WITHDRAWAL',
   /** Rider wallet → trip clearing: the fare (a hold at booking, its post at completion, or a transfer). */
   TRIP_FARE: 'TRIP_FARE',
   /** Rider wallet → trip clearing: a late-cancellation fee (part of the hold posted, or a transfer). */

@@ -55,3 +55,12 @@ export const refundArgsSchema = z.object({
 });
 
 export { parseInput };
+
+export const moneyMovementArgsSchema = z.object({ amount: moneyInputSchema, idempotencyKey: idempotencyKeySchema });
+export const idArgsSchema = z.object({ id: uuid });
+const reasonSchema = z.string().trim().min(1, 'must not be empty').max(300, 'must be at most 300 characters');
+export const rejectWithdrawalArgsSchema = z.object({ id: uuid, reason: reasonSchema });
+export const clearFraudFlagArgsSchema = z.object({ id: uuid, note: reasonSchema });
+export const withdrawalsArgsSchema = pageArgsSchema.extend({ status: z.enum(['REQUESTED', 'PROCESSING', 'PAID', 'FAILED', 'REJECTED']).nullish().transform((value) => value ?? null) });
+export const fraudFlagsArgsSchema = pageArgsSchema.extend({ open: z.boolean().nullish().transform((value) => value ?? null), userId: uuid.nullish().transform((value) => value ?? null) });
+export const reconciliationArgsSchema = z.object({ date: z.string().max(10, 'must be a day such as 2026-12-04') });

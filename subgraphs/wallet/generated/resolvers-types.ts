@@ -2,6 +2,8 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { UserReference, TripReference, DriverReference, WalletView, WalletEntryView, EarningsView, FareHoldView, CommissionDebtView } from '../service.ts';
 import type { PaymentView } from '../trip-ledger.ts';
+import type { PaymentIntent, WithdrawalRecord, FraudFlagRecord } from '../payments/payments-repository.ts';
+import type { ReconciliationView } from '../reconciliation.ts';
 import type { WalletContext } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -18,6 +20,42 @@ export type Scalars = {
   DateTime: { input: Date | string; output: Date | string; }
   _FieldSet: { input: unknown; output: unknown; }
 };
+
+/** Money paid into a wallet through the payment provider's hosted checkout. */
+export type Deposit = {
+  __typename?: 'Deposit';
+  amount: Money;
+  /** Open this page to pay (the provider's hosted checkout). */
+  checkoutUrl?: Maybe<Scalars['String']['output']>;
+  createdAt: Scalars['DateTime']['output'];
+  /** Why the provider declined it, when it did. */
+  failureReason?: Maybe<Scalars['String']['output']>;
+  id: Scalars['ID']['output'];
+  status: DepositStatus;
+  updatedAt: Scalars['DateTime']['output'];
+};
+
+export type DepositConnection = {
+  __typename?: 'DepositConnection';
+  edges: Array<DepositEdge>;
+  pageInfo: PageInfo;
+};
+
+export type DepositEdge = {
+  __typename?: 'DepositEdge';
+  cursor: Scalars['String']['output'];
+  node: Deposit;
+};
+
+/**
+ * Where a deposit stands: PENDING until the payment provider reports the checkout's result, then SUCCEEDED
+ * (the wallet was credited, once) or FAILED (the payment was declined; nothing moved). A FAILED deposit
+ * may still succeed if the payer completes the checkout with another card.
+ */
+export type DepositStatus =
+  | 'FAILED'
+  | 'PENDING'
+  | 'SUCCEEDED';
 
 export type Driver = {
   __typename?: 'Driver';
@@ -58,6 +96,41 @@ export type DriverEarnings = {
   trips: Scalars['Int']['output'];
 };
 
+/** A fraud signal on an account, open until an admin clears it. While one is open, withdrawals are blocked (FRAUD_BLOCK_WITHDRAWALS). */
+export type FraudFlag = {
+  __typename?: 'FraudFlag';
+  clearNote?: Maybe<Scalars['String']['output']>;
+  clearedAt?: Maybe<Scalars['DateTime']['output']>;
+  clearedBy?: Maybe<User>;
+  createdAt: Scalars['DateTime']['output'];
+  /** What was seen. */
+  detail: Scalars['String']['output'];
+  id: Scalars['ID']['output'];
+  rule: FraudRule;
+  user: User;
+};
+
+export type FraudFlagConnection = {
+  __typename?: 'FraudFlagConnection';
+  edges: Array<FraudFlagEdge>;
+  pageInfo: PageInfo;
+};
+
+export type FraudFlagEdge = {
+  __typename?: 'FraudFlagEdge';
+  cursor: Scalars['String']['output'];
+  node: FraudFlag;
+};
+
+/** Which fraud rule an account tripped. */
+export type FraudRule =
+  /** A withdrawal of most of what was deposited in the last 24 h. */
+  | 'DEPOSIT_THEN_WITHDRAW'
+  /** Repeated declined deposits in 24 h. */
+  | 'FAILED_DEPOSITS'
+  /** More money movements in an hour than FRAUD_VELOCITY_PER_HOUR. */
+  | 'VELOCITY';
+
 export type Money = {
   __typename?: 'Money';
   amount: Scalars['String']['output'];
@@ -72,6 +145,10 @@ export type MoneyInput = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Admin: pays a REQUESTED withdrawal out through the provider (PROCESSING; PAID or FAILED when it reports). CONFLICT (ALREADY_DECIDED) once decided. */
+  approveWithdrawal: Withdrawal;
+  /** Admin: clears an open fraud flag (CONFLICT ALREADY_CLEARED when it was), with a note of why. */
+  clearFraudFlag: FraudFlag;
   /**
    * Internal (trips, at booking): holds `amount` of the rider's wallet for the trip (INSUFFICIENT_FUNDS when
    * the available balance does not cover it). One hold per trip: the same call again answers the same hold;
@@ -84,8 +161,34 @@ export type Mutation = {
    * The same idempotencyKey again answers the first refund.
    */
   refundTrip: Payment;
+  /** Admin: refuses a REQUESTED withdrawal and releases its hold. CONFLICT (ALREADY_DECIDED) once decided. */
+  rejectWithdrawal: Withdrawal;
   /** Internal (trips): releases the trip's hold when the booking failed after it; null when nothing was held. */
   releaseTripFare?: Maybe<TripFareHold>;
+  /**
+   * Drivers: asks to be paid `amount` (EGP) of their wallet; at most what is available (INSUFFICIENT_FUNDS
+   * otherwise). The amount is held until an admin decides. FORBIDDEN (ACCOUNT_UNDER_REVIEW) while the
+   * account has an open fraud flag. The same idempotencyKey again answers the same withdrawal.
+   */
+  requestWithdrawal: Withdrawal;
+  /**
+   * Riders and drivers: starts paying `amount` (EGP, at most 100,000.00) into the caller's wallet. Answers a
+   * PENDING deposit with the provider's checkoutUrl; the wallet is credited when the provider confirms the
+   * payment. The same idempotencyKey again answers the same deposit; with another amount, CONFLICT
+   * (IDEMPOTENCY_KEY_REUSED).
+   */
+  startDeposit: Deposit;
+};
+
+
+export type MutationApproveWithdrawalArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationClearFraudFlagArgs = {
+  id: Scalars['ID']['input'];
+  note: Scalars['String']['input'];
 };
 
 
@@ -104,8 +207,26 @@ export type MutationRefundTripArgs = {
 };
 
 
+export type MutationRejectWithdrawalArgs = {
+  id: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
+};
+
+
 export type MutationReleaseTripFareArgs = {
   tripId: Scalars['ID']['input'];
+};
+
+
+export type MutationRequestWithdrawalArgs = {
+  amount: MoneyInput;
+  idempotencyKey: Scalars['String']['input'];
+};
+
+
+export type MutationStartDepositArgs = {
+  amount: MoneyInput;
+  idempotencyKey: Scalars['String']['input'];
 };
 
 export type PageInfo = {
@@ -163,11 +284,70 @@ export type Query = {
   __typename?: 'Query';
   /** Internal (drivers): the driver's (their accounts user id) commission debt and whether it keeps them offline. */
   driverCommissionDebt: DriverCommissionDebt;
+  /** Admin: fraud flags, newest first: open ones by default (open: false for cleared, null for all); of one user when given. */
+  fraudFlags: FraudFlagConnection;
+  /** Admin: reconciliation of one UTC day (YYYY-MM-DD), not after today. */
+  reconciliationReport: ReconciliationReport;
+  /** Admin: withdrawals of every wallet, newest first, in one status or all. */
+  withdrawals: WithdrawalConnection;
 };
 
 
 export type QueryDriverCommissionDebtArgs = {
   driverUserId: Scalars['ID']['input'];
+};
+
+
+export type QueryFraudFlagsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  open?: InputMaybe<Scalars['Boolean']['input']>;
+  userId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type QueryReconciliationReportArgs = {
+  date: Scalars['String']['input'];
+};
+
+
+export type QueryWithdrawalsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  status?: InputMaybe<WithdrawalStatus>;
+};
+
+/** One thing reconciliation found wrong. */
+export type ReconciliationDiscrepancy = {
+  __typename?: 'ReconciliationDiscrepancy';
+  detail: Scalars['String']['output'];
+  /**
+   * LEDGER_UNBALANCED, ACCOUNT_COUNTERS_MISMATCH, IDEMPOTENCY_KEY_WITHOUT_TRANSFER (the ledger against itself);
+   * TRIP_SETTLED_TWICE, TRIP_SETTLEMENT_INCOMPLETE (trips' settlement); INTENT_NOT_CREDITED, DEPOSIT_AMOUNT_DIFFERS,
+   * DEPOSIT_WITHOUT_INTENT, PAYOUT_NOT_POSTED, POSTED_WITHOUT_PAYOUT, RESULT_WITHOUT_PROVIDER_EVENT,
+   * PROVIDER_EVENT_UNMATCHED (the provider against the wallet).
+   */
+  kind: Scalars['String']['output'];
+  /** The account, trip, deposit, withdrawal or provider event it is about. */
+  reference?: Maybe<Scalars['String']['output']>;
+};
+
+/** An admin's daily reconciliation: the ledger against itself, trips' settlement, and the provider's events against deposits and payouts. */
+export type ReconciliationReport = {
+  __typename?: 'ReconciliationReport';
+  /** The UTC day checked (YYYY-MM-DD). */
+  date: Scalars['String']['output'];
+  deposited: Money;
+  depositsFailed: Scalars['Int']['output'];
+  depositsSucceeded: Scalars['Int']['output'];
+  discrepancies: Array<ReconciliationDiscrepancy>;
+  /** The whole ledger balances (debits equal credits; every account's counters equal the sum of its transfers). */
+  ledgerBalanced: Scalars['Boolean']['output'];
+  paidOut: Money;
+  payoutsPaid: Scalars['Int']['output'];
+  providerEvents: Scalars['Int']['output'];
+  /** True when nothing was found: the ledger balances and every check of the day agrees. */
+  reconciled: Scalars['Boolean']['output'];
 };
 
 export type Trip = {
@@ -203,10 +383,24 @@ export type Wallet = {
   available: Money;
   /** Posted: what came in minus what went out. A driver's may be negative (commission on cash trips), down to the debt limit. */
   balance: Money;
+  /** Deposits into this wallet (startDeposit), newest first, whatever became of them. */
+  deposits: DepositConnection;
   /** Not yet posted, signed: -87.50 while a fare of 87.50 is held. */
   pending: Money;
   /** Newest first; first is 1 to 100 (default 20). */
   transactions: WalletTransactionConnection;
+  /** Withdrawals from this wallet (requestWithdrawal), newest first. */
+  withdrawals: WithdrawalConnection;
+};
+
+
+/**
+ * A rider's or driver's wallet (a ledger account, opened on its first money movement; until then every
+ * amount is zero).
+ */
+export type WalletDepositsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -215,6 +409,16 @@ export type Wallet = {
  * amount is zero).
  */
 export type WalletTransactionsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/**
+ * A rider's or driver's wallet (a ledger account, opened on its first money movement; until then every
+ * amount is zero).
+ */
+export type WalletWithdrawalsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
@@ -263,7 +467,9 @@ export type WalletTransactionKind =
   /** A driver's share of a trip paid from the wallet: the fare less the platform's commission. */
   | 'TRIP_EARNINGS'
   /** A rider's trip fare: held at booking, captured at completion (or released). */
-  | 'TRIP_FARE';
+  | 'TRIP_FARE'
+  /** Money paid out to the driver's bank account (held while the withdrawal waits). */
+  | 'WITHDRAWAL';
 
 /**
  * How an entry moved money: HELD (a hold: counts against what can be spent, not yet taken), POSTED (taken
@@ -273,6 +479,44 @@ export type WalletTransactionStatus =
   | 'HELD'
   | 'POSTED'
   | 'RELEASED';
+
+/** Money paid out of a driver's wallet to their bank account through the payment provider. */
+export type Withdrawal = {
+  __typename?: 'Withdrawal';
+  amount: Money;
+  createdAt: Scalars['DateTime']['output'];
+  id: Scalars['ID']['output'];
+  /** Why it was rejected or failed. */
+  reason?: Maybe<Scalars['String']['output']>;
+  status: WithdrawalStatus;
+  updatedAt: Scalars['DateTime']['output'];
+  /** Whose wallet it comes from. */
+  user: User;
+};
+
+export type WithdrawalConnection = {
+  __typename?: 'WithdrawalConnection';
+  edges: Array<WithdrawalEdge>;
+  pageInfo: PageInfo;
+};
+
+export type WithdrawalEdge = {
+  __typename?: 'WithdrawalEdge';
+  cursor: Scalars['String']['output'];
+  node: Withdrawal;
+};
+
+/**
+ * Where a withdrawal stands: REQUESTED (the amount is held in the wallet, waiting for an admin) →
+ * PROCESSING (approved: the provider is paying it out) → PAID (the hold was taken) or FAILED (the payout
+ * failed: the hold was released); or REJECTED by an admin (the hold was released).
+ */
+export type WithdrawalStatus =
+  | 'FAILED'
+  | 'PAID'
+  | 'PROCESSING'
+  | 'REJECTED'
+  | 'REQUESTED';
 
 
 
@@ -381,14 +625,22 @@ export type FederationReferenceTypes = {
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
-  Driver: ResolverTypeWrapper<DriverReference>;
+  Deposit: ResolverTypeWrapper<PaymentIntent>;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  DepositConnection: ResolverTypeWrapper<Omit<DepositConnection, 'edges'> & { edges: Array<ResolversTypes['DepositEdge']> }>;
+  DepositEdge: ResolverTypeWrapper<Omit<DepositEdge, 'node'> & { node: ResolversTypes['Deposit'] }>;
+  DepositStatus: DepositStatus;
+  Driver: ResolverTypeWrapper<DriverReference>;
   DriverCommissionDebt: ResolverTypeWrapper<CommissionDebtView>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   DriverEarnings: ResolverTypeWrapper<EarningsView>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  FraudFlag: ResolverTypeWrapper<FraudFlagRecord>;
+  FraudFlagConnection: ResolverTypeWrapper<Omit<FraudFlagConnection, 'edges'> & { edges: Array<ResolversTypes['FraudFlagEdge']> }>;
+  FraudFlagEdge: ResolverTypeWrapper<Omit<FraudFlagEdge, 'node'> & { node: ResolversTypes['FraudFlag'] }>;
+  FraudRule: FraudRule;
   Money: ResolverTypeWrapper<Money>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
   MoneyInput: MoneyInput;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
@@ -397,6 +649,8 @@ export type ResolversTypes = {
   PaymentMethod: PaymentMethod;
   PaymentStatus: PaymentStatus;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  ReconciliationDiscrepancy: ResolverTypeWrapper<ReconciliationDiscrepancy>;
+  ReconciliationReport: ResolverTypeWrapper<ReconciliationView>;
   Trip: ResolverTypeWrapper<TripReference>;
   TripFareHold: ResolverTypeWrapper<FareHoldView>;
   User: ResolverTypeWrapper<UserReference>;
@@ -406,25 +660,37 @@ export type ResolversTypes = {
   WalletTransactionEdge: ResolverTypeWrapper<Omit<WalletTransactionEdge, 'node'> & { node: ResolversTypes['WalletTransaction'] }>;
   WalletTransactionKind: WalletTransactionKind;
   WalletTransactionStatus: WalletTransactionStatus;
+  Withdrawal: ResolverTypeWrapper<WithdrawalRecord>;
+  WithdrawalConnection: ResolverTypeWrapper<Omit<WithdrawalConnection, 'edges'> & { edges: Array<ResolversTypes['WithdrawalEdge']> }>;
+  WithdrawalEdge: ResolverTypeWrapper<Omit<WithdrawalEdge, 'node'> & { node: ResolversTypes['Withdrawal'] }>;
+  WithdrawalStatus: WithdrawalStatus;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   DateTime: Scalars['DateTime']['output'];
-  Driver: DriverReference;
+  Deposit: PaymentIntent;
+  String: Scalars['String']['output'];
   ID: Scalars['ID']['output'];
+  DepositConnection: Omit<DepositConnection, 'edges'> & { edges: Array<ResolversParentTypes['DepositEdge']> };
+  DepositEdge: Omit<DepositEdge, 'node'> & { node: ResolversParentTypes['Deposit'] };
+  Driver: DriverReference;
   DriverCommissionDebt: CommissionDebtView;
   Boolean: Scalars['Boolean']['output'];
   DriverEarnings: EarningsView;
   Int: Scalars['Int']['output'];
+  FraudFlag: FraudFlagRecord;
+  FraudFlagConnection: Omit<FraudFlagConnection, 'edges'> & { edges: Array<ResolversParentTypes['FraudFlagEdge']> };
+  FraudFlagEdge: Omit<FraudFlagEdge, 'node'> & { node: ResolversParentTypes['FraudFlag'] };
   Money: Money;
-  String: Scalars['String']['output'];
   MoneyInput: MoneyInput;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
   Payment: PaymentView;
   PaymentBreakdown: PaymentView;
   Query: Record<PropertyKey, never>;
+  ReconciliationDiscrepancy: ReconciliationDiscrepancy;
+  ReconciliationReport: ReconciliationView;
   Trip: TripReference;
   TripFareHold: FareHoldView;
   User: UserReference;
@@ -432,11 +698,34 @@ export type ResolversParentTypes = {
   WalletTransaction: WalletEntryView;
   WalletTransactionConnection: Omit<WalletTransactionConnection, 'edges'> & { edges: Array<ResolversParentTypes['WalletTransactionEdge']> };
   WalletTransactionEdge: Omit<WalletTransactionEdge, 'node'> & { node: ResolversParentTypes['WalletTransaction'] };
+  Withdrawal: WithdrawalRecord;
+  WithdrawalConnection: Omit<WithdrawalConnection, 'edges'> & { edges: Array<ResolversParentTypes['WithdrawalEdge']> };
+  WithdrawalEdge: Omit<WithdrawalEdge, 'node'> & { node: ResolversParentTypes['Withdrawal'] };
 };
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
+
+export type DepositResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['Deposit'] = ResolversParentTypes['Deposit']> = {
+  amount?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  checkoutUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  failureReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['DepositStatus'], ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+};
+
+export type DepositConnectionResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['DepositConnection'] = ResolversParentTypes['DepositConnection']> = {
+  edges?: Resolver<Array<ResolversTypes['DepositEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
+
+export type DepositEdgeResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['DepositEdge'] = ResolversParentTypes['DepositEdge']> = {
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Deposit'], ParentType, ContextType>;
+};
 
 export type DriverResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['Driver'] = ResolversParentTypes['Driver'], FederationReferenceType extends FederationReferenceTypes['Driver'] = FederationReferenceTypes['Driver']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Driver']> | FederationReferenceType, FederationReferenceType, ContextType>;
@@ -460,15 +749,41 @@ export type DriverEarningsResolvers<ContextType = WalletContext, ParentType exte
   trips?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
+export type FraudFlagResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['FraudFlag'] = ResolversParentTypes['FraudFlag']> = {
+  clearNote?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  clearedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  clearedBy?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  detail?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  rule?: Resolver<ResolversTypes['FraudRule'], ParentType, ContextType>;
+  user?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+};
+
+export type FraudFlagConnectionResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['FraudFlagConnection'] = ResolversParentTypes['FraudFlagConnection']> = {
+  edges?: Resolver<Array<ResolversTypes['FraudFlagEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
+
+export type FraudFlagEdgeResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['FraudFlagEdge'] = ResolversParentTypes['FraudFlagEdge']> = {
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['FraudFlag'], ParentType, ContextType>;
+};
+
 export type MoneyResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['Money'] = ResolversParentTypes['Money']> = {
   amount?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type MutationResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  approveWithdrawal?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType, RequireFields<MutationApproveWithdrawalArgs, 'id'>>;
+  clearFraudFlag?: Resolver<ResolversTypes['FraudFlag'], ParentType, ContextType, RequireFields<MutationClearFraudFlagArgs, 'id' | 'note'>>;
   holdTripFare?: Resolver<ResolversTypes['TripFareHold'], ParentType, ContextType, RequireFields<MutationHoldTripFareArgs, 'amount' | 'riderId' | 'tripId'>>;
   refundTrip?: Resolver<ResolversTypes['Payment'], ParentType, ContextType, RequireFields<MutationRefundTripArgs, 'idempotencyKey' | 'reason' | 'tripId'>>;
+  rejectWithdrawal?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType, RequireFields<MutationRejectWithdrawalArgs, 'id' | 'reason'>>;
   releaseTripFare?: Resolver<Maybe<ResolversTypes['TripFareHold']>, ParentType, ContextType, RequireFields<MutationReleaseTripFareArgs, 'tripId'>>;
+  requestWithdrawal?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType, RequireFields<MutationRequestWithdrawalArgs, 'amount' | 'idempotencyKey'>>;
+  startDeposit?: Resolver<ResolversTypes['Deposit'], ParentType, ContextType, RequireFields<MutationStartDepositArgs, 'amount' | 'idempotencyKey'>>;
 };
 
 export type PageInfoResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
@@ -496,6 +811,28 @@ export type PaymentBreakdownResolvers<ContextType = WalletContext, ParentType ex
 
 export type QueryResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   driverCommissionDebt?: Resolver<ResolversTypes['DriverCommissionDebt'], ParentType, ContextType, RequireFields<QueryDriverCommissionDebtArgs, 'driverUserId'>>;
+  fraudFlags?: Resolver<ResolversTypes['FraudFlagConnection'], ParentType, ContextType, RequireFields<QueryFraudFlagsArgs, 'first' | 'open'>>;
+  reconciliationReport?: Resolver<ResolversTypes['ReconciliationReport'], ParentType, ContextType, RequireFields<QueryReconciliationReportArgs, 'date'>>;
+  withdrawals?: Resolver<ResolversTypes['WithdrawalConnection'], ParentType, ContextType, RequireFields<QueryWithdrawalsArgs, 'first'>>;
+};
+
+export type ReconciliationDiscrepancyResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['ReconciliationDiscrepancy'] = ResolversParentTypes['ReconciliationDiscrepancy']> = {
+  detail?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  reference?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type ReconciliationReportResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['ReconciliationReport'] = ResolversParentTypes['ReconciliationReport']> = {
+  date?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  deposited?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  depositsFailed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  depositsSucceeded?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  discrepancies?: Resolver<Array<ResolversTypes['ReconciliationDiscrepancy']>, ParentType, ContextType>;
+  ledgerBalanced?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  paidOut?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  payoutsPaid?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  providerEvents?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  reconciled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 };
 
 export type TripResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['Trip'] = ResolversParentTypes['Trip'], FederationReferenceType extends FederationReferenceTypes['Trip'] = FederationReferenceTypes['Trip']> = {
@@ -519,8 +856,10 @@ export type UserResolvers<ContextType = WalletContext, ParentType extends Resolv
 export type WalletResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['Wallet'] = ResolversParentTypes['Wallet']> = {
   available?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   balance?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  deposits?: Resolver<ResolversTypes['DepositConnection'], ParentType, ContextType, RequireFields<WalletDepositsArgs, 'first'>>;
   pending?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   transactions?: Resolver<ResolversTypes['WalletTransactionConnection'], ParentType, ContextType, RequireFields<WalletTransactionsArgs, 'first'>>;
+  withdrawals?: Resolver<ResolversTypes['WithdrawalConnection'], ParentType, ContextType, RequireFields<WalletWithdrawalsArgs, 'first'>>;
 };
 
 export type WalletTransactionResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['WalletTransaction'] = ResolversParentTypes['WalletTransaction']> = {
@@ -543,17 +882,45 @@ export type WalletTransactionEdgeResolvers<ContextType = WalletContext, ParentTy
   node?: Resolver<ResolversTypes['WalletTransaction'], ParentType, ContextType>;
 };
 
+export type WithdrawalResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['Withdrawal'] = ResolversParentTypes['Withdrawal']> = {
+  amount?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['WithdrawalStatus'], ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  user?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+};
+
+export type WithdrawalConnectionResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['WithdrawalConnection'] = ResolversParentTypes['WithdrawalConnection']> = {
+  edges?: Resolver<Array<ResolversTypes['WithdrawalEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
+
+export type WithdrawalEdgeResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['WithdrawalEdge'] = ResolversParentTypes['WithdrawalEdge']> = {
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType>;
+};
+
 export type Resolvers<ContextType = WalletContext> = {
   DateTime?: GraphQLScalarType;
+  Deposit?: DepositResolvers<ContextType>;
+  DepositConnection?: DepositConnectionResolvers<ContextType>;
+  DepositEdge?: DepositEdgeResolvers<ContextType>;
   Driver?: DriverResolvers<ContextType>;
   DriverCommissionDebt?: DriverCommissionDebtResolvers<ContextType>;
   DriverEarnings?: DriverEarningsResolvers<ContextType>;
+  FraudFlag?: FraudFlagResolvers<ContextType>;
+  FraudFlagConnection?: FraudFlagConnectionResolvers<ContextType>;
+  FraudFlagEdge?: FraudFlagEdgeResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Payment?: PaymentResolvers<ContextType>;
   PaymentBreakdown?: PaymentBreakdownResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  ReconciliationDiscrepancy?: ReconciliationDiscrepancyResolvers<ContextType>;
+  ReconciliationReport?: ReconciliationReportResolvers<ContextType>;
   Trip?: TripResolvers<ContextType>;
   TripFareHold?: TripFareHoldResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
@@ -561,5 +928,8 @@ export type Resolvers<ContextType = WalletContext> = {
   WalletTransaction?: WalletTransactionResolvers<ContextType>;
   WalletTransactionConnection?: WalletTransactionConnectionResolvers<ContextType>;
   WalletTransactionEdge?: WalletTransactionEdgeResolvers<ContextType>;
+  Withdrawal?: WithdrawalResolvers<ContextType>;
+  WithdrawalConnection?: WithdrawalConnectionResolvers<ContextType>;
+  WithdrawalEdge?: WithdrawalEdgeResolvers<ContextType>;
 };
 

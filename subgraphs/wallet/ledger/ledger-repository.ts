@@ -126,6 +126,12 @@ export class LedgerRepository implements BatchRunner {
     return row ? accountFromRow(row) : null;
   }
 
+  /** Locks one account's row until the caller's transaction ends (the lock a batch takes) and answers it. */
+  async lockAccount(id: string, run: RunStatement): Promise<Account | null> {
+    const [row] = await run(`select ${ACCOUNT_COLUMNS} from ${ACCOUNTS} where "id" = ? for no key update`, [id]);
+    return row ? accountFromRow(row) : null;
+  }
+
   /** The accounts of these kinds that these owners have, in one statement. */
   async accountsOfOwners(ownerIds: readonly string[], kinds: readonly AccountKind[], run: RunStatement = this.#run()): Promise<Account[]> {
     if (ownerIds.length === 0 || kinds.length === 0) return [];

@@ -47,6 +47,15 @@ export class LedgerTransaction {
     return account!.id;
   }
 
+  /**
+   * The account, its row locked until the transaction ends: a balance read here still holds when a later
+   * call of this transaction applies (a withdrawal's "at most what is available", stricter than the rule's
+   * debit limit).
+   */
+  async lockAccount(id: string): Promise<Account | null> {
+    return this.#repository.lockAccount(id, this.#run);
+  }
+
   /** Every transfer about these references (trip ids, ...), oldest first, with its accounts' kinds and owners. */
   transfersByReferences(references: readonly string[]): Promise<TransferWithParties[]> {
     return this.#repository.transfersByReferences(references, this.#run);

@@ -17,6 +17,7 @@ import { commandOf } from './commands.ts';
 import { MIN_KEY_RETENTION_MS } from './idempotency.ts';
 import { LedgerRepository, type CodeTotal, type TransferWithParties } from './ledger-repository.ts';
 import { LedgerTransaction } from './ledger-transaction.ts';
+import type { RunStatement } from './sql-session.ts';
 import type { Transfer, TransferCommand } from './transfers.ts';
 import {
   accountIdSchema,
@@ -156,9 +157,13 @@ export class Ledger {
     return this.#transactionOn((sql, params = []) => executeStatement(em, sql, params));
   }
 
-  /** Runs `work` in a transaction of its own: several dependent calls applied all or none (a refund and its funding). */
-  transaction<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<T> {
-    return this.#repository.transaction((run) => work(this.#transactionOn(run)));
+  /**
+   * Runs `work` in a transaction of its own: several dependent calls applied all or none (a refund and its
+   * funding). `run` runs the caller's own statements in the same transaction (a deposit's intent marked
+   * paid with its transfer).
+   */
+  transaction<T>(work: (tx: LedgerTransaction, run: RunStatement) => Promise<T>): Promise<T> {
+    return this.#repository.transaction((run) => work(this.#transactionOn(run), run));
   }
 
   #transactionOn(run: ConstructorParameters<typeof LedgerTransaction>[1]): LedgerTransaction {
