@@ -165,6 +165,19 @@ for (const located of ofKind('Service')) {
   }
 }
 
+// Every Ingress backend is a Service defined here, on one of its ports (by name or number).
+for (const located of ofKind('Ingress')) {
+  const { doc } = located;
+  for (const rule of doc.spec?.rules ?? []) {
+    for (const { path: route, backend } of rule.http?.paths ?? []) {
+      const service = ofKind('Service').find(({ doc: s }) => inNamespace(s, doc) && s.metadata?.name === backend?.service?.name);
+      const port = backend?.service?.port;
+      if (!service) fail(where(located), `path ${route} sends to Service ${backend?.service?.name}, which is not defined here`);
+      else if (!(service.doc.spec?.ports ?? []).some((p: any) => p.name === port?.name || p.port === port?.number)) fail(where(located), `path ${route}: Service ${backend.service.name} has no port ${port?.name ?? port?.number}`);
+    }
+  }
+}
+
 for (const kind of ['HorizontalPodAutoscaler', 'PodDisruptionBudget']) {
   for (const located of ofKind(kind)) {
     const { doc } = located;

@@ -84,4 +84,19 @@ describe('wallet configuration', () => {
       assert.throws(() => loadConfig('wallet', { WALLET_DRIVER_DEBT_LIMIT_MINOR: value }), /WALLET_DRIVER_DEBT_LIMIT_MINOR/, value);
     }
   });
+
+  it('uses the sandbox payment gateway outside production and none in production, where the sandbox is refused', () => {
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x', SERVICE_TOKEN_SECRET: 's'.repeat(32) };
+    assert.equal(loadConfig('wallet', {}).wallet.paymentProvider, 'sandbox');
+    assert.equal(loadConfig('wallet', { PAYMENT_PROVIDER: 'none' }).wallet.paymentProvider, 'none');
+    assert.equal(loadConfig('wallet', production).wallet.paymentProvider, 'none');
+    assert.throws(() => loadConfig('wallet', { ...production, PAYMENT_PROVIDER: 'sandbox' }), /PAYMENT_PROVIDER=sandbox is refused in production/);
+    assert.throws(() => loadConfig('wallet', { PAYMENT_PROVIDER: 'stripe' }), /PAYMENT_PROVIDER/);
+  });
+
+  it('reads the fraud rules, refusing nonsense', () => {
+    assert.deepEqual(loadConfig('wallet', {}).wallet.fraud, { velocityPerHour: 20, depositThenWithdrawPercent: 90, failedDepositsPerDay: 5, blockWithdrawals: true });
+    assert.equal(loadConfig('wallet', { FRAUD_BLOCK_WITHDRAWALS: 'false' }).wallet.fraud.blockWithdrawals, false);
+    assert.throws(() => loadConfig('wallet', { FRAUD_DEPOSIT_WITHDRAW_PERCENT: '150' }), /FRAUD_DEPOSIT_WITHDRAW_PERCENT/);
+  });
 });
