@@ -21,6 +21,8 @@ try {
   const logger = createLogger(routerConfig);
   // Subgraphs listen on free loopback ports; only the router is meant to be reached.
   const subgraphEnv: NodeJS.ProcessEnv = { ...process.env, HOST: '127.0.0.1', PORT: '0' };
+  // Links the wallet hands out (the sandbox's checkout page) point at this router unless PUBLIC_URL says otherwise.
+  subgraphEnv.PUBLIC_URL ||= `http://localhost:${routerConfig.port}`;
   // Every service's configuration is checked before any database is opened: a refusal touches nothing.
   for (const name of SUBGRAPH_NAMES) loadConfig(name, subgraphEnv);
   const city = buildDemoCity();
