@@ -1,7 +1,7 @@
 /**
  * The daily reconciliation an admin runs: the ledger against itself (balanced, every account's counters
  * equal to its transfers), trips' settlement in the ledger (no leg applied twice, no captured fare without
- * the driver's share and the commission), and the provider against the wallet (every succeeded deposit
+ * the driver's share and the commission, no trip event the settlement consumer parked unsettled), and the provider against the wallet (every succeeded deposit
  * credited once with its amount, every deposit transfer from a succeeded deposit, every paid payout's
  * hold posted and no other, every provider result backed by a recorded event, no event left unmatched).
  * It reads; it never corrects. Each finding names what it is about so a person can look.
@@ -10,6 +10,7 @@ import { badUserInput } from '../../platform/errors.ts';
 import type { Ledger } from './ledger/index.ts';
 import { describeCheck, LEDGER_CURRENCY } from './ledger/index.ts';
 import type { PaymentsRepository } from './payments/payments-repository.ts';
+import { SETTLEMENT_CONSUMER } from './trip-events.ts';
 
 export interface Discrepancy {
   kind: string;
@@ -55,9 +56,10 @@ export class Reconciliation {
 
   async report(date: string): Promise<ReconciliationView> {
     const { from, to } = utcDay(date, this.#now());
-    const [check, settlement, deposits, withdrawals, unmatched, unbacked, totals] = await Promise.all([
+    const [check, settlement, parked, deposits, withdrawals, unmatched, unbacked, totals] = await Promise.all([
       this.#ledger.checkBalanced(),
       this.#repository.settlementAnomalies(from, to),
+      this.#repository.parkedSettlements(SETTLEMENT_CONSUMER, from, to),
       this.#repository.depositMismatches(from, to),
       this.#repository.withdrawalMismatches(from, to),
       this.#repository.unmatchedEvents(from, to),
@@ -72,6 +74,7 @@ export class Reconciliation {
       else discrepancies.push({ kind: 'IDEMPOTENCY_KEY_WITHOUT_TRANSFER', reference: found.key, detail });
     }
     discrepancies.push(...settlement, ...deposits, ...withdrawals);
+    for (const event of parked) discrepancies.push({ kind: 'TRIP_NOT_SETTLED', reference: event.tripId ?? event.eventId, detail: `${event.type ?? 'a trip event'} ${event.eventId} was parked unsettled: ${event.lastError ?? 'no error recorded'}` });
     for (const event of unmatched) discrepancies.push({ kind: 'PROVIDER_EVENT_UNMATCHED', reference: event.id, detail: `${event.type} about ${event.objectReference ?? 'nothing'}: ${event.outcome} (${event.detail ?? 'no detail'})` });
     for (const result of unbacked) discrepancies.push({ kind: 'RESULT_WITHOUT_PROVIDER_EVENT', ...result });
     return {

@@ -6,7 +6,7 @@
  */
 import type { EntityManager } from '../../../platform/db.ts';
 import type { KeysetCursor } from '../../../platform/pagination.ts';
-import { statementOn, type Row, type RunStatement } from '../ledger/index.ts';
+import { arrayLiteral, statementOn, type Row, type RunStatement } from '../ledger/index.ts';
 
 const INTENTS = '"wallet"."payment_intents"';
 const WITHDRAWALS = '"wallet"."withdrawals"';
@@ -349,6 +349,32 @@ export class PaymentsRepository {
       [from, to, from, to],
     );
     return rows.map((row) => ({ reference: row.id as string, detail: `${row.what} ${row.id} is ${row.status} without a provider event that says so` }));
+  }
+
+  /**
+   * Trip events the settlement consumer gave up on (parked in dead_events) in [from, to), unless the
+   * ledger has settled the trip since (a later event, or a replay, settled it).
+   */
+  async parkedSettlements(consumer: string, from: Date, to: Date): Promise<Array<{ eventId: string; type: string | null; tripId: string | null; lastError: string | null }>> {
+    const rows = await this.#run()(
+      `select d."event_id", d."type", d."event", d."last_error" from "wallet"."dead_events" as d where d."consumer" = ? and d."parked_at" >= ? and d."parked_at" < ? order by d."parked_at"`,
+      [consumer, from, to],
+    );
+    const parked = rows.map((row) => {
+      let tripId: string | null = null;
+      try {
+        tripId = (JSON.parse(row.event as string) as { data?: { tripId?: unknown } }).data?.tripId as string;
+      } catch {
+        // An unreadable event is reported without its trip.
+      }
+      return { eventId: row.event_id as string, type: (row.type as string | null) ?? null, tripId: typeof tripId === 'string' ? tripId : null, lastError: (row.last_error as string | null) ?? null };
+    });
+    const trips = parked.flatMap((event) => (event.tripId ? [event.tripId] : []));
+    if (trips.length === 0) return parked;
+    const settled = new Set(
+      (await this.#run()(`select distinct "reference" from ${TRANSFERS} where "reference" = any(?::text[]) and "code" in ('DRIVER_EARNINGS', 'CASH_COMMISSION', 'CANCELLATION_COMPENSATION')`, [arrayLiteral(trips)])).map((row) => row.reference as string),
+    );
+    return parked.filter((event) => !event.tripId || !settled.has(event.tripId));
   }
 
   /** Totals of [from, to) for the report's summary. */

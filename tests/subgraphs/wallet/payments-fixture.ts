@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { executeStatement } from '../../../platform/db.ts';
+import type { ConsumerTuning } from '../../../platform/events/index.ts';
 import { signWebhook } from '../../../platform/webhook-signature.ts';
 import { SANDBOX_SIGNATURE_HEADER, SandboxPaymentProvider, type SandboxProviderOptions } from '../../../subgraphs/wallet/payments/sandbox-provider.ts';
 import { PAYMENT_WEBHOOK_PATH } from '../../../subgraphs/wallet/payments/webhook-route.ts';
@@ -35,10 +36,11 @@ export class PaymentsWorld {
     this.sandbox = sandbox;
   }
 
-  static async start(options: { env?: Record<string, string>; sandbox?: Partial<SandboxProviderOptions>; now?: () => Date } = {}): Promise<PaymentsWorld> {
+  static async start(options: { env?: Record<string, string>; sandbox?: Partial<SandboxProviderOptions>; now?: () => Date; events?: ConsumerTuning } = {}): Promise<PaymentsWorld> {
     let sandbox: SandboxPaymentProvider | undefined;
     const world = await WalletStack.start({
       env: options.env,
+      events: options.events,
       wallet: {
         now: options.now,
         paymentProvider: (runtime) =>

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { executeStatement } from '../../../platform/db.ts';
 import { utcDay } from '../../../subgraphs/wallet/reconciliation.ts';
 import { assertErrorCode, dataOf } from '../../support/client.ts';
+import { waitFor } from '../../support/rides.ts';
 import type { TestUser } from '../../support/stack.ts';
 import { completedTrip, TripCompleted } from './wallet-stack.ts';
 import { APPROVE, egp, newKey, PaymentsWorld, REQUEST_WITHDRAWAL } from './payments-fixture.ts';
@@ -18,7 +19,7 @@ describe('the daily reconciliation report', () => {
   let admin: TestUser;
 
   before(async () => {
-    payments = await PaymentsWorld.start({ env: { FRAUD_VELOCITY_PER_HOUR: '1000' }, sandbox: { duplicateRate: 1 } });
+    payments = await PaymentsWorld.start({ env: { FRAUD_VELOCITY_PER_HOUR: '1000' }, sandbox: { duplicateRate: 1 }, events: { maxAttempts: 2, retryAfterMs: 100 } });
     admin = await payments.stack.admin();
   });
   after(() => payments?.stop());
@@ -66,6 +67,17 @@ describe('the daily reconciliation report', () => {
     assert.ok(found('ACCOUNT_COUNTERS_MISMATCH').includes(clearing));
     assert.deepEqual(found('DEPOSIT_AMOUNT_DIFFERS'), [deposit.id]);
     assert.ok(found('DEPOSIT_WITHOUT_INTENT').length >= 1, 'the deposit transfer no intent names any more');
+  });
+
+  it('reports a completed trip whose settlement was given up (parked), naming the trip', async () => {
+    const [rider, driver] = [await payments.stack.signUp('RIDER'), await payments.stack.signUp('DRIVER')];
+    const tripId = randomUUID();
+    // A WALLET trip with no hold, whose rider's wallet is empty: settlement cannot take the fare.
+    const event = await payments.world.publish(TripCompleted, completedTrip({ tripId, riderId: rider.id, driverUserId: driver.id }));
+    await waitFor(async () => ((await payments.world.parked()).some((row) => row.event_id === event.id) ? true : undefined), { what: 'the event to be parked', timeoutMs: 15_000 });
+    const notSettled = (await report()).discrepancies.filter((d: any) => d.kind === 'TRIP_NOT_SETTLED');
+    assert.deepEqual(notSettled.map((d: any) => d.reference), [tripId]);
+    assert.match(notSettled[0].detail, new RegExp(event.id));
   });
 
   it('refuses days that are not days or have not begun, and non-admins', async () => {
