@@ -17,7 +17,9 @@
  * offer latency reads as "booking + dispatch + fan-out" against "booking".
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createClient, type Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
@@ -235,6 +237,7 @@ async function main() {
     const componentsBefore = cpuByComponent(services);
     const statementsBefore = await sqlStatementsByService(services);
     const burstStarted = performance.now();
+    const burstStartedUs = process.hrtime.bigint() / 1000n; // CLOCK_MONOTONIC, the clock of V8's CPU profiles
     const sentAt: number[] = [];
     const answeredAt: number[] = [];
     const tripOfRider: Array<string | undefined> = [];
@@ -257,6 +260,12 @@ async function main() {
     const componentsAfter = cpuByComponent(services);
     const statementsAfter = await sqlStatementsByService(services);
     const burstSeconds = (performance.now() - burstStarted) / 1000;
+    if (values['profile-dir']) {
+      // The burst's window on the profiles' clock, and which process each profile is (by pid), so a profile can be cut to the burst.
+      const window = { startUs: Number(burstStartedUs), endUs: Number(process.hrtime.bigint() / 1000n), pids: Object.fromEntries(services.map((service) => [String(service.child.pid), service.name])) };
+      mkdirSync(values['profile-dir'], { recursive: true });
+      writeFileSync(path.join(values['profile-dir'], 'burst-window.json'), `${JSON.stringify(window, null, 2)}\n`);
+    }
     await Promise.all(accepts);
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
