@@ -53,6 +53,8 @@ export interface ConsumerOptions<C extends AnyEventContract = AnyEventContract> 
    * For consumers in no hurry: after applying a read that did not fill a batch, wait this long before
    * reading again, so a burst arrives in fewer, larger reads (one transaction each) instead of many
    * small ones competing with the burst itself. The first event after a quiet spell is not delayed.
+   * The read after a linger takes up to `catchUpBatchSize` entries (ConsumerTuning, default 200), so what
+   * accumulated is applied in one transaction rather than a read of `batchSize` after another.
    */
   lingerMs?: number;
 }

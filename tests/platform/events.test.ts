@@ -255,6 +255,22 @@ for (const mode of BUS_MODES) {
       await wallet.stop();
     });
 
+    beyondCore('after a linger takes everything that accumulated in one read, beyond the batch size', async () => {
+      const trips = await world.node('trips');
+      const wallet = await world.node('wallet');
+      wallet.bus.consume({ ...recordingConsumer(wallet, { name: 'catching-up', source: 'trips' }), lingerMs: 2_000 });
+      await trips.bus.start();
+      await wallet.bus.start();
+
+      const [first] = await recordThings(trips, 1, { from: 780 });
+      await eventually(async () => (await appliedRows(wallet, 'catching-up')).length === 1, { what: 'the first event, read alone' });
+      const rest = await recordThings(trips, 45, { from: 781 });
+      await eventually(async () => (await appliedRows(wallet, 'catching-up')).length === 46, { what: 'the 45 events after it' });
+      assert.equal(await processedTransactions(wallet, 'catching-up', [first!.id]), 1, `the ${rest.length} events published during the linger (more than a batch of 20) were applied in one transaction`);
+      await trips.stop();
+      await wallet.stop();
+    });
+
     it('applies the events of one read in one transaction, each once', async () => {
       const trips = await world.node('trips');
       await trips.bus.start();
