@@ -84,6 +84,10 @@ const environmentSchema = z.object({
   DRIVER_COOLDOWN_MS: z.coerce.number().int().min(0).default(60_000),
   /** wallet: how far a driver's wallet may go below zero for commission on cash trips, in minor units (20000 = 200.00 EGP). */
   WALLET_DRIVER_DEBT_LIMIT_MINOR: z.string().regex(/^\d{1,12}$/, 'must be a whole number of minor units (at most 12 digits)').default('20000'),
+  /** wallet: time between runs of the wallet's background maintenance (orphan fare holds, idempotency keys, drivers' receivables); 0 turns it off. */
+  WALLET_MAINTENANCE_INTERVAL_MS: z.coerce.number().int().min(0).default(60_000),
+  /** wallet: how old a fare hold must be before the maintenance may void it as an orphan (its trip never booked). */
+  WALLET_ORPHAN_HOLD_GRACE_MS: z.coerce.number().int().min(60_000).default(600_000),
   /** wallet: the payment gateway for deposits and payouts. `sandbox` (default outside production) is a stand-in gateway with a hosted checkout page; production refuses it. `none`: deposits and payouts answer SERVICE_UNAVAILABLE. */
   PAYMENT_PROVIDER: z.enum(['sandbox', 'none']).optional(),
   /** wallet: the secret the provider's webhooks are signed with (HMAC-SHA256). Absent outside production: generated under DATA_DIR. */
@@ -146,6 +150,8 @@ export interface ServiceConfig {
   /** The commission debt a driver's wallet may carry (minor units); it also keeps a driver offline once reached. */
   readonly wallet: {
     readonly driverDebtLimitMinor: bigint;
+    readonly maintenanceIntervalMs: number;
+    readonly orphanHoldGraceMs: number;
     readonly paymentProvider: 'sandbox' | 'none';
     readonly paymentWebhookSecret: string | undefined;
     readonly publicUrl: string;
@@ -249,6 +255,8 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     drivers: { supplySnapshotIntervalMs: e.SUPPLY_SNAPSHOT_INTERVAL_MS, cooldownMs: e.DRIVER_COOLDOWN_MS },
     wallet: {
       driverDebtLimitMinor: BigInt(e.WALLET_DRIVER_DEBT_LIMIT_MINOR),
+      maintenanceIntervalMs: e.WALLET_MAINTENANCE_INTERVAL_MS,
+      orphanHoldGraceMs: e.WALLET_ORPHAN_HOLD_GRACE_MS,
       paymentProvider,
       paymentWebhookSecret: e.PAYMENT_WEBHOOK_SECRET,
       publicUrl: e.PUBLIC_URL,

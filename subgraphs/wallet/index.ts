@@ -5,6 +5,8 @@ import { createWalletExtras } from './context.ts';
 import { entities } from './entities.ts';
 import { FraudWatch } from './fraud.ts';
 import { Ledger } from './ledger/index.ts';
+import { maintenanceMigrations } from './maintenance-migrations.ts';
+import { startWalletMaintenance } from './maintenance.ts';
 import { migrations } from './migrations.ts';
 import { PaymentsRepository } from './payments/payments-repository.ts';
 import { PaymentsService } from './payments/payments-service.ts';
@@ -17,6 +19,7 @@ import { resolvers } from './resolvers.ts';
 import { seedDemoWallet } from './seed.ts';
 import { WalletService } from './service.ts';
 import { Settlement, type SettlementHooks } from './settlement.ts';
+import { consumeTripBookings } from './trip-bookings.ts';
 import { consumeTripEvents } from './trip-events.ts';
 
 export interface WalletSetupOptions {
@@ -56,14 +59,20 @@ export function createWalletSubgraph(options: WalletSetupOptions = {}): Subgraph
   return {
     name: 'wallet',
     entities,
-    migrations,
+    // The trip bookings' table comes with its consumer (consumeTripBookings below).
+    migrations: [...migrations, ...maintenanceMigrations],
     async define(runtime) {
       const { db, config, logger } = runtime;
       const ledger = new Ledger(db, { driverDebtLimitMinor: config.wallet.driverDebtLimitMinor, maxBatchSize: options.maxBatchSize });
       // The platform's accounts exist before anything moves money (transactions never open one they could roll back).
       for (const kind of ['TRIP_CLEARING', 'PLATFORM_REVENUE', 'PROVIDER_CLEARING'] as const) await ledger.systemAccountId(kind);
-      const wallet = new WalletService({ ledger, driverDebtLimit: config.wallet.driverDebtLimitMinor, logger });
+      const wallet = new WalletService({ ledger, driverDebtLimit: config.wallet.driverDebtLimitMinor, orphanHoldGraceMs: config.wallet.orphanHoldGraceMs, logger });
       consumeTripEvents(runtime, ledger, new Settlement({ logger, hooks: options.settlementHooks }));
+      consumeTripBookings(runtime);
+      const maintenance = startWalletMaintenance(
+        { ledger, db, logger: logger.child({ component: 'wallet-maintenance' }) },
+        { intervalMs: config.wallet.maintenanceIntervalMs, orphanHoldGraceMs: config.wallet.orphanHoldGraceMs },
+      );
       const repository = new PaymentsRepository(db);
       const provider = options.paymentProvider ? options.paymentProvider(runtime) : configuredPaymentProvider(runtime);
       const fraud = new FraudWatch({ repository, rules: config.wallet.fraud, logger, now: options.now });
@@ -76,7 +85,7 @@ export function createWalletSubgraph(options: WalletSetupOptions = {}): Subgraph
         contextExtras: () => createWalletExtras(services),
         routes: { [PAYMENT_WEBHOOK_PATH]: paymentWebhookRoute(payments, logger), ...provider?.routes },
         // The provider's deliveries end before the ledger they credit closes.
-        onStopped: [async () => provider?.close(), () => ledger.close()],
+        onStopped: [() => maintenance.stop(), async () => provider?.close(), () => ledger.close()],
       };
     },
     /** A ledger of its own over the runtime's database: seeding may run on any running wallet. */

@@ -4,6 +4,7 @@ import type { WalletContext } from './context.ts';
 import type { Resolvers, WalletTransactionKind, WalletTransactionStatus } from './generated/resolvers-types.ts';
 import { balanceOf, type Transfer } from './ledger/index.ts';
 import type { WalletEntryView, WalletView } from './service.ts';
+import { RECEIVABLE_SETTLEMENT } from './maintenance.ts';
 import { CODES, paymentOf } from './trip-ledger.ts';
 import {
   clearFraudFlagArgsSchema,
@@ -140,6 +141,7 @@ const KINDS: Record<string, WalletTransactionKind> = {
   [CODES.CASH_COMMISSION]: 'COMMISSION',
   [CODES.REFUND]: 'REFUND',
   [CODES.WITHDRAWAL]: 'WITHDRAWAL',
+  [RECEIVABLE_SETTLEMENT]: 'COMMISSION_DEBT_PAYMENT',
 };
 
 const entryKind = (transfer: Transfer): WalletTransactionKind => KINDS[transfer.code] ?? 'OTHER';
@@ -172,6 +174,8 @@ function describe(transfer: Transfer): string {
       return transfer.userData !== null ? `Commission on a cash trip (fare ${money(transfer.userData)})` : 'Commission on a cash trip';
     case 'REFUND':
       return 'Refund';
+    case 'COMMISSION_DEBT_PAYMENT':
+      return 'Commission debt paid from the wallet';
     case 'WITHDRAWAL':
       return transfer.kind === 'PENDING' ? 'Withdrawal requested (held)' : transfer.kind === 'VOID_PENDING' ? 'Withdrawal released' : 'Withdrawal paid out';
     default:

@@ -70,11 +70,13 @@ const EARNING_CODES = [CODES.DRIVER_EARNINGS, CODES.CASH_COMMISSION, CODES.CANCE
 export class WalletService {
   readonly ledger: Ledger;
   readonly #driverDebtLimit: bigint;
+  readonly #orphanHoldGraceMs: number;
   readonly #logger: Logger;
 
-  constructor(options: { ledger: Ledger; driverDebtLimit: bigint; logger: Logger }) {
+  constructor(options: { ledger: Ledger; driverDebtLimit: bigint; logger: Logger; orphanHoldGraceMs?: number }) {
     this.ledger = options.ledger;
     this.#driverDebtLimit = options.driverDebtLimit;
+    this.#orphanHoldGraceMs = options.orphanHoldGraceMs ?? 600_000;
     this.#logger = options.logger;
   }
 
@@ -129,7 +131,9 @@ export class WalletService {
 
   /**
    * Holds a WALLET trip's fare (trips, at booking). One hold per trip id, kept however long ago it was
-   * made: the same call answers the same hold (whatever became of it), another rider or amount is refused.
+   * made: the same call answers the same hold (whatever became of it), another rider or amount is refused,
+   * and a hold still open after half the orphan grace period is refused (HOLD_EXPIRED): the maintenance
+   * may be voiding it.
    */
   async holdTripFare(args: { tripId: string; riderId: string; amount: MoneyAmount }): Promise<FareHoldView> {
     const { tripId, riderId, amount } = args;
@@ -137,6 +141,11 @@ export class WalletService {
     if (existing) {
       const { hold, view } = existing;
       if (hold.debitAccount.ownerId !== riderId || hold.amount !== amount.minor || hold.currency !== amount.currency) throw conflict('This trip already holds another amount or another rider’s money.', { reason: 'IDEMPOTENCY_KEY_REUSED' });
+      // A hold of a booking that never completed, old enough for the maintenance to be voiding it as an
+      // orphan (maintenance.ts): a booking adopting it now could be written with its hold released.
+      if (view.status === 'AUTHORIZED' && Date.now() - hold.createdAt.getTime() > this.#orphanHoldGraceMs / 2) {
+        throw conflict('This booking was left unfinished too long ago; book again with a new idempotency key.', { reason: 'HOLD_EXPIRED' });
+      }
       return view;
     }
     const wallet = await this.ledger.openAccount({ kind: 'RIDER_WALLET', ownerId: riderId, currency: amount.currency });

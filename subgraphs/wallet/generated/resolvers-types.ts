@@ -458,6 +458,8 @@ export type WalletTransactionKind =
   | 'CANCELLATION_FEE'
   /** The platform's commission on a cash trip, charged to the driver's wallet. */
   | 'COMMISSION'
+  /** Money of the driver's wallet paying the commission debt recorded beyond its limit. */
+  | 'COMMISSION_DEBT_PAYMENT'
   /** Money paid into the wallet. */
   | 'DEPOSIT'
   /** Anything else. */

@@ -17,7 +17,7 @@ import type { Logger } from '../../../platform/logger.ts';
 import { decodeCursor, toConnection, type Connection } from '../../../platform/pagination.ts';
 import { isUuid } from '../../../platform/validation.ts';
 import type { FraudWatch } from '../fraud.ts';
-import { balanceOf, LEDGER_CURRENCY, requestHash, type Ledger, type LedgerTransaction, type RunStatement } from '../ledger/index.ts';
+import { balanceOf, LEDGER_CURRENCY, requestHash, type Account, type Ledger, type LedgerTransaction, type RunStatement } from '../ledger/index.ts';
 import { CODES } from '../trip-ledger.ts';
 import type { MoneyAmount } from '../validation.ts';
 import type { EventOutcome, PaymentIntent, PaymentsRepository, WalletKind, WithdrawalRecord, WithdrawalStatus } from './payments-repository.ts';
@@ -96,11 +96,16 @@ export class PaymentsService {
     const id = randomUUID();
     const wallet = await this.#ledger.openAccount({ kind: accountKind, ownerId: owner.userId, currency: amount.currency });
     const payouts = await this.#ledger.systemAccountId('PAYOUTS', amount.currency);
+    const receivable = accountKind === 'DRIVER_WALLET' ? await this.#ledger.findAccount('DRIVER_RECEIVABLE', owner.userId, amount.currency) : null;
     const result = await this.#ledger.transaction(async (tx, run) => {
-      const locked = (await tx.lockAccount(wallet.id))!;
-      // A driver wallet's rule allows commission debt; a withdrawal takes only what is there.
-      const available = balanceOf(locked).available;
-      if (available < amount.minor) throw new AppError('INSUFFICIENT_FUNDS', 'You can withdraw at most what is available in your wallet.', { availableMinor: String(available > 0n ? available : 0n) });
+      // Locked in id order, as the ledger's batches and the receivable sweep lock them.
+      const locked = new Map<string, Account>();
+      for (const id of [wallet.id, ...(receivable ? [receivable.id] : [])].sort()) locked.set(id, (await tx.lockAccount(id))!);
+      // A driver wallet's rule allows commission debt; a withdrawal takes only what is there, less what
+      // the driver still owes on their receivable (the maintenance's sweep has not taken it yet).
+      const owed = receivable ? balanceOf(locked.get(receivable.id)!).posted : 0n;
+      const available = balanceOf(locked.get(wallet.id)!).available - (owed > 0n ? owed : 0n);
+      if (available < amount.minor) throw new AppError('INSUFFICIENT_FUNDS', 'You can withdraw at most what is available in your wallet, less any commission you owe.', { availableMinor: String(available > 0n ? available : 0n) });
       const [hold] = await tx.apply([{ op: 'hold', input: { idempotencyKey: `withdrawal:${id}:hold`, debitAccountId: wallet.id, creditAccountId: payouts, amount: amount.minor, currency: amount.currency, code: CODES.WITHDRAWAL, reference: id } }]);
       if ('error' in hold!) throw hold.error;
       const withdrawal = await this.#repository.insertWithdrawal({ id, ownerId: owner.userId, accountKind, amount: amount.minor, currency: amount.currency, holdTransferId: hold.transfer.id, idempotencyKey, requestHash: hash }, run);

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { assertErrorCode, dataOf, errorCodes } from '../../support/client.ts';
 import type { TestUser } from '../../support/stack.ts';
+import { holdKey } from '../../../subgraphs/wallet/trip-ledger.ts';
 import { TEST_DEBT_LIMIT_MINOR, WalletStack } from './wallet-stack.ts';
 
 const HOLD = `mutation($tripId: ID!, $riderId: ID!, $amount: MoneyInput!) { holdTripFare(tripId: $tripId, riderId: $riderId, amount: $amount) { tripId status amount { amount currency } } }`;
@@ -32,6 +33,18 @@ describe("wallet's service-only commands (trips' hold, drivers' debt check)", ()
       const { holdTripFare } = dataOf<any>(await world.asService(HOLD, { tripId, riderId, amount: egp('87.50') }));
       assert.deepEqual(holdTripFare, { tripId, status: 'AUTHORIZED', amount: egp('87.50') });
       assert.deepEqual(await walletOf(riderId), { balance: { amount: '100.00' }, available: { amount: '12.50' }, pending: { amount: '-87.50' } });
+    });
+
+    it('refuses to adopt a hold left open longer than half the orphan grace period (HOLD_EXPIRED): the maintenance may be voiding it', async () => {
+      const riderId = randomUUID();
+      const wallet = await world.deposit(riderId, 10_000n);
+      const tripId = randomUUID();
+      // A booking that died after its hold six minutes ago (the grace period is 10 minutes).
+      await world.ledger.hold({ idempotencyKey: holdKey(tripId), debitAccountId: wallet.id, creditAccountId: await world.ledger.systemAccountId('TRIP_CLEARING'), amount: 4_000n, code: 'TRIP_FARE', reference: tripId, importedAt: new Date(Date.now() - 6 * 60_000) });
+      const retried = await world.asService(HOLD, { tripId, riderId, amount: egp('40') });
+      assertErrorCode(retried, 'CONFLICT');
+      assert.equal(retried.body.errors![0]!.extensions!.reason, 'HOLD_EXPIRED');
+      assert.equal((await world.tripTransfers(tripId)).length, 1, 'nothing more was held');
     });
 
     it('holds once per trip: the same call answers the same hold, another amount or rider is CONFLICT', async () => {

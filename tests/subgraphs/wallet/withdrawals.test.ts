@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { balanceOf } from '../../../subgraphs/wallet/ledger/index.ts';
 import { assertErrorCode, dataOf } from '../../support/client.ts';
@@ -77,6 +78,16 @@ describe('withdrawals by drivers, decided by admins and paid out by the provider
     assertErrorCode(refused, 'INSUFFICIENT_FUNDS');
     assert.equal(await payments.count('withdrawals', `"owner_id" = ?`, [driver.id]), 0);
     assert.equal((await driverBalance(driver)).available, 1_000n);
+  });
+
+  it('keeps back what the driver owes on their commission receivable', async () => {
+    const driver = await driverWith(10_000n);
+    const receivable = await payments.world.ledger.openAccount({ kind: 'DRIVER_RECEIVABLE', ownerId: driver.id });
+    await payments.world.ledger.transfer({ idempotencyKey: newKey(), debitAccountId: receivable.id, creditAccountId: await payments.world.ledger.systemAccountId('PLATFORM_REVENUE'), amount: 3_000n, code: 'CASH_COMMISSION', reference: randomUUID(), userData: 20_000n });
+    const refused = await request(driver, '70.01');
+    assertErrorCode(refused, 'INSUFFICIENT_FUNDS');
+    assert.equal(refused.body.errors![0]!.extensions!.availableMinor, '7000');
+    assert.equal(dataOf<any>(await request(driver, '70')).requestWithdrawal.status, 'REQUESTED');
   });
 
   it('accepts, of 20 concurrent requests of 30.00 against 100.00, only what the wallet covers', async () => {
