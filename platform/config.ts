@@ -32,6 +32,8 @@ const environmentSchema = z.object({
   DATABASE_URL: url.optional(),
   /** Connections per subgraph process (each subgraph has its own pool). */
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(100).default(10),
+  /** Postgres cancels a statement that runs longer (SQLSTATE 57014, answered as SERVICE_UNAVAILABLE/DEADLINE_EXCEEDED); 0: no limit. Not for embedded PGlite. */
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(5_000),
   /** Redis for hot state and fan-out. Absent: in-process stand-ins (embedded mode only). */
   REDIS_URL: url.optional(),
   DATA_DIR: z.string().default('.data'),
@@ -55,6 +57,18 @@ const environmentSchema = z.object({
   WALLET_URL: url.optional(),
   /** router: the single-subgraph fast path (router/passthrough.ts); `false` sends every request through Apollo Server. */
   ROUTER_PASSTHROUGH: z.enum(['true', 'false']).default('true'),
+  /** router: operation limits (router/edge/features/operation-limits.ts), refused before planning with BAD_USER_INPUT and a reason. */
+  ROUTER_MAX_DEPTH: z.coerce.number().int().min(1).max(1_000).default(12),
+  ROUTER_MAX_ALIASES: z.coerce.number().int().min(0).max(10_000).default(30),
+  ROUTER_MAX_ROOT_FIELDS: z.coerce.number().int().min(1).max(10_000).default(20),
+  ROUTER_MAX_DIRECTIVES: z.coerce.number().int().min(0).max(10_000).default(50),
+  ROUTER_MAX_TOKENS: z.coerce.number().int().min(100).max(1_000_000).default(5_000),
+  /** router: cost budgets per role, `ROLE=budget` comma-separated, over the defaults (router/edge/cost.ts). */
+  ROUTER_COST_BUDGETS: list.default([]),
+  /** router: the largest subgraph answer the router reads, in bytes. */
+  ROUTER_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1_024).default(4 * 1024 * 1024),
+  /** router: each request's deadline from its arrival, passed to subgraphs as x-request-deadline. */
+  ROUTER_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   /** subgraphs: plain query/mutation POSTs executed without Apollo Server's pipeline (platform/fast-execution.ts); `false` sends every request through it. */
   SUBGRAPH_FAST_EXECUTION: z.enum(['true', 'false']).default('true'),
   /** router: comma-separated origins allowed by CORS. */
@@ -123,6 +137,8 @@ export interface ServiceConfig {
   readonly logLevel: Environment['LOG_LEVEL'];
   readonly databaseUrl: string | undefined;
   readonly databasePoolMax: number;
+  /** Postgres statement_timeout of every pooled connection (0: none). */
+  readonly databaseStatementTimeoutMs: number;
   readonly redisUrl: string | undefined;
   readonly dataDir: string;
   readonly jwt: {
@@ -164,8 +180,28 @@ export interface ServiceConfig {
     readonly offerCount: number;
     readonly cancellationGraceMs: number;
   };
+  /** The router's operation limits and execution bounds (router/edge/features/operation-limits.ts, execution-bounds.ts). */
+  readonly operationLimits: OperationLimitsConfig;
   /** The demo city of `npm start`: never in production. */
   readonly demo: { readonly data: boolean; readonly simulation: boolean; readonly simulatedDrivers: number };
+}
+
+/** The roles cost budgets are set for; a caller without a token is ANONYMOUS. */
+export const COST_BUDGET_ROLES = ['ANONYMOUS', 'RIDER', 'DRIVER', 'PARTNER', 'ADMIN', 'SERVICE'] as const;
+export type CostBudgetRole = (typeof COST_BUDGET_ROLES)[number];
+
+/** The cost budgets unless ROUTER_COST_BUDGETS says otherwise: several times what any app operation costs. */
+export const DEFAULT_COST_BUDGETS: Readonly<Record<CostBudgetRole, number>> = Object.freeze({ ANONYMOUS: 1_000, RIDER: 10_000, DRIVER: 10_000, PARTNER: 20_000, ADMIN: 50_000, SERVICE: 100_000 });
+
+export interface OperationLimitsConfig {
+  readonly maxDepth: number;
+  readonly maxAliases: number;
+  readonly maxRootFields: number;
+  readonly maxDirectives: number;
+  readonly maxTokens: number;
+  readonly costBudgets: Readonly<Record<CostBudgetRole, number>>;
+  readonly maxResponseBytes: number;
+  readonly requestTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -214,6 +250,15 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
   if (!isTimeZone(e.CITY_TIMEZONE)) {
     throw new ConfigError(`Invalid configuration for ${service}:\n  CITY_TIMEZONE: unknown time zone ${e.CITY_TIMEZONE}`);
   }
+  const costBudgets: Record<CostBudgetRole, number> = { ...DEFAULT_COST_BUDGETS };
+  for (const entry of e.ROUTER_COST_BUDGETS) {
+    const [role, value] = entry.split('=').map((part) => part.trim());
+    const budget = Number(value);
+    if (!COST_BUDGET_ROLES.includes(role as CostBudgetRole) || !Number.isInteger(budget) || budget < 1) {
+      throw new ConfigError(`Invalid configuration for ${service}:\n  ROUTER_COST_BUDGETS: expected ROLE=budget pairs (roles ${COST_BUDGET_ROLES.join(', ')}; whole budgets of at least 1), got ${entry}`);
+    }
+    costBudgets[role as CostBudgetRole] = budget;
+  }
   const accountsUrl = e.ACCOUNTS_URL ?? `http://localhost:${DEFAULT_PORTS.accounts}/graphql`;
   return deepFreeze({
     service,
@@ -224,6 +269,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
+    databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     redisUrl: e.REDIS_URL,
     dataDir: e.DATA_DIR,
     jwt: {
@@ -273,6 +319,16 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
       radiiM,
       offerCount: e.DISPATCH_OFFER_COUNT,
       cancellationGraceMs: e.CANCELLATION_GRACE_MS,
+    },
+    operationLimits: {
+      maxDepth: e.ROUTER_MAX_DEPTH,
+      maxAliases: e.ROUTER_MAX_ALIASES,
+      maxRootFields: e.ROUTER_MAX_ROOT_FIELDS,
+      maxDirectives: e.ROUTER_MAX_DIRECTIVES,
+      maxTokens: e.ROUTER_MAX_TOKENS,
+      costBudgets,
+      maxResponseBytes: e.ROUTER_MAX_RESPONSE_BYTES,
+      requestTimeoutMs: e.ROUTER_REQUEST_TIMEOUT_MS,
     },
     demo: { data: demoData, simulation: demoData && e.DEMO_SIMULATION === 'true', simulatedDrivers: e.DEMO_SIMULATED_DRIVERS },
   });

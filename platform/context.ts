@@ -42,6 +42,17 @@ export function requestIdFrom(headers: IncomingHttpHeaders): string {
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
 
+/** The router's deadline for a request, as epoch milliseconds, sent to every subgraph it calls. */
+export const REQUEST_DEADLINE_HEADER = 'x-request-deadline';
+
+/** The deadline a request carries (`x-request-deadline`), or undefined when it has none or it is not a number. */
+export function deadlineFrom(headers: IncomingHttpHeaders): number | undefined {
+  const value = headers[REQUEST_DEADLINE_HEADER];
+  if (typeof value !== 'string') return undefined;
+  const deadline = Number(value);
+  return Number.isSafeInteger(deadline) && deadline > 0 ? deadline : undefined;
+}
+
 /**
  * What every request carries, in the router and in every subgraph. The principal changes only
  * through `authenticateAs` (log-in and sign-up make the new user the caller of the rest of the request).

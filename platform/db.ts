@@ -27,6 +27,12 @@ export interface DatabaseOptions {
   /** Called for every SQL statement sent to the database (statement counting in tests and metrics). */
   onStatement?: (sql: string) => void;
   poolMax?: number;
+  /**
+   * Postgres only: statements running longer are cancelled (SQLSTATE 57014, answered as
+   * SERVICE_UNAVAILABLE with reason DEADLINE_EXCEEDED). Set on every pooled connection at its start;
+   * migrations run without it. Embedded PGlite (one in-process connection) has none. 0 or absent: no limit.
+   */
+  statementTimeoutMs?: number;
 }
 
 export interface Database {
@@ -74,7 +80,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   let lock: EmbeddedLock | undefined;
   if (options.databaseUrl) {
     const { MikroORM } = await import('@mikro-orm/postgresql');
-    orm = await MikroORM.init({ ...common, clientUrl: options.databaseUrl, pool: { min: 0, max: options.poolMax ?? 10 } } as any);
+    // statement_timeout goes in each connection's startup packet: a session default that `reset all` keeps.
+    const driverOptions = options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : undefined;
+    orm = await MikroORM.init({ ...common, clientUrl: options.databaseUrl, pool: { min: 0, max: options.poolMax ?? 10 }, ...(driverOptions ? { driverOptions } : {}) } as any);
     kind = 'postgres';
   } else {
     const { MikroORM } = await import('@mikro-orm/pglite');
@@ -94,7 +102,16 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   try {
     await orm.em.getConnection().execute(`create schema if not exists "${schema}"`);
     const migrator = orm.migrator;
-    const applied = await migrator.up();
+    // All migrations in one transaction, as `up()` runs them, but free of the statement timeout: an index
+    // built on a large table may take minutes.
+    const connection = orm.em.getConnection();
+    if (kind === 'postgres' && options.statementTimeoutMs) await migrator.getPending(); // its setup, before the transaction holds a connection
+    const applied = kind === 'postgres' && options.statementTimeoutMs
+      ? await connection.transactional(async (transaction) => {
+          await connection.execute('set local statement_timeout = 0', [], 'run', transaction);
+          return migrator.up({ transaction });
+        })
+      : await migrator.up();
     if (applied.length > 0) logger.info({ schema, migrations: applied.map((m) => m.name) }, 'migrations applied');
   } catch (error) {
     await orm.close(true).catch(() => {});

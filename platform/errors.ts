@@ -45,6 +45,12 @@ export const forbidden = (message?: string) => new AppError('FORBIDDEN', message
 export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} was not found.`);
 export const conflict = (message: string, details?: Record<string, unknown>) => new AppError('CONFLICT', message, details);
 
+/**
+ * Work past its request's deadline (the router's `x-request-deadline`, a statement Postgres cancelled):
+ * SERVICE_UNAVAILABLE with reason DEADLINE_EXCEEDED, never an internal error.
+ */
+export const deadlineExceeded = () => new AppError('SERVICE_UNAVAILABLE', 'The request ran out of time; try again.', { reason: 'DEADLINE_EXCEEDED' });
+
 /** Errors thrown while building a request's context carry the HTTP status of their code. */
 export function asHttpError(error: unknown): never {
   if (error instanceof AppError) {

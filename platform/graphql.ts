@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { GraphQLError, GraphQLScalarType, Kind, parse, type DocumentNode, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { isErrorCode } from './errors.ts';
+import { deadlineExceeded, isErrorCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 /** ISO-8601 UTC timestamps, always serialized with a `Z`. */
@@ -51,6 +51,10 @@ export function createFormatError(options: { production: boolean; logger: Logger
       return { ...formatted, extensions };
     }
     const original = unwrapResolverError(error);
+    if (isStatementTimeout(original)) {
+      options.logger.warn({ err: original, path: formatted.path }, 'statement cancelled: past its time');
+      return { message: deadlineExceeded().message, path: formatted.path, locations: formatted.locations, extensions: { code: 'SERVICE_UNAVAILABLE', reason: 'DEADLINE_EXCEEDED' } };
+    }
     options.logger.error({ err: original, path: formatted.path }, 'unexpected error');
     return {
       message: options.production ? 'Something went wrong on our side.' : formatted.message,
@@ -59,6 +63,16 @@ export function createFormatError(options: { production: boolean; logger: Logger
       extensions: { code: 'INTERNAL_SERVER_ERROR', ...(!options.production && formatted.extensions?.stacktrace ? { stacktrace: formatted.extensions.stacktrace } : {}) },
     };
   };
+}
+
+/** Postgres cancelled the statement (SQLSTATE 57014: DATABASE_STATEMENT_TIMEOUT_MS ran out). */
+export function isStatementTimeout(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
+    if ((current as { code?: unknown }).code === '57014') return true;
+    current = (current as { originalError?: unknown; cause?: unknown }).originalError ?? (current as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /** The code an error was raised with (before Apollo Server filled in a default). */

@@ -23,10 +23,38 @@ export interface HttpResponse {
 }
 
 export interface HttpClient {
-  /** Rejects on a network error or when the whole exchange takes longer than the timeout. */
-  post(url: string, headers: Record<string, string>, body: string, options?: { timeoutMs?: number }): Promise<HttpResponse>;
+  /**
+   * Rejects on a network error, when the whole exchange takes longer than the timeout, or (with
+   * ResponseTooLargeError, the connection dropped) as soon as the answer passes `maxBodyBytes`.
+   */
+  post(url: string, headers: Record<string, string>, body: string, options?: PostOptions): Promise<HttpResponse>;
   /** Closes idle pooled connections (router shutdown). */
   close(): void;
+}
+
+export interface PostOptions {
+  timeoutMs?: number;
+  /** The largest answer body read, in bytes; unlimited when absent. */
+  maxBodyBytes?: number;
+}
+
+/** An answer larger than the caller's `maxBodyBytes`: not read further. */
+export class ResponseTooLargeError extends Error {
+  readonly limit: number;
+
+  constructor(url: string, limit: number) {
+    super(`${url} answered more than ${limit} bytes.`);
+    this.name = 'ResponseTooLargeError';
+    this.limit = limit;
+  }
+}
+
+/** Why a post failed on its deadline (the message names the URL and the time). */
+export class UpstreamTimeoutError extends Error {
+  constructor(url: string, timeoutMs: number) {
+    super(`${url} did not answer within ${timeoutMs} ms.`);
+    this.name = 'UpstreamTimeoutError';
+  }
 }
 
 export interface HttpClientOptions {
@@ -46,6 +74,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   return {
     post(url, headers, body, callOptions = {}) {
       const timeoutMs = callOptions.timeoutMs ?? defaultTimeoutMs;
+      const maxBodyBytes = callOptions.maxBodyBytes;
       let target = parsedUrls.get(url);
       if (!target) parsedUrls.set(url, (target = new URL(url)));
       const transport = target.protocol === 'https:' ? https : http;
@@ -58,15 +87,23 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
             headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
           },
           (response) => {
+            if (maxBodyBytes !== undefined && Number(response.headers['content-length']) > maxBodyBytes) {
+              request.destroy(new ResponseTooLargeError(url, maxBodyBytes));
+              return;
+            }
             response.setEncoding('utf8');
             let text = '';
-            response.on('data', (chunk: string) => (text += chunk));
+            let bytes = 0;
+            response.on('data', (chunk: string) => {
+              text += chunk;
+              if (maxBodyBytes !== undefined && (bytes += Buffer.byteLength(chunk)) > maxBodyBytes) request.destroy(new ResponseTooLargeError(url, maxBodyBytes));
+            });
             response.on('error', reject);
             response.on('end', () => resolve(upstreamResponse(url, response, text)));
           },
         );
         // A deadline for the whole exchange (a socket timeout would only catch silence).
-        const deadline = setTimeout(() => request.destroy(new Error(`${url} did not answer within ${timeoutMs} ms.`)), timeoutMs);
+        const deadline = setTimeout(() => request.destroy(new UpstreamTimeoutError(url, timeoutMs)), timeoutMs);
         request.on('error', reject);
         request.on('close', () => clearTimeout(deadline));
         request.end(body);

@@ -8,9 +8,9 @@ import { applyMiddleware } from 'graphql-middleware';
 import { Counter } from 'prom-client';
 import { createTokenVerifier, principalFromAuthorization, type Principal, type TokenVerifier } from './auth.ts';
 import type { ServiceConfig, SubgraphName } from './config.ts';
-import { requestContextFactory, requestIdFrom, traceContextFrom, type RequestContext } from './context.ts';
+import { deadlineFrom, requestContextFactory, requestIdFrom, traceContextFrom, type RequestContext } from './context.ts';
 import { openDatabase, type Database, type EntityManager, type MigrationEntry } from './db.ts';
-import { asHttpError } from './errors.ts';
+import { asHttpError, deadlineExceeded } from './errors.ts';
 import type { DemoCity } from './demo-city.ts';
 import { createFastExecution } from './fast-execution.ts';
 import { createFormatError } from './graphql.ts';
@@ -100,6 +100,7 @@ export function openSubgraphDatabase(
     migrations: withEventMigrations(setup.migrations),
     databaseUrl: config.databaseUrl,
     poolMax: config.databasePoolMax,
+    statementTimeoutMs: config.databaseStatementTimeoutMs,
     dataDir: config.dataDir,
     logger: options.logger,
     onStatement: options.onStatement,
@@ -167,6 +168,9 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
     const principalOf = async (serviceToken: string | string[] | undefined, authorization: string | undefined) =>
       serviceToken ? principalFromServiceHeader(serviceToken, { target: setup.name, secret: serviceTokenSecret }) : principalFromAuthorization(authorization, verify);
     const context = async (req: IncomingMessage) => {
+      // The router's deadline (x-request-deadline) has passed: nobody waits for this answer any more.
+      const deadline = deadlineFrom(req.headers);
+      if (deadline !== undefined && deadline <= Date.now()) asHttpError(deadlineExceeded());
       const authorization = req.headers.authorization;
       const principal = await principalOf(req.headers[SERVICE_TOKEN_HEADER], authorization).catch(asHttpError);
       return contextFor(principal, { requestId: requestIdFrom(req.headers), trace: traceContextFrom(req.headers), authorization });

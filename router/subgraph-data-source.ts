@@ -1,7 +1,9 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher } from '@apollo/utils.fetcher';
-import type { RequestContext } from '../platform/context.ts';
-import type { HttpClient, HttpResponse } from '../platform/http-client.ts';
+import { REQUEST_DEADLINE_HEADER, type RequestContext } from '../platform/context.ts';
+import { deadlineExceeded } from '../platform/errors.ts';
+import { ResponseTooLargeError, UpstreamTimeoutError, type HttpClient, type HttpResponse } from '../platform/http-client.ts';
+import { limitRefusal } from './edge/features/operation-limits.ts';
 
 /**
  * A subgraph answer the router already holds for this request: the passthrough fast path sent the
@@ -15,8 +17,12 @@ export interface ReplayedAnswer {
   readonly outcome: { response: HttpResponse } | { error: unknown };
 }
 
-/** The router's request context: the platform's, plus an answer to replay (passthrough fallback). */
-export type RouterContext = RequestContext & { replay?: ReplayedAnswer };
+/**
+ * The router's request context: the platform's, plus an answer to replay (passthrough fallback) and the
+ * execution bounds the edge set (router/edge/features/execution-bounds.ts): the deadline (epoch ms) every
+ * subgraph call honours, and the largest subgraph answer read.
+ */
+export type RouterContext = RequestContext & { replay?: ReplayedAnswer; deadline?: number; maxResponseBytes?: number };
 
 type SubgraphRequest = Parameters<RemoteGraphQLDataSource<RouterContext>['process']>[0]['request'];
 
@@ -43,6 +49,7 @@ export class ForwardingDataSource extends RemoteGraphQLDataSource<RouterContext>
     if (context.authorization) headers.set('authorization', context.authorization);
     headers.set('traceparent', context.trace.traceparent);
     headers.set('x-request-id', context.requestId);
+    if (context.deadline !== undefined) headers.set(REQUEST_DEADLINE_HEADER, String(context.deadline));
   }
 
   /** RemoteGraphQLDataSource.sendRequest, minus the node-fetch Request it builds only for error hooks we do not use. */
@@ -55,9 +62,22 @@ export class ForwardingDataSource extends RemoteGraphQLDataSource<RouterContext>
       context.replay = undefined; // an answer is replayed once
       if ('error' in replay.outcome) throw replay.outcome.error;
       response = replay.outcome.response;
+      if (context.maxResponseBytes !== undefined && Buffer.byteLength(response.body) > context.maxResponseBytes) throw limitRefusal('RESPONSE_TOO_LARGE', context.maxResponseBytes, undefined, true);
     } else {
-      response = await this.#client.post(http.url, Object.fromEntries(http.headers), JSON.stringify(operation));
+      // Only the time left before the request's deadline; none left: the subgraph is not called.
+      const { deadline, maxResponseBytes } = context;
+      const timeoutMs = deadline === undefined ? undefined : deadline - Date.now();
+      if (timeoutMs !== undefined && timeoutMs <= 0) throw deadlineExceeded();
+      try {
+        response = await this.#client.post(http.url, Object.fromEntries(http.headers), JSON.stringify(operation), { timeoutMs, maxBodyBytes: maxResponseBytes });
+      } catch (error) {
+        if (error instanceof UpstreamTimeoutError && timeoutMs !== undefined) throw deadlineExceeded();
+        if (error instanceof ResponseTooLargeError) throw limitRefusal('RESPONSE_TOO_LARGE', error.limit, undefined, true);
+        throw error;
+      }
     }
+    // A subgraph that refused work past the deadline says so (503, DEADLINE_EXCEEDED): the client hears it as such.
+    if (response.status === 503 && response.body.includes('"DEADLINE_EXCEEDED"')) throw deadlineExceeded();
     if (!response.ok) throw await this.errorFromResponse(response as never);
     const body = await this.parseBody(response as never);
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error(`Expected JSON response body, but received: ${body}`);
