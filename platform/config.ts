@@ -16,6 +16,8 @@ export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = Object.freez
 });
 
 const port = z.coerce.number().int().min(0).max(65535);
+/** CORS origins outside production when CORS_ORIGINS is unset: the local router's Sandbox and Apollo Studio. */
+export const DEVELOPMENT_CORS_ORIGINS: readonly string[] = ['http://localhost:4000', 'https://studio.apollographql.com'];
 const url = z.url();
 const list = z.string().transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean));
 
@@ -57,6 +59,36 @@ const environmentSchema = z.object({
   WALLET_URL: url.optional(),
   /** router: the single-subgraph fast path (router/passthrough.ts); `false` sends every request through Apollo Server. */
   ROUTER_PASSTHROUGH: z.enum(['true', 'false']).default('true'),
+  /** router: take the client's address from the first X-Forwarded-For hop (only behind a proxy or ingress that sets it). */
+  TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+  /** router: rate limits (router/edge/features/rate-limits.ts), counted in Redis when REDIS_URL is set; `false` leaves the feature out. */
+  RATE_LIMITS: z.enum(['true', 'false']).default('true'),
+  /** router: points a signed-in user may spend per minute (an operation costs 1, a mutation RATE_LIMIT_MUTATION_COST). */
+  RATE_LIMIT_USER_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  /** router: points anonymous callers may spend per minute, per client address. */
+  RATE_LIMIT_ANONYMOUS_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  /** router: what a mutation costs of the per-minute budget (a query or subscription costs 1). */
+  RATE_LIMIT_MUTATION_COST: z.coerce.number().int().min(1).max(100).default(2),
+  /** router: consecutive failed log-ins for one phone number before it is locked out. */
+  RATE_LIMIT_LOG_IN_FAILURES: z.coerce.number().int().min(1).default(5),
+  /** router: failed log-ins from one address within an hour before the address is locked out of log-in. */
+  RATE_LIMIT_LOG_IN_IP_FAILURES: z.coerce.number().int().min(1).default(50),
+  /** router: how long a lockout lasts. */
+  RATE_LIMIT_LOG_IN_LOCKOUT_SECONDS: z.coerce.number().int().min(1).default(900),
+  /** router: the wait after the 2nd consecutive failure for a phone number, doubled after each further one; 0 turns backoff off. */
+  RATE_LIMIT_LOG_IN_BACKOFF_SECONDS: z.coerce.number().int().min(0).default(1),
+  /** router: log-in attempts per minute from one address, failed or not. */
+  RATE_LIMIT_LOG_IN_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+  /** router: sign-ups per hour from one address. */
+  RATE_LIMIT_SIGN_UP_PER_HOUR: z.coerce.number().int().min(1).default(30),
+  /** router: refreshSession calls per minute from one address. */
+  RATE_LIMIT_REFRESH_PER_MINUTE: z.coerce.number().int().min(1).default(300),
+  /** router: open graphql-ws connections per signed-in user. */
+  RATE_LIMIT_WS_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).default(10),
+  /** router: open graphql-ws connections per client address. */
+  RATE_LIMIT_WS_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(500),
+  /** router: graphql-ws connection attempts per second per client address. */
+  RATE_LIMIT_WS_CONNECTS_PER_SECOND: z.coerce.number().int().min(1).default(20),
   /** router: operation limits (router/edge/features/operation-limits.ts), refused before planning with BAD_USER_INPUT and a reason. */
   ROUTER_MAX_DEPTH: z.coerce.number().int().min(1).max(1_000).default(12),
   ROUTER_MAX_ALIASES: z.coerce.number().int().min(0).max(10_000).default(30),
@@ -71,8 +103,10 @@ const environmentSchema = z.object({
   ROUTER_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   /** subgraphs: plain query/mutation POSTs executed without Apollo Server's pipeline (platform/fast-execution.ts); `false` sends every request through it. */
   SUBGRAPH_FAST_EXECUTION: z.enum(['true', 'false']).default('true'),
-  /** router: comma-separated origins allowed by CORS. */
-  CORS_ORIGINS: list.default(['http://localhost:4000', 'https://studio.apollographql.com']),
+  /** router: comma-separated origins allowed by CORS. Default: none in production, the local router and Apollo Studio otherwise. */
+  CORS_ORIGINS: list.optional(),
+  /** all services: a separate internal port for GET /metrics. In production /metrics is served only there; unset outside production it stays on PORT. */
+  METRICS_PORT: port.optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
   /** Subgraph-to-subgraph calls (trips → drivers): HMAC secret of internal service tokens. Absent outside production: generated under DATA_DIR. */
   SERVICE_TOKEN_SECRET: z.string().min(32).optional(),
@@ -155,7 +189,15 @@ export interface ServiceConfig {
   /** Subgraph URL overrides for the router; those absent come from the supergraph file. */
   readonly subgraphUrls: Readonly<Partial<Record<SubgraphName, string>>>;
   readonly corsOrigins: readonly string[];
+  /**
+   * Where Prometheus scrapes: `port` is METRICS_PORT (a listener of its own, platform/metrics-server.ts);
+   * `onMainPort` says whether GET /metrics is also answered on PORT, which is only ever so outside
+   * production with no METRICS_PORT (production keeps it off the public port in every case).
+   */
+  readonly metrics: { readonly port: number | undefined; readonly onMainPort: boolean };
   readonly routerPassthrough: boolean;
+  /** Client addresses (rate limits, logs) from the first X-Forwarded-For hop. */
+  readonly trustProxy: boolean;
   readonly subgraphFastExecution: boolean;
   readonly shutdownTimeoutMs: number;
   readonly serviceTokenSecret: string | undefined;
@@ -180,10 +222,46 @@ export interface ServiceConfig {
     readonly offerCount: number;
     readonly cancellationGraceMs: number;
   };
+  /** The router's rate limits (router/edge/features/rate-limits.ts). */
+  readonly rateLimits: RateLimitsConfig;
   /** The router's operation limits and execution bounds (router/edge/features/operation-limits.ts, execution-bounds.ts). */
   readonly operationLimits: OperationLimitsConfig;
   /** The demo city of `npm start`: never in production. */
   readonly demo: { readonly data: boolean; readonly simulation: boolean; readonly simulatedDrivers: number };
+}
+
+/** The router's rate limits: budgets per minute, log-in lockouts and WebSocket caps (router/edge/features/rate-limits.ts). */
+export interface RateLimitsConfig {
+  readonly enabled: boolean;
+  /** Points per minute per signed-in user; an operation costs 1, a mutation `mutationCost`. */
+  readonly userPerMinute: number;
+  /** Points per minute per client address for anonymous callers. */
+  readonly anonymousPerMinute: number;
+  readonly mutationCost: number;
+  readonly logIn: {
+    /** Consecutive failures for one phone number before its lockout. */
+    readonly failuresPerPhone: number;
+    /** Failures from one address within `failureWindowSeconds` before its lockout. */
+    readonly failuresPerIp: number;
+    /** How long failures are remembered (a success forgets a phone number's at once). */
+    readonly failureWindowSeconds: number;
+    readonly lockoutSeconds: number;
+    /** The wait after a phone number's 2nd consecutive failure, doubled after each further one (0: none). */
+    readonly backoffSeconds: number;
+    /** Attempts per minute per address, failed or not. */
+    readonly attemptsPerMinute: number;
+  };
+  readonly signUpPerHour: number;
+  readonly refreshPerMinute: number;
+  readonly ws: {
+    readonly connectionsPerUser: number;
+    readonly connectionsPerIp: number;
+    readonly connectsPerSecond: number;
+    /** How long a held connection counts at most, should its router die without giving it back. */
+    readonly leaseSeconds: number;
+  };
+  /** A Redis call slower than this counts in the process instead (fail open). */
+  readonly redisTimeoutMs: number;
 }
 
 /** The roles cost budgets are set for; a caller without a token is ANONYMOUS. */
@@ -290,8 +368,10 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
       pricing: e.PRICING_URL,
       wallet: e.WALLET_URL,
     }),
-    corsOrigins: e.CORS_ORIGINS,
+    corsOrigins: e.CORS_ORIGINS ?? (production ? [] : DEVELOPMENT_CORS_ORIGINS),
+    metrics: { port: e.METRICS_PORT, onMainPort: !production && e.METRICS_PORT === undefined },
     routerPassthrough: e.ROUTER_PASSTHROUGH === 'true',
+    trustProxy: e.TRUST_PROXY === 'true',
     subgraphFastExecution: e.SUBGRAPH_FAST_EXECUTION === 'true',
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     serviceTokenSecret: e.SERVICE_TOKEN_SECRET,
@@ -319,6 +399,29 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
       radiiM,
       offerCount: e.DISPATCH_OFFER_COUNT,
       cancellationGraceMs: e.CANCELLATION_GRACE_MS,
+    },
+    rateLimits: {
+      enabled: e.RATE_LIMITS === 'true',
+      userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
+      anonymousPerMinute: e.RATE_LIMIT_ANONYMOUS_PER_MINUTE,
+      mutationCost: e.RATE_LIMIT_MUTATION_COST,
+      logIn: {
+        failuresPerPhone: e.RATE_LIMIT_LOG_IN_FAILURES,
+        failuresPerIp: e.RATE_LIMIT_LOG_IN_IP_FAILURES,
+        failureWindowSeconds: 3600,
+        lockoutSeconds: e.RATE_LIMIT_LOG_IN_LOCKOUT_SECONDS,
+        backoffSeconds: e.RATE_LIMIT_LOG_IN_BACKOFF_SECONDS,
+        attemptsPerMinute: e.RATE_LIMIT_LOG_IN_PER_MINUTE,
+      },
+      signUpPerHour: e.RATE_LIMIT_SIGN_UP_PER_HOUR,
+      refreshPerMinute: e.RATE_LIMIT_REFRESH_PER_MINUTE,
+      ws: {
+        connectionsPerUser: e.RATE_LIMIT_WS_CONNECTIONS_PER_USER,
+        connectionsPerIp: e.RATE_LIMIT_WS_CONNECTIONS_PER_IP,
+        connectsPerSecond: e.RATE_LIMIT_WS_CONNECTS_PER_SECOND,
+        leaseSeconds: 24 * 3600,
+      },
+      redisTimeoutMs: 250,
     },
     operationLimits: {
       maxDepth: e.ROUTER_MAX_DEPTH,

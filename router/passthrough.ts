@@ -23,7 +23,7 @@ import { asGraphQLRequest, MAX_REMEMBERED_QUERY_CHARS } from '../platform/graphq
 import type { Logger } from '../platform/logger.ts';
 import type { ServiceMetrics } from '../platform/metrics.ts';
 import type { ReplayedAnswer } from './subgraph-data-source.ts';
-import type { SupergraphSnapshot } from './subscriptions/supergraph.ts';
+import type { SupergraphSnapshot } from './supergraph.ts';
 import type { HttpClient } from '../platform/http-client.ts';
 
 /**
@@ -49,8 +49,12 @@ import type { HttpClient } from '../platform/http-client.ts';
  * and a mutation still runs once.
  */
 export interface Passthrough {
-  /** Answers the request and returns true, or returns false for Apollo Server to answer it. */
-  handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<boolean>;
+  /**
+   * Answers the request and returns true, or returns false for Apollo Server to answer it. The edge
+   * (router/edge/http.ts) has admitted the operation before; `extensions` are the edge's additions to
+   * the answer (its cost, in development).
+   */
+  handle(req: IncomingMessage, res: ServerResponse, body: unknown, extensions?: Readonly<Record<string, unknown>>): Promise<boolean>;
   /** The answer to replay for a request handed on after the fast path already called the subgraph. */
   replayFor(req: IncomingMessage): ReplayedAnswer | undefined;
   readonly stats: PassthroughStats;
@@ -72,6 +76,12 @@ export interface PassthroughOptions {
   logger: Logger;
   metrics: ServiceMetrics;
 }
+
+/**
+ * The edge features (router/edge/) that need the answering path's help and that this fast path
+ * implements; with any other such feature on, the router does not use the fast path.
+ */
+export const FAST_PATH_SUPPORTS: ReadonlySet<string> = new Set<string>([]);
 
 /** A document's verdict, per supergraph snapshot. */
 type Route = { eligible: true; fetch: FetchNode; url: string; operation: OperationDefinitionNode } | { eligible: false; reason: string };
@@ -115,7 +125,7 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
   return {
     stats,
     replayFor: (req) => replays.get(req),
-    async handle(req, res, body) {
+    async handle(req, res, body, extensions) {
       const request = asGraphQLRequest(body);
       if (!request) return false;
       if (request.query.length > MAX_REMEMBERED_QUERY_CHARS) {
@@ -162,7 +172,8 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
           res.statusCode = 200;
           res.setHeader('content-type', 'application/json; charset=utf-8');
           res.setHeader('x-request-id', requestId);
-          res.end(response.body);
+          // A clean answer is one JSON object ({"data":...}): the edge's extensions close it instead.
+          res.end(extensions && Object.keys(extensions).length > 0 ? `${response.body.slice(0, response.body.lastIndexOf('}'))},"extensions":${JSON.stringify(extensions)}}` : response.body);
           count('forwarded');
           return true;
         }

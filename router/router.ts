@@ -16,7 +16,15 @@ import { requestIdPlugin } from './plugins/request-id.ts';
 import { subscriptionsFeature, type SubscriptionsFeature, type SubscriptionsOptions } from './plugins/subscriptions.ts';
 import { createPassthrough, type Passthrough } from './passthrough.ts';
 import { ForwardingDataSource, type RouterContext } from './subgraph-data-source.ts';
-import { followGateway } from './subscriptions/supergraph.ts';
+import { createHttpEdge } from './edge/http.ts';
+import { edgeApolloPlugin, type EdgeContext } from './edge/apollo.ts';
+import { authenticationFeature } from './edge/features/authentication.ts';
+import { observabilityFeature } from './edge/features/observability.ts';
+import { DEFAULT_MAX_TOKENS, EdgePipeline } from './edge/pipeline.ts';
+import type { EdgeFeature } from './edge/types.ts';
+import { assertGatewayInternals } from './gateway-internals.ts';
+import { FAST_PATH_SUPPORTS } from './passthrough.ts';
+import { trackSupergraph } from './supergraph.ts';
 import { createHttpClient } from '../platform/http-client.ts';
 import { forwardedRoutes } from './forwarded-routes.ts';
 
@@ -56,37 +64,44 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
   const readSupergraph = () => readFileSync(config.supergraphPath, 'utf8');
   let updateSupergraph: ((sdl: string) => void) | undefined;
   const upstream = createHttpClient();
-  /** Each subgraph's URL as the gateway resolved it (overrides applied), for the forwarded routes. */
-  const serviceUrls = new Map<string, string>();
+  assertGatewayInternals();
 
+  // The router's own snapshot of the supergraph it serves (router/supergraph.ts): the gateway is handed
+  // the same text, so both plan against the same schema.
+  const supergraph = trackSupergraph({ urlOverrides, dataSource: (url) => new ForwardingDataSource(url, upstream) });
+  supergraph.load(readSupergraph());
   const gateway = new ApolloGateway({
     logger,
     async supergraphSdl({ update }) {
       updateSupergraph = update;
       return { supergraphSdl: readSupergraph() };
     },
-    buildService: ({ name, url }) => {
-      const resolved = urlOverrides[name.toLowerCase()] ?? urlOverrides[name] ?? url!;
-      serviceUrls.set(name.toLowerCase(), resolved);
-      return new ForwardingDataSource(resolved, upstream);
-    },
+    buildService: ({ name, url }) => new ForwardingDataSource(urlOverrides[name.toLowerCase()] ?? urlOverrides[name] ?? url!, upstream),
   });
 
   const verify = createTokenVerifier({ jwksUrl: options.jwksUrl ?? config.jwt.jwksUrl, issuer: config.jwt.issuer, audience: config.jwt.audience });
+  const formatError = createFormatError({ production: config.production, logger });
+  const metrics = createServiceMetrics('router', { processMetrics: false });
 
-  /** Router features, in order. A feature that is off is simply not in this list. */
-  const plugins: ApolloServerPlugin<RequestContext>[] = [requestIdPlugin(), landingPagePlugin({ production: config.production })];
+  /**
+   * The edge (router/edge/): every operation, whichever way it comes in, passes these features in this
+   * order. A feature that is off is simply not in the list.
+   */
+  const edgeFeatures: EdgeFeature[] = [authenticationFeature(verify), observabilityFeature({ registry: metrics.registry, logger })];
+  const edge = new EdgePipeline({ features: edgeFeatures, snapshot: supergraph.current, maxTokens: DEFAULT_MAX_TOKENS, logger });
+  const passthrough = !(options.passthrough ?? config.routerPassthrough) ? undefined : createPassthrough({ snapshot: supergraph.current, verify, client: upstream, logger, metrics });
+  // The fast path answers only when it supports every feature that needs the answering path's help.
+  const fastPathAllowed = edgeFeatures.every((feature) => !feature.needsPathSupport || FAST_PATH_SUPPORTS.has(feature.name));
+  const httpEdge = createHttpEdge({ pipeline: edge, fastPath: passthrough && fastPathAllowed ? passthrough.handle : undefined, trustProxy: config.trustProxy });
+
+  /** Apollo Server plugins, in order: the edge's guard first. */
+  const plugins: ApolloServerPlugin<RouterContext & EdgeContext>[] = [edgeApolloPlugin(edge), requestIdPlugin(), landingPagePlugin({ production: config.production })];
   /** Features beside Apollo Server on the same HTTP server, in order; off means absent. */
   const subscriptions = options.subscriptions === false ? undefined : subscriptionsFeature(options.subscriptions === true ? {} : options.subscriptions);
   const features: RouterFeature[] = [...(subscriptions ? [subscriptions] : [])];
-
-  const formatError = createFormatError({ production: config.production, logger });
-  const metrics = createServiceMetrics('router', { processMetrics: false });
-  const supergraph = followGateway(gateway);
-  const passthrough = !(options.passthrough ?? config.routerPassthrough) ? undefined : createPassthrough({ snapshot: supergraph.current, verify, client: upstream, logger, metrics });
   let stopReason: StopReason = 'shutdown';
 
-  const apollo = new ApolloServer<RouterContext>({
+  const apollo = new ApolloServer<RouterContext & EdgeContext>({
     gateway,
     introspection: !config.production,
     includeStacktraceInErrorResponses: !config.production,
@@ -96,12 +111,15 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     logger,
   });
 
-  const context = async (req: IncomingMessage): Promise<RouterContext> => {
+  const context = async (req: IncomingMessage): Promise<RouterContext & EdgeContext> => {
     const authorization = req.headers.authorization;
-    const principal = await principalFromAuthorization(authorization, verify).catch(asHttpError);
-    const requestContext: RouterContext = createRequestContext({ requestId: requestIdFrom(req.headers), trace: traceContextFrom(req.headers), logger, authorization, principal });
+    const edgeRequest = httpEdge.admittedFor(req);
+    // Admitted at the edge: its authentication already ran. Otherwise the plugin admits it (GET, APQ).
+    const edgeConnection = edgeRequest?.connection ?? httpEdge.connectionOf(req);
+    const principal = edgeRequest ? edgeRequest.connection.principal : await principalFromAuthorization(authorization, verify).catch(asHttpError);
+    const requestContext = createRequestContext({ requestId: edgeRequest?.requestId ?? requestIdFrom(req.headers), trace: traceContextFrom(req.headers), logger, authorization, principal });
     const replay = passthrough?.replayFor(req);
-    return replay ? Object.assign(requestContext, { replay }) : requestContext;
+    return Object.assign(requestContext, { edgeConnection, edgeRequest }, replay ? { replay } : {});
   };
 
   const http = await startHttpService({
@@ -112,21 +130,18 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     apollo,
     context,
     readiness: {},
-    routes: forwardedRoutes((subgraph) => serviceUrls.get(subgraph), logger),
+    routes: forwardedRoutes((subgraph) => supergraph.current().urls[subgraph], logger),
     corsOrigins: config.corsOrigins,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     metrics,
-    beforeGraphQL: passthrough?.handle,
+    beforeGraphQL: httpEdge.handle,
     onHttpServer: (server) => {
-      for (const feature of features) feature.attach?.({ server, gateway, supergraph: supergraph.current, verify, logger, metrics, formatError });
+      for (const feature of features) feature.attach?.({ server, gateway, supergraph: supergraph.current, edge, logger, metrics, formatError });
     },
     onDraining: features.flatMap((feature) => (feature.onDraining ? [() => feature.onDraining!(stopReason)] : [])),
     onStopped: [
       ...features.flatMap((feature) => (feature.onStopped ? [() => feature.onStopped!()] : [])),
-      async () => {
-        supergraph.dispose();
-        upstream.close();
-      },
+      async () => upstream.close(),
     ],
   });
 
@@ -137,7 +152,9 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     subscriptions,
     passthrough: passthrough?.stats,
     reloadSupergraph() {
-      updateSupergraph?.(readSupergraph());
+      const sdl = readSupergraph();
+      supergraph.load(sdl);
+      updateSupergraph?.(sdl);
       logger.info({ file: config.supergraphPath }, 'supergraph reloaded');
     },
     stop(stopOptions) {

@@ -78,6 +78,12 @@ export interface EdgeFeature {
   readonly name: string;
   /** Extra validation rules run with graphql-js's own against every parsed document (depth, aliases, ...). */
   readonly validationRules?: readonly ValidationRule[];
+  /**
+   * The feature needs the answering path's help (a deadline its fetches honour, a cap on the answer's
+   * size): a path that does not declare support for it (router/passthrough.ts FAST_PATH_SUPPORTS) is not
+   * used while the feature is on, and the gateway answers instead.
+   */
+  readonly needsPathSupport?: boolean;
   connect?(connection: EdgeConnection): MaybePromise<void>;
   /** A WebSocket closed: give back what `connect` took. */
   disconnect?(connection: EdgeConnection): void;

@@ -1,10 +1,10 @@
 import type http from 'node:http';
 import type { ApolloGateway } from '@apollo/gateway';
 import type { GraphQLFormattedError } from 'graphql';
-import type { TokenVerifier } from '../../platform/auth.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { ServiceMetrics } from '../../platform/metrics.ts';
-import type { SupergraphSnapshot } from '../subscriptions/supergraph.ts';
+import type { EdgePipeline } from '../edge/pipeline.ts';
+import type { SupergraphSnapshot } from '../supergraph.ts';
 
 /** Why the router stops: apps reconnect elsewhere (shutdown, close 1001) or shortly (restart, close 1012). */
 export type StopReason = 'shutdown' | 'restart';
@@ -16,7 +16,8 @@ export interface RouterHost {
   readonly gateway: ApolloGateway;
   /** What the gateway serves now (schema, planner, data sources): one tracker for the whole router. */
   readonly supergraph: () => SupergraphSnapshot;
-  readonly verify: TokenVerifier;
+  /** The edge pipeline every operation passes (router/edge/). */
+  readonly edge: EdgePipeline;
   readonly logger: Logger;
   readonly metrics: ServiceMetrics;
   readonly formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;

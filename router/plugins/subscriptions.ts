@@ -88,7 +88,7 @@ export function subscriptionsFeature(options: SubscriptionsOptions = {}): Subscr
       const sockets = attachSubscriptionSockets({
         server: host.server,
         engine,
-        verify: host.verify,
+        edge: host.edge,
         logger,
         formatError: host.formatError,
         keepAliveMs: options.keepAliveMs,

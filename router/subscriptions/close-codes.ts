@@ -15,6 +15,8 @@ export const SubscriptionCloseCodes = {
   BAD_REQUEST: 4400,
   /** Missing, malformed, invalid or expired token in connection_init (or it expired while connected); subscribe before connection_ack. */
   UNAUTHORIZED: PlatformCloseCodes.UNAUTHORIZED,
+  /** An edge feature refused the connection for another reason than its credential or a rate limit. */
+  FORBIDDEN: 4403,
   /** The client did not offer the graphql-transport-ws subprotocol. */
   SUBPROTOCOL_NOT_ACCEPTABLE: 4406,
   /** No connection_init within the wait (default 3 s). */
@@ -23,6 +25,10 @@ export const SubscriptionCloseCodes = {
   SUBSCRIBER_ALREADY_EXISTS: 4409,
   /** A second connection_init on one socket. */
   TOO_MANY_INITIALISATION_REQUESTS: 4429,
+  /** A rate limit refused connection_init (too many sockets or connection attempts): the HTTP 429 of graphql-ws; clients back off. */
+  TOO_MANY_REQUESTS: 4429,
+  /** The edge could not decide (a store it needs is down): reconnect later (RFC 6455's Try Again Later). */
+  TRY_AGAIN_LATER: 1013,
   /** A fault of the router's own; the client may retry. */
   INTERNAL_SERVER_ERROR: 4500,
 } as const;

@@ -6,7 +6,7 @@ import type { RequestContext } from '../../platform/context.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { prepareSubscription, type PreparedSubscription, type SubscriptionRequest } from './operation.ts';
 import { resolveEvent, type UpstreamEvent } from './resolve.ts';
-import type { SupergraphSnapshot } from './supergraph.ts';
+import type { SupergraphSnapshot } from '../supergraph.ts';
 
 export type { OverflowPolicy, UpstreamEvent };
 

@@ -3,7 +3,7 @@ import { operationFromDocument } from '@apollo/federation-internals';
 import type { FetchNode, PlanNode } from '@apollo/query-planner';
 import { getOperationAST, getVariableValues, GraphQLError, Kind, parse, print, validate, type DocumentNode, type FieldNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import { differsFromTheClients, unsupportedByDirectAnswers } from '../passthrough.ts';
-import type { SupergraphSnapshot } from './supergraph.ts';
+import type { SupergraphSnapshot } from '../supergraph.ts';
 
 /** A subscription request as a client sends it (the `subscribe` message's payload). */
 export interface SubscriptionRequest {

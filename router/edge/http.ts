@@ -1,0 +1,96 @@
+/**
+ * The edge on HTTP. Every plain GraphQL POST (one operation as JSON) passes the pipeline here, before
+ * the fast path and before Apollo Server: a refusal is answered at once, with its HTTP status and
+ * headers; an admitted operation goes on to the fast path when every feature allows it, else to Apollo
+ * Server, which knows it was admitted (`admittedFor`). What reaches Apollo Server without passing here
+ * (GET requests, automatic persisted queries, anything that is not a plain operation) is admitted inside
+ * Apollo Server by router/edge/apollo.ts, through the same pipeline.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requestIdFrom } from '../../platform/context.ts';
+import { asGraphQLRequest } from '../../platform/graphql-request.ts';
+import type { EdgePipeline } from './pipeline.ts';
+import { EdgeRefusal, type EdgeConnection, type EdgeRequest } from './types.ts';
+
+export interface HttpEdgeOptions {
+  pipeline: EdgePipeline;
+  /** The HTTP fast path, when on and when every feature that needs the answering path's help supports it. */
+  fastPath?: (req: IncomingMessage, res: ServerResponse, body: unknown, extensions: Readonly<Record<string, unknown>>) => Promise<boolean>;
+  /** Take the client's address from the first X-Forwarded-For hop (behind a trusted proxy or ingress only). */
+  trustProxy: boolean;
+}
+
+export interface HttpEdge {
+  /** The server's beforeGraphQL: answers a refusal or the fast path's answer (true), or hands on to Apollo Server (false). */
+  handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<boolean>;
+  /** The operation admitted here for this HTTP request, if any. */
+  admittedFor(req: IncomingMessage): EdgeRequest | undefined;
+  /** The connection of an HTTP request (its address, headers and credential). */
+  connectionOf(req: IncomingMessage): EdgeConnection;
+}
+
+export function createHttpEdge(options: HttpEdgeOptions): HttpEdge {
+  const { pipeline } = options;
+  const admitted = new WeakMap<IncomingMessage, EdgeRequest>();
+
+  const connectionOf = (req: IncomingMessage): EdgeConnection =>
+    pipeline.newConnection({ transport: 'http', ip: clientIp(req, options.trustProxy), headers: req.headers, authorization: req.headers.authorization });
+
+  return {
+    admittedFor: (req) => admitted.get(req),
+    connectionOf,
+    async handle(req, res, body) {
+      const plain = asGraphQLRequest(body);
+      if (!plain) return false;
+      const connection = connectionOf(req);
+      const request = pipeline.newRequest(connection, plain, requestIdFrom(req.headers), options.fastPath ? 'fast' : 'gateway');
+      let valid: boolean;
+      try {
+        await pipeline.connect(connection);
+        ({ valid } = await pipeline.admit(request));
+      } catch (error) {
+        if (!(error instanceof EdgeRefusal)) throw error;
+        sendRefusal(res, request, error);
+        pipeline.finish(request, { kind: 'refused', refusal: error, errorCodes: [error.code] });
+        return true;
+      }
+      admitted.set(req, request);
+      for (const [name, value] of Object.entries(request.responseHeaders)) res.setHeader(name, value);
+      res.once('finish', () => {
+        const errorCodes = (request.state.get(ERROR_CODES) as string[] | undefined) ?? [];
+        pipeline.finish(request, { kind: res.statusCode >= 500 ? 'failed' : 'answered', errorCodes, bytes: Number(res.getHeader('content-length') ?? 0) || undefined });
+      });
+      if (valid && request.path === 'fast' && options.fastPath) {
+        if (await options.fastPath(req, res, body, request.extensions)) return true;
+        request.path = 'gateway';
+      } else request.path = 'gateway';
+      return false;
+    },
+  };
+}
+
+/** Where Apollo Server notes the codes of the errors it answered with, for the response stage. */
+export const ERROR_CODES = 'edge:errorCodes';
+
+/** A refusal as HTTP: its status, its headers (Retry-After, RateLimit-*) and a GraphQL error body. */
+export function sendRefusal(res: ServerResponse, request: EdgeRequest, refusal: EdgeRefusal): void {
+  const body = JSON.stringify({ errors: [{ message: refusal.message, extensions: refusal.extensions }] });
+  res.writeHead(refusal.httpStatus, {
+    ...request.responseHeaders,
+    ...refusal.headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': request.requestId,
+  });
+  res.end(body);
+}
+
+/** The client's address: the socket's, or behind a trusted proxy the first X-Forwarded-For hop. */
+export function clientIp(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  return req.socket.remoteAddress ?? 'unknown';
+}
