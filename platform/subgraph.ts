@@ -18,11 +18,14 @@ import { createLogger, type Logger } from './logger.ts';
 import { closeRedis, createRedis, redisNamespace, type Redis } from './redis.ts';
 import { createServiceMetrics } from './metrics.ts';
 import { createPubSub, type PubSub } from './pubsub.ts';
-import { createShield, type IRules } from './rules.ts';
+import { createShield, isService, type IRules } from './rules.ts';
+import { createInputGuard } from './input-guard.ts';
+import { startMetricsServer, type MetricsServer } from './metrics-server.ts';
+import { checkGraphQLRequestShape, requestShapePlugin } from './request-shape.ts';
 import { createEventBus, createOutboxEntity, isBackgroundWork, withEventMigrations, type ConsumerTuning, type EventBus } from './events/index.ts';
 import { loadServiceTokenSecret, principalFromServiceHeader, SERVICE_TOKEN_HEADER } from './service-auth.ts';
 import { attachSubscriptionServer, CloseCodes, type SubscriptionMeta, type SubscriptionServer } from './subscription-server.ts';
-import { startHttpService, type HttpService, type RouteHandler } from './server.ts';
+import { sendJson, startHttpService, type HttpService, type RouteHandler } from './server.ts';
 
 export type { GraphQLResolverMap };
 
@@ -72,6 +75,8 @@ export interface RunningSubgraph {
   readonly redis: Redis | undefined;
   readonly http: HttpService;
   readonly runtime: SubgraphRuntime;
+  /** Where this subgraph's metrics are scraped when METRICS_PORT is set (platform/metrics-server.ts). */
+  readonly metricsUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -142,16 +147,33 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
     const definition = await setup.define(runtime);
     await events.start();
     const verify = definition.verifyToken ?? createTokenVerifier({ jwksUrl: config.jwt.jwksUrl, issuer: config.jwt.issuer, audience: config.jwt.audience });
-    const schema = applyMiddleware(buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: definition.resolvers }), createShield(definition.permissions));
+    // Every argument is checked (control characters, lengths, finite numbers) before permissions and resolvers.
+    const schema = applyMiddleware(
+      buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: definition.resolvers }),
+      createInputGuard(),
+      createShield(config.production ? withServiceOnlyFederationSdl(definition.permissions) : definition.permissions),
+    );
 
     const formatError = createFormatError({ production: config.production, logger });
     const apollo = new ApolloServer<SubgraphContext<any>>({
       schema,
-      introspection: !config.production,
+      // In production only a service token may introspect (requestShapePlugin's mayIntrospect): Apollo's
+      // switch is for everyone or no one, so it stays on and the plugin decides per caller.
+      introspection: true,
       includeStacktraceInErrorResponses: !config.production,
+      hideSchemaDetailsFromClientErrors: config.production,
+      persistedQueries: false, // the router sends whole documents; nothing else should call a subgraph
+      // A variable that does not coerce (a DateTime out of range) is the client's BAD_USER_INPUT: answered
+      // 200 like any GraphQL error, so the router's gateway passes it on instead of failing on a 400.
+      status400ForVariableCoercionErrors: false,
       formatError,
       // No @cacheControl hints anywhere: the default cache-control plugin would only wrap every field resolver.
-      plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginCacheControlDisabled()],
+      plugins: [
+        ApolloServerPluginLandingPageDisabled(),
+        ApolloServerPluginInlineTraceDisabled(),
+        ApolloServerPluginCacheControlDisabled(),
+        requestShapePlugin<SubgraphContext<any>>({ mayIntrospect: config.production ? (context) => context.principal?.role === 'SERVICE' : undefined }),
+      ],
       stopOnTerminationSignals: false, // platform/lifecycle.ts drains and stops in order
       logger,
     });
@@ -180,6 +202,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
     const attachSubscriptions = (server: HttpServer) => {
       if (!schema.getSubscriptionType()) return;
       subscriptions = attachSubscriptionServer({ server, schema, logger, verify, production: config.production, createContext: contextFor });
+      // graphql-ws is for the router's subscriptions only (queries and mutations there are refused).
     };
 
     const fastExecutions = new Counter({
@@ -199,6 +222,24 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
         })
       : undefined;
 
+    // A body whose shape is wrong (operationName, persisted-query hash, variables too deep) is answered
+    // here, before the fast path or Apollo Server reads it. Text bodies (not JSON) are Apollo Server's.
+    const beforeGraphQL = async (req: IncomingMessage, res: Parameters<NonNullable<typeof fastExecution>>[1], body: unknown): Promise<boolean> => {
+      if (body !== null && typeof body === 'object') {
+        const refusal = checkGraphQLRequestShape(body);
+        if (refusal) {
+          sendJson(res, refusal.status, { errors: [{ message: refusal.message, extensions: { code: refusal.code } }] });
+          return true;
+        }
+      }
+      return fastExecution ? fastExecution(req, res, body) : false;
+    };
+
+    let metricsServer: MetricsServer | undefined;
+    if (config.metrics.port !== undefined) {
+      metricsServer = await startMetricsServer({ service: setup.name, registry: metrics.registry, host: config.host, port: config.metrics.port, logger });
+    }
+
     const http = await startHttpService({
       name: setup.name,
       host: config.host,
@@ -207,7 +248,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       apollo,
       context,
       routes: definition.routes,
-      beforeGraphQL: fastExecution,
+      beforeGraphQL,
       readiness: {
         database: () => db.ping(),
         ...(redis ? { redis: async () => void (await redis.ping()) } : {}),
@@ -217,9 +258,12 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       metrics,
       onDraining: [async () => subscriptions?.close(CloseCodes.GOING_AWAY)],
       // Consumers stop first: their handlers may use what the definition's own hooks close.
-      onStopped: [() => events.stop(), ...(definition.onStopped ?? []), () => pubsub.close(), () => closeRedis(redis), () => db.close()],
+      onStopped: [() => events.stop(), ...(definition.onStopped ?? []), () => pubsub.close(), () => closeRedis(redis), () => db.close(), async () => metricsServer?.stop()],
+    }).catch(async (error: unknown) => {
+      await metricsServer?.stop();
+      throw error;
     });
-    return { name: setup.name, url: http.url, port: http.port, db, redis, http, runtime, stop: () => http.stop() };
+    return { name: setup.name, url: http.url, port: http.port, db, redis, http, runtime, metricsUrl: metricsServer?.url, stop: () => http.stop() };
   } catch (error) {
     await events.stop();
     await pubsub.close();
@@ -229,3 +273,16 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
   }
 }
 
+/**
+ * The permissions of a subgraph in production: `_service` (its SDL, the schema in full, @inaccessible
+ * fields included) for service tokens only. The router never asks for it at runtime (the supergraph is
+ * composed offline from the SDL files), so no caller of ours loses anything.
+ */
+function withServiceOnlyFederationSdl(permissions: IRules): IRules {
+  const rules = permissions as Record<string, unknown>;
+  const query = rules.Query;
+  if (query === undefined) return { ...rules, Query: { _service: isService } } as IRules;
+  // A map of field rules, or one rule for the whole type (which then stays every other field's).
+  const fields = Object.getPrototypeOf(query) === Object.prototype ? (query as Record<string, unknown>) : { '*': query };
+  return { ...rules, Query: { ...fields, _service: isService } } as IRules;
+}

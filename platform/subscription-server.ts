@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { GraphQLError, parse, validate, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { getOperationAST, GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { principalFromAuthorization, type Principal, type TokenVerifier } from './auth.ts';
@@ -8,6 +8,8 @@ import { AppError } from './errors.ts';
 import type { TraceContext } from './context.ts';
 import { traceContextFrom } from './context.ts';
 import type { Logger } from './logger.ts';
+import { withoutSuggestions } from './graphql.ts';
+import { checkGraphQLRequestShape, nonFiniteLiteral } from './request-shape.ts';
 
 /** WebSocket close codes this platform uses (graphql-ws reserves 4400–4499 for protocol errors). */
 export const CloseCodes = {
@@ -46,11 +48,15 @@ export interface SubscriptionServer {
 type ConnectionParams = { authorization?: string; Authorization?: string } | undefined;
 
 /**
- * graphql-ws on a subgraph's HTTP server (same port, same path). The token travels per operation in
+ * graphql-ws on a subgraph's HTTP server (same port, same path). Subscriptions only: it exists for the
+ * router's subscriptions, and queries and mutations have their HTTP path (with its checks) to go through.
+ * In production, introspection is refused here too and errors carry no "Did you mean …?" hints. The token travels per operation in
  * `extensions.authorization` (the router multiplexes many callers over one socket) or, for a client
  * talking to the subgraph directly, in `connection_init`. Every operation is verified here again.
  */
 export function attachSubscriptionServer(options: SubscriptionServerOptions): SubscriptionServer {
+  const rules = options.production ? [...specifiedRules, NoSchemaIntrospectionCustomRule] : specifiedRules;
+  const refusal = (message: string, code = 'BAD_REQUEST') => [new GraphQLError(options.production ? withoutSuggestions(message) : message, { extensions: { code } })];
   const wss = new WebSocketServer({ server: options.server, path: options.path ?? '/graphql' });
   const disposable = useServer<NonNullable<ConnectionParams>>(
     {
@@ -76,14 +82,21 @@ export function attachSubscriptionServer(options: SubscriptionServerOptions): Su
         } catch (error) {
           return [error instanceof GraphQLError ? error : new AppError('UNAUTHENTICATED')];
         }
+        const shape = checkGraphQLRequestShape({ query: payload.query, operationName: payload.operationName, variables: payload.variables });
+        if (shape) return refusal(shape.message, shape.code);
         let document;
         try {
-          document = parse(payload.query);
+          document = parse(payload.query, { maxTokens: 10_000 });
         } catch (error) {
-          return [error as GraphQLError];
+          return refusal(error instanceof GraphQLError ? error.message : 'The query does not parse.', 'GRAPHQL_PARSE_FAILED');
         }
-        const errors = validate(options.schema, document);
-        if (errors.length > 0) return errors;
+        const errors = validate(options.schema, document, rules);
+        if (errors.length > 0) return errors.map((error) => refusal(error.message, 'GRAPHQL_VALIDATION_FAILED')[0]!);
+        const operation = getOperationAST(document, payload.operationName ?? undefined);
+        if (!operation) return refusal('The document names no operation to run (give operationName when it has several).', 'OPERATION_RESOLUTION_FAILURE');
+        if (operation.operation !== 'subscription') return refusal(`Only subscriptions are served over WebSocket here, not a ${operation.operation}.`);
+        const literal = nonFiniteLiteral(document);
+        if (literal !== null) return refusal(`The number ${literal.slice(0, 40)} is out of range.`, 'BAD_USER_INPUT');
         const meta: SubscriptionMeta = {
           requestId: typeof extensions.requestId === 'string' ? extensions.requestId : randomUUID(),
           trace: traceContextFrom({ traceparent: typeof extensions.traceparent === 'string' ? extensions.traceparent : undefined }),

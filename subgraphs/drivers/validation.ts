@@ -39,6 +39,15 @@ export type VehicleInput = z.infer<typeof vehicleInputSchema>;
 const optional = <T extends z.ZodType<number>>(schema: T) => schema.nullish().transform((value) => value ?? null);
 
 /**
+ * How old a fix may be: a backfill after a day offline is still history; a point dated weeks or years
+ * back is a broken device clock or a forged request (such points once reached the history writer and
+ * failed every batch behind them). Also well inside the history's 90-day retention.
+ */
+export const MAX_FIX_AGE_MS = 7 * 86_400_000;
+/** A GPS accuracy radius beyond this says nothing about where the device is (the live index keeps ≤ 50 m). */
+export const MAX_ACCURACY_M = 100_000;
+
+/**
  * The schemas of location input, built once per clock (zod compiles a schema on first use: building
  * one per request would cost more than the rest of the request). `now` is read at every parse:
  * recordedAt may run `futureSkewMs` ahead of the server's clock.
@@ -49,10 +58,11 @@ export function locationSchemas(now: () => number, futureSkewMs: number) {
     lng: longitudeSchema,
     heading: optional(z.number().min(0, 'must be between 0 and 360').max(360, 'must be between 0 and 360')),
     speedKmh: optional(z.number().min(0, 'must be between 0 and 300').max(300, 'must be between 0 and 300')),
-    accuracyM: optional(z.number().min(0, 'must be 0 or more')),
+    accuracyM: optional(z.number().min(0, 'must be 0 or more').max(MAX_ACCURACY_M, `must be at most ${MAX_ACCURACY_M}`)),
     recordedAt: z
       .date('must be a date')
       .refine((date) => date.getTime() <= now() + futureSkewMs, { message: 'must not be in the future' })
+      .refine((date) => date.getTime() >= now() - MAX_FIX_AGE_MS, { message: `must be within the last ${MAX_FIX_AGE_MS / 86_400_000} days` })
       .transform((date) => date.getTime()),
   });
   /** A backfill batch: 1 to 100 fixes, oldest first. */

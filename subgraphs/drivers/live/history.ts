@@ -84,6 +84,12 @@ class PointBuffer {
     this.#length -= n;
   }
 
+  /** The points as plain objects, for a log line. */
+  describe(): Array<{ driverId: string; recordedAt: number; lat: number; lng: number }> {
+    const [recordedAt, lat, lng] = this.#columns as [Float64Array, Float64Array, Float64Array];
+    return Array.from({ length: this.#length }, (_, i) => ({ driverId: this.driverIds[i]!, recordedAt: recordedAt[i]!, lat: lat[i]!, lng: lng[i]! }));
+  }
+
   /** Distinct UTC days of the points' recordedAt. */
   days(): Set<number> {
     const days = new Set<number>();
@@ -100,8 +106,11 @@ class PointBuffer {
       return `{${items.join(',')}}`;
     };
     const iso = (ms: number) => new Date(ms).toISOString();
+    // real columns: a float8 beyond float4 (1e39, 1e-50) fails the whole statement in Postgres; rounded
+    // to float4 first it is Infinity or 0, which it stores.
+    const real = (value: number) => String(Math.fround(value));
     const [recordedAt, lat, lng, heading, speed, accuracy, received] = this.#columns as [Float64Array, Float64Array, Float64Array, Float64Array, Float64Array, Float64Array, Float64Array];
-    return [`{${this.driverIds.slice(0, n).join(',')}}`, list(iso, recordedAt), list(String, lat), list(String, lng), list(String, heading), list(String, speed), list(String, accuracy), list(iso, received)];
+    return [`{${this.driverIds.slice(0, n).join(',')}}`, list(iso, recordedAt), list(String, lat), list(String, lng), list(real, heading), list(real, speed), list(real, accuracy), list(iso, received)];
   }
 
   #grow(capacity: number) {
@@ -146,6 +155,7 @@ export class LocationHistory {
   #flushing: Promise<void> | undefined;
   #timers: NodeJS.Timeout[] = [];
   #dropped = 0;
+  #rejected = 0;
 
   constructor(db: Database, logger: Logger, now: () => number, options: HistoryOptions = {}) {
     this.#db = db;
@@ -202,7 +212,7 @@ export class LocationHistory {
     while (this.#buffer.length > 0) {
       const batch = this.#buffer.take(this.#batchSize);
       try {
-        await this.#insert(batch);
+        await this.#insertIsolating(batch);
       } catch (error) {
         this.#buffer.restore(batch);
         this.#trim();
@@ -217,6 +227,44 @@ export class LocationHistory {
         await this.#db.orm.em.getConnection().execute(`update "${SCHEMA}"."drivers" set "suspected_spoofing_at" = coalesce("suspected_spoofing_at", ?) where "id" = ?`, [new Date(at), driverId], 'run');
       }
     }
+  }
+
+  /** Points refused by Postgres for their own values (never retried): one bad row never blocks the others. */
+  get rejected(): number {
+    return this.#rejected;
+  }
+
+  /**
+   * Writes a batch; when Postgres refuses it for its data (SQLSTATE class 22, a value out of range;
+   * 23, a constraint; 42P17/ 23514, no partition for a date), halves it until the offending points are
+   * alone, drops those with a warning and writes the rest. Any other failure (Postgres out of reach)
+   * rejects with nothing dropped, for the whole batch to be retried. Halves already written are taken
+   * out of `points` first, so a retry never writes them twice (nor would it matter: on conflict do nothing).
+   */
+  async #insertIsolating(points: PointBuffer): Promise<void> {
+    try {
+      await this.#insert(points);
+      points.drop(points.length);
+      return;
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+      if (points.length === 1) {
+        const [point] = points.describe();
+        this.#rejected += 1;
+        this.#logger.warn({ err: error, point, rejected: this.#rejected }, 'location history point refused by the database; dropped');
+        points.drop(1);
+        return;
+      }
+    }
+    const half = Math.ceil(points.length / 2);
+    const first = points.take(half);
+    try {
+      await this.#insertIsolating(first);
+    } catch (error) {
+      points.restore(first);
+      throw error;
+    }
+    await this.#insertIsolating(points);
   }
 
   /** One statement per batch: eight array parameters unnested, not eight parameters per point. */
@@ -299,4 +347,18 @@ export class LocationHistory {
       this.#logger.error({ err: error, lost: this.#buffer.length }, 'location history not written at shutdown');
     }
   }
+}
+
+/**
+ * Whether Postgres refused a statement for the values in it (SQLSTATE class 22 data exception, class 23
+ * integrity constraint, or 42P17 for a partition bound it cannot make) rather than being out of reach.
+ */
+function isDataError(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
+    const { code, sqlState, cause } = current as { code?: unknown; sqlState?: unknown; cause?: unknown };
+    for (const state of [sqlState, code]) if (typeof state === 'string' && /^(22|23)...$|^42P17$/.test(state)) return true;
+    current = cause;
+  }
+  return false;
 }
