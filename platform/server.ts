@@ -33,6 +33,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   onHttpServer?: (server: http.Server) => void;
   /** Served at GET /metrics; created here when absent. */
   metrics?: ServiceMetrics;
+  /** Whether GET /metrics is answered on this (public) port; false in production (platform/metrics-server.ts serves it). Default true. */
+  publicMetrics?: boolean;
   /**
    * Sees every parsed GraphQL POST before Apollo Server (the router's passthrough fast path).
    * Returns true when it has answered the request itself.
@@ -78,7 +80,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     if (options.corsOrigins && applyCors(req, res, options.corsOrigins)) return;
     if (url.pathname === '/health/live') return sendJson(res, 200, { status: 'ok', phase });
     if (url.pathname === '/health/ready') return ready(res);
-    if (url.pathname === '/metrics') {
+    if (url.pathname === '/metrics' && options.publicMetrics !== false) {
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
       res.end(await metrics.registry.metrics());
       return;
@@ -89,6 +91,11 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     if (phase === 'draining' || phase === 'stopped') res.setHeader('connection', 'close');
 
     let body: unknown;
+    // A GET operation (`?query=…`) passes beforeGraphQL too (the router's edge), as the same body a POST would carry.
+    if (req.method === 'GET' && options.beforeGraphQL && url.search.length > 1) {
+      const get = getOperationBody(url.search);
+      if (get && (await options.beforeGraphQL(req, res, get))) return;
+    }
     if (req.method === 'POST') {
       const raw = await readBody(req);
       if (raw === null) return sendJson(res, 413, { errors: [{ message: 'Request body too large.', extensions: { code: 'BAD_USER_INPUT' } }] });
@@ -229,6 +236,23 @@ function isJsonMediaType(contentType: string | undefined): boolean {
  * Path and query string of a request target. A request line carries only these (origin form), so
  * WHATWG URL parsing, a measurable cost per location update, is not needed to split them.
  */
+/** `?query=…&operationName=…&variables=<json>&extensions=<json>` as a request body; undefined when it names no query or its JSON does not parse (Apollo Server answers those). */
+function getOperationBody(search: string): Record<string, unknown> | undefined {
+  const params = new URLSearchParams(search);
+  const query = params.get('query');
+  if (query === null && !params.has('extensions')) return undefined;
+  try {
+    const body: Record<string, unknown> = {};
+    if (query !== null) body.query = query;
+    if (params.has('operationName')) body.operationName = params.get('operationName');
+    if (params.has('variables')) body.variables = JSON.parse(params.get('variables')!);
+    if (params.has('extensions')) body.extensions = JSON.parse(params.get('extensions')!);
+    return body;
+  } catch {
+    return undefined;
+  }
+}
+
 function splitTarget(target: string): { pathname: string; search: string } {
   const query = target.indexOf('?');
   return query < 0 ? { pathname: target, search: '' } : { pathname: target.slice(0, query), search: target.slice(query) };

@@ -256,6 +256,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       onHttpServer: attachSubscriptions,
       metrics,
+      publicMetrics: config.metrics.onMainPort,
       onDraining: [async () => subscriptions?.close(CloseCodes.GOING_AWAY)],
       // Consumers stop first: their handlers may use what the definition's own hooks close.
       onStopped: [() => events.stop(), ...(definition.onStopped ?? []), () => pubsub.close(), () => closeRedis(redis), () => db.close(), async () => metricsServer?.stop()],

@@ -18,7 +18,10 @@ import {
 } from 'graphql';
 import { Counter } from 'prom-client';
 import { principalFromAuthorization, type TokenVerifier } from '../platform/auth.ts';
-import { requestIdFrom, traceContextFrom } from '../platform/context.ts';
+import { REQUEST_DEADLINE_HEADER, requestIdFrom, traceContextFrom } from '../platform/context.ts';
+import { deadlineExceeded } from '../platform/errors.ts';
+import { ResponseTooLargeError, UpstreamTimeoutError } from '../platform/http-client.ts';
+import { limitRefusal } from './edge/features/operation-limits.ts';
 import { asGraphQLRequest, MAX_REMEMBERED_QUERY_CHARS } from '../platform/graphql-request.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { ServiceMetrics } from '../platform/metrics.ts';
@@ -54,7 +57,7 @@ export interface Passthrough {
    * (router/edge/http.ts) has admitted the operation before; `extensions` are the edge's additions to
    * the answer (its cost, in development).
    */
-  handle(req: IncomingMessage, res: ServerResponse, body: unknown, extensions?: Readonly<Record<string, unknown>>): Promise<boolean>;
+  handle(req: IncomingMessage, res: ServerResponse, body: unknown, edge?: FastPathEdge): Promise<boolean>;
   /** The answer to replay for a request handed on after the fast path already called the subgraph. */
   replayFor(req: IncomingMessage): ReplayedAnswer | undefined;
   readonly stats: PassthroughStats;
@@ -81,7 +84,16 @@ export interface PassthroughOptions {
  * The edge features (router/edge/) that need the answering path's help and that this fast path
  * implements; with any other such feature on, the router does not use the fast path.
  */
-export const FAST_PATH_SUPPORTS: ReadonlySet<string> = new Set<string>([]);
+export const FAST_PATH_SUPPORTS: ReadonlySet<string> = new Set<string>(['execution-bounds']);
+
+/** What the edge hands the fast path with an admitted operation. */
+export interface FastPathEdge {
+  /** Added to the answer's `extensions` (the cost, in development). */
+  readonly extensions?: Readonly<Record<string, unknown>>;
+  /** The execution bounds (router/edge/features/execution-bounds.ts): the deadline (epoch ms) and the largest answer read. */
+  readonly deadline?: number;
+  readonly maxResponseBytes?: number;
+}
 
 /** A document's verdict, per supergraph snapshot. */
 type Route = { eligible: true; fetch: FetchNode; url: string; operation: OperationDefinitionNode } | { eligible: false; reason: string };
@@ -125,7 +137,8 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
   return {
     stats,
     replayFor: (req) => replays.get(req),
-    async handle(req, res, body, extensions) {
+    async handle(req, res, body, edge = {}) {
+      const { extensions, deadline, maxResponseBytes } = edge;
       const request = asGraphQLRequest(body);
       if (!request) return false;
       if (request.query.length > MAX_REMEMBERED_QUERY_CHARS) {
@@ -163,29 +176,42 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
         'x-request-id': requestId,
       };
       if (req.headers.authorization) headers.authorization = req.headers.authorization;
+      if (deadline !== undefined) headers[REQUEST_DEADLINE_HEADER] = String(deadline);
       const payload = JSON.stringify({ query: route.fetch.operation, variables, operationName: route.fetch.operationName });
 
       let outcome: ReplayedAnswer['outcome'];
       try {
-        const response = await options.client.post(route.url, headers, payload);
+        const timeoutMs = deadline === undefined ? undefined : deadline - Date.now();
+        // No time left: the subgraph is not called; the gateway answers the replayed refusal.
+        if (timeoutMs !== undefined && timeoutMs <= 0) throw deadlineExceeded();
+        const response = await options.client.post(route.url, headers, payload, { timeoutMs, maxBodyBytes: maxResponseBytes });
         if (response.ok && isCleanAnswer(response.body)) {
           res.statusCode = 200;
           res.setHeader('content-type', 'application/json; charset=utf-8');
           res.setHeader('x-request-id', requestId);
           // A clean answer is one JSON object ({"data":...}): the edge's extensions close it instead.
-          res.end(extensions && Object.keys(extensions).length > 0 ? `${response.body.slice(0, response.body.lastIndexOf('}'))},"extensions":${JSON.stringify(extensions)}}` : response.body);
+          res.end(extensions && Object.keys(extensions).length > 0 ? withExtensions(response.body, extensions) : response.body);
           count('forwarded');
           return true;
         }
         outcome = { response };
       } catch (error) {
-        outcome = { error };
+        // The data source rethrows a replayed error as it is: give it the edge's codes.
+        if (error instanceof UpstreamTimeoutError) outcome = { error: deadlineExceeded() };
+        else if (error instanceof ResponseTooLargeError) outcome = { error: limitRefusal('RESPONSE_TOO_LARGE', error.limit, undefined, true) };
+        else outcome = { error };
       }
       replays.set(req, { query: route.fetch.operation, outcome });
       count('replayed');
       return false;
     },
   };
+}
+
+/** The answer with `extensions` added as its last member (whatever follows the closing brace, a newline, is kept). */
+function withExtensions(body: string, extensions: Readonly<Record<string, unknown>>): string {
+  const end = body.lastIndexOf('}');
+  return `${body.slice(0, end)},"extensions":${JSON.stringify(extensions)}${body.slice(end)}`;
 }
 
 /**

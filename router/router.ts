@@ -20,13 +20,17 @@ import { createHttpEdge } from './edge/http.ts';
 import { edgeApolloPlugin, type EdgeContext } from './edge/apollo.ts';
 import { authenticationFeature } from './edge/features/authentication.ts';
 import { observabilityFeature } from './edge/features/observability.ts';
-import { DEFAULT_MAX_TOKENS, EdgePipeline } from './edge/pipeline.ts';
+import { executionBoundsFeature, executionBoundsOf } from './edge/features/execution-bounds.ts';
+import { operationLimitsFeature } from './edge/features/operation-limits.ts';
+import { EdgePipeline } from './edge/pipeline.ts';
 import type { EdgeFeature } from './edge/types.ts';
 import { assertGatewayInternals } from './gateway-internals.ts';
 import { FAST_PATH_SUPPORTS } from './passthrough.ts';
 import { trackSupergraph } from './supergraph.ts';
 import { createHttpClient } from '../platform/http-client.ts';
 import { forwardedRoutes } from './forwarded-routes.ts';
+import { requestShapePlugin } from '../platform/request-shape.ts';
+import { startMetricsServer } from '../platform/metrics-server.ts';
 
 export interface RouterOptions {
   logger?: Logger;
@@ -87,15 +91,26 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
    * The edge (router/edge/): every operation, whichever way it comes in, passes these features in this
    * order. A feature that is off is simply not in the list.
    */
-  const edgeFeatures: EdgeFeature[] = [authenticationFeature(verify), observabilityFeature({ registry: metrics.registry, logger })];
-  const edge = new EdgePipeline({ features: edgeFeatures, snapshot: supergraph.current, maxTokens: DEFAULT_MAX_TOKENS, logger });
+  const limits = operationLimitsFeature({ ...config.operationLimits, production: config.production, supergraph: supergraph.current });
+  const edgeFeatures: EdgeFeature[] = [
+    authenticationFeature(verify),
+    limits,
+    executionBoundsFeature({ requestTimeoutMs: config.operationLimits.requestTimeoutMs, maxResponseBytes: config.operationLimits.maxResponseBytes }),
+    observabilityFeature({ registry: metrics.registry, logger }),
+  ];
+  const edge = new EdgePipeline({ features: edgeFeatures, snapshot: supergraph.current, maxTokens: limits.maxTokens, logger });
   const passthrough = !(options.passthrough ?? config.routerPassthrough) ? undefined : createPassthrough({ snapshot: supergraph.current, verify, client: upstream, logger, metrics });
   // The fast path answers only when it supports every feature that needs the answering path's help.
   const fastPathAllowed = edgeFeatures.every((feature) => !feature.needsPathSupport || FAST_PATH_SUPPORTS.has(feature.name));
   const httpEdge = createHttpEdge({ pipeline: edge, fastPath: passthrough && fastPathAllowed ? passthrough.handle : undefined, trustProxy: config.trustProxy });
 
   /** Apollo Server plugins, in order: the edge's guard first. */
-  const plugins: ApolloServerPlugin<RouterContext & EdgeContext>[] = [edgeApolloPlugin(edge), requestIdPlugin(), landingPagePlugin({ production: config.production })];
+  const plugins: ApolloServerPlugin<RouterContext & EdgeContext>[] = [
+    edgeApolloPlugin(edge),
+    requestShapePlugin<RouterContext & EdgeContext>(),
+    requestIdPlugin(),
+    landingPagePlugin({ production: config.production }),
+  ];
   /** Features beside Apollo Server on the same HTTP server, in order; off means absent. */
   const subscriptions = options.subscriptions === false ? undefined : subscriptionsFeature(options.subscriptions === true ? {} : options.subscriptions);
   const features: RouterFeature[] = [...(subscriptions ? [subscriptions] : [])];
@@ -105,6 +120,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     gateway,
     introspection: !config.production,
     includeStacktraceInErrorResponses: !config.production,
+    hideSchemaDetailsFromClientErrors: config.production,
     formatError,
     plugins,
     stopOnTerminationSignals: false, // platform/lifecycle.ts drains and stops in order
@@ -119,9 +135,13 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     const principal = edgeRequest ? edgeRequest.connection.principal : await principalFromAuthorization(authorization, verify).catch(asHttpError);
     const requestContext = createRequestContext({ requestId: edgeRequest?.requestId ?? requestIdFrom(req.headers), trace: traceContextFrom(req.headers), logger, authorization, principal });
     const replay = passthrough?.replayFor(req);
-    return Object.assign(requestContext, { edgeConnection, edgeRequest }, replay ? { replay } : {});
+    // The execution bounds the edge set: the data sources honour them on every fetch.
+    const bounds = edgeRequest && executionBoundsOf(edgeRequest);
+    return Object.assign(requestContext, { edgeConnection, edgeRequest }, replay ? { replay } : {}, bounds ? { deadline: bounds.deadline, maxResponseBytes: bounds.maxResponseBytes } : {});
   };
 
+  // In production /metrics is only on METRICS_PORT, a port kept inside the cluster.
+  const metricsServer = config.metrics.port === undefined ? undefined : await startMetricsServer({ service: 'router', registry: metrics.registry, host: config.host, port: config.metrics.port, logger });
   const http = await startHttpService({
     name: 'router',
     host: config.host,
@@ -134,6 +154,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     corsOrigins: config.corsOrigins,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     metrics,
+    publicMetrics: config.metrics.onMainPort,
     beforeGraphQL: httpEdge.handle,
     onHttpServer: (server) => {
       for (const feature of features) feature.attach?.({ server, gateway, supergraph: supergraph.current, edge, logger, metrics, formatError });
@@ -142,6 +163,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     onStopped: [
       ...features.flatMap((feature) => (feature.onStopped ? [() => feature.onStopped!()] : [])),
       async () => upstream.close(),
+      async () => metricsServer?.stop(),
     ],
   });
 

@@ -9,6 +9,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import { requestIdFrom } from '../../platform/context.ts';
 import type { RouterContext } from '../subgraph-data-source.ts';
+import { executionBoundsOf } from './features/execution-bounds.ts';
 import { ERROR_CODES } from './http.ts';
 import type { EdgePipeline } from './pipeline.ts';
 import { EdgeRefusal, type EdgeConnection, type EdgeRequest } from './types.ts';
@@ -38,6 +39,9 @@ export function edgeApolloPlugin(pipeline: EdgePipeline): ApolloServerPlugin<Rou
           try {
             await pipeline.connect(contextValue.edgeConnection);
             await pipeline.admitParsed(edgeRequest, document, operation, schema);
+            // The execution bounds the edge set, for the data sources (as router.ts does for operations admitted before).
+            const bounds = executionBoundsOf(edgeRequest);
+            if (bounds) Object.assign(contextValue, { deadline: bounds.deadline, maxResponseBytes: bounds.maxResponseBytes });
           } catch (error) {
             if (!(error instanceof EdgeRefusal)) throw error;
             pipeline.finish(edgeRequest, { kind: 'refused', refusal: error, errorCodes: [error.code] });

@@ -9,13 +9,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestIdFrom } from '../../platform/context.ts';
 import { asGraphQLRequest } from '../../platform/graphql-request.ts';
+import { checkGraphQLRequestShape } from '../../platform/request-shape.ts';
+import type { FastPathEdge } from '../passthrough.ts';
+import { executionBoundsOf } from './features/execution-bounds.ts';
 import type { EdgePipeline } from './pipeline.ts';
 import { EdgeRefusal, type EdgeConnection, type EdgeRequest } from './types.ts';
 
 export interface HttpEdgeOptions {
   pipeline: EdgePipeline;
   /** The HTTP fast path, when on and when every feature that needs the answering path's help supports it. */
-  fastPath?: (req: IncomingMessage, res: ServerResponse, body: unknown, extensions: Readonly<Record<string, unknown>>) => Promise<boolean>;
+  fastPath?: (req: IncomingMessage, res: ServerResponse, body: unknown, edge: FastPathEdge) => Promise<boolean>;
   /** Take the client's address from the first X-Forwarded-For hop (behind a trusted proxy or ingress only). */
   trustProxy: boolean;
 }
@@ -40,10 +43,21 @@ export function createHttpEdge(options: HttpEdgeOptions): HttpEdge {
     admittedFor: (req) => admitted.get(req),
     connectionOf,
     async handle(req, res, body) {
+      // A body that cannot be an operation (a malformed operationName, persisted-query hash or variables) is a 400 at once.
+      if (body !== null && typeof body === 'object') {
+        const shape = checkGraphQLRequestShape(body);
+        if (shape) {
+          const answer = JSON.stringify({ errors: [{ message: shape.message, extensions: { code: shape.code } }] });
+          res.writeHead(shape.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(answer) });
+          res.end(answer);
+          return true;
+        }
+      }
       const plain = asGraphQLRequest(body);
       if (!plain) return false;
       const connection = connectionOf(req);
-      const request = pipeline.newRequest(connection, plain, requestIdFrom(req.headers), options.fastPath ? 'fast' : 'gateway');
+      // A GET is answered by Apollo Server, which applies its CSRF rules and runs no mutation over GET.
+      const request = pipeline.newRequest(connection, plain, requestIdFrom(req.headers), options.fastPath && req.method === 'POST' ? 'fast' : 'gateway');
       let valid: boolean;
       try {
         await pipeline.connect(connection);
@@ -61,7 +75,7 @@ export function createHttpEdge(options: HttpEdgeOptions): HttpEdge {
         pipeline.finish(request, { kind: res.statusCode >= 500 ? 'failed' : 'answered', errorCodes, bytes: Number(res.getHeader('content-length') ?? 0) || undefined });
       });
       if (valid && request.path === 'fast' && options.fastPath) {
-        if (await options.fastPath(req, res, body, request.extensions)) return true;
+        if (await options.fastPath(req, res, body, { extensions: request.extensions, ...executionBoundsOf(request) })) return true;
         request.path = 'gateway';
       } else request.path = 'gateway';
       return false;

@@ -151,7 +151,7 @@ export class EdgePipeline {
     try {
       document = parse(query, { maxTokens: this.#options.maxTokens });
     } catch (error) {
-      if (error instanceof GraphQLError && /more than \d+ tokens/.test(error.message)) {
+      if (error instanceof GraphQLError && /more (?:than|that) \d+ tokens/.test(error.message)) {
         return { valid: false, refusal: new EdgeRefusal('BAD_USER_INPUT', `The document has more than ${this.#options.maxTokens} tokens.`, { extensions: { reason: 'MAX_TOKENS', limit: this.#options.maxTokens } }) };
       }
       return { valid: false, refusal: undefined };

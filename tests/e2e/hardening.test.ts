@@ -23,7 +23,6 @@ const UPDATE_LOCATIONS = `mutation($b: [LocationInput!]!) { updateLocations(batc
 const SIGN_UP = `mutation($i: SignUpInput!) { signUp(input: $i) { user { id } } }`;
 const deepObject = (depth: number) => JSON.parse('{"a":'.repeat(depth) + '1' + '}'.repeat(depth));
 /** Router fixes that need the lead's wiring (router/router.ts, router/edge/http.ts): see the hardening report. */
-const ROUTER_WIRING = { todo: 'router wiring of requestShapePlugin / checkGraphQLRequestShape pending' };
 
 describe('bad input never becomes a 500', () => {
   let stack: Stack;
@@ -97,19 +96,19 @@ describe('bad input never becomes a 500', () => {
   });
 
   describe('the router', () => {
-    it('refuses a Float literal beyond any number (1e400) 400 BAD_USER_INPUT', ROUTER_WIRING, async () => {
+    it('refuses a Float literal beyond any number (1e400) 400 BAD_USER_INPUT', async () => {
       const answer = await post(stack.routerUrl, JSON.stringify({ query: 'mutation { updateLocation(input: { lat: 1e400, lng: 31, recordedAt: "2026-01-01T00:00:00Z" }) { accepted } }' }), { authorization: `Bearer ${driver.accessToken}` });
       assert.deepEqual([answer.status, answer.codes], [400, ['BAD_USER_INPUT']]);
     });
 
-    it('answers unknown or ambiguous operation names 400 OPERATION_RESOLUTION_FAILURE', ROUTER_WIRING, async () => {
+    it('answers unknown or ambiguous operation names 400 OPERATION_RESOLUTION_FAILURE', async () => {
       for (const body of [{ query: 'query A { me { id } }', operationName: 'B' }, { query: 'query A { me { id } } query B { me { id } }' }]) {
         const answer = await post(stack.routerUrl, JSON.stringify(body));
         assert.deepEqual([answer.status, answer.codes], [400, ['OPERATION_RESOLUTION_FAILURE']]);
       }
     });
 
-    it('answers malformed persisted-query hashes and deep variables 400 with a code', ROUTER_WIRING, async () => {
+    it('answers malformed persisted-query hashes and deep variables 400 with a code', async () => {
       const hash = await post(stack.routerUrl, JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: 'zz' } } }));
       assert.deepEqual([hash.status, hash.codes], [400, ['BAD_REQUEST']]);
       const deep = await post(stack.routerUrl, JSON.stringify({ query: '{ me { id } }', variables: { v: deepObject(1_000) } }));
@@ -170,7 +169,7 @@ describe('production hardening', { skip: !process.env.DATABASE_URL && 'DATABASE_
     assert.match(await response.text(), /smartline_sql_statements_total/);
   });
 
-  it('serves no /metrics on the public port of the router or a subgraph', { todo: "platform/server.ts (the lead's) still answers /metrics on PORT" }, async () => {
+  it('serves no /metrics on the public port of the router or a subgraph', async () => {
     for (const url of [stack.routerUrl, stack.subgraph('drivers').url]) assert.equal((await fetch(url.replace('/graphql', '/metrics'))).status, 404);
   });
 });
