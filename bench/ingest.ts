@@ -74,6 +74,9 @@ async function main() {
     services.push(router);
     const gatewayOnly = await startServiceProcess('router', { ...env, ROUTER_PASSTHROUGH: 'false' });
     services.push(gatewayOnly);
+    // The same router with the edge's protective features off (authentication only): what the edge costs.
+    const edgeOff = await startServiceProcess('router', { ...env, ROUTER_EDGE: 'false' });
+    services.push(edgeOff);
 
     let started = performance.now();
     const seeded = await seedDriverRows(database.url, driverCount, 30);
@@ -103,6 +106,7 @@ async function main() {
       return result;
     };
     const viaRouter = await phase(router.url, 'through the router');
+    const viaEdgeOff = await phase(edgeOff.url, 'router, edge features off');
     const viaGateway = await phase(gatewayOnly.url, 'router, fast path off (gateway)');
     const direct = await phase(drivers.url, 'drivers subgraph directly');
     redis.disconnect();
@@ -117,6 +121,7 @@ async function main() {
 
     console.log('\nupdateLocation (accepted into the live index, 200 OK)');
     console.log(formatResult('through the router', viaRouter));
+    console.log(formatResult('router, edge features off', viaEdgeOff));
     console.log(formatResult('router, fast path off (gateway)', viaGateway));
     console.log(formatResult('drivers subgraph directly', direct));
     console.log('\nCPU per request by process, in ms, over the measured window ("bench (clients)" is the load generator)');

@@ -59,6 +59,8 @@ const environmentSchema = z.object({
   WALLET_URL: url.optional(),
   /** router: the single-subgraph fast path (router/passthrough.ts); `false` sends every request through Apollo Server. */
   ROUTER_PASSTHROUGH: z.enum(['true', 'false']).default('true'),
+  /** router: the edge's protective features (operation limits, execution bounds, rate limits, metrics); false keeps authentication only (benchmarks compare the two). */
+  ROUTER_EDGE: z.enum(['true', 'false']).default('true'),
   /** router: take the client's address from the first X-Forwarded-For hop (only behind a proxy or ingress that sets it). */
   TRUST_PROXY: z.enum(['true', 'false']).default('false'),
   /** router: rate limits (router/edge/features/rate-limits.ts), counted in Redis when REDIS_URL is set; `false` leaves the feature out. */
@@ -198,6 +200,8 @@ export interface ServiceConfig {
   readonly routerPassthrough: boolean;
   /** Client addresses (rate limits, logs) from the first X-Forwarded-For hop. */
   readonly trustProxy: boolean;
+  /** The edge's protective features on (false: authentication only; for benchmarks). */
+  readonly routerEdge: boolean;
   readonly subgraphFastExecution: boolean;
   readonly shutdownTimeoutMs: number;
   readonly serviceTokenSecret: string | undefined;
@@ -372,6 +376,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     metrics: { port: e.METRICS_PORT, onMainPort: !production && e.METRICS_PORT === undefined },
     routerPassthrough: e.ROUTER_PASSTHROUGH === 'true',
     trustProxy: e.TRUST_PROXY === 'true',
+    routerEdge: e.ROUTER_EDGE === 'true',
     subgraphFastExecution: e.SUBGRAPH_FAST_EXECUTION === 'true',
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     serviceTokenSecret: e.SERVICE_TOKEN_SECRET,

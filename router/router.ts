@@ -94,11 +94,16 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
   const limits = operationLimitsFeature({ ...config.operationLimits, production: config.production, supergraph: supergraph.current });
   const edgeFeatures: EdgeFeature[] = [
     authenticationFeature(verify),
-    limits,
-    executionBoundsFeature({ requestTimeoutMs: config.operationLimits.requestTimeoutMs, maxResponseBytes: config.operationLimits.maxResponseBytes }),
-    observabilityFeature({ registry: metrics.registry, logger }),
+    // ROUTER_EDGE=false (benchmarks only) leaves the protective features out.
+    ...(config.routerEdge
+      ? [
+          limits,
+          executionBoundsFeature({ requestTimeoutMs: config.operationLimits.requestTimeoutMs, maxResponseBytes: config.operationLimits.maxResponseBytes }),
+          observabilityFeature({ registry: metrics.registry, logger }),
+        ]
+      : []),
   ];
-  const edge = new EdgePipeline({ features: edgeFeatures, snapshot: supergraph.current, maxTokens: limits.maxTokens, logger });
+  const edge = new EdgePipeline({ features: edgeFeatures, snapshot: supergraph.current, maxTokens: config.routerEdge ? limits.maxTokens : 100_000, logger });
   const passthrough = !(options.passthrough ?? config.routerPassthrough) ? undefined : createPassthrough({ snapshot: supergraph.current, verify, client: upstream, logger, metrics });
   // The fast path answers only when it supports every feature that needs the answering path's help.
   const fastPathAllowed = edgeFeatures.every((feature) => !feature.needsPathSupport || FAST_PATH_SUPPORTS.has(feature.name));
