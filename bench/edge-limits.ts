@@ -36,8 +36,9 @@ const myTripsQuery = `${myTrips.slice(0, myTrips.indexOf('fragment TripDetails')
 const nest = (levels: number) => `query Nested { myTrips { edges { node { ${'rider { trips { edges { node { '.repeat(levels)}id${' } } } }'.repeat(levels)} } } } }`;
 const attacks: Record<string, string> = {
   'depth (myTrips → rider → trips × 60, 2.3 kB)': nest(60),
-  'aliases (800 × me, under the token limit)': `{ ${Array.from({ length: 800 }, (_, i) => `a${i}: me { id }`).join(' ')} }`,
-  'directives (700 × @include, under the token limit)': `{ me { id ${'@include(if: true) '.repeat(700)} } }`,
+  // As many as fit under the token limit (an alias costs 6 tokens, a directive 7): the largest attack the parser lets through.
+  [`aliases (${Math.floor((limits.maxTokens - 4) / 6)} × me, just under the token limit)`]: `{ ${Array.from({ length: Math.floor((limits.maxTokens - 4) / 6) }, (_, i) => `a${i}: me { id }`).join(' ')} }`,
+  [`directives (${Math.floor((limits.maxTokens - 8) / 7)} × @include, just under the token limit)`]: `{ me { id ${'@include(if: true) '.repeat(Math.floor((limits.maxTokens - 8) / 7))} } }`,
   'tokens (200 kB of fields)': `{ me { ${'id '.repeat(60_000)} } }`,
   'cost (myTrips(first: 100) → rider → trips(first: 100) × 2)': '{ myTrips(first: 100) { edges { node { rider { trips(first: 100) { edges { node { rider { trips(first: 100) { edges { node { id } } } } } } } } } } } }',
 };
