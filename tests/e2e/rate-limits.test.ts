@@ -28,7 +28,7 @@ describe('rate limits through the router', () => {
     stack = await startStack({
       subgraphs: ['accounts'],
       router: false,
-      env: { RATE_LIMIT_LOG_IN_FAILURES: '3', RATE_LIMIT_LOG_IN_BACKOFF_SECONDS: '0', RATE_LIMIT_LOG_IN_LOCKOUT_SECONDS: '1', RATE_LIMIT_USER_PER_MINUTE: '5', RATE_LIMIT_WS_CONNECTIONS_PER_USER: '2' },
+      env: { RATE_LIMITS: 'true', RATE_LIMIT_LOG_IN_FAILURES: '3', RATE_LIMIT_LOG_IN_BACKOFF_SECONDS: '0', RATE_LIMIT_LOG_IN_LOCKOUT_SECONDS: '1', RATE_LIMIT_USER_PER_MINUTE: '5', RATE_LIMIT_WS_CONNECTIONS_PER_USER: '2' },
     });
     const logger = pino({ level: 'debug', redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, { write: (line: string) => void logs.push(line) });
     router = await startRouter(loadConfig('router', stack.env), { logger });
