@@ -84,6 +84,8 @@ async function startInfra(): Promise<Infra> {
     JWT_PRIVATE_KEY: await exportPKCS8(privateKey),
     JWT_KEY_ID: 'bench-fanout',
     ACCESS_TOKEN_TTL_SECONDS: '3600',
+    // Every bench driver signs up and subscribes from this one address: the router's rate limits would refuse them.
+    RATE_LIMITS: 'false',
   };
   const services: ServiceProcess[] = [];
   const accounts = await startServiceProcess('accounts', env);

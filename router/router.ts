@@ -30,6 +30,8 @@ import { trackSupergraph } from './supergraph.ts';
 import { createHttpClient } from '../platform/http-client.ts';
 import { forwardedRoutes } from './forwarded-routes.ts';
 import { requestShapePlugin } from '../platform/request-shape.ts';
+import { closeRedis, createRedis } from '../platform/redis.ts';
+import { rateLimitsFeature } from './edge/features/rate-limits.ts';
 import { startMetricsServer } from '../platform/metrics-server.ts';
 
 export interface RouterOptions {
@@ -92,11 +94,16 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
    * order. A feature that is off is simply not in the list.
    */
   const limits = operationLimitsFeature({ ...config.operationLimits, production: config.production, supergraph: supergraph.current });
+  // Rate limits count in Redis, shared by every replica; without REDIS_URL, in this process (embedded mode).
+  const rateLimited = config.routerEdge && config.rateLimits.enabled;
+  const redis = rateLimited ? createRedis(config.redisUrl, logger, 'router') : undefined;
   const edgeFeatures: EdgeFeature[] = [
     authenticationFeature(verify),
     // ROUTER_EDGE=false (benchmarks only) leaves the protective features out.
     ...(config.routerEdge
       ? [
+          // After authentication (budgets are per user), before anything is parsed or planned.
+          ...(rateLimited ? [rateLimitsFeature({ redis, config, logger })] : []),
           limits,
           executionBoundsFeature({ requestTimeoutMs: config.operationLimits.requestTimeoutMs, maxResponseBytes: config.operationLimits.maxResponseBytes }),
           observabilityFeature({ registry: metrics.registry, logger }),
@@ -168,6 +175,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     onStopped: [
       ...features.flatMap((feature) => (feature.onStopped ? [() => feature.onStopped!()] : [])),
       async () => upstream.close(),
+      async () => closeRedis(redis),
       async () => metricsServer?.stop(),
     ],
   });

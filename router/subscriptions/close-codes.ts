@@ -25,9 +25,7 @@ export const SubscriptionCloseCodes = {
   SUBSCRIBER_ALREADY_EXISTS: 4409,
   /** A second connection_init on one socket. */
   TOO_MANY_INITIALISATION_REQUESTS: 4429,
-  /** A rate limit refused connection_init (too many sockets or connection attempts): the HTTP 429 of graphql-ws; clients back off. */
-  TOO_MANY_REQUESTS: 4429,
-  /** The edge could not decide (a store it needs is down): reconnect later (RFC 6455's Try Again Later). */
+  /** A rate limit refused connection_init (too many sockets or attempts), or the edge could not decide: reconnect later, with backoff (RFC 6455's Try Again Later; graphql-ws clients retry it). */
   TRY_AGAIN_LATER: 1013,
   /** A fault of the router's own; the client may retry. */
   INTERNAL_SERVER_ERROR: 4500,

@@ -6,6 +6,7 @@ import { decodeJwt } from 'jose';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { createRequestContext, requestIdFrom, traceContextFrom, type RequestContext } from '../../platform/context.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { rateLimitClose } from '../edge/features/rate-limits.ts';
 import { clientIp } from '../edge/http.ts';
 import type { EdgePipeline } from '../edge/pipeline.ts';
 import { EdgeRefusal, type EdgeConnection } from '../edge/types.ts';
@@ -257,10 +258,14 @@ export function attachSubscriptionSockets(options: SubscriptionSocketsOptions): 
   };
 }
 
-/** A refused connection_init as a close code: 4401 for the caller's credential, 4429 for rate limits, 4403 otherwise. */
+/**
+ * A refused connection_init as a close code: 4401 for the caller's credential; 1013 (Try Again Later) for
+ * a rate limit, which graphql-ws clients retry with their backoff (its own 4429 they treat as fatal);
+ * 4403 otherwise.
+ */
 function closeFor(refusal: EdgeRefusal): [number, string] {
   if (refusal.code === 'UNAUTHENTICATED') return [SubscriptionCloseCodes.UNAUTHORIZED, 'Unauthorized'];
-  if (refusal.code === 'RATE_LIMITED') return [SubscriptionCloseCodes.TOO_MANY_REQUESTS, 'Too many requests'];
+  if (refusal.code === 'RATE_LIMITED') return [SubscriptionCloseCodes.TRY_AGAIN_LATER, rateLimitClose(refusal).reason];
   if (refusal.code === 'SERVICE_UNAVAILABLE') return [SubscriptionCloseCodes.TRY_AGAIN_LATER, 'Try again later'];
   return [SubscriptionCloseCodes.FORBIDDEN, 'Forbidden'];
 }

@@ -87,9 +87,14 @@ describe('the demo city', () => {
 
   it('shows no demo driver on a trip', async () => {
     const admin = await stack.admin();
-    const fields = city.drivers.map((driver, i) => `d${i}: driver(id: "${driver.id}") { currentTrip { id } }`).join(' ');
-    const data = dataOf<Record<string, { currentTrip: unknown }>>(await stack.query(`query { ${fields} }`, {}, { token: admin.accessToken }));
-    assert.deepEqual(Object.values(data).filter((driver) => driver.currentTrip !== null), []);
+    const onTrips: unknown[] = [];
+    // 20 drivers per query: the router allows 30 aliases in one operation.
+    for (let start = 0; start < city.drivers.length; start += 20) {
+      const fields = city.drivers.slice(start, start + 20).map((driver, i) => `d${i}: driver(id: "${driver.id}") { currentTrip { id } }`).join(' ');
+      const data = dataOf<Record<string, { currentTrip: unknown }>>(await stack.query(`query { ${fields} }`, {}, { token: admin.accessToken }));
+      onTrips.push(...Object.values(data).filter((driver) => driver.currentTrip !== null));
+    }
+    assert.deepEqual(onTrips, []);
   });
 
   it('lets every demo rider request a trip', async () => {

@@ -14,6 +14,8 @@ import { startStack, type Stack, type TestUser } from '../support/stack.ts';
  */
 type Path = 'http (fast path on)' | 'http (gateway only)' | 'http GET' | 'graphql-ws';
 const PATHS: Path[] = ['http (fast path on)', 'http (gateway only)', 'http GET', 'graphql-ws'];
+/** Points a user may spend per minute in this suite (a query costs 1): well above what one row spends. */
+const USER_BUDGET = 60;
 
 interface Refusal {
   feature: string;
@@ -51,7 +53,8 @@ describe('the edge pipeline on every way in', () => {
   let rider: TestUser;
 
   before(async () => {
-    stack = await startStack({ subgraphs: ['accounts', 'drivers', 'trips', 'wallet'] });
+    // Rate limits on (test stacks turn them off), with a user budget the other rows never reach.
+    stack = await startStack({ subgraphs: ['accounts', 'drivers', 'trips', 'wallet'], env: { RATE_LIMITS: 'true', RATE_LIMIT_USER_PER_MINUTE: String(USER_BUDGET) } });
     gatewayOnly = await startRouter(loadConfig('router', stack.env), { passthrough: false, logger: createLogger(loadConfig('router', stack.env)) });
     rider = await stack.signUp('RIDER');
   });
@@ -104,6 +107,35 @@ describe('the edge pipeline on every way in', () => {
         if (path !== 'graphql-ws') assert.equal(answer.status, refusal.httpStatus);
       });
     }
+  }
+
+  for (const path of PATHS) {
+    it(`rate-limits refuses a user past their budget per minute on ${path} (RATE_LIMITED, Retry-After)`, async () => {
+      const user = await stack.signUp('RIDER');
+      let last: Awaited<ReturnType<typeof send>> | undefined;
+      if (path === 'graphql-ws') {
+        // One socket, many operations: the budget counts operations, not sockets.
+        const socket = await TestSocket.connect(stack.routerUrl, user.accessToken);
+        for (let i = 0; i <= USER_BUDGET; i++) {
+          socket.subscribe(`op${i}`, '{ me { id } }');
+          const message = await socket.next(`op${i}`);
+          last = { status: 0, code: message.payload?.[0]?.extensions?.code, reason: message.payload?.[0]?.extensions?.reason };
+        }
+        await socket.close();
+        assert.equal(last!.code, 'RATE_LIMITED');
+        return;
+      }
+      const url = path === 'http (gateway only)' ? gatewayOnly.url : stack.routerUrl;
+      for (let i = 0; i <= USER_BUDGET; i++) {
+        const headers: Record<string, string> = { 'content-type': 'application/json', 'apollo-require-preflight': 'true', authorization: `Bearer ${user.accessToken}` };
+        const response: Response = path === 'http GET' ? await fetch(`${url}?${new URLSearchParams({ query: '{ me { id } }' })}`, { headers }) : await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query: '{ me { id } }' }) });
+        const body = (await response.json()) as any;
+        last = { status: response.status, code: body.errors?.[0]?.extensions?.code, body: { ...body, retryAfter: response.headers.get('retry-after'), remaining: response.headers.get('ratelimit-remaining') } };
+        if (i < USER_BUDGET) assert.equal(response.status, 200, `operation ${i + 1} is within the budget`);
+      }
+      assert.deepEqual([last!.status, last!.code], [429, 'RATE_LIMITED']);
+      assert.ok(Number(last!.body.retryAfter) >= 1, 'Retry-After says when to come back');
+    });
   }
 
   for (const path of PATHS.filter((p) => p !== 'graphql-ws')) {
