@@ -71,6 +71,9 @@ async function main() {
     services.push(router);
     const gatewayOnly = await startServiceProcess('router', { ...env, ...urls, ROUTER_PASSTHROUGH: 'false' });
     services.push(gatewayOnly);
+    // The same router with the edge's protective features off (authentication only): what the edge costs.
+    const edgeOff = await startServiceProcess('router', { ...env, ...urls, ROUTER_EDGE: 'false' });
+    services.push(edgeOff);
 
     // Online drivers of every type around the city centre, so most pickups have an ETA to compute.
     const drivers = await seedDriverRows(database.url, driverCount, 8);
@@ -83,7 +86,8 @@ async function main() {
         await store.ingest(driver, [{ lat: driver.lat, lng: driver.lng, heading: null, speedKmh: null, accuracyM: 5, recordedAt: now }], { rateLimited: false, now });
       });
 
-    const riders = await mintTokens(env, Array.from({ length: 50 }, () => ({ userId: randomUUID(), role: 'RIDER' as const })));
+    // Enough riders that none passes the router's budget per user (600 operations a minute) at the benchmark's rates.
+    const riders = await mintTokens(env, Array.from({ length: 500 }, () => ({ userId: randomUUID(), role: 'RIDER' as const })));
     const around = (spreadKm: number) => ({ lat: CAIRO.lat + ((Math.random() - 0.5) * spreadKm) / 111.2, lng: CAIRO.lng + ((Math.random() - 0.5) * spreadKm) / 96.3 });
     // Random trips, except the rare pair closer than pricing's shortest trip (an expected BAD_USER_INPUT).
     const trip = (): { pickup: LatLngPoint; dropoff: LatLngPoint } => {
@@ -102,6 +106,7 @@ async function main() {
       return loadInChild(script, { url, warmupMs, durationMs, concurrency, ratePerSecond: rate, workload: workloadOf(query) });
     };
     const viaRouter = await phase(router.url, VIA_ROUTER);
+    const viaEdgeOff = await phase(edgeOff.url, VIA_ROUTER);
     const viaGateway = await phase(gatewayOnly.url, VIA_ROUTER);
     const pricingOnly = await phase(urls.PRICING_URL, PRICING_ONLY);
 
@@ -113,6 +118,7 @@ async function main() {
 
     console.log('\nfareEstimates (200 OK without errors)');
     console.log(formatResult('through the router', viaRouter));
+    console.log(formatResult('router, edge features off', viaEdgeOff));
     console.log(formatResult('router, fast path off (gateway)', viaGateway));
     console.log(formatResult('pricing subgraph alone (no ETA)', pricingOnly));
     console.log(`sample at the centre: ${sample.data?.fareEstimates.map((quote) => `${quote.vehicleType} ${quote.fare.amount} EGP, ETA ${quote.pickupEtaS ?? '—'} s`).join('; ')}`);
