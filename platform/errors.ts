@@ -17,8 +17,10 @@ export const ErrorCodes = {
   QUOTE_INVALID: { message: 'The quote is unknown, expired, tampered with or already used.', httpStatus: 400 },
   NO_DRIVERS_FOUND: { message: 'No driver accepted the trip; it was cancelled at no charge.', httpStatus: 409 },
   INSUFFICIENT_FUNDS: { message: 'The balance does not cover this amount.', httpStatus: 409 },
+  CREDIT_LIMIT_EXCEEDED: { message: 'This would take the partner account past its credit limit.', httpStatus: 409 },
   COMMISSION_DEBT_LIMIT: { message: 'Your commission debt has reached the limit; settle it before going online.', httpStatus: 403 },
   PERSISTED_QUERY_NOT_IN_LIST: { message: 'This operation is not in the persisted query list.', httpStatus: 400 },
+  PERSISTED_QUERY_NOT_FOUND: { message: 'No persisted operation has this id.', httpStatus: 404 },
   SERVICE_UNAVAILABLE: { message: 'The service is not ready.', httpStatus: 503 },
   INTERNAL_SERVER_ERROR: { message: 'Something went wrong on our side.', httpStatus: 500 },
 } as const;

@@ -12,7 +12,7 @@ import type { RouterContext } from '../subgraph-data-source.ts';
 import { executionBoundsOf } from './features/execution-bounds.ts';
 import { ERROR_CODES } from './http.ts';
 import type { EdgePipeline } from './pipeline.ts';
-import { EdgeRefusal, type EdgeConnection, type EdgeRequest } from './types.ts';
+import { EdgeRefusal, type EdgeConnection, type EdgeRequest, type PersistedReference } from './types.ts';
 
 /** What the router's context carries for the edge: the connection, and the operation if admitted before Apollo Server. */
 export interface EdgeContext {
@@ -30,7 +30,7 @@ export function edgeApolloPlugin(pipeline: EdgePipeline): ApolloServerPlugin<Rou
           if (contextValue.edgeRequest || !operation) return;
           const edgeRequest = pipeline.newRequest(
             contextValue.edgeConnection,
-            { query: http.query ?? '', operationName: http.operationName, variables: http.variables },
+            { query: http.query ?? '', operationName: http.operationName, variables: http.variables, persisted: persistedReferenceOf(http.extensions) },
             contextValue.requestId ?? requestIdFrom(contextValue.edgeConnection.headers),
             'gateway',
           );
@@ -64,6 +64,12 @@ export function edgeApolloPlugin(pipeline: EdgePipeline): ApolloServerPlugin<Rou
       };
     },
   };
+}
+
+/** The automatic persisted query's hash Apollo Server resolved the text from (or registered it under), if any. */
+function persistedReferenceOf(extensions: Record<string, unknown> | undefined): PersistedReference | undefined {
+  const persisted = extensions?.persistedQuery as { sha256Hash?: unknown } | undefined;
+  return typeof persisted?.sha256Hash === 'string' ? { id: persisted.sha256Hash.toLowerCase(), protocol: 'persistedQuery' } : undefined;
 }
 
 /** A refusal as Apollo Server renders errors thrown before execution: its HTTP status and headers ride along. */

@@ -8,12 +8,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestIdFrom } from '../../platform/context.ts';
-import { asGraphQLRequest } from '../../platform/graphql-request.ts';
+import { asGraphQLRequest, type GraphQLRequestBody } from '../../platform/graphql-request.ts';
 import { checkGraphQLRequestShape } from '../../platform/request-shape.ts';
 import type { FastPathEdge } from '../passthrough.ts';
 import { executionBoundsOf } from './features/execution-bounds.ts';
 import type { EdgePipeline } from './pipeline.ts';
-import { EdgeRefusal, type EdgeConnection, type EdgeRequest } from './types.ts';
+import { EdgeRefusal, type EdgeConnection, type EdgeRequest, type PersistedReference } from './types.ts';
 
 export interface HttpEdgeOptions {
   pipeline: EdgePipeline;
@@ -53,7 +53,8 @@ export function createHttpEdge(options: HttpEdgeOptions): HttpEdge {
           return true;
         }
       }
-      const plain = asGraphQLRequest(body);
+      // By id: POST only (a GET's query string is read again by Apollo Server, which looks the id up in its cache).
+      const plain = asGraphQLRequest(body) ?? (req.method === 'POST' ? asPersistedRequest(body) : undefined);
       if (!plain) return false;
       const connection = connectionOf(req);
       // A GET is answered by Apollo Server, which applies its CSRF rules and runs no mutation over GET.
@@ -61,6 +62,12 @@ export function createHttpEdge(options: HttpEdgeOptions): HttpEdge {
       let valid: boolean;
       try {
         await pipeline.connect(connection);
+        if (request.persisted) {
+          await pipeline.resolve(request);
+          // No feature knows the id: an automatic persisted query, looked up (and admitted) in Apollo Server.
+          if (request.query === '') return false;
+          asResolvedBody(body as Record<string, unknown>, request.query);
+        }
         ({ valid } = await pipeline.admit(request));
       } catch (error) {
         if (!(error instanceof EdgeRefusal)) throw error;
@@ -81,6 +88,45 @@ export function createHttpEdge(options: HttpEdgeOptions): HttpEdge {
       return false;
     },
   };
+}
+
+/** Longest `documentId` taken (ours are 64 hex digits; other registries' ids are short too). */
+const MAX_DOCUMENT_ID_CHARS = 256;
+
+/**
+ * A POST body naming a persisted operation by id: `documentId` (with or without the text), or
+ * `extensions.persistedQuery` without the text (with the text it registers an automatic persisted query:
+ * Apollo Server's). Undefined for anything else. The shape was checked before (checkGraphQLRequestShape).
+ */
+export function asPersistedRequest(body: unknown): (GraphQLRequestBody & { persisted: PersistedReference }) | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const { query, operationName, variables, extensions, documentId, ...rest } = body as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) return undefined;
+  if (query !== undefined && query !== null && typeof query !== 'string') return undefined;
+  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return undefined;
+  if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) return undefined;
+  const text = typeof query === 'string' ? query : '';
+  const common = { query: text, operationName: operationName ?? undefined, variables: (variables ?? undefined) as Record<string, unknown> | undefined };
+  if (documentId !== undefined && documentId !== null) {
+    if (typeof documentId !== 'string' || documentId.length === 0 || documentId.length > MAX_DOCUMENT_ID_CHARS) return undefined;
+    return { ...common, persisted: { id: documentId, protocol: 'documentId' } };
+  }
+  const persistedQuery = extensions !== null && typeof extensions === 'object' ? (extensions as Record<string, unknown>).persistedQuery : undefined;
+  if (text !== '' || persistedQuery === null || typeof persistedQuery !== 'object') return undefined;
+  const hash = (persistedQuery as Record<string, unknown>).sha256Hash;
+  return typeof hash === 'string' ? { ...common, persisted: { id: hash.toLowerCase(), protocol: 'persistedQuery' } } : undefined;
+}
+
+/** The body, in place, as the plain operation a persisted id resolved to (what the fast path and Apollo Server read). */
+function asResolvedBody(body: Record<string, unknown>, query: string): void {
+  body.query = query;
+  delete body.documentId;
+  const extensions = body.extensions as Record<string, unknown> | undefined | null;
+  if (extensions && typeof extensions === 'object') {
+    const { persistedQuery: _resolved, ...others } = extensions;
+    if (Object.keys(others).length > 0) body.extensions = others;
+    else delete body.extensions;
+  } else delete body.extensions;
 }
 
 /** Where Apollo Server notes the codes of the errors it answered with, for the response stage. */

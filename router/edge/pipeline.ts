@@ -15,7 +15,7 @@ import { getOperationAST, GraphQLError, parse, specifiedRules, validate, type Do
 import { isErrorCode } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { SupergraphSnapshot } from '../supergraph.ts';
-import { EdgeRefusal, type EdgeConnection, type EdgeFeature, type EdgeOutcome, type EdgePath, type EdgeRequest } from './types.ts';
+import { EdgeRefusal, type EdgeConnection, type EdgeFeature, type EdgeOutcome, type EdgePath, type EdgeRequest, type PersistedReference } from './types.ts';
 
 /** Documents longer than this are parsed every time (not cached): a client sending distinct huge documents must not fill memory. */
 const MAX_CACHED_QUERY_CHARS = 20_000;
@@ -47,6 +47,8 @@ export class EdgePipeline {
   readonly #options: EdgePipelineOptions;
   readonly #rules: readonly ValidationRule[];
   readonly #documents = new WeakMap<SupergraphSnapshot, Map<string, Parsed>>();
+  /** Requests whose resolve stage ran (the transports may run it before `admit`, to decide who answers). */
+  readonly #resolved = new WeakSet<EdgeRequest>();
 
   constructor(options: EdgePipelineOptions) {
     this.#options = options;
@@ -58,12 +60,18 @@ export class EdgePipeline {
     return { ...parts, principal: undefined, state: new Map() };
   }
 
-  newRequest(connection: EdgeConnection, body: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null }, requestId: string, path: EdgePath): EdgeRequest {
+  newRequest(
+    connection: EdgeConnection,
+    body: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null; persisted?: PersistedReference },
+    requestId: string,
+    path: EdgePath,
+  ): EdgeRequest {
     return {
       connection,
       requestId,
       path,
       query: body.query,
+      persisted: body.persisted,
       operationName: body.operationName ?? undefined,
       variables: body.variables ?? {},
       document: undefined,
@@ -91,8 +99,28 @@ export class EdgePipeline {
     }
   }
 
-  /** The request stage, parsing and validation, then the operation stage. Throws an EdgeRefusal. */
+  /**
+   * The resolve stage, once per request (after connect: the caller is known): features may set the
+   * document's text from a persisted id, or refuse. `admit` runs it if the transport did not.
+   */
+  async resolve(request: EdgeRequest): Promise<void> {
+    if (this.#resolved.has(request)) return;
+    this.#resolved.add(request);
+    for (const feature of this.features) if (feature.resolveDocument) await feature.resolveDocument(request);
+  }
+
+  /**
+   * Parses and validates a document into the cache of the current supergraph (a persisted operation,
+   * before anyone sends it). False when it does not parse or validate, or a feature's rule refuses it.
+   */
+  warm(query: string): boolean {
+    const parsed = this.#parse(this.#options.snapshot(), query);
+    return parsed.valid && !parsed.refusal;
+  }
+
+  /** The resolve and request stages, parsing and validation, then the operation stage. Throws an EdgeRefusal. */
   async admit(request: EdgeRequest): Promise<AdmitResult> {
+    await this.resolve(request);
     for (const feature of this.features) if (feature.request) await feature.request(request);
     const snapshot = this.#options.snapshot();
     const parsed = this.#parse(snapshot, request.query);
@@ -121,6 +149,7 @@ export class EdgePipeline {
 
   /** Admits an operation Apollo Server already parsed and validated (GET, automatic persisted queries). */
   async admitParsed(request: EdgeRequest, document: DocumentNode, operation: OperationDefinitionNode, schema: GraphQLSchema): Promise<void> {
+    await this.resolve(request);
     for (const feature of this.features) if (feature.request) await feature.request(request);
     const refusal = this.#featureRules(schema, document);
     if (refusal) throw refusal;

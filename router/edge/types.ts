@@ -8,6 +8,8 @@
  *
  * Stages, in order (each feature's hook runs in the order features are listed):
  *   connect    once per connection: a WebSocket's connection_init (an HTTP request is its own connection)
+ *   resolve    the caller is known: the document's text may be set from a persisted operation's id
+ *              (`resolveDocument`), or the operation refused for how it was sent (safelisting)
  *   request    before parsing: the caller is known (authentication), nothing is parsed yet
  *   operation  parsed and validated against the API schema, before planning
  *   response   after the answer was sent (or refused): metrics, logs, penalties for failed log-ins
@@ -37,13 +39,28 @@ export interface EdgeConnection {
   readonly state: Map<string, unknown>;
 }
 
+/**
+ * An operation named by id instead of (or beside) its text: Apollo's `extensions.persistedQuery
+ * { version: 1, sha256Hash }` (persisted query lists and automatic persisted queries), or `documentId`.
+ */
+export interface PersistedReference {
+  readonly id: string;
+  readonly protocol: 'persistedQuery' | 'documentId';
+}
+
 /** One GraphQL operation at the edge. */
 export interface EdgeRequest {
   readonly connection: EdgeConnection;
   readonly requestId: string;
   /** Decided before the operation stage; a feature only the gateway supports makes it 'gateway'. */
   path: EdgePath;
-  readonly query: string;
+  /**
+   * The document's text. Empty when the caller sent only a persisted id, until a feature's
+   * `resolveDocument` sets it; nothing may change it after the resolve stage.
+   */
+  query: string;
+  /** The persisted operation the caller named by id, if any (the text may have come with it). */
+  readonly persisted?: PersistedReference;
   readonly operationName: string | undefined;
   readonly variables: Readonly<Record<string, unknown>>;
   /** Set by the pipeline's parse step, before the operation stage. */
@@ -87,6 +104,12 @@ export interface EdgeFeature {
   connect?(connection: EdgeConnection): MaybePromise<void>;
   /** A WebSocket closed: give back what `connect` took. */
   disconnect?(connection: EdgeConnection): void;
+  /**
+   * After connect (the caller is known), before the request stage: may set `request.query` from
+   * `request.persisted` (a persisted operation's id), or refuse how the operation was sent. Runs once per
+   * request, also for operations Apollo Server already parsed (the text is then Apollo Server's).
+   */
+  resolveDocument?(request: EdgeRequest): MaybePromise<void>;
   request?(request: EdgeRequest): MaybePromise<void>;
   operation?(request: EdgeRequest): MaybePromise<void>;
   response?(request: EdgeRequest, outcome: EdgeOutcome): void;
