@@ -1,4 +1,4 @@
-import { DEFAULT_PORTS, type ServiceConfig, type SubgraphName } from './config.ts';
+import { DEFAULT_PORTS, type ServiceConfig, type ServiceName, type SubgraphName } from './config.ts';
 import type { TraceContext } from './context.ts';
 import { AppError, isErrorCode } from './errors.ts';
 import { createHttpClient, type HttpResponse } from './http-client.ts';
@@ -6,9 +6,11 @@ import type { Logger } from './logger.ts';
 import { loadServiceTokenSecret, mintServiceToken, SERVICE_TOKEN_HEADER, SERVICE_TOKEN_TTL_MS } from './service-auth.ts';
 
 export interface ServiceClientOptions {
-  caller: SubgraphName;
+  caller: ServiceName;
   target: SubgraphName;
   config: ServiceConfig;
+  /** Where the target answers, read at every call (the router: its supergraph's URL); default config.subgraphUrls. */
+  url?: () => string | undefined;
   logger: Logger;
   /** Per-request timeout (default 2 s). */
   timeoutMs?: number;
@@ -50,7 +52,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
 
   return {
     async request<TData>(query: string, variables?: Record<string, unknown>, requestOptions: ServiceRequestOptions = {}): Promise<TData> {
-      const url = config.subgraphUrls[target] ?? `http://localhost:${DEFAULT_PORTS[target]}/graphql`;
+      const url = options.url?.() ?? config.subgraphUrls[target] ?? `http://localhost:${DEFAULT_PORTS[target]}/graphql`;
       const headers: Record<string, string> = { 'content-type': 'application/json', [SERVICE_TOKEN_HEADER]: token() };
       if (requestOptions.requestId) headers['x-request-id'] = requestOptions.requestId;
       if (requestOptions.trace) headers.traceparent = requestOptions.trace.traceparent;

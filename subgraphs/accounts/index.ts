@@ -11,6 +11,7 @@ import { permissions } from './permissions.ts';
 import { resolvers } from './resolvers.ts';
 import { AccountsService } from './service.ts';
 import { loadSigningKey } from './signing-key.ts';
+import { PartnersService } from './partners/service.ts';
 
 export const JWKS_PATH = '/.well-known/jwks.json';
 
@@ -23,11 +24,12 @@ export const accountsSubgraph: SubgraphSetup = {
     const { issuer, audience, accessTokenTtlSeconds, refreshTokenTtlSeconds } = config.jwt;
     // The demo password (platform/demo-city.ts) is published: production never accepts it.
     const accounts = new AccountsService({ hasher: new PasswordHasher(), signingKey, issuer, audience, accessTokenTtlSeconds, refreshTokenTtlSeconds, acceptDemoPassword: !config.production });
+    const partners = new PartnersService({ signingKey, issuer, audience });
     return {
       typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
       resolvers,
       permissions,
-      contextExtras: (em) => createAccountsExtras(em, accounts),
+      contextExtras: (em) => createAccountsExtras(em, accounts, partners),
       verifyToken: createTokenVerifier({ jwks: signingKey.jwks, issuer, audience }),
       routes: {
         [JWKS_PATH]: (_req, res) => {

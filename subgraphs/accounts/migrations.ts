@@ -1,5 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 import type { MigrationEntry } from '../../platform/db.ts';
+import { partnersMigration } from './partners/migrations.ts';
 
 class CreateUsersAndRefreshTokens extends Migration {
   override up() {
@@ -27,4 +28,4 @@ class CreateUsersAndRefreshTokens extends Migration {
   }
 }
 
-export const migrations: MigrationEntry[] = [{ name: '0001_users_and_refresh_tokens', class: CreateUsersAndRefreshTokens }];
+export const migrations: MigrationEntry[] = [{ name: '0001_users_and_refresh_tokens', class: CreateUsersAndRefreshTokens }, partnersMigration];

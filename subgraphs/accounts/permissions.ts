@@ -1,11 +1,13 @@
+import { partnersPermissions } from './partners/permissions.ts';
 import { allow, FEDERATION_RULES, FEDERATION_TYPE_RULES, isAuthenticated, ownedBy, type IRules } from '../../platform/rules.ts';
 
 const isSelfOrAdmin = ownedBy<{ id: string }>('User', (user) => user.id);
 
 export const permissions: IRules = {
-  Query: { ...FEDERATION_RULES, me: isAuthenticated },
-  Mutation: { signUp: allow, logIn: allow, refreshSession: allow, logOut: allow },
+  Query: { ...FEDERATION_RULES, me: isAuthenticated, ...partnersPermissions.Query },
+  Mutation: { signUp: allow, logIn: allow, refreshSession: allow, logOut: allow, ...partnersPermissions.Mutation },
   User: { id: isAuthenticated, name: isAuthenticated, role: isAuthenticated, phone: isSelfOrAdmin, createdAt: isSelfOrAdmin },
   AuthPayload: allow,
+  ...partnersPermissions.types,
   ...FEDERATION_TYPE_RULES,
 };

@@ -44,7 +44,7 @@ describe('service tokens', () => {
 
   it('are refused when malformed or naming an unknown service', () => {
     rejects('not-a-token', 'TOKEN_INVALID');
-    rejects(mintServiceToken({ caller: 'router' as 'trips', target: 'drivers', secret, now }), 'TOKEN_INVALID');
+    rejects(mintServiceToken({ caller: 'billing' as 'trips', target: 'drivers', secret, now }), 'TOKEN_INVALID');
   });
 });
 

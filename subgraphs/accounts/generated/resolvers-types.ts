@@ -2,6 +2,8 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { User as UserEntity } from '../entities.ts';
 import type { Session } from '../service.ts';
+import type { PartnerRecord, ApiKeyRecord } from '../partners/repository.ts';
+import type { CreatedApiKey as CreatedApiKeyResult, ApiKeyGrant as ApiKeyGrantResult } from '../partners/service.ts';
 import type { AccountsContext } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -18,6 +20,39 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** An API key of a partner. The key itself is shown once, when created or rotated; only its SHA-256 is stored. */
+export type ApiKey = {
+  __typename?: 'ApiKey';
+  createdAt: Scalars['DateTime']['output'];
+  /** A rotated key stops working at this time. */
+  expiresAt?: Maybe<Scalars['DateTime']['output']>;
+  id: Scalars['ID']['output'];
+  /** When the key was last exchanged at the router (recorded at most once a minute). */
+  lastUsedAt?: Maybe<Scalars['DateTime']['output']>;
+  name: Scalars['String']['output'];
+  /** The persisted operations (by manifest name) the key may run; empty: none yet. */
+  operations: Array<Scalars['String']['output']>;
+  partnerId: Scalars['ID']['output'];
+  /** The public part of the key (slk_<prefix>_...): names it in lists and logs. */
+  prefix: Scalars['String']['output'];
+  /** The key that replaced this one by rotation. */
+  replacedById?: Maybe<Scalars['ID']['output']>;
+  requestsPerMinute: Scalars['Int']['output'];
+  revokedAt?: Maybe<Scalars['DateTime']['output']>;
+};
+
+/** What the router needs to serve a partner's key: a PARTNER access token and the key's limits. */
+export type ApiKeyGrant = {
+  __typename?: 'ApiKeyGrant';
+  /** ES256 JWT, role PARTNER, subject the partner organisation; at most 5 minutes, never past the key's own end. */
+  accessToken: Scalars['String']['output'];
+  expiresAt: Scalars['DateTime']['output'];
+  keyId: Scalars['ID']['output'];
+  operations: Array<Scalars['String']['output']>;
+  partnerId: Scalars['ID']['output'];
+  requestsPerMinute: Scalars['Int']['output'];
+};
+
 export type AuthPayload = {
   __typename?: 'AuthPayload';
   /** ES256 JWT, valid for 15 minutes. */
@@ -29,13 +64,64 @@ export type AuthPayload = {
   user: User;
 };
 
+export type CreateApiKeyInput = {
+  /** What the key is for, 1 to 100 characters. */
+  name: Scalars['String']['input'];
+  /** Manifest operation names the key may run (at most 500); null or empty: none yet. */
+  operations?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** The key's budget, 1 to 100000 points per minute (a query costs 1, a mutation 2). */
+  requestsPerMinute: Scalars['Int']['input'];
+};
+
+export type CreatePartnerInput = {
+  /** 1 to 100 characters. */
+  name: Scalars['String']['input'];
+};
+
+/** A new API key and the key itself, shown only in this answer. */
+export type CreatedApiKey = {
+  __typename?: 'CreatedApiKey';
+  apiKey: ApiKey;
+  /** slk_<prefix>_<secret>. Send it as `x-api-key: <key>` or `Authorization: ApiKey <key>`. */
+  key: Scalars['String']['output'];
+};
+
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Creates an API key for a partner (admins). The answer is the only time the key itself is shown. */
+  createApiKey: CreatedApiKey;
+  /** Creates a partner organisation (admins). Its API keys call the API as role PARTNER. */
+  createPartner: Partner;
+  /** The router exchanges a partner's API key for a short-lived PARTNER access token (router only). */
+  exchangeApiKey: ApiKeyGrant;
   logIn: AuthPayload;
   /** Revokes the session the refresh token belongs to. Always true, also for unknown tokens. */
   logOut: Scalars['Boolean']['output'];
   refreshSession: AuthPayload;
+  /** Revokes an API key at once (admins); revoking a revoked key changes nothing. Routers stop accepting it within a minute. */
+  revokeApiKey: ApiKey;
+  /**
+   * Replaces an API key with a new one (same partner, name, operations and budget; admins). The old key
+   * keeps working for overlapSeconds (0 to 604800) and then stops; the new key is shown only in this answer.
+   */
+  rotateApiKey: CreatedApiKey;
   signUp: AuthPayload;
+};
+
+
+export type MutationCreateApiKeyArgs = {
+  input: CreateApiKeyInput;
+  partnerId: Scalars['ID']['input'];
+};
+
+
+export type MutationCreatePartnerArgs = {
+  input: CreatePartnerInput;
+};
+
+
+export type MutationExchangeApiKeyArgs = {
+  key: Scalars['String']['input'];
 };
 
 
@@ -55,14 +141,44 @@ export type MutationRefreshSessionArgs = {
 };
 
 
+export type MutationRevokeApiKeyArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationRotateApiKeyArgs = {
+  id: Scalars['ID']['input'];
+  overlapSeconds: Scalars['Int']['input'];
+};
+
+
 export type MutationSignUpArgs = {
   input: SignUpInput;
+};
+
+/** A partner organisation: its API keys call the API as role PARTNER, with the organisation's id as the user id. */
+export type Partner = {
+  __typename?: 'Partner';
+  /** Its API keys, newest first, revoked and rotated ones included (never the key itself). */
+  apiKeys: Array<ApiKey>;
+  createdAt: Scalars['DateTime']['output'];
+  id: Scalars['ID']['output'];
+  name: Scalars['String']['output'];
 };
 
 export type Query = {
   __typename?: 'Query';
   /** The signed-in user. */
   me?: Maybe<User>;
+  /** One partner organisation (admins); null when there is none with this id. */
+  partner?: Maybe<Partner>;
+  /** Partner organisations, oldest first (admins). */
+  partners: Array<Partner>;
+};
+
+
+export type QueryPartnerArgs = {
+  id: Scalars['ID']['input'];
 };
 
 export type Role =
@@ -189,30 +305,67 @@ export type FederationReferenceTypes = {
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
-  AuthPayload: ResolverTypeWrapper<Session>;
+  ApiKey: ResolverTypeWrapper<ApiKeyRecord>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  ApiKeyGrant: ResolverTypeWrapper<ApiKeyGrantResult>;
+  AuthPayload: ResolverTypeWrapper<Session>;
+  CreateApiKeyInput: CreateApiKeyInput;
+  CreatePartnerInput: CreatePartnerInput;
+  CreatedApiKey: ResolverTypeWrapper<CreatedApiKeyResult>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Partner: ResolverTypeWrapper<PartnerRecord>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Role: Role;
   SignUpInput: SignUpInput;
   SignUpRole: SignUpRole;
   User: ResolverTypeWrapper<UserEntity>;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
-  AuthPayload: Session;
+  ApiKey: ApiKeyRecord;
+  ID: Scalars['ID']['output'];
   String: Scalars['String']['output'];
+  Int: Scalars['Int']['output'];
+  ApiKeyGrant: ApiKeyGrantResult;
+  AuthPayload: Session;
+  CreateApiKeyInput: CreateApiKeyInput;
+  CreatePartnerInput: CreatePartnerInput;
+  CreatedApiKey: CreatedApiKeyResult;
   DateTime: Scalars['DateTime']['output'];
   Mutation: Record<PropertyKey, never>;
   Boolean: Scalars['Boolean']['output'];
+  Partner: PartnerRecord;
   Query: Record<PropertyKey, never>;
   SignUpInput: SignUpInput;
   User: UserEntity;
-  ID: Scalars['ID']['output'];
+};
+
+export type ApiKeyResolvers<ContextType = AccountsContext, ParentType extends ResolversParentTypes['ApiKey'] = ResolversParentTypes['ApiKey']> = {
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  expiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lastUsedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  operations?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  partnerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  prefix?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  replacedById?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  requestsPerMinute?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+};
+
+export type ApiKeyGrantResolvers<ContextType = AccountsContext, ParentType extends ResolversParentTypes['ApiKeyGrant'] = ResolversParentTypes['ApiKeyGrant']> = {
+  accessToken?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  keyId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  operations?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  partnerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  requestsPerMinute?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type AuthPayloadResolvers<ContextType = AccountsContext, ParentType extends ResolversParentTypes['AuthPayload'] = ResolversParentTypes['AuthPayload']> = {
@@ -222,19 +375,38 @@ export type AuthPayloadResolvers<ContextType = AccountsContext, ParentType exten
   user?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
 };
 
+export type CreatedApiKeyResolvers<ContextType = AccountsContext, ParentType extends ResolversParentTypes['CreatedApiKey'] = ResolversParentTypes['CreatedApiKey']> = {
+  apiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType>;
+  key?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
 
 export type MutationResolvers<ContextType = AccountsContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  createApiKey?: Resolver<ResolversTypes['CreatedApiKey'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'input' | 'partnerId'>>;
+  createPartner?: Resolver<ResolversTypes['Partner'], ParentType, ContextType, RequireFields<MutationCreatePartnerArgs, 'input'>>;
+  exchangeApiKey?: Resolver<ResolversTypes['ApiKeyGrant'], ParentType, ContextType, RequireFields<MutationExchangeApiKeyArgs, 'key'>>;
   logIn?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLogInArgs, 'password' | 'phone'>>;
   logOut?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLogOutArgs, 'refreshToken'>>;
   refreshSession?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationRefreshSessionArgs, 'refreshToken'>>;
+  revokeApiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
+  rotateApiKey?: Resolver<ResolversTypes['CreatedApiKey'], ParentType, ContextType, RequireFields<MutationRotateApiKeyArgs, 'id' | 'overlapSeconds'>>;
   signUp?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignUpArgs, 'input'>>;
+};
+
+export type PartnerResolvers<ContextType = AccountsContext, ParentType extends ResolversParentTypes['Partner'] = ResolversParentTypes['Partner']> = {
+  apiKeys?: Resolver<Array<ResolversTypes['ApiKey']>, ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type QueryResolvers<ContextType = AccountsContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   me?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  partner?: Resolver<Maybe<ResolversTypes['Partner']>, ParentType, ContextType, RequireFields<QueryPartnerArgs, 'id'>>;
+  partners?: Resolver<Array<ResolversTypes['Partner']>, ParentType, ContextType>;
 };
 
 export type UserResolvers<ContextType = AccountsContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
@@ -247,9 +419,13 @@ export type UserResolvers<ContextType = AccountsContext, ParentType extends Reso
 };
 
 export type Resolvers<ContextType = AccountsContext> = {
+  ApiKey?: ApiKeyResolvers<ContextType>;
+  ApiKeyGrant?: ApiKeyGrantResolvers<ContextType>;
   AuthPayload?: AuthPayloadResolvers<ContextType>;
+  CreatedApiKey?: CreatedApiKeyResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
+  Partner?: PartnerResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 };
