@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { AppError, isErrorCode } from '../../platform/errors.ts';
 import type { Money } from '../../platform/money.ts';
 import type { ServiceRequestOptions } from '../../platform/service-client.ts';
 
@@ -38,20 +39,124 @@ export interface WalletRequester {
   request<T>(query: string, variables?: Record<string, unknown>, options?: ServiceRequestOptions): Promise<T>;
 }
 
-const HOLD = `mutation HoldTripFare($tripId: ID!, $riderId: ID!, $amount: MoneyInput!) {
-  holdTripFare(tripId: $tripId, riderId: $riderId, amount: $amount) { tripId status amount { amount currency } }
+/**
+ * How holds are sent: the holds of bookings arriving together go in one `holdTripFares` call (one HTTP
+ * request, one GraphQL execution and one ledger batch in the wallet for all of them).
+ */
+export interface FareHoldBatching {
+  /** Most holds in one call (the wallet takes at most 200). Default 200. */
+  maxBatch?: number;
+  /**
+   * Calls to the wallet at once. Holds asked while they are all in flight wait and go together in the
+   * next, so under load a call carries whatever arrived during the previous one. Default 1.
+   */
+  maxInFlight?: number;
+  /** How long a hold waits for others before its call goes; 0 (default): the rest of this turn of the event loop. */
+  windowMs?: number;
+}
+
+const HOLDS = `mutation HoldTripFares($holds: [TripFareHoldInput!]!) {
+  holdTripFares(holds: $holds) { tripId hold { tripId status amount { amount currency } } error { code message reason } }
 }`;
 const RELEASE = `mutation ReleaseTripFare($tripId: ID!) { releaseTripFare(tripId: $tripId) { tripId status amount { amount currency } } }`;
 
-export function httpFareHolds(wallet: WalletRequester): FareHolds {
+interface HoldResult {
+  tripId: string;
+  hold: FareHold | null;
+  error: { code: string; message: string; reason: string | null } | null;
+}
+
+interface WaitingHold {
+  request: FareHoldRequest;
+  options: ServiceRequestOptions | undefined;
+  resolve(hold: FareHold): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * The wallet's fare holds over HTTP. Holds are coalesced (`FareHoldBatching`); each booking still gets
+ * its own answer: its hold, or the wallet's refusal of it as an AppError with the wallet's code
+ * (INSUFFICIENT_FUNDS, CONFLICT with its reason, ...), as `holdTripFare` would have thrown it. When the
+ * call itself fails (SERVICE_UNAVAILABLE: the wallet did not answer), every hold in it fails with it.
+ */
+export function httpFareHolds(wallet: WalletRequester, batching: FareHoldBatching = {}): FareHolds {
+  const holds = new FareHoldBatcher(wallet, batching);
   return {
-    async hold({ tripId, riderId, amount }, options) {
-      return (await wallet.request<{ holdTripFare: FareHold }>(HOLD, { tripId, riderId, amount: { amount: amount.amount, currency: amount.currency } }, options)).holdTripFare;
-    },
+    hold: (request, options) => holds.submit(request, options),
     async release(tripId, options) {
       return (await wallet.request<{ releaseTripFare: FareHold | null }>(RELEASE, { tripId }, options)).releaseTripFare;
     },
   };
+}
+
+/** Group commit of holds: no timer by default, so a lone hold goes at the next turn and batches grow with the load. */
+class FareHoldBatcher {
+  readonly #wallet: WalletRequester;
+  readonly #maxBatch: number;
+  readonly #maxInFlight: number;
+  readonly #windowMs: number;
+  #queue: WaitingHold[] = [];
+  #inFlight = 0;
+  #scheduled = false;
+
+  constructor(wallet: WalletRequester, batching: FareHoldBatching) {
+    this.#wallet = wallet;
+    this.#maxBatch = Math.min(batching.maxBatch ?? 200, 200);
+    this.#maxInFlight = batching.maxInFlight ?? 1;
+    this.#windowMs = batching.windowMs ?? 0;
+  }
+
+  submit(request: FareHoldRequest, options: ServiceRequestOptions | undefined): Promise<FareHold> {
+    return new Promise<FareHold>((resolve, reject) => {
+      this.#queue.push({ request, options, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  #schedule() {
+    if (this.#scheduled || this.#queue.length === 0 || this.#inFlight >= this.#maxInFlight) return;
+    this.#scheduled = true;
+    const flush = () => {
+      this.#scheduled = false;
+      while (this.#queue.length > 0 && this.#inFlight < this.#maxInFlight) {
+        const batch = this.#queue.splice(0, this.#maxBatch);
+        this.#inFlight += 1;
+        void this.#send(batch).finally(() => {
+          this.#inFlight -= 1;
+          this.#schedule();
+        });
+      }
+    };
+    if (this.#windowMs > 0) setTimeout(flush, this.#windowMs);
+    else setImmediate(flush);
+  }
+
+  async #send(batch: WaitingHold[]): Promise<void> {
+    let results: HoldResult[];
+    try {
+      const variables = { holds: batch.map(({ request: { tripId, riderId, amount } }) => ({ tripId, riderId, amount: { amount: amount.amount, currency: amount.currency } })) };
+      results = (await this.#wallet.request<{ holdTripFares: HoldResult[] }>(HOLDS, variables, callOptions(batch))).holdTripFares;
+      if (!Array.isArray(results)) throw new AppError('INTERNAL_SERVER_ERROR', 'The wallet answered no list of holds.', { service: 'wallet' });
+    } catch (error) {
+      for (const waiting of batch) waiting.reject(error);
+      return;
+    }
+    batch.forEach((waiting, i) => {
+      const result = results[i];
+      if (result?.hold) waiting.resolve(result.hold);
+      else if (result?.error) {
+        const { code, message, reason } = result.error;
+        waiting.reject(new AppError(isErrorCode(code) ? code : 'INTERNAL_SERVER_ERROR', message, { ...(reason ? { reason } : {}), service: 'wallet' }));
+      } else waiting.reject(new AppError('INTERNAL_SERVER_ERROR', 'The wallet answered no outcome for this hold.', { service: 'wallet' }));
+    });
+  }
+}
+
+/** A call on behalf of one booking carries its request id and trace; one for several, the longest timeout asked. */
+function callOptions(batch: readonly WaitingHold[]): ServiceRequestOptions | undefined {
+  if (batch.length === 1) return batch[0]!.options;
+  const timeouts = batch.flatMap((waiting) => (waiting.options?.timeoutMs === undefined ? [] : [waiting.options.timeoutMs]));
+  return timeouts.length > 0 ? { timeoutMs: Math.max(...timeouts) } : undefined;
 }
 
 /** The name space of booking trip ids (a fixed uuid: changing it would give retried bookings new trip ids). */

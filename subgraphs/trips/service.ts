@@ -73,9 +73,12 @@ export class TripsService {
    *
    * Orphan holds: should this process die (or the insert fail without saying whether it committed)
    * between the hold and the insert, the fare stays held for a trip that does not exist. A retry with
-   * the same key adopts it (same trip id, same hold). Otherwise it is the wallet's to reclaim (not built
-   * yet): a hold whose trip id never appeared in trips' events (TripRequested) within a few minutes
-   * should be voided there. Trips never releases a hold it cannot prove is not its trip's.
+   * the same key adopts it (same trip id, same hold). Otherwise the wallet reclaims it: a hold whose
+   * trip id never appeared in trips' events (TripRequested) within the grace period is voided there
+   * (subgraphs/wallet/maintenance.ts). Trips never releases a hold it cannot prove is not its trip's.
+   *
+   * The holds of bookings arriving together go to the wallet in one call (payments.ts httpFareHolds);
+   * each booking still gets its own hold or refusal.
    */
   async requestTrip(em: EntityManager, principal: Principal, args: unknown, call: ServiceRequestOptions = {}): Promise<Trip> {
     const request = parseInput(requestTripSchema, args);

@@ -35,6 +35,7 @@ export const permissions: IRules = {
   Query: { ...FEDERATION_RULES, driverCommissionDebt: isService, withdrawals: isAdmin, fraudFlags: isAdmin, reconciliationReport: isAdmin },
   Mutation: {
     holdTripFare: isService,
+    holdTripFares: isService,
     releaseTripFare: isService,
     refundTrip: isAdmin,
     // Money in: riders and drivers, into their own wallet. Money out: drivers (their earnings).
@@ -72,6 +73,8 @@ export const permissions: IRules = {
   PaymentBreakdown: isAuthenticated,
   Money: isAuthenticated,
   TripFareHold: isService,
+  TripFareHoldResult: isService,
+  TripFareHoldError: isService,
   DriverCommissionDebt: isService,
   ...FEDERATION_TYPE_RULES,
 };

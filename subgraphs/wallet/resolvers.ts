@@ -1,3 +1,4 @@
+import { AppError } from '../../platform/errors.ts';
 import { DateTimeScalar } from '../../platform/graphql.ts';
 import { toMoney } from '../../platform/money.ts';
 import type { WalletContext } from './context.ts';
@@ -12,6 +13,7 @@ import {
   earningsArgsSchema,
   fraudFlagsArgsSchema,
   holdArgsSchema,
+  holdsArgsSchema,
   idArgsSchema,
   moneyMovementArgsSchema,
   pageArgsSchema,
@@ -43,6 +45,27 @@ export const resolvers = {
   },
   Mutation: {
     holdTripFare: (_, args, ctx) => ctx.wallet.holdTripFare(parseInput(holdArgsSchema, args)),
+    holdTripFares: async (_, args, ctx) => {
+      // Each hold parsed on its own: a malformed one is refused alone (BAD_USER_INPUT), like any refusal.
+      const raw = parseInput(holdsArgsSchema, args).holds as Array<{ tripId: string }>;
+      const parsed = raw.map((hold) => {
+        try {
+          return parseInput(holdArgsSchema, hold);
+        } catch (error) {
+          if (error instanceof AppError) return error;
+          throw error;
+        }
+      });
+      const valid = parsed.filter((hold): hold is Exclude<typeof hold, AppError> => !(hold instanceof AppError));
+      const held = await ctx.wallet.holdTripFares(valid);
+      let next = 0;
+      return parsed.map((hold, i) => {
+        const outcome = hold instanceof AppError ? hold : held[next++]!;
+        if (!(outcome instanceof AppError)) return { tripId: outcome.tripId, hold: outcome, error: null };
+        const reason = outcome.extensions.reason;
+        return { tripId: String(raw[i]!.tripId), hold: null, error: { code: outcome.code, message: outcome.message, reason: typeof reason === 'string' ? reason : null } };
+      });
+    },
     releaseTripFare: (_, args, ctx) => ctx.wallet.releaseTripFare(parseInput(tripIdArgsSchema, args).tripId),
     refundTrip: (_, args, ctx) => ctx.wallet.refundTrip(ctx.principal!, parseInput(refundArgsSchema, args)),
     startDeposit: (_, args, ctx) => ctx.payments.startDeposit(ctx.principal!, parseInput(moneyMovementArgsSchema, args)),

@@ -48,6 +48,13 @@ export interface EarningsView {
   currency: string;
 }
 
+/** One fare to hold, as parsed (validation.ts holdArgsSchema). */
+export interface FareHoldArgs {
+  tripId: string;
+  riderId: string;
+  amount: MoneyAmount;
+}
+
 export interface FareHoldView {
   tripId: string;
   amount: bigint;
@@ -133,32 +140,89 @@ export class WalletService {
    * Holds a WALLET trip's fare (trips, at booking). One hold per trip id, kept however long ago it was
    * made: the same call answers the same hold (whatever became of it), another rider or amount is refused,
    * and a hold still open after half the orphan grace period is refused (HOLD_EXPIRED): the maintenance
-   * may be voiding it.
+   * may be voiding it. The batch of one of `holdTripFares`.
    */
-  async holdTripFare(args: { tripId: string; riderId: string; amount: MoneyAmount }): Promise<FareHoldView> {
-    const { tripId, riderId, amount } = args;
-    const existing = await this.#holdView(tripId);
-    if (existing) {
-      const { hold, view } = existing;
-      if (hold.debitAccount.ownerId !== riderId || hold.amount !== amount.minor || hold.currency !== amount.currency) throw conflict('This trip already holds another amount or another rider’s money.', { reason: 'IDEMPOTENCY_KEY_REUSED' });
-      // A hold of a booking that never completed, old enough for the maintenance to be voiding it as an
-      // orphan (maintenance.ts): a booking adopting it now could be written with its hold released.
-      if (view.status === 'AUTHORIZED' && Date.now() - hold.createdAt.getTime() > this.#orphanHoldGraceMs / 2) {
-        throw conflict('This booking was left unfinished too long ago; book again with a new idempotency key.', { reason: 'HOLD_EXPIRED' });
-      }
-      return view;
+  async holdTripFare(args: FareHoldArgs): Promise<FareHoldView> {
+    const [outcome] = await this.holdTripFares([args]);
+    if (outcome instanceof AppError) throw outcome;
+    return outcome!;
+  }
+
+  /**
+   * `holdTripFare` for many trips at once (trips sends the bookings of a few milliseconds together): one
+   * answer per hold, in order, a refusal being its AppError in its place, so one refused hold never fails
+   * another. The trips' transfers and the riders' wallets are read in two statements (together) whatever
+   * the count; the new holds are submitted in one turn, so the ledger applies them in one batch (with
+   * whatever else arrived then). A rider without a wallet has nothing to hold (INSUFFICIENT_FUNDS): no
+   * account is opened for them. The same trip twice in one call is decided as two calls racing would be
+   * (the ledger's idempotency key `trip:<id>:hold` decides which holds).
+   */
+  async holdTripFares(holds: readonly FareHoldArgs[]): Promise<Array<FareHoldView | AppError>> {
+    if (holds.length === 0) return [];
+    const [transfers, accounts] = await Promise.all([
+      this.ledger.transfersByReferences([...new Set(holds.map((hold) => hold.tripId))]),
+      this.ledger.accountsOfOwners([...new Set(holds.map((hold) => hold.riderId.toLowerCase()))], ['RIDER_WALLET']),
+    ]);
+    const byTrip = new Map<string, TransferWithParties[]>();
+    for (const transfer of transfers) {
+      const list = byTrip.get(transfer.reference!);
+      if (list) list.push(transfer);
+      else byTrip.set(transfer.reference!, [transfer]);
     }
-    const wallet = await this.ledger.openAccount({ kind: 'RIDER_WALLET', ownerId: riderId, currency: amount.currency });
-    const hold = await this.ledger.hold({
-      idempotencyKey: holdKey(tripId),
-      debitAccountId: wallet.id,
-      creditAccountId: await this.ledger.systemAccountId('TRIP_CLEARING', amount.currency),
-      amount: amount.minor,
-      currency: amount.currency,
-      code: CODES.TRIP_FARE,
-      reference: tripId,
+    const wallets = new Map(accounts.map((account) => [`${account.ownerId!.toLowerCase()}:${account.currency}`, account]));
+    const now = Date.now();
+    const outcomes: Array<FareHoldView | AppError> = new Array(holds.length);
+    const fresh: Array<{ index: number; walletId: string }> = [];
+    holds.forEach((args, index) => {
+      const existing = holdViewOf(args.tripId, byTrip.get(args.tripId) ?? []);
+      if (existing) {
+        outcomes[index] = this.#adopt(args, existing, now);
+        return;
+      }
+      const wallet = wallets.get(`${args.riderId.toLowerCase()}:${args.amount.currency}`);
+      // Nothing was ever paid in: no positive amount fits (the ledger would refuse it the same way).
+      if (!wallet) outcomes[index] = new AppError('INSUFFICIENT_FUNDS');
+      else fresh.push({ index, walletId: wallet.id });
     });
-    return { tripId, amount: hold.amount, currency: hold.currency, status: 'AUTHORIZED' };
+    if (fresh.length === 0) return outcomes;
+
+    const currencies = [...new Set(fresh.map(({ index }) => holds[index]!.amount.currency))];
+    const clearing = new Map(await Promise.all(currencies.map(async (currency) => [currency, await this.ledger.systemAccountId('TRIP_CLEARING', currency)] as const)));
+    // Submitted in this one turn: the ledger's batcher applies them in one transaction.
+    const submitted = await Promise.allSettled(
+      fresh.map(({ index, walletId }) => {
+        const { tripId, amount } = holds[index]!;
+        return this.ledger.hold({ idempotencyKey: holdKey(tripId), debitAccountId: walletId, creditAccountId: clearing.get(amount.currency)!, amount: amount.minor, currency: amount.currency, code: CODES.TRIP_FARE, reference: tripId });
+      }),
+    );
+    submitted.forEach((result, n) => {
+      const { index } = fresh[n]!;
+      const { tripId } = holds[index]!;
+      if (result.status === 'fulfilled') {
+        outcomes[index] = { tripId, amount: result.value.amount, currency: result.value.currency, status: 'AUTHORIZED' };
+      } else if (!(result.reason instanceof AppError)) {
+        // The database failed this hold (whether it committed is unknown): this hold's answer only.
+        this.#logger.error({ err: result.reason, tripId }, 'a fare hold failed');
+        outcomes[index] = new AppError('INTERNAL_SERVER_ERROR', 'The fare could not be held.');
+      } else if (result.reason.code === 'CONFLICT' && result.reason.extensions.reason === 'IDEMPOTENCY_KEY_REUSED') {
+        // Another amount or rider held under this trip id meanwhile (a racing call).
+        outcomes[index] = heldOtherwise();
+      } else {
+        outcomes[index] = result.reason;
+      }
+    });
+    return outcomes;
+  }
+
+  /** The answer to a hold asked again for a trip that already holds (or held) a fare. */
+  #adopt(args: FareHoldArgs, { hold, view }: { hold: TransferWithParties; view: FareHoldView }, now: number): FareHoldView | AppError {
+    if (hold.debitAccount.ownerId?.toLowerCase() !== args.riderId.toLowerCase() || hold.amount !== args.amount.minor || hold.currency !== args.amount.currency) return heldOtherwise();
+    // A hold of a booking that never completed, old enough for the maintenance to be voiding it as an
+    // orphan (maintenance.ts): a booking adopting it now could be written with its hold released.
+    if (view.status === 'AUTHORIZED' && now - hold.createdAt.getTime() > this.#orphanHoldGraceMs / 2) {
+      return conflict('This booking was left unfinished too long ago; book again with a new idempotency key.', { reason: 'HOLD_EXPIRED' });
+    }
+    return view;
   }
 
   /** Releases a trip's hold (trips, when the booking failed after it); null when nothing was held. */
@@ -179,10 +243,7 @@ export class WalletService {
   }
 
   async #holdView(tripId: string): Promise<{ hold: TransferWithParties; view: FareHoldView } | null> {
-    const transfers = await this.ledger.transfersByReferences([tripId]);
-    const hold = tripLedgerOf(transfers).hold;
-    if (!hold) return null;
-    return { hold, view: { tripId, amount: hold.amount, currency: hold.currency, status: paymentOf(tripId, transfers)!.status } };
+    return holdViewOf(tripId, await this.ledger.transfersByReferences([tripId]));
   }
 
   /**
@@ -231,6 +292,15 @@ export class WalletService {
     return paymentOf(tripId, await this.ledger.transfersByReferences([tripId]))!;
   }
 }
+
+/** A trip's fare hold among its transfers, and how it stands; null when none was ever taken. */
+function holdViewOf(tripId: string, transfers: readonly TransferWithParties[]): { hold: TransferWithParties; view: FareHoldView } | null {
+  const hold = tripLedgerOf(transfers).hold;
+  if (!hold) return null;
+  return { hold, view: { tripId, amount: hold.amount, currency: hold.currency, status: paymentOf(tripId, transfers)!.status } };
+}
+
+const heldOtherwise = () => conflict('This trip already holds another amount or another rider’s money.', { reason: 'IDEMPOTENCY_KEY_REUSED' });
 
 /** The ledger's refusals of a reversal, in the words of a refund. */
 function refundRefusal(error: AppError): AppError {

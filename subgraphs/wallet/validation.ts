@@ -44,6 +44,10 @@ export const earningsArgsSchema = z
   .refine((range) => range.to.getTime() - range.from.getTime() <= MAX_EARNINGS_RANGE_MS, { message: 'must be at most 366 days after from', path: ['to'] });
 
 export const holdArgsSchema = z.object({ tripId: uuid, riderId: uuid, amount: moneyInputSchema });
+/** The most fares one holdTripFares call holds (trips sends what its bookings asked for within a few ms). */
+export const MAX_FARE_HOLDS = 200;
+/** The list only: each hold is parsed on its own (holdArgsSchema), so one malformed hold refuses only itself. */
+export const holdsArgsSchema = z.object({ holds: z.array(z.unknown()).max(MAX_FARE_HOLDS, `must be at most ${MAX_FARE_HOLDS} holds`) });
 export const tripIdArgsSchema = z.object({ tripId: uuid });
 export const driverUserIdArgsSchema = z.object({ driverUserId: uuid });
 

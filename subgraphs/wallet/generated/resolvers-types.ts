@@ -156,6 +156,12 @@ export type Mutation = {
    */
   holdTripFare: TripFareHold;
   /**
+   * Internal (trips, at booking): holdTripFare for up to 200 trips at once, one result per hold in the order
+   * given. Each hold follows holdTripFare's rules and is answered on its own: one refused (its error) never
+   * refuses the others. The new holds are applied in one ledger batch.
+   */
+  holdTripFares: Array<TripFareHoldResult>;
+  /**
    * Admin: sends back to the rider `amount` of what they paid from the wallet for the trip (all that is
    * left when omitted), as a reversal; the platform bears it. Never more than was paid, over all refunds.
    * The same idempotencyKey again answers the first refund.
@@ -196,6 +202,11 @@ export type MutationHoldTripFareArgs = {
   amount: MoneyInput;
   riderId: Scalars['ID']['input'];
   tripId: Scalars['ID']['input'];
+};
+
+
+export type MutationHoldTripFaresArgs = {
+  holds: Array<TripFareHoldInput>;
 };
 
 
@@ -363,6 +374,33 @@ export type TripFareHold = {
   __typename?: 'TripFareHold';
   amount: Money;
   status: PaymentStatus;
+  tripId: Scalars['ID']['output'];
+};
+
+/** Internal (trips): why one hold of a holdTripFares batch was refused (the others are not affected). */
+export type TripFareHoldError = {
+  __typename?: 'TripFareHoldError';
+  /** An error code, as a GraphQL error's extensions.code: INSUFFICIENT_FUNDS, CONFLICT, BAD_USER_INPUT, ... */
+  code: Scalars['String']['output'];
+  message: Scalars['String']['output'];
+  /** CONFLICT: IDEMPOTENCY_KEY_REUSED or HOLD_EXPIRED. */
+  reason?: Maybe<Scalars['String']['output']>;
+};
+
+/** Internal (trips): one fare of a holdTripFares batch. */
+export type TripFareHoldInput = {
+  amount: MoneyInput;
+  riderId: Scalars['ID']['input'];
+  tripId: Scalars['ID']['input'];
+};
+
+/** Internal (trips): the outcome of one hold of a holdTripFares batch: the hold, or why it was refused. */
+export type TripFareHoldResult = {
+  __typename?: 'TripFareHoldResult';
+  /** Null when held (or the same hold answered again). */
+  error?: Maybe<TripFareHoldError>;
+  /** Null when refused. */
+  hold?: Maybe<TripFareHold>;
   tripId: Scalars['ID']['output'];
 };
 
@@ -655,6 +693,9 @@ export type ResolversTypes = {
   ReconciliationReport: ResolverTypeWrapper<ReconciliationView>;
   Trip: ResolverTypeWrapper<TripReference>;
   TripFareHold: ResolverTypeWrapper<FareHoldView>;
+  TripFareHoldError: ResolverTypeWrapper<TripFareHoldError>;
+  TripFareHoldInput: TripFareHoldInput;
+  TripFareHoldResult: ResolverTypeWrapper<Omit<TripFareHoldResult, 'hold'> & { hold?: Maybe<ResolversTypes['TripFareHold']> }>;
   User: ResolverTypeWrapper<UserReference>;
   Wallet: ResolverTypeWrapper<WalletView>;
   WalletTransaction: ResolverTypeWrapper<WalletEntryView>;
@@ -695,6 +736,9 @@ export type ResolversParentTypes = {
   ReconciliationReport: ReconciliationView;
   Trip: TripReference;
   TripFareHold: FareHoldView;
+  TripFareHoldError: TripFareHoldError;
+  TripFareHoldInput: TripFareHoldInput;
+  TripFareHoldResult: Omit<TripFareHoldResult, 'hold'> & { hold?: Maybe<ResolversParentTypes['TripFareHold']> };
   User: UserReference;
   Wallet: WalletView;
   WalletTransaction: WalletEntryView;
@@ -781,6 +825,7 @@ export type MutationResolvers<ContextType = WalletContext, ParentType extends Re
   approveWithdrawal?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType, RequireFields<MutationApproveWithdrawalArgs, 'id'>>;
   clearFraudFlag?: Resolver<ResolversTypes['FraudFlag'], ParentType, ContextType, RequireFields<MutationClearFraudFlagArgs, 'id' | 'note'>>;
   holdTripFare?: Resolver<ResolversTypes['TripFareHold'], ParentType, ContextType, RequireFields<MutationHoldTripFareArgs, 'amount' | 'riderId' | 'tripId'>>;
+  holdTripFares?: Resolver<Array<ResolversTypes['TripFareHoldResult']>, ParentType, ContextType, RequireFields<MutationHoldTripFaresArgs, 'holds'>>;
   refundTrip?: Resolver<ResolversTypes['Payment'], ParentType, ContextType, RequireFields<MutationRefundTripArgs, 'idempotencyKey' | 'reason' | 'tripId'>>;
   rejectWithdrawal?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType, RequireFields<MutationRejectWithdrawalArgs, 'id' | 'reason'>>;
   releaseTripFare?: Resolver<Maybe<ResolversTypes['TripFareHold']>, ParentType, ContextType, RequireFields<MutationReleaseTripFareArgs, 'tripId'>>;
@@ -846,6 +891,18 @@ export type TripResolvers<ContextType = WalletContext, ParentType extends Resolv
 export type TripFareHoldResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['TripFareHold'] = ResolversParentTypes['TripFareHold']> = {
   amount?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['PaymentStatus'], ParentType, ContextType>;
+  tripId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
+export type TripFareHoldErrorResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['TripFareHoldError'] = ResolversParentTypes['TripFareHoldError']> = {
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type TripFareHoldResultResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['TripFareHoldResult'] = ResolversParentTypes['TripFareHoldResult']> = {
+  error?: Resolver<Maybe<ResolversTypes['TripFareHoldError']>, ParentType, ContextType>;
+  hold?: Resolver<Maybe<ResolversTypes['TripFareHold']>, ParentType, ContextType>;
   tripId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
@@ -925,6 +982,8 @@ export type Resolvers<ContextType = WalletContext> = {
   ReconciliationReport?: ReconciliationReportResolvers<ContextType>;
   Trip?: TripResolvers<ContextType>;
   TripFareHold?: TripFareHoldResolvers<ContextType>;
+  TripFareHoldError?: TripFareHoldErrorResolvers<ContextType>;
+  TripFareHoldResult?: TripFareHoldResultResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   Wallet?: WalletResolvers<ContextType>;
   WalletTransaction?: WalletTransactionResolvers<ContextType>;

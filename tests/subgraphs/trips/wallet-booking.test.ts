@@ -29,7 +29,18 @@ function recorded(holds: FareHolds, calls: WalletCall[]): FareHolds {
   };
 }
 
-const walletClient = (runtime: SubgraphRuntime) => httpFareHolds(createServiceClient({ caller: 'trips', target: 'wallet', config: runtime.config, logger: runtime.logger }));
+/** Requests trips sent to the wallet to hold fares (each carries one or more holds). */
+const holdRequests = { count: 0 };
+
+const walletClient = (runtime: SubgraphRuntime) => {
+  const client = createServiceClient({ caller: 'trips', target: 'wallet', config: runtime.config, logger: runtime.logger });
+  return httpFareHolds({
+    request: (query, variables, options) => {
+      if (query.includes('holdTripFares')) holdRequests.count += 1;
+      return client.request(query, variables, options);
+    },
+  });
+};
 
 const WALLET = `query { me { wallet { balance { amount currency } available { amount currency } pending { amount currency } } } }`;
 
@@ -224,6 +235,30 @@ describe('WALLET trips hold their fare when booked', () => {
     assert.equal(reused.body.errors![0].extensions!.reason, 'IDEMPOTENCY_KEY_REUSED');
     assert.deepEqual(await funds.openHolds(cash.id), []);
     assert.deepEqual(await funds.balance(rider.id), { posted: 20_000n, pending: 0n, available: 20_000n });
+  });
+
+  it('holds the fares of 20 WALLET bookings made at once in fewer wallet calls than bookings, one hold per trip', async () => {
+    const riders = await Promise.all(Array.from({ length: 20 }, () => riderWith(10_000n)));
+    const [requestsBefore, holdsBefore] = [holdRequests.count, calls.filter((call) => call.op === 'hold').length];
+    const trips = await Promise.all(riders.map((rider) => rides.request(rider, rides.freshArea(), {}, 'WALLET')));
+    assert.equal(new Set(trips.map((trip) => trip.id)).size, 20);
+    assert.equal(calls.filter((call) => call.op === 'hold').length - holdsBefore, 20, 'each booking asked for its own hold');
+    const requests = holdRequests.count - requestsBefore;
+    assert.ok(requests >= 1 && requests < 20, `${requests} wallet calls for 20 holds`);
+    for (const [i, trip] of trips.entries()) {
+      const transfers = await funds.tripTransfers(trip.id);
+      assert.deepEqual(transfers.map((transfer) => [transfer.kind, transfer.amount]), [['PENDING', FARE]], 'one hold of its fare');
+      assert.deepEqual(await funds.balance(riders[i]!.id), { posted: 10_000n, pending: -FARE, available: 10_000n - FARE });
+    }
+  });
+
+  it('answers each of a batch of bookings on its own: the rider who cannot pay is refused, the others book', async () => {
+    const riders = await Promise.all([10_000n, FARE - 1n, 10_000n, 0n].map(riderWith));
+    const results = await Promise.all(riders.map((rider) => rides.requestResult(rider, rides.freshArea(), {}, 'WALLET')));
+    assert.deepEqual(
+      results.map((result) => result.body.data?.requestTrip?.status ?? result.body.errors?.[0]?.extensions?.code),
+      ['REQUESTED', 'INSUFFICIENT_FUNDS', 'REQUESTED', 'INSUFFICIENT_FUNDS'],
+    );
   });
 
   it('books a CASH trip without calling the wallet', async () => {
