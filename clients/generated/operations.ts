@@ -6,6 +6,8 @@ export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' |
 /** Who ended a trip before it started. SYSTEM: dispatch found no driver (reason NO_DRIVERS_FOUND). */
 export type CancelledBy =
   | 'DRIVER'
+  /** The partner organisation that booked the trip for its guest (cancelPartnerTrip). */
+  | 'PARTNER'
   | 'RIDER'
   | 'SYSTEM';
 
@@ -21,6 +23,8 @@ export type LatLngInput = {
 
 export type PaymentMethod =
   | 'CASH'
+  /** Booked by a partner organisation for its guest (bookRideForGuest), paid from the partner's account (postpaid, within its credit limit). */
+  | 'PARTNER'
   | 'WALLET';
 
 /**

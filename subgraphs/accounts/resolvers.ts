@@ -3,6 +3,7 @@ import type { AccountsContext } from './context.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 import type { Session } from './service.ts';
 import { partnersResolvers } from './partners/resolvers.ts';
+import { guestRiderResolvers } from './guest-riders.ts';
 
 /** Log-in and sign-up make the new user the caller for the rest of the request (so AuthPayload.user resolves). */
 function signedIn(ctx: AccountsContext, session: Session): Session {
@@ -22,6 +23,7 @@ export const resolvers: Resolvers = {
     refreshSession: async (_, { refreshToken }, ctx) => signedIn(ctx, await ctx.accounts.refresh(ctx.em, refreshToken)),
     logOut: (_, { refreshToken }, ctx) => ctx.accounts.logOut(ctx.em, refreshToken),
     ...partnersResolvers.Mutation,
+    ...guestRiderResolvers.Mutation,
   },
   Partner: partnersResolvers.Partner,
   User: {

@@ -4,12 +4,15 @@ import { keyedLoader } from '../../platform/loaders.ts';
 import type { SubgraphContext } from '../../platform/subgraph.ts';
 import { ASSIGNED_TRIP_STATUSES, Trip } from './entities.ts';
 import type { TripLifecycle } from './lifecycle.ts';
+import type { PartnerBookings } from './partner-booking.ts';
 import type { TripsService } from './service.ts';
 import { isUuid } from '../../platform/validation.ts';
 
 export interface TripsExtras {
   readonly trips: TripsService;
   readonly lifecycle: TripLifecycle;
+  /** Partner organisations' bookings for their guests. */
+  readonly partnerBookings: PartnerBookings;
   /** Trips by id, one statement per request; ids that are not uuids are simply not found. */
   readonly tripById: DataLoader<string, Trip | null>;
   /** Each driver's trip in progress (assigned, arrived or started) by drivers' Driver id, one statement per request. */
@@ -18,10 +21,11 @@ export interface TripsExtras {
 
 export type TripsContext = SubgraphContext<TripsExtras>;
 
-export function createTripsExtras(em: EntityManager, trips: TripsService, lifecycle: TripLifecycle): TripsExtras {
+export function createTripsExtras(em: EntityManager, trips: TripsService, lifecycle: TripLifecycle, partnerBookings: PartnerBookings): TripsExtras {
   return {
     trips,
     lifecycle,
+    partnerBookings,
     tripById: keyedLoader(async (ids) => {
       const valid = ids.filter(isUuid);
       return valid.length > 0 ? em.find(Trip, { id: { $in: valid } }) : [];

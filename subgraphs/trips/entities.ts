@@ -15,10 +15,11 @@ export const DISPATCHING_STATUSES = ['REQUESTED', 'MATCHING'] as const satisfies
 export const VEHICLE_TYPES = ['ECONOMY', 'COMFORT', 'PREMIUM', 'XL'] as const;
 export type VehicleType = (typeof VEHICLE_TYPES)[number];
 
-export const PAYMENT_METHODS = ['CASH', 'WALLET'] as const;
+/** PARTNER: booked by a partner organisation for its guest, paid from the partner's account (partnerId). */
+export const PAYMENT_METHODS = ['CASH', 'WALLET', 'PARTNER'] as const;
 export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
 
-export const CANCELLED_BY = ['RIDER', 'DRIVER', 'SYSTEM'] as const;
+export const CANCELLED_BY = ['RIDER', 'DRIVER', 'SYSTEM', 'PARTNER'] as const;
 export type CancelledBy = (typeof CANCELLED_BY)[number];
 
 /**
@@ -37,6 +38,10 @@ const TripSchema = defineEntity({
   properties: {
     id: p.uuid().primary(),
     riderId: p.uuid(),
+    /** The partner organisation that booked the trip for its guest rider (PARTNER trips only). */
+    partnerId: p.uuid().nullable(),
+    /** The partner's note on its booking (for its own records). */
+    partnerNote: p.string().nullable(),
     driverId: p.uuid().nullable(),
     driverUserId: p.uuid().nullable(),
     status: p.enum([...TRIP_STATUSES]),

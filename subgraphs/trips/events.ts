@@ -50,6 +50,7 @@ export const tripEvents = {
       currency: trip.currency,
       paymentMethod: trip.paymentMethod,
       requestedAt: iso(trip.requestedAt),
+      ...partnerOf(trip),
     });
   },
   started(trip: Trip) {
@@ -72,6 +73,7 @@ export const tripEvents = {
       currency: trip.currency,
       paymentMethod: trip.paymentMethod,
       completedAt: iso(trip.completedAt),
+      ...partnerOf(trip),
     });
   },
   cancelled(trip: Trip) {
@@ -85,9 +87,14 @@ export const tripEvents = {
       feeMinor: (trip.cancellationFeeMinor ?? 0n).toString(),
       currency: trip.currency,
       cancelledAt: iso(trip.cancelledAt),
+      // A partner's trip says how it is paid and by whom; a rider's trip's event stays as it was.
+      ...(trip.partnerId ? { paymentMethod: trip.paymentMethod, partnerId: trip.partnerId } : {}),
     });
   },
 };
+
+/** `partnerId` on a partner's trip only: a rider's trip's events stay as they were. */
+const partnerOf = (trip: Trip) => (trip.partnerId ? { partnerId: trip.partnerId } : {});
 
 function event<C extends AnyEventContract>(contract: C, trip: Trip, data: EventData<C>): NewEvent<C> {
   return { contract, key: trip.id, data };

@@ -10,6 +10,8 @@ import { entities } from './entities.ts';
 import { TripLifecycle } from './lifecycle.ts';
 import { TripNotifier } from './live.ts';
 import { migrations } from './migrations.ts';
+import { PartnerBookings } from './partner-booking.ts';
+import { httpGuestRiders, httpPartnerFareHolds, type GuestRiders, type PartnerFareHolds } from './partner-payments.ts';
 import { httpFareHolds, type FareHolds } from './payments.ts';
 import { permissions } from './permissions.ts';
 import { createResolvers } from './resolvers.ts';
@@ -21,6 +23,10 @@ export interface TripsSubgraphOptions {
   directory?: (runtime: SubgraphRuntime) => DriverDirectory;
   /** Where WALLET trips hold their fare (default: the wallet subgraph, called as a service). */
   fareHolds?: (runtime: SubgraphRuntime) => FareHolds;
+  /** Where PARTNER trips hold their fare (default: the wallet subgraph, called as a service). */
+  partnerFareHolds?: (runtime: SubgraphRuntime) => PartnerFareHolds;
+  /** Where a partner's guests become riders (default: the accounts subgraph, called as a service). */
+  guestRiders?: (runtime: SubgraphRuntime) => GuestRiders;
 }
 
 const running = new WeakMap<SubgraphRuntime, Dispatcher>();
@@ -60,13 +66,22 @@ export function createTripsSubgraph(options: TripsSubgraphOptions = {}): Subgrap
         logger: logger.child({ component: 'booking' }),
         onRequested: (trip) => dispatcher.kickBooked(trip),
       });
+      // Partner bookings: the fare on the partner's account in the wallet, the guest rider in accounts (ACCOUNTS_URL).
+      const partnerBookings = new PartnerBookings({
+        quoteSigningSecret: loadQuoteSigningSecret(config, logger),
+        events,
+        fareHolds: options.partnerFareHolds?.(runtime) ?? httpPartnerFareHolds(createServiceClient({ caller: 'trips', target: 'wallet', config, logger })),
+        guests: options.guestRiders?.(runtime) ?? httpGuestRiders(createServiceClient({ caller: 'trips', target: 'accounts', config, logger })),
+        logger: logger.child({ component: 'partner-booking' }),
+        onRequested: (trip) => dispatcher.kickBooked(trip),
+      });
       dispatcher.start();
       running.set(runtime, dispatcher);
       return {
         typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
         resolvers: createResolvers(pubsub),
         permissions,
-        contextExtras: (em) => createTripsExtras(em, trips, lifecycle),
+        contextExtras: (em) => createTripsExtras(em, trips, lifecycle, partnerBookings),
         onStopped: [() => dispatcher.stop()],
       };
     },

@@ -167,6 +167,25 @@ export class TripLifecycle {
     });
   }
 
+  /**
+   * The partner organisation that booked the trip for its guest cancels it, as the rider could: before
+   * the ride starts, the quote's fee owed when a driver was assigned more than the grace period ago
+   * (paid from the partner's account). `cancellation.by` is PARTNER.
+   */
+  async cancelForPartner(em: EntityManager, principal: Principal, args: unknown): Promise<Trip> {
+    const { tripId, reason } = parseInput(cancelTripSchema, args);
+    const graceEnds = new Date(this.#now().getTime() - this.#options.cancellationGraceMs);
+    return this.#cancelWhere(em, tripId, {
+      by: 'PARTNER',
+      reason,
+      condition: `"partner_id" = ? and "status" in ${inList(RIDER_CANCELLABLE)}`,
+      params: [principal.userId],
+      feeSql: `case when "assigned_at" is not null and "assigned_at" < ? then "quote_cancellation_fee_minor" else 0 end`,
+      feeParams: [graceEnds],
+      isParty: (trip) => trip.partner_id === principal.userId,
+    });
+  }
+
   /** Dispatch gave up (no driver accepted in any round): SYSTEM cancels, no fee. Null when the trip moved on meanwhile. */
   async cancelUnmatched(em: EntityManager, tripId: string, round: number, reason: string): Promise<Trip | null> {
     try {
@@ -211,7 +230,7 @@ export class TripLifecycle {
 
   /** Why a conditional update matched nothing, as the error to throw (read in the same transaction, after the race). */
   async #refuse(tx: EntityManager, tripId: string, isParty: (trip: Row) => boolean): Promise<Error> {
-    const [trip] = await query(tx, `select "status", "rider_id", "driver_user_id" from ${TRIPS} where "id" = ?`, [tripId]);
+    const [trip] = await query(tx, `select "status", "rider_id", "driver_user_id", "partner_id" from ${TRIPS} where "id" = ?`, [tripId]);
     if (!trip) return notFound('Trip');
     if (!isParty(trip)) return forbidden('This is not your trip.');
     return conflict(`The trip is ${trip.status as string}: this is not possible now.`, { status: trip.status });

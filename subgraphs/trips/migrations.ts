@@ -93,8 +93,29 @@ class RoundDeadline extends Migration {
   }
 }
 
+/**
+ * Partner bookings: a partner organisation books for a guest rider and pays from its account. The trip
+ * names the partner (`partner_id`, exactly on PARTNER trips); one idempotency key per partner books one
+ * trip; a partner's trips are listed newest first.
+ */
+class PartnerTrips extends Migration {
+  override up() {
+    this.addSql(`alter table "trips"
+      add column "partner_id" uuid null,
+      add column "partner_note" varchar(200) null,
+      drop constraint if exists "trips_payment_method_check",
+      add constraint "trips_payment_method_known" check ("payment_method" in ('CASH', 'WALLET', 'PARTNER')),
+      add constraint "trips_partner_iff_partner_payment" check (("payment_method" = 'PARTNER') = ("partner_id" is not null)),
+      drop constraint if exists "trips_cancelled_by_check",
+      add constraint "trips_cancelled_by_known" check ("cancelled_by" in ('RIDER', 'DRIVER', 'SYSTEM', 'PARTNER'))`);
+    this.addSql(`create unique index "trips_partner_id_idempotency_key_unique" on "trips" ("partner_id", "idempotency_key") where "partner_id" is not null`);
+    this.addSql(`create index "trips_partner_id_requested_at_id_index" on "trips" ("partner_id", "requested_at" desc, "id" desc) where "partner_id" is not null`);
+  }
+}
+
 export const migrations: MigrationEntry[] = [
   { name: '0001_trips', class: CreateTrips },
   { name: '0002_dispatch', class: DispatchAndLifecycle },
   { name: '0003_round_deadline', class: RoundDeadline },
+  { name: '0004_partner_trips', class: PartnerTrips },
 ];

@@ -17,8 +17,10 @@ const isSelfOrAdmin = ownedBy<{ id: string }>('User', (user) => user.id);
 export const permissions: IRules = {
   Query: {
     ...FEDERATION_RULES,
-    trip: hasRole('RIDER', 'DRIVER', 'ADMIN'),
+    trip: hasRole('RIDER', 'DRIVER', 'ADMIN', 'PARTNER'),
     myTrips: hasRole('RIDER', 'DRIVER'),
+    // The calling organisation's own trips only (partner-booking.ts filters by the token's sub).
+    partnerTrips: hasRole('PARTNER'),
   },
   Mutation: {
     requestTrip: hasRole('RIDER'),
@@ -29,9 +31,12 @@ export const permissions: IRules = {
     startTrip: hasRole('DRIVER'),
     completeTrip: hasRole('DRIVER'),
     cancelTrip: hasRole('RIDER', 'DRIVER'),
+    bookRideForGuest: hasRole('PARTNER'),
+    // Which partner: decided against the trip's partner_id by TripLifecycle (FORBIDDEN otherwise).
+    cancelPartnerTrip: hasRole('PARTNER'),
   },
   // Party checks need the trip: the subscribe resolver refuses others (FORBIDDEN) before any event.
-  Subscription: { tripUpdates: hasRole('RIDER', 'DRIVER', 'ADMIN'), tripOffers: hasRole('DRIVER') },
+  Subscription: { tripUpdates: hasRole('RIDER', 'DRIVER', 'ADMIN', 'PARTNER'), tripOffers: hasRole('DRIVER') },
   Trip: isTripParty,
   // Reached only through a Trip (guarded above) or the driver's own offer stream.
   TripCancellation: isAuthenticated,

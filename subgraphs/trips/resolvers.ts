@@ -23,6 +23,7 @@ export function createResolvers(pubsub: PubSub) {
         const { userId, role } = ctx.principal!;
         return ctx.trips.listTrips(ctx.em, role === 'DRIVER' ? { driverUserId: userId } : { riderId: userId }, args);
       },
+      partnerTrips: (_: unknown, args: unknown, ctx: TripsContext) => ctx.partnerBookings.listTrips(ctx.em, ctx.principal!, args),
     },
     Mutation: {
       requestTrip: (_: unknown, args: unknown, ctx: TripsContext) => ctx.trips.requestTrip(ctx.em, ctx.principal!, args, { requestId: ctx.requestId, trace: ctx.trace }),
@@ -32,6 +33,8 @@ export function createResolvers(pubsub: PubSub) {
       startTrip: driverStep('startTrip'),
       completeTrip: driverStep('completeTrip'),
       cancelTrip: (_: unknown, args: unknown, ctx: TripsContext) => ctx.lifecycle.cancel(ctx.em, ctx.principal!, args),
+      bookRideForGuest: (_: unknown, args: unknown, ctx: TripsContext) => ctx.partnerBookings.bookRideForGuest(ctx.em, ctx.principal!, args, { requestId: ctx.requestId, trace: ctx.trace }),
+      cancelPartnerTrip: (_: unknown, args: unknown, ctx: TripsContext) => ctx.lifecycle.cancelForPartner(ctx.em, ctx.principal!, args),
     },
     /** `subscribe` only: the shield guards it once, and each event is `{ <field>: value }`. */
     Subscription: {

@@ -6,7 +6,8 @@ export const idempotencyKeySchema = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, '
 export const requestTripSchema = z.object({
   input: z.object({
     quoteId: z.string().min(1, 'must not be empty').max(4096, 'is too long'),
-    paymentMethod: z.enum(PAYMENT_METHODS),
+    // PARTNER is booked by partners only (bookRideForGuest), never by a rider.
+    paymentMethod: z.enum(PAYMENT_METHODS.filter((method) => method !== 'PARTNER') as ['CASH', 'WALLET']),
   }),
   idempotencyKey: idempotencyKeySchema,
 });

@@ -13,6 +13,7 @@ import { PaymentsService } from './payments/payments-service.ts';
 import type { PaymentProvider } from './payments/provider.ts';
 import { SandboxPaymentProvider } from './payments/sandbox-provider.ts';
 import { PAYMENT_WEBHOOK_PATH, paymentWebhookRoute } from './payments/webhook-route.ts';
+import { PartnerBilling, partnerBillingPermissions, partnerBillingResolvers } from './partner-billing.ts';
 import { Reconciliation } from './reconciliation.ts';
 import { permissions } from './permissions.ts';
 import { resolvers } from './resolvers.ts';
@@ -78,10 +79,17 @@ export function createWalletSubgraph(options: WalletSetupOptions = {}): Subgraph
       const fraud = new FraudWatch({ repository, rules: config.wallet.fraud, logger, now: options.now });
       const payments = new PaymentsService({ ledger, repository, provider, fraud, logger });
       const services = { wallet, payments, fraud, reconciliation: new Reconciliation({ ledger, repository, now: options.now }) };
+      const partners = partnerBillingResolvers(new PartnerBilling(ledger));
       return {
         typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
-        resolvers,
-        permissions,
+        // Partner billing's fields (partner-billing.ts) beside the rest.
+        resolvers: { ...resolvers, ...partners, Query: { ...resolvers.Query, ...partners.Query }, Mutation: { ...resolvers.Mutation, ...partners.Mutation } },
+        permissions: {
+          ...permissions,
+          ...partnerBillingPermissions.types,
+          Query: { ...((permissions as Record<string, object>).Query), ...partnerBillingPermissions.Query },
+          Mutation: { ...((permissions as Record<string, object>).Mutation), ...partnerBillingPermissions.Mutation },
+        },
         contextExtras: () => createWalletExtras(services),
         routes: { [PAYMENT_WEBHOOK_PATH]: paymentWebhookRoute(payments, logger), ...provider?.routes },
         // The provider's deliveries end before the ledger they credit closes.

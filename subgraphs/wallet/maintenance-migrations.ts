@@ -40,4 +40,15 @@ class TripBookings extends Migration {
  * The wallet's maintenance migrations, to be listed in migrations.ts after its own (names are unique and
  * applied in list order; this one needs the ledger's tables).
  */
-export const maintenanceMigrations: MigrationEntry[] = [{ name: '0007_trip_bookings', class: TripBookings }];
+/** Partners' bookings (PARTNER: the fare held on the partner's account) are recorded like the others. */
+class TripBookingsOfPartners extends Migration {
+  override up() {
+    this.addSql(`alter table "wallet"."trip_bookings" drop constraint "trip_bookings_payment_method_known",
+      add constraint "trip_bookings_payment_method_known" check ("payment_method" in ('CASH', 'WALLET', 'PARTNER'))`);
+  }
+}
+
+export const maintenanceMigrations: MigrationEntry[] = [
+  { name: '0007_trip_bookings', class: TripBookings },
+  { name: '0009_trip_bookings_partner', class: TripBookingsOfPartners },
+];

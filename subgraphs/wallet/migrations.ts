@@ -283,6 +283,21 @@ class PaymentIntentsWithdrawalsAndFlags extends Migration {
   }
 }
 
+/**
+ * Partners are billed afterwards, within a credit limit: a PARTNER account carries the
+ * DEBITS_MUST_NOT_EXCEED_CREDITS rule, its debit limit being the credit limit admins set — what the
+ * partner owes and has held (posted and pending debits) never passes what it paid in (posted credits)
+ * plus the limit. Partner accounts opened before get the rule with a limit of what they already owe.
+ */
+class PartnerCreditLimits extends Migration {
+  override up() {
+    this.addSql(`update "wallet"."ledger_accounts" set "balance_rule" = 'DEBITS_MUST_NOT_EXCEED_CREDITS',
+      "debit_limit" = greatest("debit_limit", "debits_pending" + "debits_posted" - "credits_posted") where "kind" = 'PARTNER'`);
+    this.addSql(`alter table "wallet"."ledger_accounts" add constraint "ledger_accounts_partner_credit_limited"
+      check ("kind" <> 'PARTNER' or "balance_rule" = 'DEBITS_MUST_NOT_EXCEED_CREDITS')`);
+  }
+}
+
 export const migrations: MigrationEntry[] = [
   { name: '0001_wallets_and_payments', class: CreateWalletsAndPayments },
   { name: '0002_ledger', class: CreateLedger },
@@ -290,4 +305,5 @@ export const migrations: MigrationEntry[] = [
   { name: '0004_ledger_user_data_and_receivables', class: LedgerUserDataAndReceivables },
   { name: '0005_drop_seeded_wallets_and_payments', class: DropSeededWalletsAndPayments },
   { name: '0006_payment_intents_withdrawals_and_flags', class: PaymentIntentsWithdrawalsAndFlags },
+  { name: '0008_partner_credit_limits', class: PartnerCreditLimits },
 ];

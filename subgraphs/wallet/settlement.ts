@@ -3,6 +3,7 @@
  * id as reference and an idempotency key derived from it (`settle:<trip>:<leg>`):
  *
  *   WALLET, completed   fare        rider wallet → trip clearing: the hold posted (or, with no hold, a transfer)
+ *   (PARTNER alike: the payer is the partner's account instead of the rider's wallet)
  *                       driver      trip clearing → driver wallet: fare − commission (userData: the fare)
  *                       commission  trip clearing → platform revenue
  *   CASH, completed     commission  driver wallet → platform revenue (userData: the fare); past the
@@ -25,12 +26,16 @@ import { CODES, openHold, settlementKey, tripLedgerOf, type Leg, type TripLedger
 
 /** A finished trip, as trips' TripCompleted / TripCancelled tell it (amounts in minor units). */
 export type TripOutcome =
-  | { type: 'COMPLETED'; tripId: string; riderId: string; driverUserId: string; fare: bigint; commission: bigint; currency: string; method: 'CASH' | 'WALLET'; at: Date }
-  | { type: 'CANCELLED'; tripId: string; riderId: string; driverUserId: string | null; fee: bigint; currency: string; at: Date };
+  | { type: 'COMPLETED'; tripId: string; riderId: string; driverUserId: string; fare: bigint; commission: bigint; currency: string; method: 'CASH' | 'WALLET' | 'PARTNER'; at: Date; partnerId?: string | null }
+  | { type: 'CANCELLED'; tripId: string; riderId: string; driverUserId: string | null; fee: bigint; currency: string; at: Date; partnerId?: string | null };
 
 /** The accounts of one trip's legs. */
 export interface SettlementAccounts {
-  /** The rider's wallet; null when the trip cannot touch it (a CASH completion, a free cancellation). */
+  /**
+   * Who pays: the rider's wallet, or the partner's account for a partner's trip (PARTNER: the fare held
+   * there at booking, posted like a wallet's); null when the trip cannot touch it (a CASH completion, a
+   * free cancellation).
+   */
   rider: string | null;
   /** The driver's wallet; null for a trip no driver accepted. */
   driver: string | null;
@@ -64,8 +69,8 @@ export type Plan =
   /** It cannot be settled now and must not be acknowledged as if it were (the event is retried, then parked). */
   | { unsettled: AppError | Error };
 
-/** Whether the rider's wallet may pay something: a WALLET fare, or a late-cancellation fee owed to a driver. */
-const paysFromWallet = (outcome: TripOutcome) => (outcome.type === 'COMPLETED' ? outcome.method === 'WALLET' : outcome.fee > 0n && outcome.driverUserId !== null);
+/** Whether the payer (the rider's wallet, or a partner's account) may pay something: a WALLET or PARTNER fare, or a late-cancellation fee owed to a driver. */
+const paysFromWallet = (outcome: TripOutcome) => (outcome.type === 'COMPLETED' ? outcome.method !== 'CASH' : outcome.fee > 0n && outcome.driverUserId !== null);
 
 const isCode = (refusal: Refusal | undefined, code: string) => refusal?.error.extensions.code === code;
 
@@ -224,10 +229,13 @@ export class Settlement {
     for (const currency of new Set(outcomes.map((outcome) => outcome.currency))) {
       system.set(currency, { clearing: await tx.systemAccountId('TRIP_CLEARING', currency), revenue: await tx.systemAccountId('PLATFORM_REVENUE', currency) });
     }
-    const wanted = new Map<string, { kind: 'RIDER_WALLET' | 'DRIVER_WALLET'; ownerId: string; currency: string }>();
-    const want = (kind: 'RIDER_WALLET' | 'DRIVER_WALLET', ownerId: string, currency: string) => wanted.set(`${kind}:${ownerId}:${currency}`, { kind, ownerId, currency });
+    type Kind = 'RIDER_WALLET' | 'DRIVER_WALLET' | 'PARTNER';
+    const wanted = new Map<string, { kind: Kind; ownerId: string; currency: string }>();
+    const want = (kind: Kind, ownerId: string, currency: string) => wanted.set(`${kind}:${ownerId}:${currency}`, { kind, ownerId, currency });
+    // A partner's trip is paid from the partner's account (its payer), never from the guest's wallet.
+    const payerOf = (outcome: TripOutcome) => (outcome.partnerId ? { kind: 'PARTNER' as const, ownerId: outcome.partnerId } : { kind: 'RIDER_WALLET' as const, ownerId: outcome.riderId });
     for (const outcome of outcomes) {
-      if (paysFromWallet(outcome)) want('RIDER_WALLET', outcome.riderId, outcome.currency);
+      if (paysFromWallet(outcome)) want(payerOf(outcome).kind, payerOf(outcome).ownerId, outcome.currency);
       if (outcome.driverUserId) want('DRIVER_WALLET', outcome.driverUserId, outcome.currency);
     }
     const opened = new Map((await tx.openAccounts([...wanted.values()])).map((account) => [`${account.kind}:${account.ownerId}:${account.currency}`, account.id]));
@@ -235,7 +243,7 @@ export class Settlement {
       outcomes.map((outcome) => [
         outcome.tripId,
         {
-          rider: opened.get(`RIDER_WALLET:${outcome.riderId}:${outcome.currency}`) ?? null,
+          rider: opened.get(`${payerOf(outcome).kind}:${payerOf(outcome).ownerId}:${outcome.currency}`) ?? null,
           driver: outcome.driverUserId ? opened.get(`DRIVER_WALLET:${outcome.driverUserId}:${outcome.currency}`)! : null,
           receivable: null,
           ...system.get(outcome.currency)!,

@@ -25,10 +25,10 @@ const DEAD_EVENTS = '"wallet"."dead_events"';
 
 export type TripRequestedEvent = EventOf<typeof TripRequested>;
 
-/** One booking as recorded: CASH or WALLET as booked; null for one the migration found holding a fare. */
+/** One booking as recorded: CASH, WALLET or PARTNER as booked; null for one the migration found holding a fare. */
 export interface TripBooking {
   tripId: string;
-  paymentMethod: 'CASH' | 'WALLET' | null;
+  paymentMethod: 'CASH' | 'WALLET' | 'PARTNER' | null;
   requestedAt: Date;
   recordedAt: Date;
 }

@@ -14,11 +14,11 @@ export type SettlementEvent = EventOf<(typeof SETTLEMENT_CONTRACTS)[number]>;
 /** A finished trip as settlement reads it: amounts as bigints, times as dates. */
 export function outcomeOf(event: SettlementEvent): TripOutcome {
   if (event.type === 'TripCompleted') {
-    const { tripId, riderId, driverUserId, fareMinor, commissionMinor, currency, paymentMethod, completedAt } = event.data;
-    return { type: 'COMPLETED', tripId, riderId, driverUserId, fare: BigInt(fareMinor), commission: BigInt(commissionMinor), currency, method: paymentMethod, at: new Date(completedAt) };
+    const { tripId, riderId, driverUserId, fareMinor, commissionMinor, currency, paymentMethod, completedAt, partnerId } = event.data;
+    return { type: 'COMPLETED', tripId, riderId, driverUserId, fare: BigInt(fareMinor), commission: BigInt(commissionMinor), currency, method: paymentMethod, at: new Date(completedAt), partnerId: partnerId ?? null };
   }
-  const { tripId, riderId, driverUserId, feeMinor, currency, cancelledAt } = event.data;
-  return { type: 'CANCELLED', tripId, riderId, driverUserId, fee: BigInt(feeMinor), currency, at: new Date(cancelledAt) };
+  const { tripId, riderId, driverUserId, feeMinor, currency, cancelledAt, partnerId } = event.data;
+  return { type: 'CANCELLED', tripId, riderId, driverUserId, fee: BigInt(feeMinor), currency, at: new Date(cancelledAt), partnerId: partnerId ?? null };
 }
 
 /**

@@ -89,7 +89,7 @@ export interface PaymentView {
   id: string;
   tripId: string;
   status: PaymentStatus;
-  method: 'CASH' | 'WALLET';
+  method: 'CASH' | 'WALLET' | 'PARTNER';
   currency: string;
   amount: bigint;
   refunded: bigint;
@@ -138,7 +138,7 @@ export function paymentOf(tripId: string, transfers: readonly TransferWithPartie
     id: first.id,
     tripId,
     status,
-    method: cash ? 'CASH' : 'WALLET',
+    method: cash ? 'CASH' : (ledger.hold ?? paid)?.debitAccount.kind === 'PARTNER' ? 'PARTNER' : 'WALLET',
     currency: first.currency,
     amount,
     refunded,

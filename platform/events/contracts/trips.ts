@@ -4,14 +4,28 @@ import { defineEventContract, type EventData } from '../contract.ts';
 import { currency, minorUnits, point, utcTimestamp, uuid } from './fields.ts';
 
 export const VEHICLE_TYPES = ['ECONOMY', 'COMFORT', 'PREMIUM', 'XL'] as const;
-export const PAYMENT_METHODS = ['CASH', 'WALLET'] as const;
-export const CANCELLED_BY = ['RIDER', 'DRIVER', 'SYSTEM'] as const;
+/** PARTNER: booked by a partner organisation for a guest rider, paid from the partner's account (`partnerId`). */
+export const PAYMENT_METHODS = ['CASH', 'WALLET', 'PARTNER'] as const;
+/** PARTNER: the organisation that booked the trip for its guest cancelled it. */
+export const CANCELLED_BY = ['RIDER', 'DRIVER', 'SYSTEM', 'PARTNER'] as const;
 
 const vehicleType = z.enum(VEHICLE_TYPES);
 const paymentMethod = z.enum(PAYMENT_METHODS);
 
 /** The rider and the assigned driver (`driverUserId` is the driver's accounts user id). */
 const parties = { tripId: uuid, riderId: uuid, driverId: uuid, driverUserId: uuid };
+
+/**
+ * The partner organisation that booked the trip for its guest (its accounts id, the PARTNER token's
+ * `sub`); absent (or null) for a rider's own booking. Optional, so events written before partners
+ * existed still parse.
+ */
+const partnerId = uuid.nullish();
+
+/** A PARTNER trip names its partner, and only a PARTNER trip does. */
+const partnerNamed = (data: { paymentMethod?: string | undefined; partnerId?: string | null | undefined }) =>
+  data.paymentMethod === undefined ? true : (data.paymentMethod === 'PARTNER') === (data.partnerId !== undefined && data.partnerId !== null);
+const partnerRule = { message: 'partnerId is given exactly when paymentMethod is PARTNER', path: ['partnerId'] };
 
 /** A rider booked a quote. Pricing counts it as demand in the pickup's cell and keeps the quote for good. */
 export const TripRequested = defineEventContract(
@@ -28,7 +42,8 @@ export const TripRequested = defineEventContract(
     currency,
     paymentMethod,
     requestedAt: utcTimestamp,
-  }),
+    partnerId,
+  }).refine(partnerNamed, partnerRule),
 );
 
 /** A driver accepted: the trip is theirs. Written by the accept statement itself (SQL), from the assigned row. */
@@ -39,7 +54,7 @@ export const TripStarted = defineEventContract('TripStarted', z.object({ ...part
 /** The ride is over and paid for: the fare as quoted, the platform's commission on it (half-up to the minor unit). */
 export const TripCompleted = defineEventContract(
   'TripCompleted',
-  z.object({ ...parties, fareMinor: minorUnits, commissionMinor: minorUnits, currency, paymentMethod, completedAt: utcTimestamp }),
+  z.object({ ...parties, fareMinor: minorUnits, commissionMinor: minorUnits, currency, paymentMethod, completedAt: utcTimestamp, partnerId }).refine(partnerNamed, partnerRule),
 );
 
 /** Cancelled by the rider, the assigned driver, or the system (no driver found); a trip with no driver yet has none here. */
@@ -57,8 +72,12 @@ export const TripCancelled = defineEventContract(
       feeMinor: minorUnits,
       currency,
       cancelledAt: utcTimestamp,
+      /** How the trip was to be paid; absent in events written before it was added. */
+      paymentMethod: paymentMethod.optional(),
+      partnerId,
     })
-    .refine((data) => (data.driverId === null) === (data.driverUserId === null), { message: 'driverId and driverUserId are both set or both null', path: ['driverUserId'] }),
+    .refine((data) => (data.driverId === null) === (data.driverUserId === null), { message: 'driverId and driverUserId are both set or both null', path: ['driverUserId'] })
+    .refine(partnerNamed, partnerRule),
 );
 
 export type TripRequestedData = EventData<typeof TripRequested>;

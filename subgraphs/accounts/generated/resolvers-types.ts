@@ -86,6 +86,14 @@ export type CreatedApiKey = {
   key: Scalars['String']['output'];
 };
 
+/** Internal (trips, bookRideForGuest): the rider a partner books for. */
+export type GuestRider = {
+  __typename?: 'GuestRider';
+  /** True when this call created the rider; false when the phone was already a rider's. */
+  created: Scalars['Boolean']['output'];
+  userId: Scalars['ID']['output'];
+};
+
 export type Mutation = {
   __typename?: 'Mutation';
   /** Creates an API key for a partner (admins). The answer is the only time the key itself is shown. */
@@ -94,6 +102,12 @@ export type Mutation = {
   createPartner: Partner;
   /** The router exchanges a partner's API key for a short-lived PARTNER access token (router only). */
   exchangeApiKey: ApiKeyGrant;
+  /**
+   * Internal (trips, bookRideForGuest): the RIDER user with this phone, or a new one with no usable password
+   * (an existing rider keeps their name). BAD_USER_INPUT for a phone or name signUp would refuse; CONFLICT
+   * (PHONE_NOT_A_RIDER) when the phone belongs to a driver, an admin or a partner.
+   */
+  guestRider: GuestRider;
   logIn: AuthPayload;
   /** Revokes the session the refresh token belongs to. Always true, also for unknown tokens. */
   logOut: Scalars['Boolean']['output'];
@@ -122,6 +136,12 @@ export type MutationCreatePartnerArgs = {
 
 export type MutationExchangeApiKeyArgs = {
   key: Scalars['String']['input'];
+};
+
+
+export type MutationGuestRiderArgs = {
+  name: Scalars['String']['input'];
+  phone: Scalars['String']['input'];
 };
 
 
@@ -315,8 +335,9 @@ export type ResolversTypes = {
   CreatePartnerInput: CreatePartnerInput;
   CreatedApiKey: ResolverTypeWrapper<CreatedApiKeyResult>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
-  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  GuestRider: ResolverTypeWrapper<GuestRider>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Partner: ResolverTypeWrapper<PartnerRecord>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Role: Role;
@@ -337,8 +358,9 @@ export type ResolversParentTypes = {
   CreatePartnerInput: CreatePartnerInput;
   CreatedApiKey: CreatedApiKeyResult;
   DateTime: Scalars['DateTime']['output'];
-  Mutation: Record<PropertyKey, never>;
+  GuestRider: GuestRider;
   Boolean: Scalars['Boolean']['output'];
+  Mutation: Record<PropertyKey, never>;
   Partner: PartnerRecord;
   Query: Record<PropertyKey, never>;
   SignUpInput: SignUpInput;
@@ -384,10 +406,16 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
+export type GuestRiderResolvers<ContextType = AccountsContext, ParentType extends ResolversParentTypes['GuestRider'] = ResolversParentTypes['GuestRider']> = {
+  created?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
 export type MutationResolvers<ContextType = AccountsContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   createApiKey?: Resolver<ResolversTypes['CreatedApiKey'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'input' | 'partnerId'>>;
   createPartner?: Resolver<ResolversTypes['Partner'], ParentType, ContextType, RequireFields<MutationCreatePartnerArgs, 'input'>>;
   exchangeApiKey?: Resolver<ResolversTypes['ApiKeyGrant'], ParentType, ContextType, RequireFields<MutationExchangeApiKeyArgs, 'key'>>;
+  guestRider?: Resolver<ResolversTypes['GuestRider'], ParentType, ContextType, RequireFields<MutationGuestRiderArgs, 'name' | 'phone'>>;
   logIn?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLogInArgs, 'password' | 'phone'>>;
   logOut?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLogOutArgs, 'refreshToken'>>;
   refreshSession?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationRefreshSessionArgs, 'refreshToken'>>;
@@ -424,6 +452,7 @@ export type Resolvers<ContextType = AccountsContext> = {
   AuthPayload?: AuthPayloadResolvers<ContextType>;
   CreatedApiKey?: CreatedApiKeyResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  GuestRider?: GuestRiderResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   Partner?: PartnerResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;

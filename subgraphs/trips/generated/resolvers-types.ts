@@ -16,9 +16,19 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+export type BookRideForGuestInput = {
+  guest: GuestInput;
+  /** For the partner's own records (at most 200 characters). */
+  note?: InputMaybe<Scalars['String']['input']>;
+  /** A quote from fareEstimates asked with the partner's token. */
+  quoteId: Scalars['ID']['input'];
+};
+
 /** Who ended a trip before it started. SYSTEM: dispatch found no driver (reason NO_DRIVERS_FOUND). */
 export type CancelledBy =
   | 'DRIVER'
+  /** The partner organisation that booked the trip for its guest (cancelPartnerTrip). */
+  | 'PARTNER'
   | 'RIDER'
   | 'SYSTEM';
 
@@ -35,6 +45,14 @@ export type GeoPoint = {
   lng: Scalars['Float']['output'];
 };
 
+/** A guest a partner books for: a rider identified by phone (created on first booking, linked afterwards). */
+export type GuestInput = {
+  /** 1 to 100 characters; used when the guest is new (an existing rider keeps their name). */
+  name: Scalars['String']['input'];
+  /** E.164, e.g. +201001234567. */
+  phone: Scalars['String']['input'];
+};
+
 export type Money = {
   __typename?: 'Money';
   amount: Scalars['String']['output'];
@@ -45,6 +63,15 @@ export type Mutation = {
   __typename?: 'Mutation';
   /** An offered driver takes the trip (DRIVER_ASSIGNED). Exactly one accept wins; the others get CONFLICT. */
   acceptTripOffer: Trip;
+  /**
+   * A partner organisation (PARTNER) books the quoted ride for its guest, paid from the partner's account:
+   * the fare is held there first (CREDIT_LIMIT_EXCEEDED when it would pass the credit limit; nothing is
+   * booked or dispatched). The guest is the rider, found or created by phone. The same idempotencyKey
+   * returns the same trip.
+   */
+  bookRideForGuest: Trip;
+  /** The partner that booked the trip cancels it, before the ride starts (the late-cancellation fee as for a rider). */
+  cancelPartnerTrip: Trip;
   /** The rider, before the ride starts, or the assigned driver, once assigned and before the ride starts. A rider may owe a fee (see TripCancellation.fee). */
   cancelTrip: Trip;
   /** The assigned driver ends the ride (IN_PROGRESS → COMPLETED) at the quoted fare. */
@@ -61,6 +88,18 @@ export type Mutation = {
 
 
 export type MutationAcceptTripOfferArgs = {
+  tripId: Scalars['ID']['input'];
+};
+
+
+export type MutationBookRideForGuestArgs = {
+  idempotencyKey: Scalars['String']['input'];
+  input: BookRideForGuestInput;
+};
+
+
+export type MutationCancelPartnerTripArgs = {
+  reason: Scalars['String']['input'];
   tripId: Scalars['ID']['input'];
 };
 
@@ -104,12 +143,16 @@ export type PageInfo = {
 
 export type PaymentMethod =
   | 'CASH'
+  /** Booked by a partner organisation for its guest (bookRideForGuest), paid from the partner's account (postpaid, within its credit limit). */
+  | 'PARTNER'
   | 'WALLET';
 
 export type Query = {
   __typename?: 'Query';
   /** The signed-in rider's trips (or a driver's assigned trips), newest first. */
   myTrips: TripConnection;
+  /** The calling partner organisation's trips (PARTNER), newest first; status filters. */
+  partnerTrips: TripConnection;
   trip?: Maybe<Trip>;
 };
 
@@ -117,6 +160,13 @@ export type Query = {
 export type QueryMyTripsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type QueryPartnerTripsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  status?: InputMaybe<TripStatus>;
 };
 
 
@@ -138,7 +188,7 @@ export type Subscription = {
   __typename?: 'Subscription';
   /** Offers made to the signed-in driver: those still open when subscribing, then each new one (PENDING) and each end of one (TAKEN, CANCELLED, EXPIRED, DECLINED). */
   tripOffers: TripOffer;
-  /** The trip now, then every transition; ends after COMPLETED or CANCELLED. The rider, the assigned driver and admins. */
+  /** The trip now, then every transition; ends after COMPLETED or CANCELLED. The rider, the assigned driver, the partner that booked it and admins. */
   tripUpdates: Trip;
 };
 
@@ -161,6 +211,10 @@ export type Trip = {
   /** The upfront fare of the quote; it is also the final fare. */
   fare: Money;
   id: Scalars['ID']['output'];
+  /** The partner organisation that booked the trip for its guest (PARTNER trips); null for a rider's own booking. */
+  partnerId?: Maybe<Scalars['ID']['output']>;
+  /** The partner's note on its booking; null otherwise. */
+  partnerNote?: Maybe<Scalars['String']['output']>;
   paymentMethod: PaymentMethod;
   pickup: GeoPoint;
   quote: Quote;
@@ -356,14 +410,16 @@ export type FederationReferenceTypes = {
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
+  BookRideForGuestInput: BookRideForGuestInput;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   CancelledBy: CancelledBy;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Driver: ResolverTypeWrapper<Driver>;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   GeoPoint: ResolverTypeWrapper<GeoPoint>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
+  GuestInput: GuestInput;
   Money: ResolverTypeWrapper<Money>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
@@ -386,13 +442,15 @@ export type ResolversTypes = {
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
+  BookRideForGuestInput: BookRideForGuestInput;
+  String: Scalars['String']['output'];
+  ID: Scalars['ID']['output'];
   DateTime: Scalars['DateTime']['output'];
   Driver: Driver | FederationReferenceTypes['Driver'];
-  ID: Scalars['ID']['output'];
   GeoPoint: GeoPoint;
   Float: Scalars['Float']['output'];
+  GuestInput: GuestInput;
   Money: Money;
-  String: Scalars['String']['output'];
   Mutation: Record<PropertyKey, never>;
   Boolean: Scalars['Boolean']['output'];
   PageInfo: PageInfo;
@@ -431,6 +489,8 @@ export type MoneyResolvers<ContextType = SubgraphContext, ParentType extends Res
 
 export type MutationResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   acceptTripOffer?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationAcceptTripOfferArgs, 'tripId'>>;
+  bookRideForGuest?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationBookRideForGuestArgs, 'idempotencyKey' | 'input'>>;
+  cancelPartnerTrip?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationCancelPartnerTripArgs, 'reason' | 'tripId'>>;
   cancelTrip?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationCancelTripArgs, 'reason' | 'tripId'>>;
   completeTrip?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationCompleteTripArgs, 'tripId'>>;
   declineTripOffer?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeclineTripOfferArgs, 'tripId'>>;
@@ -446,6 +506,7 @@ export type PageInfoResolvers<ContextType = SubgraphContext, ParentType extends 
 
 export type QueryResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   myTrips?: Resolver<ResolversTypes['TripConnection'], ParentType, ContextType, RequireFields<QueryMyTripsArgs, 'first'>>;
+  partnerTrips?: Resolver<ResolversTypes['TripConnection'], ParentType, ContextType, RequireFields<QueryPartnerTripsArgs, 'first'>>;
   trip?: Resolver<Maybe<ResolversTypes['Trip']>, ParentType, ContextType, RequireFields<QueryTripArgs, 'id'>>;
 };
 
@@ -469,6 +530,8 @@ export type TripResolvers<ContextType = SubgraphContext, ParentType extends Reso
   dropoff?: Resolver<ResolversTypes['GeoPoint'], ParentType, ContextType>;
   fare?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  partnerId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  partnerNote?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   paymentMethod?: Resolver<ResolversTypes['PaymentMethod'], ParentType, ContextType>;
   pickup?: Resolver<ResolversTypes['GeoPoint'], ParentType, ContextType>;
   quote?: Resolver<ResolversTypes['Quote'], ParentType, ContextType>;

@@ -150,6 +150,12 @@ export type Mutation = {
   /** Admin: clears an open fraud flag (CONFLICT ALREADY_CLEARED when it was), with a note of why. */
   clearFraudFlag: FraudFlag;
   /**
+   * Internal (trips, at bookRideForGuest): holds a PARTNER trip's fare on the partner's account, as
+   * holdTripFare does on a rider's wallet (one hold per trip id; released with releaseTripFare).
+   * CREDIT_LIMIT_EXCEEDED past the partner's credit limit.
+   */
+  holdPartnerTripFare: TripFareHold;
+  /**
    * Internal (trips, at booking): holds `amount` of the rider's wallet for the trip (INSUFFICIENT_FUNDS when
    * the available balance does not cover it). One hold per trip: the same call again answers the same hold;
    * another amount or rider is CONFLICT (IDEMPOTENCY_KEY_REUSED).
@@ -178,6 +184,11 @@ export type Mutation = {
    */
   requestWithdrawal: Withdrawal;
   /**
+   * Sets a partner organisation's credit limit (admins): what its account may owe and hold at once. Zero
+   * stops new bookings. CONFLICT (LIMIT_BELOW_OUTSTANDING) when the partner already owes and holds more.
+   */
+  setPartnerCreditLimit: PartnerAccount;
+  /**
    * Riders and drivers: starts paying `amount` (EGP, at most 100,000.00) into the caller's wallet. Answers a
    * PENDING deposit with the provider's checkoutUrl; the wallet is credited when the provider confirms the
    * payment. The same idempotencyKey again answers the same deposit; with another amount, CONFLICT
@@ -195,6 +206,13 @@ export type MutationApproveWithdrawalArgs = {
 export type MutationClearFraudFlagArgs = {
   id: Scalars['ID']['input'];
   note: Scalars['String']['input'];
+};
+
+
+export type MutationHoldPartnerTripFareArgs = {
+  amount: MoneyInput;
+  partnerId: Scalars['ID']['input'];
+  tripId: Scalars['ID']['input'];
 };
 
 
@@ -235,6 +253,12 @@ export type MutationRequestWithdrawalArgs = {
 };
 
 
+export type MutationSetPartnerCreditLimitArgs = {
+  amount: MoneyInput;
+  partnerId: Scalars['ID']['input'];
+};
+
+
 export type MutationStartDepositArgs = {
   amount: MoneyInput;
   idempotencyKey: Scalars['String']['input'];
@@ -244,6 +268,58 @@ export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor?: Maybe<Scalars['String']['output']>;
   hasNextPage: Scalars['Boolean']['output'];
+};
+
+/** A partner organisation's account: postpaid, within the credit limit admins set (amounts in EGP). */
+export type PartnerAccount = {
+  __typename?: 'PartnerAccount';
+  /** creditLimit − outstanding − held (what the next bookings may hold). */
+  availableCredit: Money;
+  /** What the partner may owe: posted and held charges never pass it (less what it paid in). */
+  creditLimit: Money;
+  /** Fares held for the partner's trips still running. */
+  held: Money;
+  /** Posted charges less what the partner paid in. */
+  outstanding: Money;
+  partnerId: Scalars['ID']['output'];
+};
+
+export type PartnerChargeKind =
+  /** A late cancellation's fee. */
+  | 'CANCELLATION_FEE'
+  /** A completed trip's fare. */
+  | 'FARE'
+  /** A refund of a fare or fee back to the partner (negative). */
+  | 'REFUND';
+
+/** A partner's month, from the ledger (UTC months): what was posted from its account, and the account now. */
+export type PartnerStatement = {
+  __typename?: 'PartnerStatement';
+  /** The account as it stands now. */
+  account: PartnerAccount;
+  cancellationFees: Money;
+  fares: Money;
+  /** Oldest first. */
+  lines: Array<PartnerStatementLine>;
+  /** YYYY-MM. */
+  month: Scalars['String']['output'];
+  partnerId: Scalars['ID']['output'];
+  refunds: Money;
+  /** fares + cancellationFees − refunds. */
+  total: Money;
+  /** Trips charged in the month (a fare or a fee). */
+  trips: Scalars['Int']['output'];
+};
+
+/** One charge on a partner's statement, with the trip it concerns. */
+export type PartnerStatementLine = {
+  __typename?: 'PartnerStatementLine';
+  /** Signed from the partner's side: a charge is positive, a refund negative. */
+  amount: Money;
+  /** When the ledger posted it. */
+  at: Scalars['DateTime']['output'];
+  kind: PartnerChargeKind;
+  tripId: Scalars['ID']['output'];
 };
 
 export type Payment = {
@@ -273,6 +349,8 @@ export type PaymentBreakdown = {
 
 export type PaymentMethod =
   | 'CASH'
+  /** A partner's booking for its guest, paid from the partner's account (postpaid, within its credit limit). */
+  | 'PARTNER'
   | 'WALLET';
 
 /**
@@ -297,6 +375,8 @@ export type Query = {
   driverCommissionDebt: DriverCommissionDebt;
   /** Admin: fraud flags, newest first: open ones by default (open: false for cleared, null for all); of one user when given. */
   fraudFlags: FraudFlagConnection;
+  /** A partner's statement for a month (YYYY-MM): a PARTNER its own (partnerId omitted or its own), admins any (partnerId required). */
+  partnerStatement: PartnerStatement;
   /** Admin: reconciliation of one UTC day (YYYY-MM-DD), not after today. */
   reconciliationReport: ReconciliationReport;
   /** Admin: withdrawals of every wallet, newest first, in one status or all. */
@@ -314,6 +394,12 @@ export type QueryFraudFlagsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
   open?: InputMaybe<Scalars['Boolean']['input']>;
   userId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type QueryPartnerStatementArgs = {
+  month: Scalars['String']['input'];
+  partnerId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 
@@ -684,6 +770,10 @@ export type ResolversTypes = {
   MoneyInput: MoneyInput;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
+  PartnerAccount: ResolverTypeWrapper<PartnerAccount>;
+  PartnerChargeKind: PartnerChargeKind;
+  PartnerStatement: ResolverTypeWrapper<PartnerStatement>;
+  PartnerStatementLine: ResolverTypeWrapper<PartnerStatementLine>;
   Payment: ResolverTypeWrapper<PaymentView>;
   PaymentBreakdown: ResolverTypeWrapper<PaymentView>;
   PaymentMethod: PaymentMethod;
@@ -729,6 +819,9 @@ export type ResolversParentTypes = {
   MoneyInput: MoneyInput;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
+  PartnerAccount: PartnerAccount;
+  PartnerStatement: PartnerStatement;
+  PartnerStatementLine: PartnerStatementLine;
   Payment: PaymentView;
   PaymentBreakdown: PaymentView;
   Query: Record<PropertyKey, never>;
@@ -824,18 +917,47 @@ export type MoneyResolvers<ContextType = WalletContext, ParentType extends Resol
 export type MutationResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   approveWithdrawal?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType, RequireFields<MutationApproveWithdrawalArgs, 'id'>>;
   clearFraudFlag?: Resolver<ResolversTypes['FraudFlag'], ParentType, ContextType, RequireFields<MutationClearFraudFlagArgs, 'id' | 'note'>>;
+  holdPartnerTripFare?: Resolver<ResolversTypes['TripFareHold'], ParentType, ContextType, RequireFields<MutationHoldPartnerTripFareArgs, 'amount' | 'partnerId' | 'tripId'>>;
   holdTripFare?: Resolver<ResolversTypes['TripFareHold'], ParentType, ContextType, RequireFields<MutationHoldTripFareArgs, 'amount' | 'riderId' | 'tripId'>>;
   holdTripFares?: Resolver<Array<ResolversTypes['TripFareHoldResult']>, ParentType, ContextType, RequireFields<MutationHoldTripFaresArgs, 'holds'>>;
   refundTrip?: Resolver<ResolversTypes['Payment'], ParentType, ContextType, RequireFields<MutationRefundTripArgs, 'idempotencyKey' | 'reason' | 'tripId'>>;
   rejectWithdrawal?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType, RequireFields<MutationRejectWithdrawalArgs, 'id' | 'reason'>>;
   releaseTripFare?: Resolver<Maybe<ResolversTypes['TripFareHold']>, ParentType, ContextType, RequireFields<MutationReleaseTripFareArgs, 'tripId'>>;
   requestWithdrawal?: Resolver<ResolversTypes['Withdrawal'], ParentType, ContextType, RequireFields<MutationRequestWithdrawalArgs, 'amount' | 'idempotencyKey'>>;
+  setPartnerCreditLimit?: Resolver<ResolversTypes['PartnerAccount'], ParentType, ContextType, RequireFields<MutationSetPartnerCreditLimitArgs, 'amount' | 'partnerId'>>;
   startDeposit?: Resolver<ResolversTypes['Deposit'], ParentType, ContextType, RequireFields<MutationStartDepositArgs, 'amount' | 'idempotencyKey'>>;
 };
 
 export type PageInfoResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+};
+
+export type PartnerAccountResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['PartnerAccount'] = ResolversParentTypes['PartnerAccount']> = {
+  availableCredit?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  creditLimit?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  held?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  outstanding?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  partnerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
+export type PartnerStatementResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['PartnerStatement'] = ResolversParentTypes['PartnerStatement']> = {
+  account?: Resolver<ResolversTypes['PartnerAccount'], ParentType, ContextType>;
+  cancellationFees?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  fares?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['PartnerStatementLine']>, ParentType, ContextType>;
+  month?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  partnerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  refunds?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  trips?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type PartnerStatementLineResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['PartnerStatementLine'] = ResolversParentTypes['PartnerStatementLine']> = {
+  amount?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['PartnerChargeKind'], ParentType, ContextType>;
+  tripId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
 export type PaymentResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['Payment'] = ResolversParentTypes['Payment']> = {
@@ -859,6 +981,7 @@ export type PaymentBreakdownResolvers<ContextType = WalletContext, ParentType ex
 export type QueryResolvers<ContextType = WalletContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   driverCommissionDebt?: Resolver<ResolversTypes['DriverCommissionDebt'], ParentType, ContextType, RequireFields<QueryDriverCommissionDebtArgs, 'driverUserId'>>;
   fraudFlags?: Resolver<ResolversTypes['FraudFlagConnection'], ParentType, ContextType, RequireFields<QueryFraudFlagsArgs, 'first' | 'open'>>;
+  partnerStatement?: Resolver<ResolversTypes['PartnerStatement'], ParentType, ContextType, RequireFields<QueryPartnerStatementArgs, 'month'>>;
   reconciliationReport?: Resolver<ResolversTypes['ReconciliationReport'], ParentType, ContextType, RequireFields<QueryReconciliationReportArgs, 'date'>>;
   withdrawals?: Resolver<ResolversTypes['WithdrawalConnection'], ParentType, ContextType, RequireFields<QueryWithdrawalsArgs, 'first'>>;
 };
@@ -975,6 +1098,9 @@ export type Resolvers<ContextType = WalletContext> = {
   Money?: MoneyResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
+  PartnerAccount?: PartnerAccountResolvers<ContextType>;
+  PartnerStatement?: PartnerStatementResolvers<ContextType>;
+  PartnerStatementLine?: PartnerStatementLineResolvers<ContextType>;
   Payment?: PaymentResolvers<ContextType>;
   PaymentBreakdown?: PaymentBreakdownResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;

@@ -20,7 +20,7 @@ export type AccountKind = (typeof ACCOUNT_KINDS)[number];
 /**
  * `DEBITS_MUST_NOT_EXCEED_CREDITS`: posted and pending debits together stay within posted credits plus
  * the account's debit limit (0 for a rider wallet: never below zero; a driver wallet's commission debt
- * may reach its limit). Enforced in memory by the batch and by a CHECK constraint on the row.
+ * may reach its limit; a partner's account is its credit limit: what the partner may owe). Enforced in memory by the batch and by a CHECK constraint on the row.
  */
 export type BalanceRule = 'NONE' | 'DEBITS_MUST_NOT_EXCEED_CREDITS';
 
@@ -57,7 +57,7 @@ export interface Account extends Counters {
   ownerId: string | null;
   currency: string;
   balanceRule: BalanceRule;
-  /** How far below zero the rule lets debits go (minor units); 0 for rider wallets. */
+  /** How far below zero the rule lets debits go (minor units); 0 for rider wallets; a partner's credit limit. */
   debitLimit: bigint;
   createdAt: Date;
 }
@@ -66,6 +66,9 @@ export interface Account extends Counters {
 export function balanceRuleOf(kind: AccountKind, driverDebtLimit: bigint): { balanceRule: BalanceRule; debitLimit: bigint } {
   if (kind === 'RIDER_WALLET') return { balanceRule: 'DEBITS_MUST_NOT_EXCEED_CREDITS', debitLimit: 0n };
   if (kind === 'DRIVER_WALLET') return { balanceRule: 'DEBITS_MUST_NOT_EXCEED_CREDITS', debitLimit: driverDebtLimit };
+  // A partner is billed afterwards: what it owes (posted and held debits, less what it paid in) stays within
+  // its credit limit, the debit limit an admin sets (setPartnerCreditLimit); no credit until then.
+  if (kind === 'PARTNER') return { balanceRule: 'DEBITS_MUST_NOT_EXCEED_CREDITS', debitLimit: 0n };
   return { balanceRule: 'NONE', debitLimit: 0n };
 }
 

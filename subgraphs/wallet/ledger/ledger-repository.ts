@@ -191,6 +191,36 @@ export class LedgerRepository implements BatchRunner {
    * An account's transfers, newest first, those applied before `beforeSeq` (keyset, never OFFSET): the
    * merge of one index scan per side, each stopped after `limit` rows.
    */
+  /**
+   * Sets an account's debit limit (a partner's credit limit), unless what the account already owes and
+   * holds would then pass it: null in that case (the CHECK constraint would refuse it anyway). The UPDATE
+   * takes the row lock the ledger's batches take, so no transfer slips between the test and the write.
+   */
+  async setDebitLimit(accountId: string, limit: bigint): Promise<Account | null> {
+    const [row] = await this.#run()(
+      `update ${ACCOUNTS} set "debit_limit" = ?::bigint where "id" = ? and ("balance_rule" = 'NONE' or "debits_pending" + "debits_posted" <= "credits_posted" + ?::bigint)
+       returning ${ACCOUNT_COLUMNS}`,
+      [String(limit), accountId, String(limit)],
+    );
+    return row ? accountFromRow(row) : null;
+  }
+
+  /** Every transfer on either side of the account applied in [from, to), oldest first (at most `limit`). */
+  async transfersOfAccountBetween(accountId: string, from: Date, to: Date, limit: number): Promise<TransferWithParties[]> {
+    const rows = await this.#run()(
+      `select ${transferColumns('t')}, d."kind" as "debit_kind", d."owner_id" as "debit_owner_id", c."kind" as "credit_kind", c."owner_id" as "credit_owner_id"
+       from ${TRANSFERS} t join ${ACCOUNTS} d on d."id" = t."debit_account_id" join ${ACCOUNTS} c on c."id" = t."credit_account_id"
+       where (t."debit_account_id" = ? or t."credit_account_id" = ?) and t."created_at" >= ? and t."created_at" < ?
+       order by t."seq" limit ?`,
+      [accountId, accountId, from.toISOString(), to.toISOString(), limit],
+    );
+    return rows.map((row) => ({
+      ...transferFromRow(row),
+      debitAccount: { kind: row.debit_kind as AccountKind, ownerId: (row.debit_owner_id as string | null) ?? null },
+      creditAccount: { kind: row.credit_kind as AccountKind, ownerId: (row.credit_owner_id as string | null) ?? null },
+    }));
+  }
+
   async transfersOfAccount(accountId: string, beforeSeq: bigint | null, limit: number): Promise<Transfer[]> {
     const before = String(beforeSeq ?? 2n ** 63n - 1n);
     const rows = await this.#run()(

@@ -121,6 +121,21 @@ export class Ledger {
     return balanceOf(await this.account(accountId));
   }
 
+  /**
+   * Sets the debit limit of an owner's account (a partner's credit limit), opening the account first.
+   * Null when the account already owes and holds more than `limit` (the limit is left as it was).
+   */
+  async setDebitLimit(account: OwnedAccountInput, limit: bigint): Promise<{ before: Account; after: Account | null }> {
+    if (limit < 0n) throw badUserInput('The limit must not be negative.', { limit: 'must not be negative' });
+    const before = await this.openAccount(account);
+    return { before, after: await this.#repository.setDebitLimit(before.id, limit) };
+  }
+
+  /** An account's transfers applied in [from, to), oldest first, with their accounts' kinds and owners (at most `limit`). */
+  async transfersBetween(accountId: string, from: Date, to: Date, limit = 10_000): Promise<TransferWithParties[]> {
+    return this.#repository.transfersOfAccountBetween(parseInput(accountIdSchema, accountId), from, to, limit);
+  }
+
   // ── money ─────────────────────────────────────────────────────────────────────────────────────
 
   /** Moves `amount` from the debit account to the credit account, posted at once. */
