@@ -35,7 +35,10 @@ try {
   const logger = createLogger(config);
   if (name === 'router') {
     const router = await startRouter(config, { logger });
-    process.on('SIGHUP', () => router.reloadSupergraph());
+    process.on('SIGHUP', () => {
+      router.reloadSupergraph();
+      router.reloadPersistedOperations();
+    });
     onShutdownSignal(logger, () => router.stop());
   } else {
     const subgraph = await startSubgraph(SUBGRAPHS[name], config, { logger, processMetrics: true });

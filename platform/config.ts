@@ -61,6 +61,10 @@ const environmentSchema = z.object({
   ROUTER_PASSTHROUGH: z.enum(['true', 'false']).default('true'),
   /** router: the edge's protective features (operation limits, execution bounds, rate limits, metrics); false keeps authentication only (benchmarks compare the two). */
   ROUTER_EDGE: z.enum(['true', 'false']).default('true'),
+  /** router: who must name operations by manifest id (schema/persisted-queries*.json): partners (default), all callers, or nobody (off). */
+  PERSISTED_OPERATIONS: z.enum(['off', 'partners', 'all']).default('partners'),
+  /** router: how often the manifests are checked for changes and reloaded (0: only on SIGHUP). */
+  PERSISTED_OPERATIONS_WATCH_MS: z.coerce.number().int().min(0).default(5_000),
   /** router: take the client's address from the first X-Forwarded-For hop (only behind a proxy or ingress that sets it). */
   TRUST_PROXY: z.enum(['true', 'false']).default('false'),
   /** router: rate limits (router/edge/features/rate-limits.ts), counted in Redis when REDIS_URL is set; `false` leaves the feature out. */
@@ -202,6 +206,8 @@ export interface ServiceConfig {
   readonly trustProxy: boolean;
   /** The edge's protective features on (false: authentication only; for benchmarks). */
   readonly routerEdge: boolean;
+  /** Who must send manifest ids, and how often the manifests are re-read (ms; 0: SIGHUP only). */
+  readonly persistedOperations: { readonly policy: 'off' | 'partners' | 'all'; readonly watchMs: number };
   readonly subgraphFastExecution: boolean;
   readonly shutdownTimeoutMs: number;
   readonly serviceTokenSecret: string | undefined;
@@ -377,6 +383,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     routerPassthrough: e.ROUTER_PASSTHROUGH === 'true',
     trustProxy: e.TRUST_PROXY === 'true',
     routerEdge: e.ROUTER_EDGE === 'true',
+    persistedOperations: { policy: e.PERSISTED_OPERATIONS, watchMs: e.PERSISTED_OPERATIONS_WATCH_MS },
     subgraphFastExecution: e.SUBGRAPH_FAST_EXECUTION === 'true',
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     serviceTokenSecret: e.SERVICE_TOKEN_SECRET,

@@ -30,7 +30,11 @@ import { trackSupergraph } from './supergraph.ts';
 import { createHttpClient } from '../platform/http-client.ts';
 import { forwardedRoutes } from './forwarded-routes.ts';
 import { requestShapePlugin } from '../platform/request-shape.ts';
-import { closeRedis, createRedis } from '../platform/redis.ts';
+import { closeRedis, createRedis, redisNamespace } from '../platform/redis.ts';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_APQ_TTL_SECONDS, memoryStringCache, redisStringCache } from './apq-cache.ts';
+import { persistedOperationsFeature } from './edge/features/persisted-operations.ts';
+import { analyse } from './passthrough.ts';
 import { rateLimitsFeature } from './edge/features/rate-limits.ts';
 import { startMetricsServer } from '../platform/metrics-server.ts';
 
@@ -56,6 +60,8 @@ export interface RunningRouter {
   readonly passthrough: Passthrough['stats'] | undefined;
   /** Re-reads the supergraph file and swaps the schema without dropping traffic. */
   reloadSupergraph(): void;
+  /** Re-reads the persisted-operation manifests (a broken file keeps the previous set); true when they were swapped. */
+  reloadPersistedOperations(): boolean;
   /** Closes WebSockets (1001, or 1012 with `restart`), drains HTTP, then closes upstream connections. */
   stop(options?: { restart?: boolean }): Promise<void>;
 }
@@ -96,9 +102,25 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
   const limits = operationLimitsFeature({ ...config.operationLimits, production: config.production, supergraph: supergraph.current });
   // Rate limits count in Redis, shared by every replica; without REDIS_URL, in this process (embedded mode).
   const rateLimited = config.routerEdge && config.rateLimits.enabled;
-  const redis = rateLimited ? createRedis(config.redisUrl, logger, 'router') : undefined;
+  // Rate limits and the automatic-persisted-query cache share the router's one Redis client.
+  const redis = createRedis(config.redisUrl, logger, 'router');
+  // Operations named by id from the manifests (npm run persisted); a PARTNER may run only its key's, by id.
+  const persisted = persistedOperationsFeature({
+    manifests: [
+      { path: fileURLToPath(new URL('../schema/persisted-queries.json', import.meta.url)), clients: 'partners' },
+      { path: fileURLToPath(new URL('../schema/persisted-queries.apps.json', import.meta.url)), clients: 'apps' },
+    ],
+    policy: config.persistedOperations.policy,
+    logger,
+    watchIntervalMs: config.persistedOperations.watchMs,
+    warm: (operation) => {
+      edge.warm(operation.body);
+      if (passthrough && operation.type !== 'subscription') analyse(supergraph.current(), operation.body, operation.name);
+    },
+  });
   const edgeFeatures: EdgeFeature[] = [
     authenticationFeature(verify),
+    persisted,
     // ROUTER_EDGE=false (benchmarks only) leaves the protective features out.
     ...(config.routerEdge
       ? [
@@ -111,6 +133,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
       : []),
   ];
   const edge = new EdgePipeline({ features: edgeFeatures, snapshot: supergraph.current, maxTokens: config.routerEdge ? limits.maxTokens : 100_000, logger });
+  void persisted.warm();
   const passthrough = !(options.passthrough ?? config.routerPassthrough) ? undefined : createPassthrough({ snapshot: supergraph.current, verify, client: upstream, logger, metrics });
   // The fast path answers only when it supports every feature that needs the answering path's help.
   const fastPathAllowed = edgeFeatures.every((feature) => !feature.needsPathSupport || FAST_PATH_SUPPORTS.has(feature.name));
@@ -133,6 +156,8 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     introspection: !config.production,
     includeStacktraceInErrorResponses: !config.production,
     hideSchemaDetailsFromClientErrors: config.production,
+    // Automatic persisted queries, shared by every replica through Redis (in the process without it); manifest ids answer too.
+    persistedQueries: { cache: persisted.apqCache(redis ? redisStringCache(redis, { prefix: `smartline:router:{${redisNamespace(config)}}:`, logger }) : memoryStringCache()), ttl: DEFAULT_APQ_TTL_SECONDS },
     formatError,
     plugins,
     stopOnTerminationSignals: false, // platform/lifecycle.ts drains and stops in order
@@ -175,6 +200,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     onStopped: [
       ...features.flatMap((feature) => (feature.onStopped ? [() => feature.onStopped!()] : [])),
       async () => upstream.close(),
+      async () => persisted.close(),
       async () => closeRedis(redis),
       async () => metricsServer?.stop(),
     ],
@@ -186,10 +212,12 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     http,
     subscriptions,
     passthrough: passthrough?.stats,
+    reloadPersistedOperations: () => persisted.reload(),
     reloadSupergraph() {
       const sdl = readSupergraph();
       supergraph.load(sdl);
       updateSupergraph?.(sdl);
+      void persisted.warm();
       logger.info({ file: config.supergraphPath }, 'supergraph reloaded');
     },
     stop(stopOptions) {

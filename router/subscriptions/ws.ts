@@ -127,7 +127,10 @@ export function attachSubscriptionSockets(options: SubscriptionSocketsOptions): 
       }
       const extensions = (payload.extensions ?? {}) as Record<string, unknown>;
       const requestId = requestIdFrom({ 'x-request-id': typeof extensions.requestId === 'string' ? extensions.requestId : undefined });
-      const edgeRequest = options.edge.newRequest(extra.edge!, { query: payload.query, operationName: payload.operationName, variables: payload.variables }, requestId, 'subscription');
+      // A persisted operation may be named by id (Apollo's extensions.persistedQuery); the edge resolves its text.
+      const persistedQuery = extensions.persistedQuery as { sha256Hash?: unknown } | undefined;
+      const persisted = typeof persistedQuery?.sha256Hash === 'string' ? { id: persistedQuery.sha256Hash.toLowerCase(), protocol: 'persistedQuery' as const } : undefined;
+      const edgeRequest = options.edge.newRequest(extra.edge!, { query: payload.query ?? '', operationName: payload.operationName, variables: payload.variables, persisted }, requestId, 'subscription');
       try {
         await options.edge.admit(edgeRequest);
       } catch (error) {
@@ -135,7 +138,7 @@ export function attachSubscriptionSockets(options: SubscriptionSocketsOptions): 
         options.edge.finish(edgeRequest, { kind: 'refused', refusal: error, errorCodes: [error.code] });
         return [new GraphQLError(error.message, { extensions: error.extensions })];
       }
-      const prepared = engine.prepare(payload);
+      const prepared = engine.prepare({ ...payload, query: edgeRequest.query });
       if (Array.isArray(prepared)) {
         options.edge.finish(edgeRequest, { kind: 'answered', errorCodes: (prepared as readonly GraphQLError[]).map((e) => String(e.extensions?.code ?? '')) });
         return prepared as readonly GraphQLError[];
