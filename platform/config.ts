@@ -317,7 +317,8 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
   if (production && (service === 'pricing' || service === 'trips') && !e.QUOTE_SIGNING_SECRET) {
     throw new ConfigError(`${service}: QUOTE_SIGNING_SECRET is required in production`);
   }
-  if (production && service !== 'router' && !e.SERVICE_TOKEN_SECRET) {
+  // Every subgraph checks service tokens; the router mints them (partners' API keys are exchanged with accounts).
+  if (production && !e.SERVICE_TOKEN_SECRET) {
     throw new ConfigError(`${service}: SERVICE_TOKEN_SECRET is required in production`);
   }
   if (production && e.DEMO_DATA === 'true') {

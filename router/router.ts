@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloGateway } from '@apollo/gateway';
-import { createTokenVerifier, principalFromAuthorization } from '../platform/auth.ts';
+import { createTokenVerifier } from '../platform/auth.ts';
 import type { ServiceConfig, SubgraphName } from '../platform/config.ts';
 import { createRequestContext, requestIdFrom, traceContextFrom, type RequestContext } from '../platform/context.ts';
 import { createFormatError } from '../platform/graphql.ts';
@@ -36,6 +36,7 @@ import { DEFAULT_APQ_TTL_SECONDS, memoryStringCache, redisStringCache } from './
 import { persistedOperationsFeature } from './edge/features/persisted-operations.ts';
 import { analyse } from './passthrough.ts';
 import { rateLimitsFeature } from './edge/features/rate-limits.ts';
+import { accountsApiKeyExchange, apiKeyBudget, apiKeysFeature, forwardedAuthorization } from './edge/features/api-keys.ts';
 import { startMetricsServer } from '../platform/metrics-server.ts';
 
 export interface RouterOptions {
@@ -118,14 +119,16 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
       if (passthrough && operation.type !== 'subscription') analyse(supergraph.current(), operation.body, operation.name);
     },
   });
+  // Partners' API keys in authentication's place (it wraps it): a key becomes the PARTNER principal, exchanged with accounts.
+  const apiKeys = apiKeysFeature({ authentication: authenticationFeature(verify), exchange: accountsApiKeyExchange({ config, logger, url: () => supergraph.current().urls.accounts }), logger });
   const edgeFeatures: EdgeFeature[] = [
-    authenticationFeature(verify),
+    apiKeys,
     persisted,
     // ROUTER_EDGE=false (benchmarks only) leaves the protective features out.
     ...(config.routerEdge
       ? [
           // After authentication (budgets are per user), before anything is parsed or planned.
-          ...(rateLimited ? [rateLimitsFeature({ redis, config, logger })] : []),
+          ...(rateLimited ? [rateLimitsFeature({ redis, config, logger, apiKeyBudget })] : []),
           limits,
           executionBoundsFeature({ requestTimeoutMs: config.operationLimits.requestTimeoutMs, maxResponseBytes: config.operationLimits.maxResponseBytes }),
           observabilityFeature({ registry: metrics.registry, logger }),
@@ -165,11 +168,13 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
   });
 
   const context = async (req: IncomingMessage): Promise<RouterContext & EdgeContext> => {
-    const authorization = req.headers.authorization;
     const edgeRequest = httpEdge.admittedFor(req);
-    // Admitted at the edge: its authentication already ran. Otherwise the plugin admits it (GET, APQ).
+    // Admitted at the edge: its authentication already ran. Otherwise the plugin admits it (GET, APQ); the
+    // caller is known now (an API key exchanged), so subgraphs get the key's token; the plugin's connect reuses it.
     const edgeConnection = edgeRequest?.connection ?? httpEdge.connectionOf(req);
-    const principal = edgeRequest ? edgeRequest.connection.principal : await principalFromAuthorization(authorization, verify).catch(asHttpError);
+    if (!edgeRequest) await apiKeys.connect(edgeConnection).catch(asHttpError);
+    const authorization = forwardedAuthorization(edgeConnection);
+    const principal = edgeConnection.principal;
     const requestContext = createRequestContext({ requestId: edgeRequest?.requestId ?? requestIdFrom(req.headers), trace: traceContextFrom(req.headers), logger, authorization, principal });
     const replay = passthrough?.replayFor(req);
     // The execution bounds the edge set: the data sources honour them on every fetch.

@@ -13,6 +13,7 @@ import { EdgeRefusal, type EdgeConnection } from '../edge/types.ts';
 import { SubscriptionCloseCodes } from './close-codes.ts';
 import { SubscriptionEndedError, type SubscriptionEngine } from './engine.ts';
 import type { PreparedSubscription } from './operation.ts';
+import { forwardedAuthorization, wsAuthorization } from '../edge/features/api-keys.ts';
 
 export interface SubscriptionSocketsOptions {
   server: http.Server;
@@ -103,7 +104,7 @@ export function attachSubscriptionSockets(options: SubscriptionSocketsOptions): 
   const server = makeServer<Record<string, unknown>, Connection>({
     connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs ?? 3_000,
     async onConnect({ connectionParams, extra }) {
-      const authorization = readAuthorization(connectionParams);
+      const authorization = wsAuthorization(connectionParams);
       const connection = options.edge.newConnection({ transport: 'ws', ip: clientIp(extra.request, options.trustProxy ?? false), headers: extra.request.headers, authorization });
       try {
         await options.edge.connect(connection);
@@ -117,7 +118,8 @@ export function attachSubscriptionSockets(options: SubscriptionSocketsOptions): 
       }
       extra.edge = connection;
       // Anonymous callers are welcome (the subgraphs' rules decide what they may see); a token ends the socket when it expires.
-      if (authorization) scheduleExpiry(extra, authorization);
+      const forwarded = forwardedAuthorization(connection);
+      if (forwarded) scheduleExpiry(extra, forwarded);
       return true;
     },
     async onSubscribe({ extra, subscriptions }, _id, payload) {
@@ -148,7 +150,7 @@ export function attachSubscriptionSockets(options: SubscriptionSocketsOptions): 
         requestId,
         trace: traceContextFrom({ traceparent: typeof extensions.traceparent === 'string' ? extensions.traceparent : extra.request.headers.traceparent }),
         logger,
-        authorization: extra.edge!.authorization,
+        authorization: forwardedAuthorization(extra.edge!),
         principal: extra.edge!.principal,
       });
       options.edge.finish(edgeRequest, { kind: 'answered', errorCodes: [] });
@@ -271,11 +273,6 @@ function closeFor(refusal: EdgeRefusal): [number, string] {
   if (refusal.code === 'RATE_LIMITED') return [SubscriptionCloseCodes.TRY_AGAIN_LATER, rateLimitClose(refusal).reason];
   if (refusal.code === 'SERVICE_UNAVAILABLE') return [SubscriptionCloseCodes.TRY_AGAIN_LATER, 'Try again later'];
   return [SubscriptionCloseCodes.FORBIDDEN, 'Forbidden'];
-}
-
-function readAuthorization(params: Readonly<Record<string, unknown>> | undefined): string | undefined {
-  const value = params?.authorization ?? params?.Authorization;
-  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 function refuse(socket: Duplex, status: number, text: string) {

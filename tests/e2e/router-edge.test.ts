@@ -1,3 +1,4 @@
+import { productionSecrets } from '../support/production.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -83,7 +84,7 @@ describe('the router in production', () => {
   let router: RunningRouter;
   before(async () => {
     stack = await startStack({ subgraphs: ['accounts'] });
-    const config = loadConfig('router', { ...stack.env, NODE_ENV: 'production' });
+    const config = loadConfig('router', { ...stack.env, NODE_ENV: 'production', SERVICE_TOKEN_SECRET: productionSecrets().SERVICE_TOKEN_SECRET });
     router = await startRouter(config, { logger: createLogger(config) });
   });
   after(async () => {

@@ -23,6 +23,7 @@ describe('configuration', () => {
   });
 
   it('requires real secrets and a real database in production', () => {
+    assert.throws(() => loadConfig('router', { NODE_ENV: 'production' }), /router: SERVICE_TOKEN_SECRET is required in production/);
     assert.throws(() => loadConfig('trips', { NODE_ENV: 'production' }), /DATABASE_URL/);
     assert.throws(() => loadConfig('accounts', { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x' }), /JWT_PRIVATE_KEY/);
     assert.throws(() => loadConfig('pricing', { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x' }), /QUOTE_SIGNING_SECRET/);
@@ -46,29 +47,32 @@ describe('configuration', () => {
 describe('demo data configuration', () => {
   const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x', JWT_PRIVATE_KEY: 'pem', SERVICE_TOKEN_SECRET: 's'.repeat(32), QUOTE_SIGNING_SECRET: 'q'.repeat(32) };
 
+  /** The router in production: it needs only the service token secret (it mints service tokens for accounts). */
+  const routerProduction = { NODE_ENV: 'production', SERVICE_TOKEN_SECRET: 's'.repeat(32) };
+
   it('seeds the demo city by default in development and never by default in production', () => {
     assert.equal(loadConfig('router', {}).demo.data, true);
     assert.equal(loadConfig('router', { NODE_ENV: 'development' }).demo.data, true);
-    assert.equal(loadConfig('router', { NODE_ENV: 'production' }).demo.data, false);
+    assert.equal(loadConfig('router', routerProduction).demo.data, false);
     for (const service of ['accounts', 'trips'] as const) assert.equal(loadConfig(service, production).demo.data, false);
     assert.equal(loadConfig('router', { DEMO_DATA: 'false' }).demo.data, false);
   });
 
   it('refuses DEMO_DATA=true in production, naming DEMO_DATA', () => {
-    for (const [service, env] of [['router', { NODE_ENV: 'production' }], ['accounts', production]] as const) {
+    for (const [service, env] of [['router', routerProduction], ['accounts', production]] as const) {
       assert.throws(
         () => loadConfig(service, { ...env, DEMO_DATA: 'true' }),
         (error: Error) => error instanceof ConfigError && /DEMO_DATA=true is refused in production/.test(error.message),
       );
     }
-    assert.equal(loadConfig('router', { NODE_ENV: 'production', DEMO_DATA: 'false' }).demo.data, false);
+    assert.equal(loadConfig('router', { ...routerProduction, DEMO_DATA: 'false' }).demo.data, false);
   });
 
   it('turns the simulation off with DEMO_SIMULATION=false, and with the demo data', () => {
     assert.equal(loadConfig('router', {}).demo.simulation, true);
     assert.equal(loadConfig('router', { DEMO_SIMULATION: 'false' }).demo.simulation, false);
     assert.equal(loadConfig('router', { DEMO_DATA: 'false' }).demo.simulation, false);
-    assert.equal(loadConfig('router', { NODE_ENV: 'production' }).demo.simulation, false);
+    assert.equal(loadConfig('router', routerProduction).demo.simulation, false);
   });
 });
 
