@@ -132,7 +132,7 @@ describe('the error mask', () => {
 });
 
 describe('production defaults', () => {
-  const production = { NODE_ENV: 'production' };
+  const production = { NODE_ENV: 'production', SERVICE_TOKEN_SECRET: 's'.repeat(32) };
 
   it('allows no CORS origin unless configured', () => {
     assert.deepEqual(loadConfig('router', production).corsOrigins, []);

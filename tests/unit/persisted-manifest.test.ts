@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse, validate } from 'graphql';
 import { apiSchemaOf, buildManifest, generateManifests, MANIFESTS, staleManifests, type PersistedQueryManifest } from '../../schema/persisted-queries.ts';
@@ -37,7 +37,12 @@ describe('persisted query manifests (npm run persisted)', () => {
 
   it("puts partners' operations in schema/persisted-queries.json and the apps' in schema/persisted-queries.apps.json", () => {
     const names = (file: string) => (JSON.parse(generated[file]) as PersistedQueryManifest).operations.map((operation) => operation.name);
-    assert.deepEqual(names('schema/persisted-queries.json'), ['PartnerFareEstimates', 'PartnerTrip', 'PartnerTripUpdates']);
+    // Every operation of clients/partner/*.graphql, by name, and nothing else.
+    const partnerOperations = readdirSync(new URL('../../clients/partner/', import.meta.url))
+      .filter((file) => file.endsWith('.graphql'))
+      .flatMap((file) => [...readFileSync(new URL(`../../clients/partner/${file}`, import.meta.url), 'utf8').matchAll(/^(?:query|mutation|subscription) (\w+)/gm)].map((match) => match[1]!));
+    assert.deepEqual(names('schema/persisted-queries.json'), [...partnerOperations].sort());
+    assert.ok(names('schema/persisted-queries.json').includes('PartnerBookRide'));
     assert.ok(names('schema/persisted-queries.apps.json').includes('TripUpdates'));
   });
 
