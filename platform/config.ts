@@ -100,7 +100,7 @@ const environmentSchema = z.object({
   ROUTER_MAX_ALIASES: z.coerce.number().int().min(0).max(10_000).default(30),
   ROUTER_MAX_ROOT_FIELDS: z.coerce.number().int().min(1).max(10_000).default(20),
   ROUTER_MAX_DIRECTIVES: z.coerce.number().int().min(0).max(10_000).default(50),
-  ROUTER_MAX_TOKENS: z.coerce.number().int().min(100).max(1_000_000).default(2_000),
+  ROUTER_MAX_TOKENS: z.coerce.number().int().min(100).max(1_000_000).default(1_000),
   /** router: cost budgets per role, `ROLE=budget` comma-separated, over the defaults (router/edge/cost.ts). */
   ROUTER_COST_BUDGETS: list.default([]),
   /** router: the largest subgraph answer the router reads, in bytes. */
