@@ -5,6 +5,7 @@ import type { SubgraphContext } from '../../platform/subgraph.ts';
 import { ASSIGNED_TRIP_STATUSES, Trip } from './entities.ts';
 import type { TripLifecycle } from './lifecycle.ts';
 import type { PartnerBookings } from './partner-booking.ts';
+import type { PartnerWebhookService } from './partner-webhooks/service.ts';
 import type { TripsService } from './service.ts';
 import { isUuid } from '../../platform/validation.ts';
 
@@ -13,6 +14,8 @@ export interface TripsExtras {
   readonly lifecycle: TripLifecycle;
   /** Partner organisations' bookings for their guests. */
   readonly partnerBookings: PartnerBookings;
+  /** Partners' webhook endpoints and their deliveries (partner-webhooks/). */
+  readonly partnerWebhooks: PartnerWebhookService;
   /** Trips by id, one statement per request; ids that are not uuids are simply not found. */
   readonly tripById: DataLoader<string, Trip | null>;
   /** Each driver's trip in progress (assigned, arrived or started) by drivers' Driver id, one statement per request. */
@@ -21,11 +24,12 @@ export interface TripsExtras {
 
 export type TripsContext = SubgraphContext<TripsExtras>;
 
-export function createTripsExtras(em: EntityManager, trips: TripsService, lifecycle: TripLifecycle, partnerBookings: PartnerBookings): TripsExtras {
+export function createTripsExtras(em: EntityManager, trips: TripsService, lifecycle: TripLifecycle, partnerBookings: PartnerBookings, partnerWebhooks: PartnerWebhookService): TripsExtras {
   return {
     trips,
     lifecycle,
     partnerBookings,
+    partnerWebhooks,
     tripById: keyedLoader(async (ids) => {
       const valid = ids.filter(isUuid);
       return valid.length > 0 ? em.find(Trip, { id: { $in: valid } }) : [];

@@ -11,6 +11,8 @@ import { TripLifecycle } from './lifecycle.ts';
 import { TripNotifier } from './live.ts';
 import { migrations } from './migrations.ts';
 import { PartnerBookings } from './partner-booking.ts';
+import { DeliveryWorker, type DeliveryWorkerOptions } from './partner-webhooks/delivery.ts';
+import { PartnerWebhookService } from './partner-webhooks/service.ts';
 import { httpGuestRiders, httpPartnerFareHolds, type GuestRiders, type PartnerFareHolds } from './partner-payments.ts';
 import { httpFareHolds, type FareHolds } from './payments.ts';
 import { permissions } from './permissions.ts';
@@ -27,9 +29,19 @@ export interface TripsSubgraphOptions {
   partnerFareHolds?: (runtime: SubgraphRuntime) => PartnerFareHolds;
   /** Where a partner's guests become riders (default: the accounts subgraph, called as a service). */
   guestRiders?: (runtime: SubgraphRuntime) => GuestRiders;
+  /** The webhook delivery worker's schedule and bounds (tests: tiny delays); `production` overrides the config's for URL rules. */
+  partnerWebhooks?: DeliveryWorkerOptions & { production?: boolean };
 }
 
 const running = new WeakMap<SubgraphRuntime, Dispatcher>();
+const webhooks = new WeakMap<SubgraphRuntime, { service: PartnerWebhookService; worker: DeliveryWorker }>();
+
+/** The outgoing webhooks of a running trips subgraph (tests call the worker's runOnce here). */
+export function partnerWebhooksOf(runtime: SubgraphRuntime): { service: PartnerWebhookService; worker: DeliveryWorker } {
+  const found = webhooks.get(runtime);
+  if (!found) throw new Error('this runtime does not run the trips subgraph');
+  return found;
+}
 
 /** The dispatcher of a running trips subgraph (tests drive its loop here). */
 export function dispatcherOf(runtime: SubgraphRuntime): Dispatcher {
@@ -75,14 +87,20 @@ export function createTripsSubgraph(options: TripsSubgraphOptions = {}): Subgrap
         logger: logger.child({ component: 'partner-booking' }),
         onRequested: (trip) => dispatcher.kickBooked(trip),
       });
+      // Outgoing webhooks: trips' own events become deliveries (a consumer), sent by the worker on a timer.
+      const partnerWebhooks = new PartnerWebhookService({ production: options.partnerWebhooks?.production ?? config.production });
+      partnerWebhooks.consume(events);
+      const deliveryWorker = new DeliveryWorker({ ...options.partnerWebhooks, db, repository: partnerWebhooks.repository, logger: logger.child({ component: 'partner-webhooks' }) });
       dispatcher.start();
+      deliveryWorker.start();
       running.set(runtime, dispatcher);
+      webhooks.set(runtime, { service: partnerWebhooks, worker: deliveryWorker });
       return {
         typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
         resolvers: createResolvers(pubsub),
         permissions,
-        contextExtras: (em) => createTripsExtras(em, trips, lifecycle, partnerBookings),
-        onStopped: [() => dispatcher.stop()],
+        contextExtras: (em) => createTripsExtras(em, trips, lifecycle, partnerBookings, partnerWebhooks),
+        onStopped: [() => dispatcher.stop(), () => deliveryWorker.stop()],
       };
     },
     seedDemo: ({ config, logger, db }, city) => seedDemoTrips(db.fork(), city, loadQuoteSigningSecret(config, logger)),

@@ -113,9 +113,49 @@ class PartnerTrips extends Migration {
   }
 }
 
+/**
+ * Outgoing webhooks (partner-webhooks/): a partner organisation's one endpoint and the deliveries of its
+ * trips' status changes to it, one per (partner, event id), claimed by the delivery worker by lease.
+ */
+class PartnerWebhooks extends Migration {
+  override up() {
+    this.addSql(`create table "partner_webhooks" (
+      "partner_id" uuid primary key,
+      "url" varchar(2048) not null,
+      "secret" varchar(128) not null,
+      "created_at" timestamptz not null default now(),
+      "updated_at" timestamptz not null default now()
+    )`);
+    this.addSql(`create table "partner_webhook_deliveries" (
+      "id" uuid primary key default gen_random_uuid(),
+      "seq" bigserial not null,
+      "event_id" uuid not null,
+      "event_type" varchar(64) not null,
+      "partner_id" uuid not null,
+      "url" varchar(2048) not null,
+      "body" text not null,
+      "attempts" integer not null default 0 check ("attempts" >= 0),
+      "next_attempt_at" timestamptz not null,
+      "status" varchar(16) not null default 'PENDING' check ("status" in ('PENDING', 'DELIVERED', 'DEAD')),
+      "last_error" varchar(500) null,
+      "last_status_code" integer null,
+      "created_at" timestamptz not null default now(),
+      "delivered_at" timestamptz null,
+      constraint "partner_webhook_deliveries_partner_id_event_id_unique" unique ("partner_id", "event_id"),
+      constraint "partner_webhook_deliveries_delivered_at" check (("status" = 'DELIVERED') = ("delivered_at" is not null))
+    )`);
+    // The worker's claim: due PENDING rows in event order.
+    this.addSql(`create index "partner_webhook_deliveries_due_index" on "partner_webhook_deliveries" ("next_attempt_at", "seq") where "status" = 'PENDING'`);
+    // Admins' list, newest first by event order (optionally one partner's, optionally one status).
+    this.addSql(`create index "partner_webhook_deliveries_seq_index" on "partner_webhook_deliveries" ("seq")`);
+    this.addSql(`create index "partner_webhook_deliveries_partner_id_index" on "partner_webhook_deliveries" ("partner_id", "seq")`);
+  }
+}
+
 export const migrations: MigrationEntry[] = [
   { name: '0001_trips', class: CreateTrips },
   { name: '0002_dispatch', class: DispatchAndLifecycle },
   { name: '0003_round_deadline', class: RoundDeadline },
   { name: '0004_partner_trips', class: PartnerTrips },
+  { name: '0005_partner_webhooks', class: PartnerWebhooks },
 ];

@@ -1,6 +1,6 @@
 import type { RequestContext } from '../../platform/context.ts';
 import { forbidden, unauthenticated } from '../../platform/errors.ts';
-import { FEDERATION_RULES, FEDERATION_TYPE_RULES, hasRole, isAuthenticated, ownedBy, rule, type IRules } from '../../platform/rules.ts';
+import { FEDERATION_RULES, FEDERATION_TYPE_RULES, hasRole, isAdmin, isAuthenticated, ownedBy, rule, type IRules } from '../../platform/rules.ts';
 import { canSeeTrip, type TripParties } from './policy.ts';
 
 /**
@@ -21,6 +21,9 @@ export const permissions: IRules = {
     myTrips: hasRole('RIDER', 'DRIVER'),
     // The calling organisation's own trips only (partner-booking.ts filters by the token's sub).
     partnerTrips: hasRole('PARTNER'),
+    // The calling organisation's own endpoint (partner-webhooks/service.ts reads the token's sub).
+    partnerWebhook: hasRole('PARTNER'),
+    partnerWebhookDeliveries: isAdmin,
   },
   Mutation: {
     requestTrip: hasRole('RIDER'),
@@ -34,6 +37,8 @@ export const permissions: IRules = {
     bookRideForGuest: hasRole('PARTNER'),
     // Which partner: decided against the trip's partner_id by TripLifecycle (FORBIDDEN otherwise).
     cancelPartnerTrip: hasRole('PARTNER'),
+    setPartnerWebhook: hasRole('PARTNER'),
+    retryPartnerWebhookDelivery: isAdmin,
   },
   // Party checks need the trip: the subscribe resolver refuses others (FORBIDDEN) before any event.
   Subscription: { tripUpdates: hasRole('RIDER', 'DRIVER', 'ADMIN', 'PARTNER'), tripOffers: hasRole('DRIVER') },
@@ -42,6 +47,11 @@ export const permissions: IRules = {
   TripCancellation: isAuthenticated,
   TripOffer: isAuthenticated,
   TripConnection: isAuthenticated,
+  // Reached only through the fields above (the partner's own endpoint; deliveries for admins).
+  PartnerWebhook: isAuthenticated,
+  PartnerWebhookDelivery: isAdmin,
+  PartnerWebhookDeliveryEdge: isAdmin,
+  PartnerWebhookDeliveryConnection: isAdmin,
   TripEdge: isAuthenticated,
   PageInfo: isAuthenticated,
   Money: isAuthenticated,

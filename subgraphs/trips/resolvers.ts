@@ -5,6 +5,7 @@ import type { TripsContext } from './context.ts';
 import type { Trip } from './entities.ts';
 import type { DriverStep } from './lifecycle.ts';
 import { followOffers, followTrip } from './live.ts';
+import { partnerWebhookResolvers } from './partner-webhooks/resolvers.ts';
 import { canSeeTrip } from './policy.ts';
 
 const driverStep = (step: DriverStep) => (_: unknown, args: unknown, ctx: TripsContext) => ctx.lifecycle.driverStep(ctx.em, ctx.principal!, step, args);
@@ -24,6 +25,7 @@ export function createResolvers(pubsub: PubSub) {
         return ctx.trips.listTrips(ctx.em, role === 'DRIVER' ? { driverUserId: userId } : { riderId: userId }, args);
       },
       partnerTrips: (_: unknown, args: unknown, ctx: TripsContext) => ctx.partnerBookings.listTrips(ctx.em, ctx.principal!, args),
+      ...partnerWebhookResolvers.Query,
     },
     Mutation: {
       requestTrip: (_: unknown, args: unknown, ctx: TripsContext) => ctx.trips.requestTrip(ctx.em, ctx.principal!, args, { requestId: ctx.requestId, trace: ctx.trace }),
@@ -35,6 +37,7 @@ export function createResolvers(pubsub: PubSub) {
       cancelTrip: (_: unknown, args: unknown, ctx: TripsContext) => ctx.lifecycle.cancel(ctx.em, ctx.principal!, args),
       bookRideForGuest: (_: unknown, args: unknown, ctx: TripsContext) => ctx.partnerBookings.bookRideForGuest(ctx.em, ctx.principal!, args, { requestId: ctx.requestId, trace: ctx.trace }),
       cancelPartnerTrip: (_: unknown, args: unknown, ctx: TripsContext) => ctx.lifecycle.cancelForPartner(ctx.em, ctx.principal!, args),
+      ...partnerWebhookResolvers.Mutation,
     },
     /** `subscribe` only: the shield guards it once, and each event is `{ <field>: value }`. */
     Subscription: {
@@ -65,6 +68,7 @@ export function createResolvers(pubsub: PubSub) {
         return trip && canSeeTrip(ctx.principal, trip) ? trip : null;
       },
     },
+    PartnerWebhookDelivery: partnerWebhookResolvers.PartnerWebhookDelivery,
     User: {
       /** Trips the user took as a rider (the shield admits the user themself and admins). */
       trips: (user: { id: string }, args: { first?: number | null; after?: string | null }, ctx: TripsContext) =>

@@ -82,6 +82,14 @@ export type Mutation = {
   markArrived: Trip;
   /** Books the quoted ride and starts looking for a driver. The same idempotencyKey returns the same trip. A WALLET trip first holds its fare in the rider's wallet: INSUFFICIENT_FUNDS when the available balance does not cover it (nothing is booked). */
   requestTrip: Trip;
+  /** Admins: a DEAD delivery is tried again from its first try (CONFLICT when it is not DEAD). */
+  retryPartnerWebhookDelivery: PartnerWebhookDelivery;
+  /**
+   * The calling partner organisation (PARTNER) registers the endpoint its trips' status changes are POSTed
+   * to, replacing any earlier one, with a new signing secret shown in this answer only. HTTPS only (plain
+   * http to 127.0.0.1 or localhost outside production); no credentials in the URL; at most 2000 characters.
+   */
+  setPartnerWebhook: PartnerWebhook;
   /** The assigned driver starts the ride (DRIVER_ARRIVED → IN_PROGRESS). */
   startTrip: Trip;
 };
@@ -131,6 +139,16 @@ export type MutationRequestTripArgs = {
 };
 
 
+export type MutationRetryPartnerWebhookDeliveryArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationSetPartnerWebhookArgs = {
+  url: Scalars['String']['input'];
+};
+
+
 export type MutationStartTripArgs = {
   tripId: Scalars['ID']['input'];
 };
@@ -140,6 +158,62 @@ export type PageInfo = {
   endCursor?: Maybe<Scalars['String']['output']>;
   hasNextPage: Scalars['Boolean']['output'];
 };
+
+/** A partner organisation's webhook endpoint: its trips' status changes are POSTed there, signed (SmartLine-Signature). */
+export type PartnerWebhook = {
+  __typename?: 'PartnerWebhook';
+  createdAt: Scalars['DateTime']['output'];
+  /** The signing secret (whsec_…): in setPartnerWebhook's answer only, never again; null when read. */
+  secret?: Maybe<Scalars['String']['output']>;
+  /** When the URL or secret last changed. */
+  updatedAt: Scalars['DateTime']['output'];
+  /** HTTPS (plain http only to 127.0.0.1 or localhost outside production). */
+  url: Scalars['String']['output'];
+};
+
+/** One trip event sent (or being sent) to one partner's endpoint. */
+export type PartnerWebhookDelivery = {
+  __typename?: 'PartnerWebhookDelivery';
+  /** Tries so far. */
+  attempts: Scalars['Int']['output'];
+  createdAt: Scalars['DateTime']['output'];
+  deliveredAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The event's id: the body's id and the SmartLine-Event-Id header, what receivers deduplicate on. */
+  eventId: Scalars['ID']['output'];
+  /** The trip event it carries (TripRequested, TripMatched, TripStarted, TripCompleted, TripCancelled). */
+  eventType: Scalars['String']['output'];
+  id: Scalars['ID']['output'];
+  /** The last failure: the HTTP status and a short excerpt of the answer, or the connection error. */
+  lastError?: Maybe<Scalars['String']['output']>;
+  lastStatusCode?: Maybe<Scalars['Int']['output']>;
+  /** When it is tried next (PENDING). */
+  nextAttemptAt: Scalars['DateTime']['output'];
+  partnerId: Scalars['ID']['output'];
+  status: PartnerWebhookDeliveryStatus;
+  tripId: Scalars['ID']['output'];
+  /** Where it was (last) sent. */
+  url: Scalars['String']['output'];
+};
+
+export type PartnerWebhookDeliveryConnection = {
+  __typename?: 'PartnerWebhookDeliveryConnection';
+  edges: Array<PartnerWebhookDeliveryEdge>;
+  pageInfo: PageInfo;
+};
+
+export type PartnerWebhookDeliveryEdge = {
+  __typename?: 'PartnerWebhookDeliveryEdge';
+  cursor: Scalars['String']['output'];
+  node: PartnerWebhookDelivery;
+};
+
+export type PartnerWebhookDeliveryStatus =
+  /** Every try failed; an admin may retry it (retryPartnerWebhookDelivery). */
+  | 'DEAD'
+  /** The endpoint answered 2xx. */
+  | 'DELIVERED'
+  /** Not delivered yet: due at nextAttemptAt. */
+  | 'PENDING';
 
 export type PaymentMethod =
   | 'CASH'
@@ -153,6 +227,10 @@ export type Query = {
   myTrips: TripConnection;
   /** The calling partner organisation's trips (PARTNER), newest first; status filters. */
   partnerTrips: TripConnection;
+  /** The calling partner organisation's webhook endpoint (PARTNER), without its secret; null when none is registered. */
+  partnerWebhook?: Maybe<PartnerWebhook>;
+  /** Admins: webhook deliveries to partners, newest first; by status and partner. */
+  partnerWebhookDeliveries: PartnerWebhookDeliveryConnection;
   trip?: Maybe<Trip>;
 };
 
@@ -167,6 +245,14 @@ export type QueryPartnerTripsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
   status?: InputMaybe<TripStatus>;
+};
+
+
+export type QueryPartnerWebhookDeliveriesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  partnerId?: InputMaybe<Scalars['ID']['input']>;
+  status?: InputMaybe<PartnerWebhookDeliveryStatus>;
 };
 
 
@@ -423,9 +509,14 @@ export type ResolversTypes = {
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
+  PartnerWebhook: ResolverTypeWrapper<PartnerWebhook>;
+  PartnerWebhookDelivery: ResolverTypeWrapper<PartnerWebhookDelivery>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  PartnerWebhookDeliveryConnection: ResolverTypeWrapper<PartnerWebhookDeliveryConnection>;
+  PartnerWebhookDeliveryEdge: ResolverTypeWrapper<PartnerWebhookDeliveryEdge>;
+  PartnerWebhookDeliveryStatus: PartnerWebhookDeliveryStatus;
   PaymentMethod: PaymentMethod;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Quote: ResolverTypeWrapper<Quote>;
   RequestTripInput: RequestTripInput;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -454,8 +545,12 @@ export type ResolversParentTypes = {
   Mutation: Record<PropertyKey, never>;
   Boolean: Scalars['Boolean']['output'];
   PageInfo: PageInfo;
-  Query: Record<PropertyKey, never>;
+  PartnerWebhook: PartnerWebhook;
+  PartnerWebhookDelivery: PartnerWebhookDelivery;
   Int: Scalars['Int']['output'];
+  PartnerWebhookDeliveryConnection: PartnerWebhookDeliveryConnection;
+  PartnerWebhookDeliveryEdge: PartnerWebhookDeliveryEdge;
+  Query: Record<PropertyKey, never>;
   Quote: Quote;
   RequestTripInput: RequestTripInput;
   Subscription: Record<PropertyKey, never>;
@@ -496,6 +591,8 @@ export type MutationResolvers<ContextType = SubgraphContext, ParentType extends 
   declineTripOffer?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeclineTripOfferArgs, 'tripId'>>;
   markArrived?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationMarkArrivedArgs, 'tripId'>>;
   requestTrip?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationRequestTripArgs, 'idempotencyKey' | 'input'>>;
+  retryPartnerWebhookDelivery?: Resolver<ResolversTypes['PartnerWebhookDelivery'], ParentType, ContextType, RequireFields<MutationRetryPartnerWebhookDeliveryArgs, 'id'>>;
+  setPartnerWebhook?: Resolver<ResolversTypes['PartnerWebhook'], ParentType, ContextType, RequireFields<MutationSetPartnerWebhookArgs, 'url'>>;
   startTrip?: Resolver<ResolversTypes['Trip'], ParentType, ContextType, RequireFields<MutationStartTripArgs, 'tripId'>>;
 };
 
@@ -504,9 +601,44 @@ export type PageInfoResolvers<ContextType = SubgraphContext, ParentType extends 
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 };
 
+export type PartnerWebhookResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['PartnerWebhook'] = ResolversParentTypes['PartnerWebhook']> = {
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  secret?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type PartnerWebhookDeliveryResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['PartnerWebhookDelivery'] = ResolversParentTypes['PartnerWebhookDelivery']> = {
+  attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  deliveredAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  eventId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  eventType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lastError?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lastStatusCode?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  nextAttemptAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  partnerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['PartnerWebhookDeliveryStatus'], ParentType, ContextType>;
+  tripId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type PartnerWebhookDeliveryConnectionResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['PartnerWebhookDeliveryConnection'] = ResolversParentTypes['PartnerWebhookDeliveryConnection']> = {
+  edges?: Resolver<Array<ResolversTypes['PartnerWebhookDeliveryEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
+
+export type PartnerWebhookDeliveryEdgeResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['PartnerWebhookDeliveryEdge'] = ResolversParentTypes['PartnerWebhookDeliveryEdge']> = {
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['PartnerWebhookDelivery'], ParentType, ContextType>;
+};
+
 export type QueryResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   myTrips?: Resolver<ResolversTypes['TripConnection'], ParentType, ContextType, RequireFields<QueryMyTripsArgs, 'first'>>;
   partnerTrips?: Resolver<ResolversTypes['TripConnection'], ParentType, ContextType, RequireFields<QueryPartnerTripsArgs, 'first'>>;
+  partnerWebhook?: Resolver<Maybe<ResolversTypes['PartnerWebhook']>, ParentType, ContextType>;
+  partnerWebhookDeliveries?: Resolver<ResolversTypes['PartnerWebhookDeliveryConnection'], ParentType, ContextType, RequireFields<QueryPartnerWebhookDeliveriesArgs, 'first'>>;
   trip?: Resolver<Maybe<ResolversTypes['Trip']>, ParentType, ContextType, RequireFields<QueryTripArgs, 'id'>>;
 };
 
@@ -580,6 +712,10 @@ export type Resolvers<ContextType = SubgraphContext> = {
   Money?: MoneyResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
+  PartnerWebhook?: PartnerWebhookResolvers<ContextType>;
+  PartnerWebhookDelivery?: PartnerWebhookDeliveryResolvers<ContextType>;
+  PartnerWebhookDeliveryConnection?: PartnerWebhookDeliveryConnectionResolvers<ContextType>;
+  PartnerWebhookDeliveryEdge?: PartnerWebhookDeliveryEdgeResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Quote?: QuoteResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
