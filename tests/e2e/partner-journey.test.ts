@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createClient } from 'graphql-ws';
+import { verifyWebhookSignature } from '../../platform/webhook-signature.ts';
 import WebSocket from 'ws';
 import { Ledger, describeCheck } from '../../subgraphs/wallet/ledger/index.ts';
 import { dataOf } from '../support/client.ts';
@@ -13,7 +16,8 @@ import { startStack, type Stack, type TestUser } from '../support/stack.ts';
  * A partner's whole path through the router, as a partner integration runs it: an admin creates the
  * partner, its API key (allowed the partner manifest's operations) and its credit; the partner prices and
  * books for a guest by persisted id with its key (x-api-key), follows the trip over graphql-ws with the key
- * in connectionParams, a driver completes it, the partner's account is debited and its statement shows it.
+ * in connectionParams, a driver completes it, the partner's account is debited, its statement shows it,
+ * and its webhook endpoint (a local receiver) gets the trip's status changes, signed.
  * Free text from the key is refused (PERSISTED_QUERY_NOT_IN_LIST), as is an unknown id.
  */
 interface ManifestOperation {
@@ -31,6 +35,10 @@ describe("a partner's journey through the router: key, persisted operations, gue
   let ledger: Ledger;
   let partnerId: string;
   let apiKey: string;
+  /** The partner's webhook receiver: every delivery with whether its signature verified. */
+  let receiver: Server;
+  const received: Array<{ verified: boolean; eventId: string; body: any }> = [];
+  let webhookSecret = '';
 
   before(async () => {
     stack = await startStack({ subgraphs: ['drivers', 'trips', 'pricing', 'wallet'] });
@@ -39,11 +47,28 @@ describe("a partner's journey through the router: key, persisted operations, gue
     ledger = new Ledger(stack.subgraph('wallet').db);
     const as = (query: string, variables: Record<string, unknown> = {}) => stack.query(query, variables, { token: admin.accessToken });
     partnerId = dataOf<any>(await as(`mutation { createPartner(input: { name: "Nile Hotel" }) { id } }`)).createPartner.id;
-    const operations = ['PartnerFareEstimates', 'PartnerBookRide', 'PartnerTripUpdates', 'PartnerStatement'];
+    const operations = ['PartnerFareEstimates', 'PartnerBookRide', 'PartnerTripUpdates', 'PartnerStatement', 'PartnerSetWebhook'];
+    receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        let verified = true;
+        try {
+          verifyWebhookSignature({ secret: webhookSecret, rawBody: raw, header: req.headers['smartline-signature'] });
+        } catch {
+          verified = false;
+        }
+        received.push({ verified, eventId: String(req.headers['smartline-event-id']), body: JSON.parse(raw.toString('utf8')) });
+        res.writeHead(verified ? 200 : 400).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     apiKey = dataOf<any>(await as(`mutation($p: ID!, $i: CreateApiKeyInput!) { createApiKey(partnerId: $p, input: $i) { key } }`, { p: partnerId, i: { name: 'front desk', operations, requestsPerMinute: 600 } })).createApiKey.key;
     dataOf(await as(`mutation($p: ID!, $a: MoneyInput!) { setPartnerCreditLimit(partnerId: $p, amount: $a) { creditLimit { amount } } }`, { p: partnerId, a: { amount: '2000.00', currency: 'EGP' } }));
   });
   after(async () => {
+    await new Promise((resolve) => receiver?.close(resolve));
     await ledger?.close();
     await rides?.dispose();
     await stack?.stop();
@@ -56,7 +81,10 @@ describe("a partner's journey through the router: key, persisted operations, gue
   }
   const byHash = (name: string, variables: Record<string, unknown>) => ({ variables, extensions: { persistedQuery: { version: 1, sha256Hash: byName(name).id } } });
 
-  it('prices and books by id, follows the trip over graphql-ws, and is billed for the completed ride', async () => {
+  it('prices and books by id, follows the trip over graphql-ws, is billed for the completed ride and told by its webhook', async () => {
+    const hook = await asPartner({ documentId: byName('PartnerSetWebhook').id, variables: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/smartline` } });
+    assert.equal(hook.status, 200, JSON.stringify(hook.body));
+    webhookSecret = hook.body.data.setPartnerWebhook.secret;
     const pickup = offset(CAIRO, 0, 500_000);
     const driver = await rides.onlineDriverAt(offset(pickup, 300));
     const estimates = await asPartner(byHash('PartnerFareEstimates', { pickup, dropoff: offset(pickup, 3_000), vehicleTypes: ['COMFORT'] }));
@@ -97,6 +125,13 @@ describe("a partner's journey through the router: key, persisted operations, gue
     assert.equal(statement.account.outstanding.amount, quote.fare.amount);
     const check = await ledger.checkBalanced();
     assert.ok(check.balanced, describeCheck(check));
+
+    const delivered = await waitFor(() => (received.some((hit) => hit.body.data?.tripId === trip.id && hit.body.data?.status === 'COMPLETED') ? received.filter((hit) => hit.body.data?.tripId === trip.id) : undefined), { what: 'the COMPLETED webhook', timeoutMs: 20_000 });
+    assert.ok(delivered.every((hit) => hit.verified), 'every delivery is signed with the endpoint secret');
+    // A retried delivery may arrive after a later one: receivers order by the event's time.
+    const inOrder = [...delivered].sort((a, b) => String(a.body.createdAt).localeCompare(String(b.body.createdAt)));
+    assert.deepEqual(inOrder.map((hit) => hit.body.data.status), ['REQUESTED', 'DRIVER_ASSIGNED', 'IN_PROGRESS', 'COMPLETED']);
+    assert.equal(new Set(delivered.map((hit) => hit.eventId)).size, delivered.length, 'each event once');
   });
 
   it("refuses the key's free text, an unknown id, an operation its key does not allow, and a bad key", async () => {
