@@ -33,6 +33,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   onHttpServer?: (server: http.Server) => void;
   /** Served at GET /metrics; created here when absent. */
   metrics?: ServiceMetrics;
+  /** The largest GraphQL answer sent (bytes); a larger one is replaced by a RESPONSE_TOO_LARGE error. */
+  maxResponseBytes?: number;
   /** Whether GET /metrics is answered on this (public) port; false in production (platform/metrics-server.ts serves it). Default true. */
   publicMetrics?: boolean;
   /**
@@ -119,7 +121,16 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.statusCode = response.status ?? 200;
     if (response.body.kind === 'complete') {
-      res.end(response.body.string);
+      const answer = response.body.string;
+      // The whole answer is capped too (each subgraph's part is capped by the router's data sources): a
+      // few kilobytes of request never become megabytes of response. A UTF-8 character is at most 3 bytes
+      // per UTF-16 unit, so most answers are cleared by their length alone.
+      if (options.maxResponseBytes !== undefined && answer.length * 3 > options.maxResponseBytes && Buffer.byteLength(answer) > options.maxResponseBytes) {
+        return sendJson(res, 400, {
+          errors: [{ message: `The answer is larger than ${options.maxResponseBytes} bytes; ask for less (fewer fields, a smaller page).`, extensions: { code: 'BAD_USER_INPUT', reason: 'RESPONSE_TOO_LARGE', limit: options.maxResponseBytes } }],
+        });
+      }
+      res.end(answer);
       return;
     }
     for await (const chunk of response.body.asyncIterator) res.write(chunk);

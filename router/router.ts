@@ -197,6 +197,8 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     metrics,
     publicMetrics: config.metrics.onMainPort,
+    // The merged answer's cap (each subgraph's answer is capped by the data sources); off with the edge.
+    maxResponseBytes: config.routerEdge ? config.operationLimits.maxResponseBytes : undefined,
     beforeGraphQL: httpEdge.handle,
     onHttpServer: (server) => {
       for (const feature of features) feature.attach?.({ server, gateway, supergraph: supergraph.current, edge, logger, metrics, formatError });

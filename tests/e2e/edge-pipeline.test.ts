@@ -147,3 +147,29 @@ describe('the edge pipeline on every way in', () => {
     });
   }
 });
+
+describe('the cap on a whole answer', () => {
+  let stack: Stack;
+  let rider: TestUser;
+  before(async () => {
+    stack = await startStack({ subgraphs: ['accounts', 'wallet'] });
+    rider = await stack.signUp('RIDER', `Rider ${'with a rather long name '.repeat(3)}`);
+  });
+  after(() => stack?.stop());
+
+  it('refuses an answer merged from two subgraphs over ROUTER_MAX_RESPONSE_BYTES, though each part is under it', async () => {
+    // Eight copies: the merged answer passes the smallest cap allowed (1 KiB), each subgraph's part stays under it.
+    const query = `{ ${Array.from({ length: 8 }, (_, i) => `m${i}: me { id name phone role wallet { balance { amount currency } available { amount currency } pending { amount currency } } }`).join(' ')} }`;
+    const whole = await stack.query(query, {}, { token: rider.accessToken });
+    const size = Buffer.byteLength(JSON.stringify(whole.body));
+    const capped = await startRouter(loadConfig('router', { ...stack.env, ROUTER_MAX_RESPONSE_BYTES: String(size - 1) }), { subscriptions: false, logger: createLogger(loadConfig('router', stack.env)) });
+    try {
+      const response = await fetch(capped.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${rider.accessToken}` }, body: JSON.stringify({ query }) });
+      const body = (await response.json()) as any;
+      assert.equal(response.status, 400, JSON.stringify(body));
+      assert.deepEqual([body.errors[0].extensions.code, body.errors[0].extensions.reason, body.errors[0].extensions.limit], ['BAD_USER_INPUT', 'RESPONSE_TOO_LARGE', size - 1]);
+    } finally {
+      await capped.stop();
+    }
+  });
+});
