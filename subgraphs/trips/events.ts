@@ -1,4 +1,4 @@
-import { TripCancelled, TripCompleted, TripMatched, TripRequested, TripStarted } from '../../platform/events/contracts/index.ts';
+import { TripCancelled, TripCompleted, TripDriverArrived, TripMatched, TripRequested, TripStarted } from '../../platform/events/contracts/index.ts';
 import type { AnyEventContract, EventBus, EventData, NewEvent, OutboxSelect } from '../../platform/events/index.ts';
 import type { Trip } from './entities.ts';
 
@@ -51,6 +51,15 @@ export const tripEvents = {
       paymentMethod: trip.paymentMethod,
       requestedAt: iso(trip.requestedAt),
       ...partnerOf(trip),
+    });
+  },
+  arrived(trip: Trip) {
+    return event(TripDriverArrived, trip, {
+      tripId: trip.id,
+      riderId: trip.riderId,
+      driverId: trip.driverId!,
+      driverUserId: trip.driverUserId!,
+      arrivedAt: iso(trip.arrivedAt),
     });
   },
   started(trip: Trip) {

@@ -18,7 +18,7 @@ export const DRIVER_CANCELLABLE = ['DRIVER_ASSIGNED', 'DRIVER_ARRIVED'] as const
 
 /** The driver's own steps: from one status to the next, stamping one time column, with the event (if any) it records. */
 const DRIVER_STEPS = {
-  markArrived: { from: 'DRIVER_ASSIGNED', to: 'DRIVER_ARRIVED', at: 'arrived_at', event: undefined },
+  markArrived: { from: 'DRIVER_ASSIGNED', to: 'DRIVER_ARRIVED', at: 'arrived_at', event: tripEvents.arrived },
   startTrip: { from: 'DRIVER_ARRIVED', to: 'IN_PROGRESS', at: 'started_at', event: tripEvents.started },
   completeTrip: { from: 'IN_PROGRESS', to: 'COMPLETED', at: 'completed_at', event: tripEvents.completed },
 } as const satisfies Record<string, { from: TripStatus; to: TripStatus; at: string; event: ((trip: Trip) => NewEvent<AnyEventContract>) | undefined }>;

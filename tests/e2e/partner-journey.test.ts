@@ -130,7 +130,7 @@ describe("a partner's journey through the router: key, persisted operations, gue
     assert.ok(delivered.every((hit) => hit.verified), 'every delivery is signed with the endpoint secret');
     // A retried delivery may arrive after a later one: receivers order by the event's time.
     const inOrder = [...delivered].sort((a, b) => String(a.body.createdAt).localeCompare(String(b.body.createdAt)));
-    assert.deepEqual(inOrder.map((hit) => hit.body.data.status), ['REQUESTED', 'DRIVER_ASSIGNED', 'IN_PROGRESS', 'COMPLETED']);
+    assert.deepEqual(inOrder.map((hit) => hit.body.data.status), ['REQUESTED', 'DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS', 'COMPLETED']);
     assert.equal(new Set(delivered.map((hit) => hit.eventId)).size, delivered.length, 'each event once');
   });
 

@@ -49,6 +49,9 @@ export const TripRequested = defineEventContract(
 /** A driver accepted: the trip is theirs. Written by the accept statement itself (SQL), from the assigned row. */
 export const TripMatched = defineEventContract('TripMatched', z.object({ ...parties, vehicleType, matchedAt: utcTimestamp }));
 
+/** The assigned driver is at the pickup, waiting for the rider (partners' webhooks tell it). */
+export const TripDriverArrived = defineEventContract('TripDriverArrived', z.object({ ...parties, arrivedAt: utcTimestamp }));
+
 export const TripStarted = defineEventContract('TripStarted', z.object({ ...parties, startedAt: utcTimestamp }));
 
 /** The ride is over and paid for: the fare as quoted, the platform's commission on it (half-up to the minor unit). */

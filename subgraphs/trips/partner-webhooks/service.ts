@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import type { Principal } from '../../../platform/auth.ts';
 import type { EntityManager } from '../../../platform/db.ts';
 import { badUserInput, conflict, forbidden, notFound } from '../../../platform/errors.ts';
-import { TripCancelled, TripCompleted, TripMatched, TripRequested, TripStarted } from '../../../platform/events/contracts/index.ts';
+import { TripCancelled, TripCompleted, TripDriverArrived, TripMatched, TripRequested, TripStarted } from '../../../platform/events/contracts/index.ts';
 import type { EventBus, EventOf } from '../../../platform/events/index.ts';
 import { toMoney } from '../../../platform/money.ts';
 import { encodeCursor, type Connection } from '../../../platform/pagination.ts';
@@ -24,7 +24,7 @@ export const WEBHOOK_EVENT_TYPE = 'trip.status_changed';
 
 export const MAX_WEBHOOK_URL_LENGTH = 2_000;
 
-const TRIP_CONTRACTS = [TripRequested, TripMatched, TripStarted, TripCompleted, TripCancelled] as const;
+const TRIP_CONTRACTS = [TripRequested, TripMatched, TripDriverArrived, TripStarted, TripCompleted, TripCancelled] as const;
 type TripEvent = EventOf<(typeof TRIP_CONTRACTS)[number]>;
 
 /** What an endpoint looks like to its partner: the secret only right after it was made. */
@@ -176,6 +176,10 @@ export function webhookDataOf(event: TripEvent): WebhookBody['data'] {
     case 'TripMatched': {
       const data = event.data as EventOf<typeof TripMatched>['data'];
       return { tripId: data.tripId, status: 'DRIVER_ASSIGNED', at: data.matchedAt, vehicleType: data.vehicleType };
+    }
+    case 'TripDriverArrived': {
+      const data = event.data as EventOf<typeof TripDriverArrived>['data'];
+      return { tripId: data.tripId, status: 'DRIVER_ARRIVED', at: data.arrivedAt };
     }
     case 'TripStarted': {
       const data = event.data as EventOf<typeof TripStarted>['data'];

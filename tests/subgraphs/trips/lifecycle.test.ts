@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { TripCancelled, TripCompleted, TripMatched, TripRequested, TripStarted } from '../../../platform/events/contracts/index.ts';
+import { TripCancelled, TripCompleted, TripDriverArrived, TripMatched, TripRequested, TripStarted } from '../../../platform/events/contracts/index.ts';
 import { assertErrorCode, dataOf, type GraphQLResult } from '../../support/client.ts';
 import { followOffers, TripNotifier } from '../../../subgraphs/trips/live.ts';
 import { nextEvent, offset } from '../../support/rides.ts';
@@ -14,7 +14,7 @@ const OFFER_EVENTS = `subscription { tripOffers { status round expiresAt trip { 
 const OFFER_EVENTS_WITH_DRIVER = `subscription { tripOffers { status round expiresAt trip { id status driver { id } } } }`;
 
 /** Every payload trips wrote is exactly what its contract says, field by field (check refuses any field it does not name). */
-const CONTRACTS = { TripRequested, TripMatched, TripStarted, TripCompleted, TripCancelled };
+const CONTRACTS = { TripRequested, TripMatched, TripDriverArrived, TripStarted, TripCompleted, TripCancelled };
 const assertKeepsItsContract = (event: { type: string; data: unknown }) =>
   assert.deepEqual(CONTRACTS[event.type as keyof typeof CONTRACTS].check(event.data), event.data, `${event.type} as its contract reads it`);
 
@@ -67,11 +67,11 @@ describe('trip lifecycle', () => {
     const { rider, driver, tripId, pickup } = await rides.assignedTrip();
     for (const mutation of [ARRIVE, START, COMPLETE]) dataOf(await rides.as(driver, mutation, { id: tripId }));
     const events = await rides.events(tripId);
-    assert.deepEqual(events.map((event) => event.type), ['TripRequested', 'TripMatched', 'TripStarted', 'TripCompleted']);
+    assert.deepEqual(events.map((event) => event.type), ['TripRequested', 'TripMatched', 'TripDriverArrived', 'TripStarted', 'TripCompleted']);
     assert.ok(events.every((event) => event.key === tripId));
     // TripMatched is built by the accept statement in SQL: this is where its contract checks it.
     for (const event of events) assertKeepsItsContract(event);
-    const [requested, matched, started, completed] = events.map((event) => event.data);
+    const [requested, matched, arrived, started, completed] = events.map((event) => event.data);
     const trip = dataOf<any>(await rides.as(rider, TRIP, { id: tripId })).trip;
     assert.match(requested.quoteId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     assert.deepEqual(requested, {
@@ -80,6 +80,7 @@ describe('trip lifecycle', () => {
     });
     assert.ok(!Number.isNaN(Date.parse(requested.requestedAt)));
     assert.deepEqual(matched, { tripId, riderId: rider.id, driverId: driver.driverId, driverUserId: driver.id, vehicleType: 'COMFORT', matchedAt: trip.assignedAt });
+    assert.deepEqual(arrived, { tripId, riderId: rider.id, driverId: driver.driverId, driverUserId: driver.id, arrivedAt: trip.arrivedAt });
     assert.deepEqual(started, { tripId, riderId: rider.id, driverId: driver.driverId, driverUserId: driver.id, startedAt: trip.startedAt });
     // 15 % of 87.50 is 13.125: half-up to the piastre, 13.13.
     assert.deepEqual(completed, {

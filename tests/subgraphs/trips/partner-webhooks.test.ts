@@ -170,7 +170,7 @@ describe('outgoing webhooks: partners receive their trips status changes, signed
 
     await waitFor(() => (receiver.at('/ride').some((entry) => entry.body.data.status === 'COMPLETED') ? true : undefined), { what: 'COMPLETED delivered', timeoutMs: 15_000 });
     const got = receiver.at('/ride');
-    assert.deepEqual(got.map((entry) => entry.body.data.status), ['REQUESTED', 'DRIVER_ASSIGNED', 'IN_PROGRESS', 'COMPLETED']);
+    assert.deepEqual(got.map((entry) => entry.body.data.status), ['REQUESTED', 'DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS', 'COMPLETED']);
     for (const entry of got) {
       assert.ok(entry.verified, 'signed with the endpoint secret');
       assert.equal(entry.headerEventId, entry.eventId);
@@ -178,7 +178,7 @@ describe('outgoing webhooks: partners receive their trips status changes, signed
       assert.equal(entry.body.data.tripId, booked.id);
       assert.ok(!Number.isNaN(Date.parse(entry.body.createdAt)));
     }
-    assert.equal(new Set(got.map((entry) => entry.eventId)).size, 4);
+    assert.equal(new Set(got.map((entry) => entry.eventId)).size, 5);
     assert.equal(got.at(-1)!.body.data.fare.amount, estimate.fare.amount);
     const outbox = await executeStatement<{ id: string; type: string }>(trips().db.fork(), `select "id", "type" from "trips"."outbox" where "key" = ? order by "occurred_at"`, [booked.id]);
     assert.deepEqual(got.map((entry) => entry.eventId), outbox.map((row) => row.id), 'one delivery per event, the outbox ids');
