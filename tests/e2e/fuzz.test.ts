@@ -210,6 +210,9 @@ describe(`fuzzing the router (FUZZ_SEED=${SEED}, ${FUZZ_MS} ms)`, () => {
     for (const url of [stack.routerUrl, ...SUBGRAPH_NAMES.map((name) => stack.subgraph(name).url)]) {
       assert.equal((await fetch(url.replace('/graphql', '/health/live'))).status, 200, `${url} is live`);
     }
-    assert.deepEqual(await rowCounts(), before, 'no table of any subgraph changed');
+    // A valid fareEstimates the fuzzer happens to send issues quotes, as it should: without Redis (embedded)
+    // pricing keeps them in pricing.quotes. That is a query's effect, not a write a mistake caused.
+    const withoutQuotes = (counts: Record<string, number>) => Object.fromEntries(Object.entries(counts).filter(([table]) => table !== 'pricing.quotes'));
+    assert.deepEqual(withoutQuotes(await rowCounts()), withoutQuotes(before), 'no table of any subgraph changed');
   });
 });

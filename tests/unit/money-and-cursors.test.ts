@@ -37,3 +37,13 @@ describe('keyset cursors', () => {
     assert.equal(toConnection([], 3, (row) => row).pageInfo.endCursor, null);
   });
 });
+
+describe('coordinates', () => {
+  it('reads a coordinate within a nanodegree of zero as zero (a subnormal would underflow in Postgres), and leaves real ones exact', async () => {
+    const { latitudeSchema, longitudeSchema } = await import('../../platform/validation.ts');
+    assert.equal(latitudeSchema.parse(6e-323), 0);
+    assert.equal(longitudeSchema.parse(-7.65e-172), 0);
+    assert.equal(latitudeSchema.parse(30.044412345678), 30.044412345678);
+    assert.equal(longitudeSchema.parse(-0.0000001), -0.0000001);
+  });
+});
