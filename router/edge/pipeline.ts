@@ -20,8 +20,6 @@ import { EdgeRefusal, type EdgeConnection, type EdgeFeature, type EdgeOutcome, t
 /** Documents longer than this are parsed every time (not cached): a client sending distinct huge documents must not fill memory. */
 const MAX_CACHED_QUERY_CHARS = 20_000;
 const DOCUMENT_CACHE_SIZE = 2_000;
-/** The parser's token limit unless the operation limits set another: far above any app's operation, far below an attack's. */
-export const DEFAULT_MAX_TOKENS = 5_000;
 
 export interface EdgePipelineOptions {
   features: readonly EdgeFeature[];

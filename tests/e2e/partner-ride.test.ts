@@ -1,8 +1,7 @@
+import { partnerUser } from '../support/tokens.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createLogger } from '../../platform/logger.ts';
-import { loadSigningKey, signAccessToken } from '../../subgraphs/accounts/signing-key.ts';
 import { Ledger, describeCheck } from '../../subgraphs/wallet/ledger/index.ts';
 import { assertErrorCode, dataOf } from '../support/client.ts';
 import { CAIRO, nextEvent, offset, RideFixtures, waitFor } from '../support/rides.ts';
@@ -30,14 +29,7 @@ describe('partners book rides for guests, billed on their account (through the r
   let ledger: Ledger;
   const partners: Record<'A' | 'B', TestUser> = {} as never;
 
-  /** A PARTNER access token signed with accounts' key (the router mints these from API keys). */
-  async function partnerToken(): Promise<TestUser> {
-    const config = stack.config('accounts');
-    const key = await loadSigningKey(config, createLogger(config));
-    const id = randomUUID();
-    const { token } = await signAccessToken(key, { userId: id, role: 'PARTNER' }, { issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: 900 });
-    return { id, phone: '', name: 'Partner', role: 'ADMIN' as never, password: '', accessToken: token, refreshToken: '' };
-  }
+  const partnerToken = () => partnerUser(stack);
 
   const as = (user: TestUser, query: string, variables: Record<string, unknown> = {}) => stack.query(query, variables, { token: user.accessToken });
   let area = 0;

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { generateKeyPair, SignJWT } from 'jose';
-import type { Stack } from './stack.ts';
-import { loadSigningKey } from '../../subgraphs/accounts/signing-key.ts';
+import type { Stack, TestUser } from './stack.ts';
+import { loadSigningKey, signAccessToken } from '../../subgraphs/accounts/signing-key.ts';
 import { createLogger } from '../../platform/logger.ts';
 
 /** Forged and broken access tokens, for proving that every edge rejects them. */
@@ -44,4 +45,13 @@ export async function forgedTokens(stack: Stack, victim: { id: string; accessTok
     .sign(realKey.privateKey);
 
   return { expired, wrongKey, algNone, tampered, hmacWithPublicKey, wrongAudience, garbage: 'not-a-jwt' };
+}
+
+/** A PARTNER access token of a new organisation, signed with accounts' key (what the router mints from an API key). */
+export async function partnerUser(stack: Stack): Promise<TestUser> {
+  const config = stack.config('accounts');
+  const key = await loadSigningKey(config, createLogger(config));
+  const id = randomUUID();
+  const { token } = await signAccessToken(key, { userId: id, role: 'PARTNER' }, { issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: 900 });
+  return { id, phone: '', name: 'Partner', role: 'ADMIN' as never, password: '', accessToken: token, refreshToken: '' };
 }

@@ -1,3 +1,4 @@
+import { partnerUser } from '../../support/tokens.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -8,7 +9,6 @@ import { TripCancelled, TripStarted } from '../../../platform/events/contracts/i
 import type { AnyEventContract, EventData } from '../../../platform/events/index.ts';
 import { createLogger } from '../../../platform/logger.ts';
 import { verifyWebhookSignature } from '../../../platform/webhook-signature.ts';
-import { loadSigningKey, signAccessToken } from '../../../subgraphs/accounts/signing-key.ts';
 import { createTripsSubgraph, partnerWebhooksOf } from '../../../subgraphs/trips/index.ts';
 import { DeliveryWorker, EVENT_ID_HEADER, SIGNATURE_HEADER } from '../../../subgraphs/trips/partner-webhooks/delivery.ts';
 import { PartnerWebhookService, webhookUrlProblem } from '../../../subgraphs/trips/partner-webhooks/service.ts';
@@ -87,13 +87,7 @@ describe('outgoing webhooks: partners receive their trips status changes, signed
   let admin: TestUser;
   const receiver = new Receiver();
 
-  async function partnerToken(): Promise<TestUser> {
-    const config = stack.config('accounts');
-    const key = await loadSigningKey(config, createLogger(config));
-    const id = randomUUID();
-    const { token } = await signAccessToken(key, { userId: id, role: 'PARTNER' }, { issuer: config.jwt.issuer, audience: config.jwt.audience, ttlSeconds: 900 });
-    return { id, phone: '', name: 'Partner', role: 'ADMIN' as never, password: '', accessToken: token, refreshToken: '' };
-  }
+  const partnerToken = () => partnerUser(stack);
 
   const as = (user: TestUser, query: string, variables: Record<string, unknown> = {}) => stack.query(query, variables, { token: user.accessToken });
 
