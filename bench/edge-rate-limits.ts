@@ -1,6 +1,7 @@
 /**
  * µs per operation of the rate-limits edge feature's request stage (the budget every operation pays),
- * in the process (RateLimiterMemory) and on Redis (REDIS_URL), against no feature at all.
+ * in the process (RateLimiterMemory) and on Redis (REDIS_URL): every operation a Redis call, and the
+ * default (counted here, added to Redis every 2 % of the budget), against no feature at all.
  *
  *   npm run bench:edge-rate-limits [-- --ops 20000 --concurrency 1,64]
  *
@@ -42,7 +43,7 @@ const requestFor = (i: number): EdgeRequest => ({
   startedAt: 0,
 });
 
-async function measure(stage: ((request: EdgeRequest) => Promise<void>) | undefined, concurrency: number): Promise<number> {
+async function measure(stage: ((request: EdgeRequest) => Promise<void> | void) | undefined, concurrency: number): Promise<number> {
   let next = 0;
   const started = performance.now();
   await Promise.all(
@@ -63,7 +64,15 @@ const variants: Array<{ name: string; feature: RateLimitsFeature | undefined }> 
 ];
 const redisNamespace = `bench-${randomUUID()}`;
 if (redis) await new Promise<void>((resolve) => (redis.status === 'ready' ? resolve() : redis.once('ready', () => resolve())));
-if (redis) variants.push({ name: 'redis', feature: rateLimitsFeature({ redis, config, logger, namespace: redisNamespace }) });
+if (redis) {
+  const everyOperation = { ...config, rateLimits: { ...config.rateLimits, budgetSyncPercent: 0 } };
+  variants.push({ name: 'redis, every operation', feature: rateLimitsFeature({ redis, config: everyOperation, logger, namespace: redisNamespace }) });
+  // The default budget (600 a minute: a sync every 12 points); 4 × ops / users points per user stay well within it.
+  const defaults = loadConfig('router', process.env);
+  const synced = { ...config, rateLimits: { ...config.rateLimits, userPerMinute: defaults.rateLimits.userPerMinute } };
+  const syncEvery = Math.floor((defaults.rateLimits.userPerMinute * defaults.rateLimits.budgetSyncPercent) / 100);
+  variants.push({ name: `redis, synced every ${syncEvery}`, feature: rateLimitsFeature({ redis, config: synced, logger, namespace: `${redisNamespace}-synced` }) });
+}
 else console.log('REDIS_URL unset: Redis skipped');
 
 console.log(`rate-limits request stage, ${OPS} operations per figure, ${USERS} users; µs per operation (wall time / operations)`);
@@ -73,14 +82,14 @@ for (const concurrency of CONCURRENCY) {
     await measure(stage, concurrency); // warm-up (JIT, Redis script load, keys created)
     const runs = [await measure(stage, concurrency), await measure(stage, concurrency), await measure(stage, concurrency)].sort((a, b) => a - b);
     const fellBack = feature && feature.fallbacks > 0 ? `   ${feature.fallbacks} operations counted in process (Redis failed)` : '';
-    console.log(`  concurrency ${String(concurrency).padStart(3)}  ${name.padEnd(7)} median ${runs[1].toFixed(2).padStart(8)} µs   (min ${runs[0].toFixed(2)}, max ${runs[2].toFixed(2)})${fellBack}`);
+    console.log(`  concurrency ${String(concurrency).padStart(3)}  ${name.padEnd(24)} median ${runs[1].toFixed(2).padStart(8)} µs   (min ${runs[0].toFixed(2)}, max ${runs[2].toFixed(2)})${fellBack}`);
   }
 }
 
 if (redis) {
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `smartline:router:{${redisNamespace}}:*`, 'COUNT', 1000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `smartline:router:{${redisNamespace}*}:*`, 'COUNT', 1000);
     cursor = next;
     if (keys.length > 0) await redis.unlink(...keys);
   } while (cursor !== '0');

@@ -22,7 +22,9 @@ import { driverKeys } from '../subgraphs/drivers/live/keys.ts';
 import { RedisLiveStore } from '../subgraphs/drivers/live/redis-store.ts';
 import {
   cpuByComponent,
+  cpuPerRequest,
   cpuPerRequestLine,
+  edgeCostLine,
   formatResult,
   inBatches,
   loadInChild,
@@ -89,6 +91,7 @@ async function main() {
     const workload: Workload = { kind: 'updateLocation', drivers: seeded.map((driver, i) => ({ token: tokens[i], lat: driver.lat, lng: driver.lng })) };
     const script = fileURLToPath(import.meta.url);
     const cpuLines: string[] = [];
+    const cpu = new Map<string, ReturnType<typeof cpuPerRequest>>();
     const phase = async (url: string, label: string): Promise<LoadResult> => {
       // Drivers the last phase did not reach for 30 s were swept offline: bring them back first.
       await inBatches(seeded, 500, (driver) => store.transition(driver, 'AVAILABLE', ['OFFLINE'], Date.now()));
@@ -101,14 +104,17 @@ async function main() {
         },
       });
       cpuLines.push(`${label.padEnd(34)} ${cpuPerRequestLine(cpuBefore, cpuAfter, result.requests)}`);
+      cpu.set(label, cpuPerRequest(cpuBefore, cpuAfter, result.requests));
       // Let every driver's 2-second window pass before the same drivers report again.
       await new Promise((resolve) => setTimeout(resolve, DEFAULT_RULES.rateLimitMs + 500));
       return result;
     };
+    // Straight at drivers first: every router phase then meets a drivers process already warm, so the
+    // phases that compare routers differ only by their router.
+    const direct = await phase(drivers.url, 'drivers subgraph directly');
     const viaRouter = await phase(router.url, 'through the router');
     const viaEdgeOff = await phase(edgeOff.url, 'router, edge features off');
     const viaGateway = await phase(gatewayOnly.url, 'router, fast path off (gateway)');
-    const direct = await phase(drivers.url, 'drivers subgraph directly');
     redis.disconnect();
 
     started = performance.now();
@@ -126,6 +132,7 @@ async function main() {
     console.log(formatResult('drivers subgraph directly', direct));
     console.log('\nCPU per request by process, in ms, over the measured window ("bench (clients)" is the load generator)');
     for (const line of cpuLines) console.log(line);
+    console.log(edgeCostLine(cpu.get('through the router')!, cpu.get('router, edge features off')!, 5));
     const overhead = viaRouter.latencyMs.p50 - direct.latencyMs.p50;
     console.log(`router overhead at p50: ${overhead.toFixed(1)} ms; target ≥ ${rate}/s with p99 < 100 ms through the router: ${viaRouter.throughput >= rate * 0.98 && viaRouter.latencyMs.p99 < 100 ? 'met' : 'NOT met'}`);
     console.log(`history: ${rows[0].count} rows for ${rows[0].drivers} drivers in ${partitions.rows[0].count} daily partitions (written in batches, flushed on shutdown in ${((performance.now() - started) / 1000).toFixed(1)} s)`);

@@ -209,12 +209,24 @@ export function loadInChild(script: string, spec: LoadSpec, hooks: { measuring?(
 
 /** CPU per request by component over a measured window, as "router 0.21 ms · drivers 0.30 ms · …". */
 export function cpuPerRequestLine(before: Record<string, number>, after: Record<string, number>, requests: number): string {
+  const { total, parts } = cpuPerRequest(before, after, requests);
+  return `CPU per request ${total.toFixed(2)} ms: ${parts.map(([name, ms]) => `${name} ${ms.toFixed(2)}`).join(' · ')}`;
+}
+
+/** Milliseconds of CPU per request, by process (largest first) and in all. */
+export function cpuPerRequest(before: Record<string, number>, after: Record<string, number>, requests: number): { total: number; parts: ReadonlyArray<readonly [string, number]> } {
   const parts = Object.keys(after)
     .map((name) => [name, ((after[name]! - (before[name] ?? 0)) * 1000) / Math.max(1, requests)] as const)
     .filter(([, ms]) => ms >= 0.005)
     .sort((a, b) => b[1] - a[1]);
-  const total = parts.reduce((sum, [, ms]) => sum + ms, 0);
-  return `CPU per request ${total.toFixed(2)} ms: ${parts.map(([name, ms]) => `${name} ${ms.toFixed(2)}`).join(' · ')}`;
+  return { total: parts.reduce((sum, [, ms]) => sum + ms, 0), parts };
+}
+
+/** The edge's cost: how much more CPU per request a phase with the edge on took than the same phase with it off. */
+export function edgeCostLine(on: { total: number; parts: ReadonlyArray<readonly [string, number]> }, off: { total: number; parts: ReadonlyArray<readonly [string, number]> }, targetPercent: number): string {
+  const router = (cpu: typeof on) => cpu.parts.find(([name]) => name === 'router')?.[1] ?? 0;
+  const percent = ((on.total - off.total) / off.total) * 100;
+  return `the edge's cost: ${percent >= 0 ? '+' : ''}${percent.toFixed(1)} % CPU per request (${on.total.toFixed(3)} vs ${off.total.toFixed(3)} ms; router ${router(on).toFixed(3)} vs ${router(off).toFixed(3)} ms); target ≤ ${targetPercent} %: ${percent <= targetPercent ? 'met' : 'NOT met'}`;
 }
 
 export function formatResult(label: string, result: LoadResult): string {
@@ -304,6 +316,8 @@ export async function startBenchRun(label: string, options: BenchRunOptions = {}
     env: {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'test',
+      // Answers as production writes them: `extensions.cost` is a development aid.
+      ROUTER_COST_IN_EXTENSIONS: 'false',
       DATABASE_URL: database.url,
       REDIS_URL: redisUrl,
       DATA_DIR: dataDir,

@@ -73,6 +73,12 @@ const environmentSchema = z.object({
   RATE_LIMIT_USER_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   /** router: points anonymous callers may spend per minute, per client address. */
   RATE_LIMIT_ANONYMOUS_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  /**
+   * router: how much of a per-minute budget (user, address, API key) a replica may count on its own before
+   * it adds its count to Redis, in percent of the budget (0: every operation asks Redis). A budget whose
+   * share is under 2 points is counted in Redis operation by operation.
+   */
+  RATE_LIMIT_BUDGET_SYNC_PERCENT: z.coerce.number().min(0).max(10).default(2),
   /** router: what a mutation costs of the per-minute budget (a query or subscription costs 1). */
   RATE_LIMIT_MUTATION_COST: z.coerce.number().int().min(1).max(100).default(2),
   /** router: consecutive failed log-ins for one phone number before it is locked out. */
@@ -101,6 +107,8 @@ const environmentSchema = z.object({
   ROUTER_MAX_ROOT_FIELDS: z.coerce.number().int().min(1).max(10_000).default(20),
   ROUTER_MAX_DIRECTIVES: z.coerce.number().int().min(0).max(10_000).default(50),
   ROUTER_MAX_TOKENS: z.coerce.number().int().min(100).max(1_000_000).default(1_000),
+  /** router: add each operation's cost to the answer's `extensions.cost` (for app developers); never in production. */
+  ROUTER_COST_IN_EXTENSIONS: z.enum(['true', 'false']).default('true'),
   /** router: cost budgets per role, `ROLE=budget` comma-separated, over the defaults (router/edge/cost.ts). */
   ROUTER_COST_BUDGETS: list.default([]),
   /** router: the largest subgraph answer the router reads, in bytes. */
@@ -248,6 +256,11 @@ export interface RateLimitsConfig {
   /** Points per minute per client address for anonymous callers. */
   readonly anonymousPerMinute: number;
   readonly mutationCost: number;
+  /**
+   * The share of a per-minute budget (percent) a replica counts on its own before adding it to Redis:
+   * a caller may overspend by up to that share on each replica (rate-limits.ts PeriodicSyncStore).
+   */
+  readonly budgetSyncPercent: number;
   readonly logIn: {
     /** Consecutive failures for one phone number before its lockout. */
     readonly failuresPerPhone: number;
@@ -287,6 +300,8 @@ export interface OperationLimitsConfig {
   readonly maxRootFields: number;
   readonly maxDirectives: number;
   readonly maxTokens: number;
+  /** Whether answers carry `extensions.cost` (never in production). */
+  readonly costInExtensions: boolean;
   readonly costBudgets: Readonly<Record<CostBudgetRole, number>>;
   readonly maxResponseBytes: number;
   readonly requestTimeoutMs: number;
@@ -418,6 +433,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
       userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
       anonymousPerMinute: e.RATE_LIMIT_ANONYMOUS_PER_MINUTE,
       mutationCost: e.RATE_LIMIT_MUTATION_COST,
+      budgetSyncPercent: e.RATE_LIMIT_BUDGET_SYNC_PERCENT,
       logIn: {
         failuresPerPhone: e.RATE_LIMIT_LOG_IN_FAILURES,
         failuresPerIp: e.RATE_LIMIT_LOG_IN_IP_FAILURES,
@@ -442,6 +458,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
       maxRootFields: e.ROUTER_MAX_ROOT_FIELDS,
       maxDirectives: e.ROUTER_MAX_DIRECTIVES,
       maxTokens: e.ROUTER_MAX_TOKENS,
+      costInExtensions: e.ROUTER_COST_IN_EXTENSIONS === 'true' && e.NODE_ENV !== 'production',
       costBudgets,
       maxResponseBytes: e.ROUTER_MAX_RESPONSE_BYTES,
       requestTimeoutMs: e.ROUTER_REQUEST_TIMEOUT_MS,

@@ -30,6 +30,7 @@ function limitsWith(overrides: { [K in keyof RateLimitsConfig]?: RateLimitsConfi
     userPerMinute: 10_000,
     anonymousPerMinute: 10_000,
     mutationCost: 1,
+    budgetSyncPercent: 2,
     logIn: { failuresPerPhone: 1_000, failuresPerIp: 1_000, failureWindowSeconds: 3600, lockoutSeconds: 900, backoffSeconds: 0, attemptsPerMinute: 10_000 },
     signUpPerHour: 10_000,
     refreshPerMinute: 10_000,
@@ -185,6 +186,39 @@ describe(`rate limits (${store})`, () => {
     for (const replica of [a, b, a, b]) assert.equal((await run(replica, user, QUERY)).refusal, undefined);
     assertRateLimited(await run(a, user, QUERY), 'USER_BUDGET');
     assertRateLimited(await run(b, user, QUERY), 'USER_BUDGET');
+  });
+
+  describe('a large budget, counted in the process and added to Redis every share of it', { skip: redis ? false : 'needs REDIS_URL: without Redis every budget is counted in the process' }, () => {
+    // 100 points a minute, synced every 10 (10 %).
+    const large = () => limitsWith({ userPerMinute: 100, budgetSyncPercent: 10 });
+    const user = () => connection({ principal: { userId: 'u1', role: 'RIDER' } });
+    const sharedCount = async (rl: RateLimitsFeature) => Number((await redis!.get(`${rl.keyPrefixes.find((prefix) => prefix.endsWith(':user'))}:u1`)) ?? 0);
+
+    it('Redis hears of the points in batches of the share, not operation by operation', async () => {
+      const rl = feature(large());
+      for (let i = 0; i < 25; i++) assert.equal((await run(rl, user(), QUERY)).refusal, undefined);
+      assert.equal(await sharedCount(rl), 20, 'two syncs of 10; the last 5 are still counted here only');
+    });
+
+    it('one replica alone refuses exactly at the budget', async () => {
+      const rl = feature(large());
+      for (let i = 0; i < 100; i++) assert.equal((await run(rl, user(), QUERY)).refusal, undefined, `operation ${i + 1}`);
+      assertRateLimited(await run(rl, user(), QUERY), 'USER_BUDGET');
+    });
+
+    it('two replicas share it: the second is refused once the total is spent, give or take one share', async () => {
+      const namespace = `rate-limits-test-${randomUUID()}`;
+      const [a, b] = [feature(large(), { namespace }), feature(large(), { namespace })];
+      for (let i = 0; i < 60; i++) assert.equal((await run(a, user(), QUERY)).refusal, undefined);
+      let admitted = 0;
+      while ((await run(b, user(), QUERY)).refusal === undefined) admitted += 1;
+      assert.ok(admitted >= 40 && admitted <= 40 + 10, `the second replica admitted ${admitted} of the 40 left`);
+      // The first replica learns of the second's points at its next sync, within one share.
+      let more = 0;
+      while ((await run(a, user(), QUERY)).refusal === undefined) more += 1;
+      assert.ok(more <= 10, `the first replica admitted ${more} more`);
+      assert.ok(60 + admitted + more <= 100 + 2 * 10, `${60 + admitted + more} admitted in all`);
+    });
   });
 
   it('the per-API-key hook charges a key instead of the user', async () => {

@@ -43,6 +43,8 @@ export interface OperationLimits {
 export interface OperationLimitsOptions extends OperationLimits {
   /** Production hides what an operation has (`found`, the cost) and reports no `extensions.cost`. */
   readonly production: boolean;
+  /** Outside production, whether answers carry `extensions.cost` (default: they do). */
+  readonly costInExtensions?: boolean;
   /** Field weights and list sizes (router/edge/cost.ts). */
   readonly cost?: CostOptions;
   /**
@@ -67,6 +69,7 @@ const COST_CACHE_SIZE = 2_000;
 
 export function operationLimitsFeature(options: OperationLimitsOptions): OperationLimitsFeature {
   const { production } = options;
+  const costInExtensions = !production && options.costInExtensions !== false;
   const refusal = (reason: LimitReason, limit: number, found: number | undefined) => limitRefusal(reason, limit, found, production);
 
   /** graphql-armor reports "Syntax Error: ... limit of N exceeded, found M."; this reports our refusal instead. */
@@ -133,7 +136,7 @@ export function operationLimitsFeature(options: OperationLimitsOptions): Operati
     costOf,
     operation(request) {
       const { requested, budget } = costOf(request);
-      if (!production) request.extensions.cost = { requested, budget };
+      if (costInExtensions) request.extensions.cost = { requested, budget };
       if (requested > budget) throw refusal('MAX_COST', budget, requested);
     },
   };
