@@ -1,6 +1,6 @@
 import { Counter, Gauge } from 'prom-client';
 import { SubscriptionCloseCodes } from '../subscriptions/close-codes.ts';
-import { SubscriptionEngine, type QueueOptions, type SubscriptionEngineStats } from '../subscriptions/engine.ts';
+import { SubscriptionEngine, type JoinPolicy, type QueueOptions, type SubscriptionEngineStats } from '../subscriptions/engine.ts';
 import { createGraphqlWsUpstream, type GraphqlWsUpstream, type UpstreamOptions } from '../subscriptions/upstream.ts';
 import { attachSubscriptionSockets, type SubscriptionSockets } from '../subscriptions/ws.ts';
 import type { RouterFeature, RouterHost } from './feature.ts';
@@ -11,6 +11,8 @@ export interface SubscriptionsOptions {
    * (everything: 100 results, 'fail' — never drop; driverLocation: 16, nearbyDriversUpdates: 4, 'drop-oldest').
    */
   queues?: QueueOptions;
+  /** What a subscriber joining a running dedup group gets first, per root field, over DEFAULT_JOINS in engine.ts. */
+  joins?: Readonly<Record<string, JoinPolicy>>;
   /** WebSocket pings to clients (default 12 000 ms). */
   keepAliveMs?: number;
   /** Default 3 000 ms. */
@@ -84,6 +86,7 @@ export function subscriptionsFeature(options: SubscriptionsOptions = {}): Subscr
         logger,
         formatError: host.formatError,
         queues: options.queues,
+        joins: options.joins,
       });
       const sockets = attachSubscriptionSockets({
         server: host.server,

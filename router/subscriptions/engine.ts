@@ -42,6 +42,24 @@ export const DEFAULT_QUEUES = Object.freeze({
   }),
 }) satisfies { all: QueuePolicy; fields: Record<string, QueuePolicy> };
 
+/**
+ * What a subscriber joining a running dedup group gets first, per root field. The owning subgraph sends
+ * its initial state only when an upstream operation starts, so a joiner must get it some other way:
+ *   latest  the group's newest result, at once (state streams: each event is the whole state, so the
+ *           newest is what a fresh subscription would start with)
+ *   alone   never joins a group: its own upstream operation, its own initial events (streams whose
+ *           first events are a set, e.g. a driver's pending offers, that no single result restores)
+ * A root field not listed is `alone`: correct whatever its stream means, at the price of dedup.
+ */
+export type JoinPolicy = 'latest' | 'alone';
+
+export const DEFAULT_JOINS: Readonly<Record<string, JoinPolicy>> = Object.freeze({
+  tripUpdates: 'latest',
+  driverLocation: 'latest',
+  nearbyDriversUpdates: 'latest',
+  tripOffers: 'alone',
+});
+
 /** The operation the router sends upstream: the primary fetch, carrying the subscriber's credentials. */
 export interface UpstreamRequest {
   query: string;
@@ -76,6 +94,8 @@ export interface SubscriptionEngineOptions {
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
   /** Queue policies by root field over DEFAULT_QUEUES. */
   queues?: QueueOptions;
+  /** Join policies by root field over DEFAULT_JOINS. */
+  joins?: Readonly<Record<string, JoinPolicy>>;
 }
 
 /** Counters for tests, logs and /metrics. */
@@ -122,6 +142,9 @@ interface Topic {
   readonly key: string;
   readonly prepared: PreparedSubscription;
   readonly policy: QueuePolicy;
+  readonly join: JoinPolicy;
+  /** The newest result, handed to a joiner first (join policy `latest`). */
+  latest: ClientResult | undefined;
   readonly subscribers: Set<Subscriber>;
   /** The newest subscriber's context: its token is the group's freshest (all belong to one principal). */
   context: RequestContext;
@@ -143,6 +166,8 @@ export class SubscriptionEngine {
   readonly #topics = new Map<string, Topic>();
   readonly #stats = { subscribers: 0, upstreamsOpened: 0, eventsReceived: 0, eventsResolved: 0, eventsDirect: 0, deliveries: 0, dropped: 0, overflows: 0 };
   readonly #changes = new EventEmitter().setMaxListeners(0);
+  /** Numbers the groups of one (join policy `alone`). */
+  #alone = 0;
 
   constructor(options: SubscriptionEngineOptions) {
     this.#options = options;
@@ -170,15 +195,18 @@ export class SubscriptionEngine {
       topic: undefined,
       queue: createAsyncQueue<ClientResult>({ limit: policy.limit, overflow: policy.overflow, onReturn: () => this.#detach(subscriber) }),
     };
-    const key = dedupKey(prepared, context);
+    const join = this.#options.joins?.[prepared.rootField] ?? DEFAULT_JOINS[prepared.rootField] ?? 'alone';
+    const key = join === 'alone' ? `alone:${(this.#alone += 1)}` : dedupKey(prepared, context);
     let topic = this.#topics.get(key);
     const joining = topic !== undefined;
-    topic ??= this.#create(key, prepared, policy, context);
+    topic ??= this.#create(key, prepared, policy, join, context);
     topic.subscribers.add(subscriber);
     topic.context = context;
     subscriber.topic = topic;
     this.#stats.subscribers += 1;
     if (!joining) this.#connect(topic);
+    // The group's state so far; what the upstream sends next follows it in order.
+    else if (topic.latest) this.#deliver(subscriber, topic.latest);
     this.#changed();
     return subscriber.queue;
   }
@@ -214,11 +242,13 @@ export class SubscriptionEngine {
     await this.#options.upstream.close();
   }
 
-  #create(key: string, prepared: PreparedSubscription, policy: QueuePolicy, context: RequestContext): Topic {
+  #create(key: string, prepared: PreparedSubscription, policy: QueuePolicy, join: JoinPolicy, context: RequestContext): Topic {
     const topic: Topic = {
       key,
       prepared,
       policy,
+      join,
+      latest: undefined,
       subscribers: new Set(),
       context,
       inbox: createAsyncQueue<UpstreamEvent>({ limit: policy.limit, overflow: policy.overflow }),
@@ -257,6 +287,7 @@ export class SubscriptionEngine {
       for await (const event of topic.inbox) {
         const result = await this.#resolve(topic, event);
         this.#stats.eventsResolved += 1;
+        if (topic.join === 'latest') topic.latest = result;
         for (const subscriber of [...topic.subscribers]) this.#deliver(subscriber, result);
         this.#changed();
       }

@@ -138,6 +138,45 @@ describe('subscription events through the router', () => {
     await Promise.all([phone.close(), tablet.close()]);
   });
 
+  it('hands a subscriber joining a running group the group\'s latest result first, then what follows', async () => {
+    const stream = randomUUID();
+    const before = router.subscriptions!.stats();
+    const phone = await TestSocket.connect(router.url, rider.accessToken);
+    phone.subscribe('1', TICKS, { stream });
+    await stack.subscribers.waitFor(stream, 1);
+    await stack.publish(stream, 1, other.id);
+    await stack.publish(stream, 2, other.id);
+    assert.equal((await phone.next('1')).payload.data.ticks.n, 1);
+    assert.equal((await phone.next('1')).payload.data.ticks.n, 2);
+
+    // A second device joins the group: the upstream sent its events once, so the joiner gets the newest.
+    const tablet = await TestSocket.connect(router.url, rider.accessToken);
+    tablet.subscribe('1', TICKS, { stream });
+    assert.deepEqual((await tablet.next('1')).payload, { data: { ticks: { n: 2, user: { name: 'Omar Other' } } } });
+    assert.equal(router.subscriptions!.stats().upstreamsOpened, before.upstreamsOpened + 1, 'still one upstream');
+    await stack.publish(stream, 3, other.id);
+    assert.equal((await tablet.next('1')).payload.data.ticks.n, 3);
+    assert.equal((await phone.next('1')).payload.data.ticks.n, 3);
+    await Promise.all([phone.close(), tablet.close()]);
+    await stack.subscribers.waitFor(stream, 0);
+  });
+
+  it('gives every subscriber of a field joined `alone` its own upstream subscription', async () => {
+    const alone = await stack.startRouter({ subscriptions: { joins: { ticks: 'alone' } } });
+    const stream = randomUUID();
+    const before = alone.subscriptions!.stats();
+    const [phone, tablet] = await Promise.all([TestSocket.connect(alone.url, rider.accessToken), TestSocket.connect(alone.url, rider.accessToken)]);
+    phone.subscribe('1', TICKS, { stream });
+    tablet.subscribe('1', TICKS, { stream });
+    await stack.subscribers.waitFor(stream, 2);
+    assert.equal(alone.subscriptions!.stats().upstreamsOpened, before.upstreamsOpened + 2);
+    await stack.publish(stream, 1, other.id);
+    assert.equal((await phone.next('1')).payload.data.ticks.n, 1);
+    assert.equal((await tablet.next('1')).payload.data.ticks.n, 1);
+    await Promise.all([phone.close(), tablet.close()]);
+    await stack.subscribers.waitFor(stream, 0);
+  });
+
   it('gives different principals upstream subscriptions of their own', async () => {
     const stream = randomUUID();
     const before = router.subscriptions!.stats();
