@@ -22,6 +22,12 @@ export interface SubscribeOptions {
   limit?: number;
   /** What happens past the limit (default 'fail': never drop silently). */
   overflow?: OverflowPolicy;
+  /**
+   * Called after a gap in delivery, once messages flow again (the Redis connection was lost: whatever
+   * was published meanwhile is gone). The messages it resolves to are delivered as if published: a
+   * status stream reads its owner's current state here.
+   */
+  resync?: () => Promise<readonly unknown[]>;
 }
 
 export interface PubSubSubscription<T> extends AsyncIterableIterator<T> {
@@ -54,12 +60,20 @@ export class InProcessPubSub implements PubSub {
   }
 }
 
-/** One subscriber connection per process; channels are subscribed in Redis while anyone here listens. */
+/**
+ * One subscriber connection per process; channels are subscribed in Redis while anyone here listens.
+ * Redis pub/sub keeps nothing: a message published while the connection is down is lost. When it comes
+ * back (ioredis subscribes every channel again), each subscription with a `resync` is asked for what
+ * it missed, once the channels are confirmed subscribed (so nothing falls between the read and them).
+ */
 export class RedisPubSub implements PubSub {
   readonly #publisher: Redis;
   readonly #subscriber: Redis;
   readonly #listeners = new Map<string, Set<(raw: string) => void>>();
+  readonly #resyncs = new Map<(raw: string) => void, { channel: string; resync: () => Promise<readonly unknown[]>; push: (message: unknown) => void }>();
   readonly #logger: Logger;
+  #lost = false;
+  #closed = false;
 
   constructor(redis: Redis, logger: Logger) {
     this.#publisher = redis;
@@ -69,6 +83,36 @@ export class RedisPubSub implements PubSub {
       for (const listener of this.#listeners.get(channel) ?? []) listener(raw);
     });
     this.#subscriber.on('error', (error) => logger.warn({ err: error }, 'redis subscriber error'));
+    this.#subscriber.on('close', () => {
+      if (!this.#closed) this.#lost = true;
+    });
+    this.#subscriber.on('ready', () => {
+      if (!this.#lost) return;
+      this.#lost = false;
+      void this.#resync();
+    });
+  }
+
+  /** After a reconnect: confirm every channel is subscribed, then ask each resync for what it missed. */
+  async #resync() {
+    const channels = [...this.#listeners.keys()];
+    const waiting = [...this.#resyncs.values()];
+    this.#logger.warn({ channels: channels.length, resyncing: waiting.length }, 'redis pub/sub reconnected: messages published meanwhile are lost; resynchronising streams');
+    try {
+      if (channels.length > 0) await this.#subscriber.subscribe(...channels);
+    } catch (error) {
+      this.#logger.warn({ err: error }, 'redis pub/sub: subscribing again failed; the next reconnect resynchronises');
+      return;
+    }
+    await Promise.all(
+      waiting.map(async ({ channel, resync, push }) => {
+        try {
+          for (const message of await resync()) push(message);
+        } catch (error) {
+          this.#logger.warn({ err: error, channel }, 'redis pub/sub: a stream could not resynchronise');
+        }
+      }),
+    );
   }
 
   async publish(channel: string, message: unknown) {
@@ -87,6 +131,7 @@ export class RedisPubSub implements PubSub {
       limit: options.limit ?? DEFAULT_LIMIT,
       overflow: options.overflow ?? 'fail',
       onReturn: () => {
+        this.#resyncs.delete(listener);
         const set = this.#listeners.get(channel);
         set?.delete(listener);
         if (set && set.size === 0) {
@@ -101,6 +146,7 @@ export class RedisPubSub implements PubSub {
       this.#listeners.set(channel, set);
     }
     set.add(listener);
+    if (options.resync) this.#resyncs.set(listener, { channel, resync: options.resync, push: (message) => queue.push(message as T) });
     // SUBSCRIBE is idempotent in Redis; awaiting our own call also covers a channel another listener opened.
     const ready = this.#subscriber.subscribe(channel).then(
       () => undefined,
@@ -110,7 +156,9 @@ export class RedisPubSub implements PubSub {
   }
 
   async close() {
+    this.#closed = true;
     this.#listeners.clear();
+    this.#resyncs.clear();
     this.#subscriber.disconnect();
   }
 }

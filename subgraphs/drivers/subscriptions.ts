@@ -80,7 +80,10 @@ export interface FollowOptions {
  */
 export async function followDriver(live: LiveLocations, driver: Pick<Driver, 'id'>, options: FollowOptions = {}): Promise<AsyncIterableIterator<{ driverLocation: DriverLocationView }>> {
   const stream = live.pubsub.subscribe<LocationMessage>(live.keys.locationChannel(driver.id), { limit: FOLLOWER_BUFFER, overflow: 'drop-oldest' });
-  const ended = options.endedBy ? live.pubsub.subscribe<unknown>(options.endedBy, { limit: 1, overflow: 'drop-oldest' }) : undefined;
+  // After a pub/sub gap (Redis lost), the trip's end may have been published meanwhile: asked again.
+  const { stillAllowed } = options;
+  const resync = stillAllowed ? async () => ((await stillAllowed()) ? [] : ['ended']) : undefined;
+  const ended = options.endedBy ? live.pubsub.subscribe<unknown>(options.endedBy, { limit: 1, overflow: 'drop-oldest', resync }) : undefined;
   let snapshot: LocationMessage | undefined;
   try {
     await Promise.all([stream.ready, ended?.ready]);

@@ -57,6 +57,8 @@ export type EndedOfferRow = {
 
 const TERMINAL: readonly TripStatus[] = ['COMPLETED', 'CANCELLED'];
 
+const snapshotsOf = (rows: ReadonlyArray<Row | undefined>) => rows.filter((row): row is Row => row !== undefined).map(snapshotOf);
+
 /**
  * Tells subscribers what changed, after the change committed (the outbox carries the durable events;
  * these are the live view of them). Publishing never fails the caller: the state is already written.
@@ -129,11 +131,14 @@ export class TripNotifier {
  */
 export async function followTrip(pubsub: PubSub, em: EntityManager, principal: Principal | undefined, tripId: string): Promise<AsyncIterableIterator<{ tripUpdates: Trip }>> {
   if (!isUuid(tripId)) throw notFound('Trip');
-  const stream = pubsub.subscribe<TripSnapshot>(channels.trip(tripId), { overflow: 'fail' });
+  const read = async () => (await query(em, `select * from ${TRIPS} where "id" = ?`, [tripId]))[0];
+  // After a pub/sub gap (Redis lost) the trip is read again: a transition published meanwhile is not lost
+  // to this stream (`version` drops the read if nothing changed).
+  const stream = pubsub.subscribe<TripSnapshot>(channels.trip(tripId), { overflow: 'fail', resync: async () => snapshotsOf([await read()]) });
   let now: Row;
   try {
     await stream.ready;
-    const [row] = await query(em, `select * from ${TRIPS} where "id" = ?`, [tripId]);
+    const row = await read();
     if (!row) throw notFound('Trip');
     if (!canSeeTrip(principal, tripFromRow(em, row))) throw forbidden('Only the rider, the assigned driver and admins follow a trip.');
     now = row;
@@ -162,10 +167,7 @@ export async function followTrip(pubsub: PubSub, em: EntityManager, principal: P
  * publishes it as new, and a pending offer read at subscription time may also arrive on the stream.
  */
 export async function followOffers(pubsub: PubSub, em: EntityManager, driverUserId: string, now: () => Date): Promise<AsyncIterableIterator<{ tripOffers: TripOfferView }>> {
-  const stream = pubsub.subscribe<OfferMessage>(channels.offers(driverUserId), { overflow: 'fail' });
-  const queued: OfferMessage[] = [];
-  try {
-    await stream.ready;
+  const pending = async (): Promise<OfferMessage[]> => {
     const rows = await query<Row & { offer_id: string; offer_round: number; offer_expires_at: Date; offer_distance_m: number }>(
       em,
       `select t.*, o."id" as "offer_id", o."round" as "offer_round", o."expires_at" as "offer_expires_at", o."pickup_distance_m" as "offer_distance_m"
@@ -174,9 +176,23 @@ export async function followOffers(pubsub: PubSub, em: EntityManager, driverUser
        order by o."offered_at"`,
       [driverUserId, now()],
     );
-    for (const { offer_id, offer_round, offer_expires_at, offer_distance_m, ...trip } of rows) {
-      queued.push({ offerId: offer_id, status: 'PENDING', round: offer_round, expiresAt: new Date(offer_expires_at).toISOString(), pickupDistanceM: offer_distance_m, trip: snapshotOf(trip) });
-    }
+    return rows.map(({ offer_id, offer_round, offer_expires_at, offer_distance_m, ...trip }) => ({
+      offerId: offer_id,
+      status: 'PENDING',
+      round: offer_round,
+      expiresAt: new Date(offer_expires_at).toISOString(),
+      pickupDistanceM: offer_distance_m,
+      trip: snapshotOf(trip),
+    }));
+  };
+  // After a pub/sub gap (Redis lost), offers still pending are read again: one made meanwhile still
+  // reaches the driver (one already sent is not sent twice). Ends published meanwhile are lost; the
+  // driver's accept of such an offer answers CONFLICT, as for any offer that ended.
+  const stream = pubsub.subscribe<OfferMessage>(channels.offers(driverUserId), { overflow: 'fail', resync: pending });
+  let queued: OfferMessage[] = [];
+  try {
+    await stream.ready;
+    queued = await pending();
   } catch (error) {
     await stream.return?.();
     throw error;

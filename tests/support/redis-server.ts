@@ -1,0 +1,66 @@
+/**
+ * A redis-server of the test's own, on a free loopback port: tests that stop and restart Redis (a fault
+ * suite) must never touch the shared one. Skipped (with the reason) where the binary is absent.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+export interface OwnRedis {
+  readonly url: string;
+  readonly port: number;
+  /** Kills the server at once (as a crash or a node failure would), and waits until it has exited. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port, empty (nothing was saved). */
+  start(): Promise<void>;
+  /** Kills it for good. */
+  stop(): Promise<void>;
+}
+
+/** Why these tests cannot run here, or undefined when redis-server is installed. */
+export function ownRedisUnavailable(): string | undefined {
+  const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  return probe.error ? 'needs the redis-server binary (apt-get install redis-server) to start a Redis of its own' : undefined;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export async function startOwnRedis(): Promise<OwnRedis> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+
+  const start = async () => {
+    const started = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = started;
+    await new Promise<void>((resolve, reject) => {
+      let output = '';
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('Ready to accept connections')) {
+          started.stdout!.off('data', onData);
+          started.stdout!.resume();
+          resolve();
+        }
+      };
+      started.stdout!.on('data', onData);
+      started.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited (${code}): ${output.slice(-500)}`)));
+      started.once('error', reject);
+    });
+  };
+  const kill = async () => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+    running.kill('SIGKILL');
+    await exited;
+  };
+
+  await start();
+  return { url: `redis://127.0.0.1:${port}`, port, kill, start, stop: kill };
+}
