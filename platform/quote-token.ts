@@ -29,6 +29,30 @@ export interface QuoteClaims {
   surgeMultiplier: string;
   /** The res-8 H3 cell of the pickup. */
   h3Cell: string;
+  /**
+   * The rest of the quote, so pricing can rebuild it from its id alone when neither Redis nor Postgres
+   * holds it (a Redis loss between issue and booking). Absent from tokens issued before they were added:
+   * those resolve only while stored. Trips ignores them.
+   */
+  breakdown?: QuoteBreakdownClaims;
+  /** The time-of-day multiplier the fare includes, exact two-decimal string ("1.20"). */
+  timeOfDayMultiplier?: string;
+  /** The price list the fare was computed with (null when not computed from one). */
+  fareRuleId?: string | null;
+  /** When the quote was issued, epoch milliseconds. */
+  issuedAt?: number;
+}
+
+/** A fare's lines in minor units of the quote's currency, as decimal integer strings (rounding may be negative). */
+export interface QuoteBreakdownClaims {
+  baseMinor: string;
+  distanceMinor: string;
+  timeMinor: string;
+  bookingFeeMinor: string;
+  minimumTopUpMinor: string;
+  timeOfDayMinor: string;
+  surgeMinor: string;
+  roundingMinor: string;
 }
 
 export function signQuote(claims: QuoteClaims, secret: string): string {

@@ -11,7 +11,7 @@ import { entities } from './entities.ts';
 import { migrations } from './migrations.ts';
 import { permissions } from './permissions.ts';
 import { PriceBookCache } from './price-lists.ts';
-import { PostgresQuoteStore, RedisQuoteStore, type QuoteStore } from './quote-store.ts';
+import { PostgresQuoteStore, RedisQuoteStore } from './quote-store.ts';
 import { resolvers } from './resolvers.ts';
 import { seedDemoQuotes } from './seed.ts';
 import { PricingService } from './service.ts';
@@ -29,23 +29,28 @@ export interface PricingSetupOptions {
   routing?: RoutingProvider;
 }
 
-function quoteStoreFor(runtime: SubgraphRuntime): QuoteStore {
+/** Where this deployment keeps its quotes: Redis when configured (tests reach a quote's key through it), else Postgres. */
+export function quoteStoreFor(runtime: Pick<SubgraphRuntime, 'config' | 'redis' | 'logger'>): RedisQuoteStore | PostgresQuoteStore {
   const { config, redis, logger } = runtime;
   if (!redis) return new PostgresQuoteStore();
   return new RedisQuoteStore({ redis, prefix: `smartline:pricing:{${redisNamespace(config)}}:`, ttlSeconds: config.pricing.quoteTtlSeconds + QUOTE_REDIS_GRACE_SECONDS, logger });
 }
 
 /** Consumers of other subgraphs' events: trip requests (demand, booked quotes) and driver supply. */
-function consumeEvents(runtime: SubgraphRuntime, surge: SurgeEngine, store: QuoteStore) {
+function consumeEvents(runtime: SubgraphRuntime, surge: SurgeEngine, pricing: PricingService) {
   const { events, logger } = runtime;
   // A trip request is demand in its pickup's cell, and its quote is kept for good (a burst of bookings:
-  // one statement each for all the requests of one read).
+  // one statement each for all the requests of one read). The quote comes from Redis, else Postgres,
+  // else the signed token the event carries (Redis lost it before this booking was kept).
   const applyTripRequests = async (batch: Array<EventOf<typeof TripRequested>>, em: EntityManager) => {
     const requests = batch.map((event) => event.data);
     await surge.recordTripsRequested(em, requests);
-    const bookings = requests.map((request) => ({ quoteId: request.quoteId, tripId: request.tripId, bookedAt: new Date(request.requestedAt) }));
-    for (const lost of await store.book(em, bookings)) {
-      logger.error({ quoteId: lost.quoteId, tripId: lost.tripId }, 'a booked quote expired before it could be kept; Trip.quote will be null');
+    const bookings = requests.map((request) => {
+      const quote = request.quoteToken ? pricing.quoteOfToken(request.quoteToken) : null;
+      return { quoteId: request.quoteId, tripId: request.tripId, bookedAt: new Date(request.requestedAt), quote: quote?.id === request.quoteId ? quote : null };
+    });
+    for (const lost of await pricing.store.book(em, bookings)) {
+      logger.error({ quoteId: lost.quoteId, tripId: lost.tripId }, 'a booked quote was lost before it could be kept and its id does not carry it whole; Trip.quote will be an error');
     }
   };
   events.consume({
@@ -88,7 +93,7 @@ export function createPricingSubgraph(options: PricingSetupOptions = {}): Subgra
         supplyFreshMs: supplyFreshnessMs(config.drivers.supplySnapshotIntervalMs),
         now,
       });
-      consumeEvents(runtime, surge, store);
+      consumeEvents(runtime, surge, pricing);
       surge.start();
       return {
         typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),

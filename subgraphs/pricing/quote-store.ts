@@ -7,7 +7,8 @@ import { deserializeQuote, serializeQuote, type QuoteRecord } from './quotes.ts'
 /**
  * Where issued quotes live. Most are never booked, so with Redis they are kept there, expiring on
  * their own; a booked one is copied to Postgres when its TripRequested arrives, and stays (Trip.quote
- * shows it forever). Embedded, every quote is a Postgres row from the start.
+ * shows it forever). Embedded, every quote is a Postgres row from the start. Redis is expendable: a
+ * quote it lost before its booking was kept is rebuilt from its signed id (QuoteClaims carry it whole).
  */
 export interface QuoteStore {
   save(em: EntityManager, quotes: readonly QuoteRecord[]): Promise<void>;
@@ -15,8 +16,9 @@ export interface QuoteStore {
   load(em: EntityManager, ids: readonly string[]): Promise<Array<QuoteRecord | null>>;
   /**
    * Marks each quote as having booked its trip and makes sure Postgres holds it; inside the caller's
-   * transaction. Returns the bookings whose quote is nowhere to be found (expired from Redis before
-   * it was booked).
+   * transaction. A quote found neither in Redis nor in Postgres is kept as the booking's `quote` (rebuilt
+   * from its signed id). Returns the bookings whose quote is nowhere to be found and came without one
+   * (a token issued before tokens carried the whole quote, its quote lost from Redis).
    */
   book(em: EntityManager, bookings: readonly QuoteBooking[]): Promise<QuoteBooking[]>;
 }
@@ -25,6 +27,15 @@ export interface QuoteBooking {
   quoteId: string;
   tripId: string;
   bookedAt: Date;
+  /** The quote as its signed id describes it, kept when no store holds it (null: the id does not carry it whole). */
+  quote?: QuoteRecord | null;
+}
+
+type BookedQuote = QuoteRecord & { tripId: string; bookedAt: Date };
+
+/** A redelivered event finds the row already there: only the booking is (re)written. */
+async function upsertBooked(em: EntityManager, quotes: readonly BookedQuote[]) {
+  if (quotes.length > 0) await em.upsertMany(Quote, [...quotes], { onConflictFields: ['id'], onConflictAction: 'merge', onConflictMergeFields: ['tripId', 'bookedAt'] });
 }
 
 async function loadRows(em: EntityManager, ids: readonly string[]): Promise<Map<string, QuoteRecord>> {
@@ -33,13 +44,21 @@ async function loadRows(em: EntityManager, ids: readonly string[]): Promise<Map<
   return new Map(rows.map((row) => [row.id, row]));
 }
 
-/** Marks existing rows; their other columns are never rewritten. Returns the bookings with no row. */
-async function markBooked(em: EntityManager, bookings: readonly QuoteBooking[]): Promise<QuoteBooking[]> {
+/**
+ * Marks existing rows; their other columns are never rewritten. A booking with no row inserts the quote
+ * it carries (rebuilt from its signed id); returns the bookings with neither.
+ */
+async function markBooked(em: EntityManager, bookings: readonly QuoteBooking[], logger?: Logger): Promise<QuoteBooking[]> {
   const missing: QuoteBooking[] = [];
+  const rebuilt: BookedQuote[] = [];
   for (const booking of bookings) {
     const updated = await em.nativeUpdate(Quote, { id: booking.quoteId }, { tripId: booking.tripId, bookedAt: booking.bookedAt });
-    if (updated === 0) missing.push(booking);
+    if (updated > 0) continue;
+    if (booking.quote) rebuilt.push({ ...booking.quote, tripId: booking.tripId, bookedAt: booking.bookedAt });
+    else missing.push(booking);
   }
+  await upsertBooked(em, rebuilt);
+  if (rebuilt.length > 0) logger?.warn({ quoteIds: rebuilt.map((quote) => quote.id) }, 'booked quotes no store held were kept from their signed ids');
   return missing;
 }
 
@@ -108,16 +127,15 @@ export class RedisQuoteStore implements QuoteStore {
   async book(em: EntityManager, bookings: readonly QuoteBooking[]) {
     if (bookings.length === 0) return [];
     const raw = await this.#redis.mget(bookings.map((booking) => this.key(booking.quoteId)));
-    const copied: Array<QuoteRecord & { tripId: string; bookedAt: Date }> = [];
-    const persisted: QuoteBooking[] = []; // not in Redis: already persisted (a redelivery, or a demo quote)
+    const copied: BookedQuote[] = [];
+    const persisted: QuoteBooking[] = []; // not in Redis: already persisted (a redelivery, a demo quote), or lost with Redis
     bookings.forEach((booking, i) => {
       const quote = raw[i] === null ? null : deserializeQuote(raw[i]!);
       if (quote) copied.push({ ...quote, tripId: booking.tripId, bookedAt: booking.bookedAt });
       else persisted.push(booking);
     });
-    // A redelivered event finds the row already there: only the booking is (re)written.
-    if (copied.length > 0) await em.upsertMany(Quote, copied, { onConflictFields: ['id'], onConflictAction: 'merge', onConflictMergeFields: ['tripId', 'bookedAt'] });
+    await upsertBooked(em, copied);
     this.#logger.debug({ quotes: copied.length }, 'booked quotes persisted');
-    return markBooked(em, persisted);
+    return markBooked(em, persisted, this.#logger);
   }
 }

@@ -2,6 +2,7 @@ import type { QuoteClaims } from '../../platform/quote-token.ts';
 import { toMoney, type Money } from '../../platform/money.ts';
 import { VEHICLE_TYPES, type Quote, type VehicleType } from './entities.ts';
 import { cellOf } from './surge.ts';
+import { rebuildableClaimsSchema } from './validation.ts';
 
 /** A quote's stored fields, as plain data (the entity class's shape, never a managed entity). */
 export type QuoteRecord = Omit<Quote, never>;
@@ -76,7 +77,62 @@ export function claimsOf(quote: QuoteRecord): QuoteClaims {
     cancellationFeeMinor: quote.cancellationFeeMinor.toString(),
     surgeMultiplier: quote.surgeMultiplier,
     h3Cell: quote.h3Cell ?? cellOf(pickup),
+    breakdown: {
+      baseMinor: quote.baseFareMinor.toString(),
+      distanceMinor: quote.distanceFareMinor.toString(),
+      timeMinor: quote.timeFareMinor.toString(),
+      bookingFeeMinor: quote.bookingFeeMinor.toString(),
+      minimumTopUpMinor: quote.minimumTopUpMinor.toString(),
+      timeOfDayMinor: quote.timeOfDayMinor.toString(),
+      surgeMinor: quote.surgeMinor.toString(),
+      roundingMinor: quote.roundingMinor.toString(),
+    },
+    timeOfDayMultiplier: quote.timeOfDayMultiplier,
+    fareRuleId: quote.fareRuleId,
+    issuedAt: quote.createdAt.getTime(),
   };
+}
+
+/**
+ * The quote a verified token describes, rebuilt from its claims alone (never booked: the booking is
+ * the caller's to add); null for a token issued before the claims carried the whole quote, or claims
+ * this release cannot read.
+ */
+export function recordFromClaims(claims: QuoteClaims): QuoteRecord | null {
+  const parsed = rebuildableClaimsSchema.safeParse(claims);
+  if (!parsed.success) return null;
+  const c = parsed.data;
+  return {
+    id: c.quoteId,
+    riderId: c.riderId,
+    vehicleType: c.vehicleType,
+    pickupLat: c.pickup.lat,
+    pickupLng: c.pickup.lng,
+    dropoffLat: c.dropoff.lat,
+    dropoffLng: c.dropoff.lng,
+    distanceM: c.distanceM,
+    durationS: c.durationS,
+    baseFareMinor: BigInt(c.breakdown.baseMinor),
+    distanceFareMinor: BigInt(c.breakdown.distanceMinor),
+    timeFareMinor: BigInt(c.breakdown.timeMinor),
+    bookingFeeMinor: BigInt(c.breakdown.bookingFeeMinor),
+    minimumTopUpMinor: BigInt(c.breakdown.minimumTopUpMinor),
+    timeOfDayMinor: BigInt(c.breakdown.timeOfDayMinor),
+    surgeMinor: BigInt(c.breakdown.surgeMinor),
+    roundingMinor: BigInt(c.breakdown.roundingMinor),
+    fareMinor: BigInt(c.fareMinor),
+    currency: c.currency,
+    surgeMultiplier: c.surgeMultiplier,
+    timeOfDayMultiplier: c.timeOfDayMultiplier,
+    cancellationFeeMinor: BigInt(c.cancellationFeeMinor),
+    commissionBps: c.commissionBps,
+    h3Cell: c.h3Cell,
+    fareRuleId: c.fareRuleId,
+    tripId: null,
+    bookedAt: null,
+    expiresAt: new Date(c.expiresAt),
+    createdAt: new Date(c.issuedAt),
+  } satisfies QuoteRecord;
 }
 
 const BIGINT_FIELDS = [

@@ -10,6 +10,6 @@ export const resolvers = {
     surgeMap: (_: unknown, args: unknown, ctx: PricingContext) => ctx.pricing.surgeMap(ctx.em, args),
   },
   Quote: {
-    __resolveReference: (reference: { id: string }, ctx: PricingContext): Promise<QuoteView | null> => ctx.pricing.resolveQuote(reference.id, ctx.quotesById),
+    __resolveReference: (reference: { id: string }, ctx: PricingContext): Promise<QuoteView> => ctx.pricing.resolveQuote(reference.id, ctx.quotesById),
   },
 };

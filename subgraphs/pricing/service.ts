@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type DataLoader from 'dataloader';
 import type { Principal } from '../../platform/auth.ts';
+import { AppError } from '../../platform/errors.ts';
 import type { EntityManager } from '../../platform/db.ts';
 import { signQuote, verifyQuote } from '../../platform/quote-token.ts';
 import type { LatLng, RoutingProvider } from '../../platform/routing.ts';
@@ -9,7 +10,7 @@ import type { VehicleType } from './entities.ts';
 import { computeFare, formatMultiplier, NO_SURGE, type Fare } from './fares.ts';
 import { priceListFor, priceListsInForce, timeOfDayMultiplier, type PriceBook, type PriceList } from './price-lists.ts';
 import type { QuoteStore } from './quote-store.ts';
-import { claimsOf, toQuoteView, type QuoteRecord, type QuoteView } from './quotes.ts';
+import { claimsOf, recordFromClaims, toQuoteView, type QuoteRecord, type QuoteView } from './quotes.ts';
 import { surgeMap, type SurgeMapView } from './surge-map.ts';
 import { multiplierOf } from './surge-store.ts';
 import { cellOf } from './surge.ts';
@@ -127,14 +128,23 @@ export class PricingService {
   }
 
   /**
-   * A quote id from anywhere in the graph (Trip.quote, `_entities`): null unless the signature is
-   * ours and the quote is stored. Expired quotes still resolve while stored: a booked one forever.
+   * A quote id from anywhere in the graph (Trip.quote, `_entities`): the stored quote, or, when neither
+   * Redis nor Postgres holds it (Redis lost it before its booking was kept), the quote rebuilt from the
+   * id's own signed claims. NOT_FOUND, an error on that field only, for an id that is not ours, or a
+   * token issued before the claims carried the whole quote whose quote is no longer stored.
    */
-  async resolveQuote(token: string, quotesById: DataLoader<string, QuoteRecord | null>): Promise<QuoteView | null> {
+  async resolveQuote(token: string, quotesById: DataLoader<string, QuoteRecord | null>): Promise<QuoteView> {
     const claims = typeof token === 'string' ? verifyQuote(token, this.#secret) : null;
-    if (!claims || !isUuid(claims.quoteId)) return null;
-    const quote = await quotesById.load(claims.quoteId);
-    return quote ? toQuoteView(quote, token) : null;
+    if (!claims || !isUuid(claims.quoteId)) throw new AppError('NOT_FOUND', 'The quote was not found: its id is not one pricing issued.', { reason: 'INVALID' });
+    const quote = (await quotesById.load(claims.quoteId)) ?? recordFromClaims(claims);
+    if (!quote) throw new AppError('NOT_FOUND', 'The quote was not found: it is no longer stored and its id predates quotes carried whole.', { reason: 'NOT_STORED' });
+    return toQuoteView(quote, token);
+  }
+
+  /** The quote a signed id carries, when it is ours and carries it whole (what a booking keeps if Redis lost the quote). */
+  quoteOfToken(token: string): QuoteRecord | null {
+    const claims = verifyQuote(token, this.#secret);
+    return claims && isUuid(claims.quoteId) ? recordFromClaims(claims) : null;
   }
 
   async surgeMap(em: EntityManager, args: unknown): Promise<SurgeMapView> {

@@ -1,4 +1,4 @@
-import { latLngSchema, z } from '../../platform/validation.ts';
+import { isUuid, latLngSchema, z } from '../../platform/validation.ts';
 import { VEHICLE_TYPES } from './entities.ts';
 import { haversineMeters } from '../../platform/routing.ts';
 
@@ -34,4 +34,43 @@ export const surgeMapArgsSchema = z.object({
     .int('must be whole metres')
     .min(1, 'must be at least 1 m')
     .max(MAX_SURGE_MAP_RADIUS_M, `must be at most ${MAX_SURGE_MAP_RADIUS_M} m`),
+});
+
+const minorUnits = z.string().regex(/^(0|[1-9]\d{0,17})$/);
+const signedMinorUnits = z.string().regex(/^(0|-?[1-9]\d{0,17})$/);
+const multiplier = z.string().regex(/^\d{1,2}(\.\d{1,2})?$/);
+const uuid = z.string().refine(isUuid);
+
+/**
+ * The claims of a quote token that carries the whole quote (every token issued since they were added):
+ * the signature proves pricing wrote them; this guards against a release whose claims this one cannot read.
+ */
+export const rebuildableClaimsSchema = z.object({
+  quoteId: uuid,
+  riderId: uuid,
+  vehicleType: z.enum(VEHICLE_TYPES),
+  pickup: latLngSchema,
+  dropoff: latLngSchema,
+  fareMinor: minorUnits,
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  distanceM: z.number().int().min(0),
+  durationS: z.number().int().min(0),
+  expiresAt: z.number().int(),
+  commissionBps: z.number().int().min(0).max(10_000),
+  cancellationFeeMinor: minorUnits,
+  surgeMultiplier: multiplier,
+  h3Cell: z.string().min(1).max(32),
+  breakdown: z.object({
+    baseMinor: minorUnits,
+    distanceMinor: minorUnits,
+    timeMinor: minorUnits,
+    bookingFeeMinor: minorUnits,
+    minimumTopUpMinor: minorUnits,
+    timeOfDayMinor: minorUnits,
+    surgeMinor: minorUnits,
+    roundingMinor: signedMinorUnits,
+  }),
+  timeOfDayMultiplier: multiplier,
+  fareRuleId: uuid.nullable(),
+  issuedAt: z.number().int(),
 });

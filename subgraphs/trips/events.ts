@@ -43,6 +43,7 @@ export const tripEvents = {
       tripId: trip.id,
       riderId: trip.riderId,
       quoteId: trip.quoteId,
+      quoteToken: trip.quoteToken,
       vehicleType: trip.vehicleType,
       pickup: { lat: trip.pickupLat, lng: trip.pickupLng },
       dropoff: { lat: trip.dropoffLat, lng: trip.dropoffLng },

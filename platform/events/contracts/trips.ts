@@ -35,6 +35,11 @@ export const TripRequested = defineEventContract(
     riderId: uuid,
     /** The booked quote's row id in pricing (the quote token's `quoteId` claim). */
     quoteId: uuid,
+    /**
+     * The signed quote token the trip was booked with: pricing rebuilds the quote from it when Redis lost
+     * the quote before the booking was kept. Optional, so events written before it was added still parse.
+     */
+    quoteToken: z.string().min(1).max(4096).optional(),
     vehicleType,
     pickup: point,
     dropoff: point,

@@ -303,7 +303,8 @@ export type Trip = {
   partnerNote?: Maybe<Scalars['String']['output']>;
   paymentMethod: PaymentMethod;
   pickup: GeoPoint;
-  quote: Quote;
+  /** The quote the trip was booked with (pricing's). Null, with an error on this field only, in the rare case pricing cannot show it. */
+  quote?: Maybe<Quote>;
   requestedAt: Scalars['DateTime']['output'];
   rider: User;
   startedAt?: Maybe<Scalars['DateTime']['output']>;
@@ -666,7 +667,7 @@ export type TripResolvers<ContextType = SubgraphContext, ParentType extends Reso
   partnerNote?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   paymentMethod?: Resolver<ResolversTypes['PaymentMethod'], ParentType, ContextType>;
   pickup?: Resolver<ResolversTypes['GeoPoint'], ParentType, ContextType>;
-  quote?: Resolver<ResolversTypes['Quote'], ParentType, ContextType>;
+  quote?: Resolver<Maybe<ResolversTypes['Quote']>, ParentType, ContextType>;
   requestedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   rider?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
   startedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;

@@ -211,16 +211,29 @@ describe('pricing subgraph', () => {
       assert.deepEqual([resolved.id, resolved.vehicleType, resolved.fare.amount, resolved.breakdown.distanceFare.amount], [quote.id, 'ECONOMY', '25.00', '11.06']);
     });
 
-    it('resolves nothing for a tampered, foreign, unknown or malformed id', async () => {
+    it('answers NOT_FOUND for a tampered, foreign or malformed id, each on its own entry; an unknown id of ours shows what it signs', async () => {
       const [quote] = await estimate(stack, rider, { vehicleTypes: ['ECONOMY'] });
       const [payload, signature] = quote.id.split('.');
       const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
       const cheaper = `${Buffer.from(JSON.stringify({ ...claims, fareMinor: '100' })).toString('base64url')}.${signature}`;
       const foreign = signQuote(claims, 'a-secret-that-is-not-pricings-own-secret');
       const unknown = signQuote({ ...claims, quoteId: '00000000-0000-4000-8000-000000000000' }, secret);
+      const { breakdown: _breakdown, ...partial } = claims;
+      const unknownPartial = signQuote({ ...partial, quoteId: '00000000-0000-4000-8000-000000000001' }, secret);
       const notUuid = signQuote({ ...claims, quoteId: 'nope' }, secret);
-      const resolved = dataOf(await entities([cheaper, quote.id, foreign, unknown, notUuid, 'garbage', `${quote.id}x`]))._entities;
-      assert.deepEqual(resolved.map((q: any) => q?.fare.amount ?? null), [null, '25.00', null, null, null, null, null]);
+      const result = await entities([cheaper, quote.id, foreign, unknown, unknownPartial, notUuid, 'garbage', `${quote.id}x`]);
+      assert.deepEqual(result.body.data?._entities.map((q: any) => q?.fare.amount ?? null), [null, '25.00', null, '25.00', null, null, null, null]);
+      assert.deepEqual(
+        result.body.errors?.map((error) => [error.path?.join('.'), error.extensions?.code, error.extensions?.reason]).sort(),
+        [
+          ['_entities.0', 'NOT_FOUND', 'INVALID'],
+          ['_entities.2', 'NOT_FOUND', 'INVALID'],
+          ['_entities.4', 'NOT_FOUND', 'NOT_STORED'],
+          ['_entities.5', 'NOT_FOUND', 'INVALID'],
+          ['_entities.6', 'NOT_FOUND', 'INVALID'],
+          ['_entities.7', 'NOT_FOUND', 'INVALID'],
+        ],
+      );
     });
 
     it('resolves many quote ids in one batch: one MGET with Redis, one SELECT without', async () => {
@@ -250,10 +263,16 @@ describe('pricing subgraph', () => {
       assert.equal(await pricingDb().count(Quote, { id: quoteId }), 0, 'not in Postgres until booked');
     });
 
-    it('resolves nothing once an unbooked quote has expired from Redis', async () => {
+    it('resolves an unbooked quote gone from Redis from its signed id, and a pre-claims id no longer', async () => {
       const [quote] = await estimate(stack, rider, { vehicleTypes: ['XL'] });
-      await stack.subgraph('pricing').redis!.del(`${quoteKeyPrefix(stack)}${verifyQuote(quote.id, secret)!.quoteId}`);
-      assert.deepEqual(dataOf(await entities([quote.id]))._entities, [null]);
+      const claims = verifyQuote(quote.id, secret)!;
+      const { breakdown: _breakdown, timeOfDayMultiplier: _timeOfDay, fareRuleId: _fareRuleId, issuedAt: _issuedAt, ...legacy } = claims;
+      const legacyId = signQuote(legacy, secret);
+      assert.equal(dataOf(await entities([legacyId]))._entities[0].fare.amount, quote.fare.amount, 'stored: shown whatever the id carries');
+      await stack.subgraph('pricing').redis!.del(`${quoteKeyPrefix(stack)}${claims.quoteId}`);
+      const result = await entities([quote.id, legacyId]);
+      assert.deepEqual(result.body.data?._entities.map((q: any) => q?.fare.amount ?? null), [quote.fare.amount, null]);
+      assert.deepEqual(result.body.errors?.map((error) => [error.path?.join('.'), error.extensions?.code]), [['_entities.1', 'NOT_FOUND']]);
     });
   });
 

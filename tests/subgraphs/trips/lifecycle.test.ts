@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { TripCancelled, TripCompleted, TripDriverArrived, TripMatched, TripRequested, TripStarted } from '../../../platform/events/contracts/index.ts';
 import { assertErrorCode, dataOf, type GraphQLResult } from '../../support/client.ts';
+import { Trip } from '../../../subgraphs/trips/entities.ts';
 import { followOffers, TripNotifier } from '../../../subgraphs/trips/live.ts';
 import { nextEvent, offset } from '../../support/rides.ts';
 import type { Stack } from '../../support/stack.ts';
@@ -75,8 +76,8 @@ describe('trip lifecycle', () => {
     const trip = dataOf<any>(await rides.as(rider, TRIP, { id: tripId })).trip;
     assert.match(requested.quoteId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     assert.deepEqual(requested, {
-      tripId, riderId: rider.id, quoteId: requested.quoteId, vehicleType: 'COMFORT', pickup, dropoff: offset(pickup, 3_000),
-      fareMinor: '8750', currency: 'EGP', paymentMethod: 'CASH', requestedAt: requested.requestedAt,
+      tripId, riderId: rider.id, quoteId: requested.quoteId, quoteToken: (await stack.subgraph('trips').db.fork().findOneOrFail(Trip, tripId)).quoteToken,
+      vehicleType: 'COMFORT', pickup, dropoff: offset(pickup, 3_000), fareMinor: '8750', currency: 'EGP', paymentMethod: 'CASH', requestedAt: requested.requestedAt,
     });
     assert.ok(!Number.isNaN(Date.parse(requested.requestedAt)));
     assert.deepEqual(matched, { tripId, riderId: rider.id, driverId: driver.driverId, driverUserId: driver.id, vehicleType: 'COMFORT', matchedAt: trip.assignedAt });
