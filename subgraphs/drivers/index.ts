@@ -13,6 +13,7 @@ import { createResolvers } from './resolvers.ts';
 import { seedDemoDrivers } from './seed.ts';
 import { SupplyPublisher } from './supply.ts';
 import { TRIP_EVENT_CONTRACTS, TRIP_EVENTS_CONSUMER, TripReactions } from './trip-events.ts';
+import { LiveStateRebuild } from './live/rebuild.ts';
 
 export { transitionDriver } from './availability.ts';
 export { takeSupplySnapshot } from './supply.ts';
@@ -66,6 +67,9 @@ export function createDriversSubgraph(options: DriversSubgraphOptions = {}): Sub
       const logger = runtime.logger.child({ component: 'dispatch-support' });
       const live = createLiveLocations(runtime, options);
       await live.start();
+      // With Redis, availability is rebuilt from Postgres whenever Redis lost it (live/rebuild.ts).
+      const rebuild = runtime.redis ? new LiveStateRebuild({ redis: runtime.redis, db: runtime.db, live, cooldownMs: runtime.config.drivers.cooldownMs, logger: runtime.logger.child({ component: 'live-rebuild' }) }) : undefined;
+      await rebuild?.start();
       const routing = options.routing ?? createStraightLineRoutingProvider();
       const reactions = new TripReactions({ db: runtime.db, live, cooldownMs: runtime.config.drivers.cooldownMs, logger });
       runtime.events.consume({
@@ -91,6 +95,7 @@ export function createDriversSubgraph(options: DriversSubgraphOptions = {}): Sub
         contextExtras: (em) => createDriversExtras(em, live, () => runtime.db.fork(), routing),
         onStopped: [
           async () => {
+            await rebuild?.stop();
             await reactions.stop();
             await supply.stop();
             await offerCounts.stop();

@@ -88,6 +88,18 @@ export async function activeTripBetween(em: EntityManager, riderId: string, driv
   return row ? recordOf(row) : null;
 }
 
+/** Every trip a driver is on now (matched, not ended): after Redis lost its data, those drivers are BUSY again. */
+export async function tripsUnderWay(em: EntityManager): Promise<Array<{ tripId: string; driverId: string }>> {
+  const rows = await sql(em, `select "trip_id", "driver_id" from ${TRIPS} where "matched_at" is not null and "ended_at" is null`, []);
+  return rows.map((row: any) => ({ tripId: row.trip_id, driverId: row.driver_id }));
+}
+
+/** Each driver's last trip completed after `since`: their cooldown may still run. */
+export async function completionsSince(em: EntityManager, since: Date): Promise<Array<{ driverId: string; endedAt: Date }>> {
+  const rows = await sql(em, `select distinct on ("driver_id") "driver_id", "ended_at" from ${TRIPS} where "outcome" = 'COMPLETED' and "ended_at" > ? order by "driver_id", "ended_at" desc`, [since]);
+  return rows.map((row: any) => ({ driverId: row.driver_id, endedAt: new Date(row.ended_at) }));
+}
+
 export async function driverTripsByIds(em: EntityManager, tripIds: readonly string[]): Promise<DriverTripRecord[]> {
   const ids = tripIds.filter(isUuid);
   if (ids.length === 0) return [];

@@ -31,6 +31,8 @@ export interface DriverKeys {
   supplyLock: string;
   /** Pub/sub channel told when a trip ends: riders following its driver stop receiving positions. */
   tripEndedChannel(tripId: string): string;
+  /** Set once the live state is known to hold what Postgres says (live/rebuild.ts): its absence means Redis lost its data. */
+  rebuilt: string;
 }
 
 export function driverKeys(namespace: string): DriverKeys {
@@ -47,5 +49,6 @@ export function driverKeys(namespace: string): DriverKeys {
     cooldowns: `${prefix}cooldowns`,
     supplyLock: `${prefix}supply-lock`,
     tripEndedChannel: (tripId) => `${prefix}trip-ended:${tripId}`,
+    rebuilt: `${prefix}rebuilt`,
   };
 }
