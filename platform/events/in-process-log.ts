@@ -105,6 +105,10 @@ export class InProcessTransport implements StreamTransport {
     return this.#log.claimReplay(key);
   }
 
+  async markIntact() {
+    return true;
+  }
+
   async append(key: string, entries: Array<{ type: string; payload: string }>) {
     const stream = this.#log.stream(key);
     for (const entry of entries) stream.append(entry.type, entry.payload);

@@ -5,3 +5,4 @@ export type { ConsumerTuning } from './consumer.ts';
 export { createOutboxEntity, EVENTS_MIGRATION, streamKey, withEventMigrations } from './storage.ts';
 export { isBackgroundWork, runInBackground } from './background.ts';
 export type { PendingEntry, StreamEntry, StreamReader, StreamTransport } from './transport.ts';
+export { streamMarkKey } from './transport.ts';

@@ -1,5 +1,5 @@
 import type { SubgraphName } from '../config.ts';
-import type { Database } from '../db.ts';
+import type { Database, EntityManager } from '../db.ts';
 import type { Logger } from '../logger.ts';
 import { runInBackground } from './background.ts';
 import type { EventMetrics } from './metrics.ts';
@@ -37,6 +37,12 @@ const BURST_LINGER_MS = 20;
 const HOUSEKEEPING_MS = 60 * 60_000;
 /** In-process logs start empty: events published this recently are offered again (consumers deduplicate). */
 const REPLAY_WINDOW = '10 minutes';
+/**
+ * A Redis stream that was lost took with it whatever consumers had not read yet: the relay publishes
+ * again everything it published this recently (consumers deduplicate; their groups start over at the
+ * stream's beginning). An event left unread longer than this before the loss is not replayed.
+ */
+const REPLAY_AFTER_LOSS = '1 hour';
 
 /**
  * Moves committed outbox rows onto the stream, in `seq` order, then marks them published. Woken
@@ -135,6 +141,8 @@ export class OutboxRelay {
       const trx = em.getTransactionContext();
       const [lock]: Array<{ locked: boolean }> = await connection.execute(`select pg_try_advisory_xact_lock(hashtext(?)) as "locked"`, [`smartline:outbox:${schema}`], 'all', trx);
       if (!lock.locked) return 'busy';
+      // Under the lock, before anything new: a lost stream gets its recent past back first, in order.
+      if (!(await transport.markIntact(stream))) await this.#replayLost(connection, trx);
       const rows: OutboxRow[] = await connection.execute(
         `select "id", "type", "key", "data", "occurred_at" from ${this.#table} where "published_at" is null order by "seq" limit ? for update skip locked`,
         [this.#batchSize],
@@ -149,6 +157,22 @@ export class OutboxRelay {
       metrics.outboxLag.set(Math.max(0, (Date.now() - Date.parse(events[0].occurredAt)) / 1000));
       return rows.length;
     });
+  }
+
+  /** The stream was lost: what was published in the last REPLAY_AFTER_LOSS goes out again, oldest first. */
+  async #replayLost(connection: ReturnType<EntityManager['getConnection']>, trx: ReturnType<EntityManager['getTransactionContext']>) {
+    const { transport, stream, logger } = this.#options;
+    const rows: OutboxRow[] = await connection.execute(
+      `select "id", "type", "key", "data", "occurred_at" from ${this.#table} where "published_at" > now() - interval '${REPLAY_AFTER_LOSS}' order by "seq"`,
+      [],
+      'all',
+      trx,
+    );
+    for (let start = 0; start < rows.length; start += this.#batchSize) {
+      const batch = rows.slice(start, start + this.#batchSize).map((row) => this.#toEvent(row));
+      await transport.append(stream, batch.map((event) => ({ type: event.type, payload: JSON.stringify(event) })));
+    }
+    logger.warn({ stream, events: rows.length, window: REPLAY_AFTER_LOSS }, 'the event stream was lost (Redis restarted empty or was flushed): published events replayed');
   }
 
   /** Rows the previous run published shortly before this process's log existed (not those published into it since). */

@@ -27,6 +27,13 @@ export interface StreamTransport {
    * previous run), which consumers deduplicate. Redis: always undefined.
    */
   claimReplay(stream: string): Date | undefined;
+  /**
+   * Marks the stream as holding what the relay published, and says whether the mark was there: false
+   * when it was missing, i.e. the stream was lost (Redis restarted without persistence, was flushed, or
+   * failed over to an empty replica) or never existed. The relay then publishes again what it published
+   * lately (`OUTBOX_REPLAY_AFTER_LOSS_MS`). In-process: always true (claimReplay covers a new log).
+   */
+  markIntact(stream: string): Promise<boolean>;
   append(stream: string, entries: Array<{ type: string; payload: string }>): Promise<void>;
   /** Creates the group at the start of the stream (so a late consumer still gets what was published before it). */
   ensureGroup(stream: string, group: string): Promise<void>;
@@ -49,6 +56,11 @@ export interface StreamReader {
   close(): Promise<void>;
 }
 
+/** The key that says a stream still holds what was published to it (same hash tag as the stream). */
+export function streamMarkKey(stream: string): string {
+  return `${stream}:intact`;
+}
+
 /** Streams are capped (approximately, which keeps trimming cheap) so Redis memory stays bounded. */
 export const STREAM_MAX_LENGTH = 100_000;
 
@@ -61,6 +73,11 @@ export class RedisStreamTransport implements StreamTransport {
 
   claimReplay() {
     return undefined;
+  }
+
+  async markIntact(stream: string) {
+    // SET NX answers OK only when the key was missing.
+    return (await this.#redis.set(streamMarkKey(stream), new Date().toISOString(), 'NX')) === null;
   }
 
   async append(stream: string, entries: Array<{ type: string; payload: string }>) {

@@ -3,7 +3,7 @@ import { Migration } from '@mikro-orm/migrations';
 import { loadConfig, SUBGRAPH_NAMES, type SubgraphName } from '../../platform/config.ts';
 import { openDatabase, type Database, type EntityManager } from '../../platform/db.ts';
 import { uuid } from '../../platform/events/contracts/fields.ts';
-import { createEventBus, createOutboxEntity, defineEventContract, streamKey, withEventMigrations, type ConsumerOptions, type ConsumerTuning, type EventOf, type ManagedEventBus, type StreamTransport } from '../../platform/events/index.ts';
+import { createEventBus, createOutboxEntity, defineEventContract, streamKey, streamMarkKey, withEventMigrations, type ConsumerOptions, type ConsumerTuning, type EventOf, type ManagedEventBus, type StreamTransport } from '../../platform/events/index.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { closeRedis, createRedis, type Redis } from '../../platform/redis.ts';
 import { z } from '../../platform/validation.ts';
@@ -72,12 +72,14 @@ export class BusWorld {
     this.#logger = createLogger(loadConfig('trips', testEnvironment(database)));
   }
 
-  static async create(mode: BusMode): Promise<BusWorld> {
+  /** `redisUrl`: a Redis of the test's own (tests/support/redis-server.ts) instead of REDIS_URL. */
+  static async create(mode: BusMode, options: { redisUrl?: string } = {}): Promise<BusWorld> {
     const database = await createTestDatabase();
     const usesPostgres = mode !== 'PGlite + in-process log';
     if (usesPostgres && !database.databaseUrl) throw new Error(`${mode} needs DATABASE_URL`);
-    if (mode === 'Postgres + Redis Streams' && !process.env.REDIS_URL) throw new Error(`${mode} needs REDIS_URL`);
-    const redis = mode === 'Postgres + Redis Streams' ? createRedis(process.env.REDIS_URL, createLogger(loadConfig('trips', testEnvironment(database))), 'events-test') : undefined;
+    const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
+    if (mode === 'Postgres + Redis Streams' && !redisUrl) throw new Error(`${mode} needs REDIS_URL`);
+    const redis = mode === 'Postgres + Redis Streams' ? createRedis(redisUrl, createLogger(loadConfig('trips', testEnvironment(database))), 'events-test') : undefined;
     return new BusWorld(mode, usesPostgres ? database : { ...database, databaseUrl: undefined }, redis);
   }
 
@@ -139,7 +141,7 @@ export class BusWorld {
   async dispose() {
     await Promise.all(this.#nodes.map((node) => node.stop()));
     if (this.#redis) {
-      await this.#redis.unlink(...SUBGRAPH_NAMES.map((source) => streamKey(this.namespace, source)));
+      await this.#redis.unlink(...SUBGRAPH_NAMES.flatMap((source) => [streamKey(this.namespace, source), streamMarkKey(streamKey(this.namespace, source))]));
       await closeRedis(this.#redis);
     }
     await this.#database.dispose();
