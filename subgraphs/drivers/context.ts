@@ -9,6 +9,9 @@ import type { LiveLocations } from './live/engine.ts';
 import { UNKNOWN_DRIVER, type LiveDriverState } from './live/store.ts';
 import { driverTripsByIds, routePoints, type DriverTripRecord, type RoutePointRow } from './records.ts';
 import { isUuid } from '../../platform/validation.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { ServiceRequestOptions } from '../../platform/service-client.ts';
+import { riderTripWithDriver, type TripAssignments } from './followers.ts';
 
 export interface DriversExtras {
   readonly live: LiveLocations;
@@ -29,12 +32,22 @@ export interface DriversExtras {
   readonly driverTrips: DataLoader<string, DriverTripRecord | null>;
   /** Trip.route by trip id: one statement for every trip of the request. */
   readonly tripRoutes: DataLoader<string, RoutePointRow[]>;
+  /** The trip on which a rider may follow a driver now (followers.ts: drivers' record, else trips). */
+  riderTripWithDriver(riderId: string, driverId: string, options?: ServiceRequestOptions): Promise<DriverTripRecord | null>;
 }
 
 export type DriversContext = SubgraphContext<DriversExtras>;
 
-export function createDriversExtras(em: EntityManager, live: LiveLocations, fork: () => EntityManager, routing: RoutingProvider): DriversExtras {
+export function createDriversExtras(em: EntityManager, live: LiveLocations, fork: () => EntityManager, routing: RoutingProvider, followers: { trips: TripAssignments; logger: Logger }): DriversExtras {
+  // One answer per rider and driver per request (the shield rule and the subscribe resolver both ask).
+  const asked = new Map<string, Promise<DriverTripRecord | null>>();
   return {
+    riderTripWithDriver(riderId, driverId, options) {
+      const key = `${riderId}:${driverId}`;
+      let answer = asked.get(key);
+      if (!answer) asked.set(key, (answer = riderTripWithDriver(em, followers.trips, riderId, driverId, followers.logger, options)));
+      return answer;
+    },
     live,
     driversById: driversByIdLoader(em),
     driversByUserId: keyedLoader((userIds) => em.find(Driver, { userId: { $in: userIds.filter(isUuid) } }), (driver) => driver.userId),

@@ -14,6 +14,7 @@ import { seedDemoDrivers } from './seed.ts';
 import { SupplyPublisher } from './supply.ts';
 import { TRIP_EVENT_CONTRACTS, TRIP_EVENTS_CONSUMER, TripReactions } from './trip-events.ts';
 import { LiveStateRebuild } from './live/rebuild.ts';
+import { httpTripAssignments, type TripAssignments } from './followers.ts';
 
 export { transitionDriver } from './availability.ts';
 export { takeSupplySnapshot } from './supply.ts';
@@ -26,6 +27,8 @@ export interface DriversSubgraphOptions extends LiveLocationsOptions {
   supplySnapshots?: boolean;
   /** Where goOnline reads a driver's commission debt (default: the wallet subgraph, called as a service). */
   commissionDebts?: (runtime: SubgraphRuntime) => CommissionDebts;
+  /** Where drivers asks who is assigned to a rider's trip when its own record lags (default: the trips subgraph, called as a service). */
+  tripAssignments?: (runtime: SubgraphRuntime) => TripAssignments;
 }
 
 interface RunningDrivers {
@@ -87,12 +90,15 @@ export function createDriversSubgraph(options: DriversSubgraphOptions = {}): Sub
       const offerCounts = new OfferCounts({ db: runtime.db, logger });
       // goOnline asks the wallet (WALLET_URL) for the driver's commission debt, with a service token.
       const commissionDebts = options.commissionDebts?.(runtime) ?? httpCommissionDebts(createServiceClient({ caller: 'drivers', target: 'wallet', config: runtime.config, logger: runtime.logger }));
+      // A rider following their driver right after DRIVER_ASSIGNED: trips is asked (TRIPS_URL) while TripMatched is on its way.
+      const tripAssignments = options.tripAssignments?.(runtime) ?? httpTripAssignments(createServiceClient({ caller: 'drivers', target: 'trips', config: runtime.config, logger: runtime.logger }));
+      const followers = { trips: tripAssignments, logger: runtime.logger.child({ component: 'followers' }) };
       running.set(runtime, { live, supply, offerCounts });
       return {
         typeDefs: readSchema(new URL('./schema.graphql', import.meta.url)),
         resolvers: createResolvers(live, offerCounts, { debts: commissionDebts, logger: runtime.logger.child({ component: 'commission-gate' }) }),
         permissions,
-        contextExtras: (em) => createDriversExtras(em, live, () => runtime.db.fork(), routing),
+        contextExtras: (em) => createDriversExtras(em, live, () => runtime.db.fork(), routing, followers),
         onStopped: [
           async () => {
             await rebuild?.stop();

@@ -2,7 +2,6 @@ import { forbidden, unauthenticated } from '../../platform/errors.ts';
 import { allow, FEDERATION_RULES, FEDERATION_TYPE_RULES, hasRole, isAdmin, isAuthenticated, isService, or, ownedBy, rule, type IRules } from '../../platform/rules.ts';
 import type { DriversContext } from './context.ts';
 import type { Driver } from './entities.ts';
-import { activeTripBetween } from './records.ts';
 
 /** The driver themself (their accounts User id) or an admin. */
 const isTheDriverOrAdmin = ownedBy<Driver>('Driver', (driver) => driver.userId);
@@ -21,7 +20,7 @@ const isTheFollowedDriver = rule('isTheFollowedDriver', { cache: 'strict' })(asy
  */
 const isRiderOnActiveTripWithDriver = rule('isRiderOnActiveTripWithDriver', { cache: 'strict' })(async (_parent, { driverId }: { driverId: string }, ctx: DriversContext) => {
   if (!ctx.principal) return unauthenticated();
-  return (await activeTripBetween(ctx.em, ctx.principal.userId, driverId)) ? true : forbidden();
+  return (await ctx.riderTripWithDriver(ctx.principal.userId, driverId, { requestId: ctx.requestId, trace: ctx.trace })) ? true : forbidden();
 });
 
 /**

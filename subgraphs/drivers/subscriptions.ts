@@ -48,7 +48,7 @@ export function subscriptionResolvers(live: LiveLocations) {
         const principal = ctx.principal!;
         if (principal.role === 'ADMIN' || principal.userId === driver.userId) return followDriver(live, driver);
         // Shield let a rider through for an active trip with this driver: the stream lasts as long as that trip.
-        const trip = await activeTripBetween(ctx.em, principal.userId, driver.id);
+        const trip = await ctx.riderTripWithDriver(principal.userId, driver.id, { requestId: ctx.requestId, trace: ctx.trace });
         if (!trip) throw forbidden();
         return followDriver(live, driver, {
           endedBy: live.keys.tripEndedChannel(trip.tripId),

@@ -1,6 +1,6 @@
 import type { RequestContext } from '../../platform/context.ts';
 import { forbidden, unauthenticated } from '../../platform/errors.ts';
-import { FEDERATION_RULES, FEDERATION_TYPE_RULES, hasRole, isAdmin, isAuthenticated, ownedBy, rule, type IRules } from '../../platform/rules.ts';
+import { FEDERATION_RULES, FEDERATION_TYPE_RULES, hasRole, isAdmin, isAuthenticated, isService, ownedBy, rule, type IRules } from '../../platform/rules.ts';
 import { canSeeTrip, type TripParties } from './policy.ts';
 
 /**
@@ -24,6 +24,8 @@ export const permissions: IRules = {
     // The calling organisation's own endpoint (partner-webhooks/service.ts reads the token's sub).
     partnerWebhook: hasRole('PARTNER'),
     partnerWebhookDeliveries: isAdmin,
+    // Drivers asks, with a service token, whether a rider may follow a driver (drivers/records.ts).
+    riderTripWithDriver: isService,
   },
   Mutation: {
     requestTrip: hasRole('RIDER'),
@@ -45,6 +47,7 @@ export const permissions: IRules = {
   Trip: isTripParty,
   // Reached only through a Trip (guarded above) or the driver's own offer stream.
   TripCancellation: isAuthenticated,
+  DriverAssignment: isService,
   TripOffer: isAuthenticated,
   TripConnection: isAuthenticated,
   // Reached only through the fields above (the partner's own endpoint; deliveries for admins).

@@ -25,6 +25,10 @@ export function createResolvers(pubsub: PubSub) {
         return ctx.trips.listTrips(ctx.em, role === 'DRIVER' ? { driverUserId: userId } : { riderId: userId }, args);
       },
       partnerTrips: (_: unknown, args: unknown, ctx: TripsContext) => ctx.partnerBookings.listTrips(ctx.em, ctx.principal!, args),
+      riderTripWithDriver: async (_: unknown, { riderId, driverId }: { riderId: string; driverId: string }, ctx: TripsContext) => {
+        const trip = await ctx.trips.riderTripWithDriver(ctx.em, riderId, driverId);
+        return trip && { tripId: trip.id, driverId: trip.driverId!, driverUserId: trip.driverUserId!, riderId: trip.riderId, assignedAt: trip.assignedAt! };
+      },
       ...partnerWebhookResolvers.Query,
     },
     Mutation: {

@@ -213,6 +213,12 @@ export class TripsService {
     return toConnection(rows, first, (trip) => ({ at: trip.requestedAt, id: trip.id }));
   }
 
+  /** The rider's trip this driver is assigned to now, for drivers (a rider may follow their driver from DRIVER_ASSIGNED on). */
+  async riderTripWithDriver(em: EntityManager, riderId: string, driverId: string): Promise<Trip | null> {
+    if (!isUuid(riderId) || !isUuid(driverId)) return null;
+    return em.findOne(Trip, { riderId, driverId, status: { $in: ['DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS'] } }, { orderBy: { assignedAt: 'desc' }, refresh: true });
+  }
+
   /** In one statement: the rider's trip with this key, the trip booked with this quote, the rider's active trip. */
   async #related(em: EntityManager, riderId: string, request: RequestTripArgs, claims: QuoteClaims) {
     const rows = await em.find(

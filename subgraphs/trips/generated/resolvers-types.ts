@@ -39,6 +39,16 @@ export type Driver = {
   id: Scalars['ID']['output'];
 };
 
+/** A driver's assignment to a rider's trip, as trips knows it at once (service only). */
+export type DriverAssignment = {
+  __typename?: 'DriverAssignment';
+  assignedAt: Scalars['DateTime']['output'];
+  driverId: Scalars['ID']['output'];
+  driverUserId: Scalars['ID']['output'];
+  riderId: Scalars['ID']['output'];
+  tripId: Scalars['ID']['output'];
+};
+
 export type GeoPoint = {
   __typename?: 'GeoPoint';
   lat: Scalars['Float']['output'];
@@ -231,6 +241,8 @@ export type Query = {
   partnerWebhook?: Maybe<PartnerWebhook>;
   /** Admins: webhook deliveries to partners, newest first; by status and partner. */
   partnerWebhookDeliveries: PartnerWebhookDeliveryConnection;
+  /** Service only (drivers): the trip on which this driver is assigned to this rider now (DRIVER_ASSIGNED, DRIVER_ARRIVED or IN_PROGRESS), if any. Drivers asks when its own record, kept from TripMatched, has not caught up yet. */
+  riderTripWithDriver?: Maybe<DriverAssignment>;
   trip?: Maybe<Trip>;
 };
 
@@ -253,6 +265,12 @@ export type QueryPartnerWebhookDeliveriesArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
   partnerId?: InputMaybe<Scalars['ID']['input']>;
   status?: InputMaybe<PartnerWebhookDeliveryStatus>;
+};
+
+
+export type QueryRiderTripWithDriverArgs = {
+  driverId: Scalars['ID']['input'];
+  riderId: Scalars['ID']['input'];
 };
 
 
@@ -503,6 +521,7 @@ export type ResolversTypes = {
   CancelledBy: CancelledBy;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Driver: ResolverTypeWrapper<Driver>;
+  DriverAssignment: ResolverTypeWrapper<DriverAssignment>;
   GeoPoint: ResolverTypeWrapper<GeoPoint>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   GuestInput: GuestInput;
@@ -539,6 +558,7 @@ export type ResolversParentTypes = {
   ID: Scalars['ID']['output'];
   DateTime: Scalars['DateTime']['output'];
   Driver: Driver | FederationReferenceTypes['Driver'];
+  DriverAssignment: DriverAssignment;
   GeoPoint: GeoPoint;
   Float: Scalars['Float']['output'];
   GuestInput: GuestInput;
@@ -571,6 +591,14 @@ export type DriverResolvers<ContextType = SubgraphContext, ParentType extends Re
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Driver']> | FederationReferenceType, FederationReferenceType, ContextType>;
   currentTrip?: Resolver<Maybe<ResolversTypes['Trip']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
+export type DriverAssignmentResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['DriverAssignment'] = ResolversParentTypes['DriverAssignment']> = {
+  assignedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  driverId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  driverUserId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  riderId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  tripId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
 export type GeoPointResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['GeoPoint'] = ResolversParentTypes['GeoPoint']> = {
@@ -640,6 +668,7 @@ export type QueryResolvers<ContextType = SubgraphContext, ParentType extends Res
   partnerTrips?: Resolver<ResolversTypes['TripConnection'], ParentType, ContextType, RequireFields<QueryPartnerTripsArgs, 'first'>>;
   partnerWebhook?: Resolver<Maybe<ResolversTypes['PartnerWebhook']>, ParentType, ContextType>;
   partnerWebhookDeliveries?: Resolver<ResolversTypes['PartnerWebhookDeliveryConnection'], ParentType, ContextType, RequireFields<QueryPartnerWebhookDeliveriesArgs, 'first'>>;
+  riderTripWithDriver?: Resolver<Maybe<ResolversTypes['DriverAssignment']>, ParentType, ContextType, RequireFields<QueryRiderTripWithDriverArgs, 'driverId' | 'riderId'>>;
   trip?: Resolver<Maybe<ResolversTypes['Trip']>, ParentType, ContextType, RequireFields<QueryTripArgs, 'id'>>;
 };
 
@@ -709,6 +738,7 @@ export type UserResolvers<ContextType = SubgraphContext, ParentType extends Reso
 export type Resolvers<ContextType = SubgraphContext> = {
   DateTime?: GraphQLScalarType;
   Driver?: DriverResolvers<ContextType>;
+  DriverAssignment?: DriverAssignmentResolvers<ContextType>;
   GeoPoint?: GeoPointResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { dataOf } from '../../support/client.ts';
+import { waitFor } from '../../support/rides.ts';
 import { startStack, type Stack, type TestUser } from '../../support/stack.ts';
+import { ridesStack, type Rides } from '../../subgraphs/trips/rides.ts';
 import { TestSocket } from './socket.ts';
 
 const FOLLOW = `subscription($id: ID!) { driverLocation(driverId: $id) { location { lat lng } driver { vehicle { plate } user { name } } } }`;
@@ -48,5 +50,36 @@ describe('following a driver through the router', () => {
     assert.equal(message.type, 'error');
     assert.deepEqual(message.payload.map((error: { extensions: { code: string } }) => error.extensions.code), ['FORBIDDEN']);
     await socket.close();
+  });
+});
+
+describe('a rider following their driver from the moment the trip says DRIVER_ASSIGNED', () => {
+  let stack: Stack;
+  let rides: Rides;
+  ridesStack((started) => ({ stack, rides } = started));
+
+  it('is let through before drivers has heard of the match: drivers asks trips, and remembers', async () => {
+    const { rider, driver, tripId } = await rides.assignedTrip();
+    // TripMatched reaches drivers a little after the assignment; take its record away again to be
+    // exactly where the rider's app is when it subscribes at once.
+    const record = () => rides.sql<{ trip_id: string }>(`select "trip_id" from "drivers"."driver_trips" where "trip_id" = ?`, [tripId], 'drivers');
+    await waitFor(async () => ((await record()).length > 0 ? true : undefined), { what: 'TripMatched in drivers' });
+    await rides.sql(`delete from "drivers"."driver_trips" where "trip_id" = ?`, [tripId], 'drivers');
+
+    const socket = await TestSocket.connect(stack.routerUrl, rider.accessToken);
+    socket.subscribe('d', `subscription($id: ID!) { driverLocation(driverId: $id) { driver { id } } }`, { id: driver.driverId });
+    const first = await socket.next('d');
+    assert.deepEqual(first, { id: 'd', type: 'next', payload: { data: { driverLocation: { driver: { id: driver.driverId } } } } });
+    assert.equal((await record()).length, 1, 'what trips confirmed is recorded');
+    await socket.close();
+
+    // Another rider is still refused: trips knows no trip of theirs with this driver.
+    const stranger = await stack.signUp('RIDER');
+    const refused = await TestSocket.connect(stack.routerUrl, stranger.accessToken);
+    refused.subscribe('d', `subscription($id: ID!) { driverLocation(driverId: $id) { driver { id } } }`, { id: driver.driverId });
+    const error = await refused.next('d');
+    assert.equal(error.type, 'error');
+    assert.deepEqual(error.payload.map((e: { extensions: { code: string } }) => e.extensions.code), ['FORBIDDEN']);
+    await refused.close();
   });
 });
