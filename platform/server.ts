@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { trackConnections } from './drain.ts';
 import { ErrorCodes } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createServiceMetrics, type ServiceMetrics } from './metrics.ts';
@@ -20,8 +21,11 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   /** Builds the per-request context; may throw a GraphQLError (e.g. UNAUTHENTICATED). */
   context: (req: IncomingMessage) => Promise<TContext>;
   routes?: Record<string, RouteHandler>;
-  /** Readiness: every check must resolve. Names appear in the /health/ready body. */
-  readiness: Record<string, () => Promise<void>>;
+  /**
+   * Readiness: every check must resolve, and a check that reports must report `ready`. Names appear in
+   * the /health/ready body, with what a check reports (its status and detail).
+   */
+  readiness: Record<string, () => Promise<void | ReadinessReport>>;
   /** Origins allowed by CORS; absent means no CORS headers at all (server-to-server only). */
   corsOrigins?: readonly string[];
   /** Steps run first on stop, before HTTP drains (close WebSockets with 1001 so apps reconnect elsewhere). */
@@ -29,6 +33,12 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   /** Ordered shutdown steps run after HTTP has drained (close Redis, the ORM, ...). */
   onStopped?: Array<() => Promise<void>>;
   shutdownTimeoutMs: number;
+  /**
+   * While draining, how long a kept-alive connection may stay idle before it is closed (platform/drain.ts):
+   * a client gets that long to send its next request, which is answered with `Connection: close`
+   * instead of being reset. Default 1000.
+   */
+  drainIdleGraceMs?: number;
   /** Called for every HTTP server created, before listening (graphql-ws attaches here). */
   onHttpServer?: (server: http.Server) => void;
   /** Served at GET /metrics; created here when absent. */
@@ -44,13 +54,25 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   beforeGraphQL?: (req: IncomingMessage, res: ServerResponse, body: unknown) => Promise<boolean>;
 }
 
+/** What a readiness check may say beyond "ok": `ready: false` makes /health/ready answer 503. */
+export interface ReadinessReport {
+  ready: boolean;
+  /** Shown as the check's value in the body (e.g. `ok`, `degraded`, `failing`). */
+  status: string;
+  /** Shown under `details.<check>` in the body. */
+  detail?: unknown;
+}
+
 export interface HttpService {
   readonly url: string;
   readonly port: number;
   readonly server: http.Server;
   readonly metrics: ServiceMetrics;
   phase(): Phase;
-  /** Stop accepting, let in-flight requests finish (up to shutdownTimeoutMs), then run onStopped steps. */
+  /**
+   * Stop accepting, answer in-flight requests (with `Connection: close`) and close kept-alive connections
+   * (up to shutdownTimeoutMs; platform/drain.ts), then run onStopped steps.
+   */
   stop(): Promise<void>;
 }
 
@@ -74,6 +96,8 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     });
   });
   options.onHttpServer?.(server);
+  // Shutdown answers every request on a kept-alive connection and resets none (platform/drain.ts).
+  const connections = trackConnections(server);
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = splitTarget(req.url ?? '/');
@@ -90,7 +114,6 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     const route = routes[url.pathname];
     if (route) return route(req, res);
     if (url.pathname !== '/graphql' && url.pathname !== '/') return sendJson(res, 404, { error: 'not found' });
-    if (phase === 'draining' || phase === 'stopped') res.setHeader('connection', 'close');
 
     let body: unknown;
     // A GET operation (`?query=…`) passes beforeGraphQL too (the router's edge), as the same body a POST would carry.
@@ -140,12 +163,17 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
   async function ready(res: ServerResponse) {
     if (phase !== 'started') return sendJson(res, 503, { status: 'unavailable', phase });
     const checks: Record<string, string> = {};
+    const details: Record<string, unknown> = {};
     let ok = true;
+    let degraded = false;
     await Promise.all(
       Object.entries(options.readiness).map(async ([name, check]) => {
         try {
-          await withTimeout(check(), 2_000);
-          checks[name] = 'ok';
+          const report = await withTimeout(check(), 2_000);
+          checks[name] = report?.status ?? 'ok';
+          if (report?.detail !== undefined) details[name] = report.detail;
+          if (report && !report.ready) ok = false;
+          else if (report && report.status !== 'ok') degraded = true;
         } catch (error) {
           ok = false;
           checks[name] = 'failing';
@@ -153,7 +181,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
         }
       }),
     );
-    sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', checks });
+    sendJson(res, ok ? 200 : 503, { status: !ok ? 'unavailable' : degraded ? 'degraded' : 'ok', checks, ...(Object.keys(details).length > 0 ? { details } : {}) });
   }
 
   await apollo.start();
@@ -180,6 +208,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     stop() {
       stopping ??= (async () => {
         phase = 'draining';
+        connections.markDraining();
         for (const step of options.onDraining ?? []) {
           try {
             await step();
@@ -187,7 +216,8 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
             logger.error({ err: error }, 'draining step failed');
           }
         }
-        await drain(server, options.shutdownTimeoutMs);
+        const { cut } = await connections.drain({ timeoutMs: options.shutdownTimeoutMs, idleGraceMs: options.drainIdleGraceMs ?? 1_000 });
+        if (cut > 0) logger.warn({ connections: cut, timeoutMs: options.shutdownTimeoutMs }, 'shutdown deadline passed: connections cut');
         await apollo.stop();
         for (const step of options.onStopped ?? []) {
           try {
@@ -202,23 +232,6 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
       return stopping;
     },
   };
-}
-
-/** Stops accepting connections, lets in-flight requests finish, and cuts what is left after the deadline. */
-async function drain(server: http.Server, timeoutMs: number) {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
-  let deadline: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<void>((resolve) => {
-    deadline = setTimeout(() => {
-      server.closeAllConnections();
-      resolve();
-    }, timeoutMs);
-  });
-  await Promise.race([closed, timedOut]);
-  clearInterval(idleSweep);
-  clearTimeout(deadline);
 }
 
 /** Bounded label values: known paths by name, everything else as "other". */

@@ -38,6 +38,7 @@ import { analyse } from './passthrough.ts';
 import { rateLimitsFeature } from './edge/features/rate-limits.ts';
 import { accountsApiKeyExchange, apiKeyBudget, apiKeysFeature, forwardedAuthorization } from './edge/features/api-keys.ts';
 import { startMetricsServer } from '../platform/metrics-server.ts';
+import { subgraphReadiness } from './readiness.ts';
 
 export interface RouterOptions {
   logger?: Logger;
@@ -182,6 +183,8 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     return Object.assign(requestContext, { edgeConnection, edgeRequest }, replay ? { replay } : {}, bounds ? { deadline: bounds.deadline, maxResponseBytes: bounds.maxResponseBytes } : {});
   };
 
+  // Ready while it can reach at least one subgraph; degraded detail otherwise (router/readiness.ts says why).
+  const readiness = subgraphReadiness({ urls: () => supergraph.current().urls, logger });
   // In production /metrics is only on METRICS_PORT, a port kept inside the cluster.
   const metricsServer = config.metrics.port === undefined ? undefined : await startMetricsServer({ service: 'router', registry: metrics.registry, host: config.host, port: config.metrics.port, logger });
   const http = await startHttpService({
@@ -191,7 +194,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     logger,
     apollo,
     context,
-    readiness: {},
+    readiness: { subgraphs: () => readiness.check() },
     routes: forwardedRoutes((subgraph) => supergraph.current().urls[subgraph], logger),
     corsOrigins: config.corsOrigins,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
@@ -207,6 +210,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     onStopped: [
       ...features.flatMap((feature) => (feature.onStopped ? [() => feature.onStopped!()] : [])),
       async () => upstream.close(),
+      async () => readiness.close(),
       async () => persisted.close(),
       async () => closeRedis(redis),
       async () => metricsServer?.stop(),

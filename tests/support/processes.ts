@@ -14,12 +14,13 @@ export interface ServiceProcess {
 }
 
 /**
- * Starts `node bin/service.ts <name>` as its own process on a free port and resolves once its
+ * Starts `node bin/service.ts <name>` as its own process on a free port (or on `env.PORT`, to bring a
+ * stopped service back where its callers expect it) and resolves once its
  * "listening" log line names the URL (no sleeping, no port guessing).
  */
 export function startServiceProcess(name: string, env: Record<string, string>): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, SERVICE_ENTRY, name], {
-    env: { ...env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: env.NODE_ENV ?? 'test' },
+    env: { ...env, PORT: env.PORT ?? '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: env.NODE_ENV ?? 'test' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
