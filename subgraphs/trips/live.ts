@@ -114,14 +114,28 @@ export class TripNotifier {
     );
   }
 
+  /**
+   * Waits for the publish at most PUBLISH_WAIT_MS: while Redis is away, ioredis holds a command through
+   * its reconnect attempts (seconds), and a ride must not wait for its live view. The publish goes on
+   * (or fails, logged) after the mutation answers; subscribers read the trip again when pub/sub is back.
+   */
   async #publish(channel: string, message: unknown) {
-    try {
-      await this.#pubsub.publish(channel, message);
-    } catch (error) {
-      this.#logger.warn({ err: error, channel }, 'could not publish a trip notification');
-    }
+    const published = this.#pubsub.publish(channel, message).then(
+      () => true,
+      (error: unknown) => {
+        this.#logger.warn({ err: error, channel }, 'could not publish a trip notification');
+        return false;
+      },
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, PUBLISH_WAIT_MS)));
+    await Promise.race([published, waited]);
+    clearTimeout(timer);
   }
 }
+
+/** How long a state change waits for its live notification before answering anyway. */
+const PUBLISH_WAIT_MS = 250;
 
 /**
  * The trip as it is now, then every later transition, in order (`version` tells a transition already

@@ -1,0 +1,163 @@
+/**
+ * The fault suite: a ride-hailing day on a Redis of the test's own, restarted (empty) in the middle of
+ * it — bookings, offers and accepts, arrivals, starts, completions and a cancellation, drivers reporting
+ * positions and riders following their trips — then everything users see is checked against Postgres:
+ * every booked trip readable with its quote, every status stream ended on the database's final state,
+ * no driver on two trips, every event trips recorded applied by drivers. Real Postgres and the
+ * redis-server binary are needed (embedded mode has no Redis to lose).
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { dataOf, errorCodes } from '../support/client.ts';
+import { offset, waitFor, type RideDriver } from '../support/rides.ts';
+import { ownRedisUnavailable, startOwnRedis, type OwnRedis } from '../support/redis-server.ts';
+import { startStack, type Stack, type TestUser } from '../support/stack.ts';
+import { ACCEPT, ARRIVE, CANCEL, COMPLETE, Rides, START } from '../subgraphs/trips/rides.ts';
+
+const skip = ownRedisUnavailable() ?? (process.env.DATABASE_URL ? undefined : 'needs DATABASE_URL: embedded mode has no Redis to lose');
+if (skip) console.log(`# skipped: the fault suite ${skip}`);
+
+const ESTIMATES = `query($p: LatLngInput!, $d: LatLngInput!) { fareEstimates(pickup: $p, dropoff: $d, vehicleTypes: [COMFORT]) { id } }`;
+const REQUEST = `mutation($input: RequestTripInput!, $key: String!) { requestTrip(input: $input, idempotencyKey: $key) { id } }`;
+const TRIP_UPDATES = `subscription($id: ID!) { tripUpdates(tripId: $id) { status } }`;
+const TRIP = `query($id: ID!) { trip(id: $id) { status quote { fare { amount currency } } } }`;
+const MY_TRIPS = `query { myTrips(first: 50) { edges { node { id status quote { id } } } } }`;
+const UPDATE_LOCATION = `mutation($input: LocationInput!) { updateLocation(input: $input) { accepted } }`;
+
+interface Ride {
+  rider: TestUser;
+  tripId: string;
+  driver?: RideDriver;
+  /** Every status the rider's stream delivered, and whether it ended. */
+  statuses: string[];
+  ended: Promise<void>;
+}
+
+describe('faults: Redis restarted empty in the middle of a busy hour', { skip }, () => {
+  let own: OwnRedis;
+  let stack: Stack;
+  let rides: Rides;
+  before(async () => {
+    own = await startOwnRedis();
+    stack = await startStack({ subgraphs: ['drivers', 'trips', 'pricing', 'wallet'], env: { REDIS_URL: own.url, DRIVER_COOLDOWN_MS: '0', PERSISTED_OPERATIONS: 'off' } });
+    rides = new Rides(stack);
+  });
+  after(async () => {
+    await rides?.dispose();
+    await stack?.stop();
+    await own?.stop();
+  });
+
+  it('loses no booked trip, quote, status change or event, and no driver drives two trips', async () => {
+    const area = rides.freshArea();
+    const drivers = await Promise.all([0, 1, 2, 3, 4].map((i) => rides.onlineDriverAt(offset(area, 300 + i * 100))));
+    const byUserId = new Map(drivers.map((driver) => [driver.id, driver]));
+
+    // Drivers' apps report every 250 ms for the whole test; while Redis is gone their fixes fail, as they would.
+    let reporting = true;
+    const reports = drivers.map(async (driver, i) => {
+      while (reporting) {
+        const at = offset(area, 300 + i * 100, (Date.now() % 1000) / 10);
+        await rides.as(driver, UPDATE_LOCATION, { input: { ...at, accuracyM: 5, recordedAt: new Date().toISOString() } }).catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    });
+
+    /** A rider books through pricing's quote and follows the trip; the offered driver accepts. */
+    const book = async (): Promise<Ride> => {
+      const rider = await stack.signUp('RIDER');
+      const [quote] = dataOf<any>(await rides.as(rider, ESTIMATES, { p: area, d: offset(area, 3_000) })).fareEstimates;
+      const { id: tripId } = dataOf<any>(await rides.as(rider, REQUEST, { input: { quoteId: quote.id, paymentMethod: 'CASH' }, key: randomUUID() })).requestTrip;
+      const events = rides.subscribe(rider, TRIP_UPDATES, { id: tripId });
+      const ride: Ride = { rider, tripId, statuses: [], ended: Promise.resolve() };
+      ride.ended = (async () => {
+        for await (const event of events) ride.statuses.push(event.data!.tripUpdates.status);
+      })();
+      return ride;
+    };
+    const assign = async (ride: Ride) => {
+      for (;;) {
+        const [offer] = await rides.pendingOffers(ride.tripId);
+        const driver = byUserId.get(offer!.driver_user_id)!;
+        const accepted = await rides.as(driver, ACCEPT, { id: ride.tripId });
+        if (errorCodes(accepted).length === 0) return void (ride.driver = driver);
+        assert.deepEqual(errorCodes(accepted), ['CONFLICT'], 'an offer taken or ended meanwhile, nothing else');
+      }
+    };
+    const step = async (ride: Ride, mutation: string) => {
+      const started = Date.now();
+      const result = await rides.as(ride.driver!, mutation, { id: ride.tripId });
+      assert.equal(result.body.errors, undefined, `${mutation.split('(')[0]} after ${Date.now() - started} ms: ${JSON.stringify(result.body.errors)}`);
+    };
+
+    let first: Ride[] = [];
+    let later: Ride[] = [];
+    try {
+    // Before the loss: four trips booked and assigned, one already under way.
+    first = await Promise.all([book(), book(), book(), book()]);
+    for (const ride of first) await assign(ride);
+    await step(first[0]!, ARRIVE);
+
+    await own.kill();
+    // While Redis is gone: Postgres carries the rides on.
+    for (const mutation of [START, COMPLETE]) await step(first[0]!, mutation);
+    for (const mutation of [ARRIVE, START, COMPLETE]) await step(first[1]!, mutation);
+    dataOf(await rides.as(first[2]!.rider, CANCEL, { id: first[2]!.tripId, reason: 'changed my mind' }));
+    await step(first[3]!, ARRIVE);
+    await own.start();
+
+    // After: the last one finishes, and two new trips go from booking to drop-off.
+    for (const mutation of [START, COMPLETE]) await step(first[3]!, mutation);
+    later = await Promise.all([book(), book()]);
+    for (const ride of later) {
+      await assign(ride);
+      for (const mutation of [ARRIVE, START, COMPLETE]) await step(ride, mutation);
+    }
+    } finally {
+      reporting = false;
+      await Promise.all(reports);
+    }
+    const all = [...first, ...later];
+
+    // Every status stream ends, on the status Postgres holds.
+    await Promise.all(all.map((ride) => ride.ended));
+    for (const ride of all) {
+      const final = await rides.status(ride.tripId);
+      assert.equal(ride.statuses.at(-1), final, `trip ${ride.tripId}: the stream ended on ${ride.statuses.at(-1)} (${ride.statuses.join(' → ')}), the database says ${final}`);
+    }
+    assert.deepEqual(all.map((ride) => ride.statuses.at(-1)), ['COMPLETED', 'COMPLETED', 'CANCELLED', 'COMPLETED', 'COMPLETED', 'COMPLETED']);
+
+    // Every booked trip is readable with its quote, and every rider's history is whole.
+    for (const ride of all) {
+      const trip = dataOf<any>(await rides.as(ride.rider, TRIP, { id: ride.tripId })).trip;
+      assert.ok(trip.quote?.fare.amount, `trip ${ride.tripId} has its quote`);
+      const history = dataOf<any>(await rides.as(ride.rider, MY_TRIPS, {})).myTrips.edges;
+      assert.deepEqual(history.map((edge: any) => [edge.node.id, edge.node.quote !== null]), [[ride.tripId, true]]);
+    }
+
+    // No driver was ever on two trips at once.
+    const spans = await rides.sql<{ driver_id: string; assigned_at: Date; ended_at: Date }>(
+      `select "driver_id", "assigned_at", coalesce("completed_at", "cancelled_at") as "ended_at" from "trips"."trips" where "id" = any(?) order by "driver_id", "assigned_at"`,
+      [`{${all.map((ride) => ride.tripId).join(',')}}`],
+    );
+    for (let i = 1; i < spans.length; i++) {
+      if (spans[i]!.driver_id !== spans[i - 1]!.driver_id) continue;
+      assert.ok(new Date(spans[i]!.assigned_at) >= new Date(spans[i - 1]!.ended_at), `driver ${spans[i]!.driver_id} was assigned a trip while on another`);
+    }
+
+    // Every event trips recorded for these trips reached drivers, once (even those the lost stream held).
+    const recorded = await rides.sql<{ id: string }>(`select "id" from "trips"."outbox" where "key" = any(?) and "type" in ('TripMatched', 'TripStarted', 'TripCompleted', 'TripCancelled')`, [`{${all.map((ride) => ride.tripId).join(',')}}`]);
+    await waitFor(
+      async () => {
+        const applied = await rides.sql<{ event_id: string }>(`select "event_id" from "drivers"."processed_events" where "consumer" = 'drivers-trip-reactions' and "event_id" = any(?)`, [`{${recorded.map((row) => row.id).join(',')}}`], 'drivers');
+        return applied.length === recorded.length ? true : undefined;
+      },
+      { timeoutMs: 20_000, what: `drivers to apply all ${recorded.length} trip events` },
+    );
+    // And drivers' own record agrees: every trip ended there too, no driver left BUSY.
+    const open = await rides.sql(`select "trip_id" from "drivers"."driver_trips" where "trip_id" = any(?) and "ended_at" is null`, [`{${all.map((ride) => ride.tripId).join(',')}}`], 'drivers');
+    assert.deepEqual(open, []);
+    for (const driver of drivers) assert.notEqual(await rides.availability(driver), 'BUSY');
+  });
+});
