@@ -70,7 +70,7 @@ No demo data (${routerConfig.production ? 'production never seeds it' : 'DEMO_DA
   ADMIN_PASSWORD='...' npm run create-admin -- --phone +201000000001 --name "Ops Admin"
 (docs/operations.md).`;
   console.log(`
-SmartLine is up in ${seconds} s (embedded mode: ${storage}${routerConfig.redisUrl ? ', Redis at REDIS_URL' : ', no Redis'}).
+SmartLine is up in ${seconds} s (embedded mode: ${storage}${routerConfig.redis ? `, Redis (${routerConfig.redis.kind})` : ', no Redis'}).
 
   ${routerConfig.production ? 'GraphQL:        ' : 'Apollo Sandbox: '} ${router.url}
   Health:          ${router.url.replace('/graphql', '/health/ready')}

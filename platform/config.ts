@@ -20,6 +20,38 @@ const port = z.coerce.number().int().min(0).max(65535);
 export const DEVELOPMENT_CORS_ORIGINS: readonly string[] = ['http://localhost:4000', 'https://studio.apollographql.com'];
 const url = z.url();
 const list = z.string().transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean));
+/** `host:port,host:port` (an IPv6 host in brackets: `[::1]:7000`); at least one. */
+const redisNodes = list.transform((items, context) => {
+  const nodes: RedisNode[] = [];
+  for (const item of items) {
+    const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]+)):(\d{1,5})$/.exec(item);
+    const port = match ? Number(match[3]) : 0;
+    if (!match || port < 1 || port > 65535) {
+      context.addIssue({ code: 'custom', message: `expected host:port, got ${item}` });
+      return z.NEVER;
+    }
+    nodes.push({ host: match[1] ?? match[2], port });
+  }
+  if (nodes.length === 0) {
+    context.addIssue({ code: 'custom', message: 'expected at least one host:port' });
+    return z.NEVER;
+  }
+  return nodes;
+});
+
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Which Redis a process uses (platform/redis.ts createRedis): one server (REDIS_URL), a Redis Cluster
+ * (REDIS_CLUSTER_NODES) or a master found through Sentinel (REDIS_SENTINELS + REDIS_SENTINEL_NAME).
+ */
+export type RedisConnection =
+  | { readonly kind: 'standalone'; readonly url: string }
+  | { readonly kind: 'cluster'; readonly nodes: readonly RedisNode[]; readonly password: string | undefined }
+  | { readonly kind: 'sentinel'; readonly sentinels: readonly RedisNode[]; readonly name: string; readonly password: string | undefined; readonly sentinelPassword: string | undefined };
 
 /**
  * Every environment variable any SmartLine process reads, with its default.
@@ -36,8 +68,17 @@ const environmentSchema = z.object({
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(100).default(10),
   /** Postgres cancels a statement that runs longer (SQLSTATE 57014, answered as SERVICE_UNAVAILABLE/DEADLINE_EXCEEDED); 0: no limit. Not for embedded PGlite. */
   DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(5_000),
-  /** Redis for hot state and fan-out. Absent: in-process stand-ins (embedded mode only). */
+  /** Redis for hot state and fan-out. Absent (and no cluster or sentinels): in-process stand-ins (embedded mode only). */
   REDIS_URL: url.optional(),
+  /** A Redis Cluster instead of REDIS_URL: some of its nodes, `host:port,host:port` (ioredis discovers the rest). */
+  REDIS_CLUSTER_NODES: redisNodes.optional(),
+  /** Redis behind Sentinel instead of REDIS_URL: the sentinels, `host:port,...`, and the master's name. */
+  REDIS_SENTINELS: redisNodes.optional(),
+  REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+  /** AUTH of the cluster's nodes or of the Sentinel-managed master and replicas (with REDIS_URL the URL carries it). */
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** AUTH of the sentinels themselves. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   DATA_DIR: z.string().default('.data'),
   /** Where subgraphs and the router fetch the signing keys; defaults to the accounts service's JWKS. */
   JWKS_URL: url.optional(),
@@ -187,7 +228,10 @@ export interface ServiceConfig {
   readonly databasePoolMax: number;
   /** Postgres statement_timeout of every pooled connection (0: none). */
   readonly databaseStatementTimeoutMs: number;
+  /** REDIS_URL as given (a single server); `redis` says which Redis, if any, whatever its kind. */
   readonly redisUrl: string | undefined;
+  /** Undefined: no Redis (embedded mode's in-process stand-ins). */
+  readonly redis: RedisConnection | undefined;
   readonly dataDir: string;
   readonly jwt: {
     readonly issuer: string;
@@ -363,6 +407,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     }
     costBudgets[role as CostBudgetRole] = budget;
   }
+  const redis = redisConnection(service, e);
   const accountsUrl = e.ACCOUNTS_URL ?? `http://localhost:${DEFAULT_PORTS.accounts}/graphql`;
   return deepFreeze({
     service,
@@ -375,6 +420,7 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
     databasePoolMax: e.DATABASE_POOL_MAX,
     databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     redisUrl: e.REDIS_URL,
+    redis,
     dataDir: e.DATA_DIR,
     jwt: {
       issuer: e.JWT_ISSUER,
@@ -469,6 +515,27 @@ export function loadConfig(service: ServiceName, env: NodeJS.ProcessEnv = proces
 
 /** The variable names loadConfig reads; `.env.example` must document exactly these. */
 export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(environmentSchema.shape);
+
+/** One of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS (or none); the rest must fit the one chosen. */
+function redisConnection(service: ServiceName, e: Environment): RedisConnection | undefined {
+  const fail = (message: string) => {
+    throw new ConfigError(`Invalid configuration for ${service}:\n  ${message}`);
+  };
+  const chosen = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((name) => e[name] !== undefined);
+  if (chosen.length > 1) fail(`${chosen.join(', ')}: set one of them (a single server, a cluster, or sentinels), not several`);
+  if (e.REDIS_SENTINEL_NAME !== undefined && e.REDIS_SENTINELS === undefined) fail('REDIS_SENTINEL_NAME: only with REDIS_SENTINELS');
+  if (e.REDIS_SENTINEL_PASSWORD !== undefined && e.REDIS_SENTINELS === undefined) fail('REDIS_SENTINEL_PASSWORD: only with REDIS_SENTINELS');
+  if (e.REDIS_PASSWORD !== undefined && e.REDIS_CLUSTER_NODES === undefined && e.REDIS_SENTINELS === undefined) {
+    fail('REDIS_PASSWORD: only with REDIS_CLUSTER_NODES or REDIS_SENTINELS (REDIS_URL carries its own: redis://:password@host:port)');
+  }
+  if (e.REDIS_URL !== undefined) return { kind: 'standalone', url: e.REDIS_URL };
+  if (e.REDIS_CLUSTER_NODES !== undefined) return { kind: 'cluster', nodes: e.REDIS_CLUSTER_NODES, password: e.REDIS_PASSWORD };
+  if (e.REDIS_SENTINELS !== undefined) {
+    if (e.REDIS_SENTINEL_NAME === undefined) fail('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the name of the master the sentinels monitor)');
+    return { kind: 'sentinel', sentinels: e.REDIS_SENTINELS, name: e.REDIS_SENTINEL_NAME!, password: e.REDIS_PASSWORD, sentinelPassword: e.REDIS_SENTINEL_PASSWORD };
+  }
+  return undefined;
+}
 
 function isTimeZone(zone: string): boolean {
   try {

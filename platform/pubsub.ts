@@ -3,7 +3,7 @@ import { createAsyncQueue, type OverflowPolicy } from './async-queue.ts';
 
 export type { OverflowPolicy };
 import type { Logger } from './logger.ts';
-import type { Redis } from './redis.ts';
+import { isCluster, openSubscriber, type Redis, type RedisServer } from './redis.ts';
 
 /**
  * Fan-out between replicas: whatever any replica publishes, every subscriber on every replica gets.
@@ -36,6 +36,7 @@ export interface PubSubSubscription<T> extends AsyncIterableIterator<T> {
 }
 
 const DEFAULT_LIMIT = 100;
+const PUBLISH_COMMAND = 'smartlinePublishInSlot';
 
 export function createPubSub(redis: Redis | undefined, logger: Logger): PubSub {
   return redis ? new RedisPubSub(redis, logger) : new InProcessPubSub();
@@ -68,17 +69,27 @@ export class InProcessPubSub implements PubSub {
  */
 export class RedisPubSub implements PubSub {
   readonly #publisher: Redis;
-  readonly #subscriber: Redis;
+  readonly #subscriber: RedisServer;
   readonly #listeners = new Map<string, Set<(raw: string) => void>>();
   readonly #resyncs = new Map<(raw: string) => void, { channel: string; resync: () => Promise<readonly unknown[]>; push: (message: unknown) => void }>();
   readonly #logger: Logger;
+  /** On a cluster: PUBLISH through the master of the channel's slot (see the constructor). */
+  readonly #ordered: ((channel: string, payload: string) => Promise<number>) | undefined;
   #lost = false;
   #closed = false;
 
   constructor(redis: Redis, logger: Logger) {
     this.#publisher = redis;
     this.#logger = logger;
-    this.#subscriber = redis.duplicate({ enableAutoPipelining: false });
+    if (isCluster(redis)) {
+      // ioredis sends a PUBLISH (no key) to any node: two messages of one channel published through two
+      // nodes may reach a subscriber in either order (each crosses the cluster bus on its own link), and a
+      // status stream must never see COMPLETED before IN_PROGRESS. Each channel's messages therefore go
+      // through one node, the master of the channel name's slot, in a script whose only key is the name.
+      if (!(PUBLISH_COMMAND in redis)) redis.defineCommand(PUBLISH_COMMAND, { numberOfKeys: 1, lua: "return redis.call('PUBLISH', KEYS[1], ARGV[1])" });
+      this.#ordered = (redis as unknown as Record<typeof PUBLISH_COMMAND, (channel: string, payload: string) => Promise<number>>)[PUBLISH_COMMAND].bind(redis);
+    }
+    this.#subscriber = openSubscriber(redis);
     this.#subscriber.on('message', (channel: string, raw: string) => {
       for (const listener of this.#listeners.get(channel) ?? []) listener(raw);
     });
@@ -116,7 +127,8 @@ export class RedisPubSub implements PubSub {
   }
 
   async publish(channel: string, message: unknown) {
-    await this.#publisher.publish(channel, JSON.stringify(message));
+    if (this.#ordered) await this.#ordered(channel, JSON.stringify(message));
+    else await this.#publisher.publish(channel, JSON.stringify(message));
   }
 
   subscribe<T>(channel: string, options: SubscribeOptions = {}): PubSubSubscription<T> {

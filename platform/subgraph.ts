@@ -128,7 +128,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       if (!isBackgroundWork()) options.onStatement?.(sql);
     },
   });
-  const redis = createRedis(config.redisUrl, logger, setup.name);
+  const redis = createRedis(config.redis, logger, setup.name);
   const pubsub = createPubSub(redis, logger);
   const events = createEventBus({
     source: setup.name,

@@ -105,7 +105,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
   // Rate limits count in Redis, shared by every replica; without REDIS_URL, in this process (embedded mode).
   const rateLimited = config.routerEdge && config.rateLimits.enabled;
   // Rate limits and the automatic-persisted-query cache share the router's one Redis client.
-  const redis = createRedis(config.redisUrl, logger, 'router');
+  const redis = createRedis(config.redis, logger, 'router');
   // Operations named by id from the manifests (npm run persisted); a PARTNER may run only its key's, by id.
   const persisted = persistedOperationsFeature({
     manifests: [

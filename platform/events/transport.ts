@@ -1,4 +1,4 @@
-import type { Redis } from '../redis.ts';
+import { duplicateRedis, type Redis } from '../redis.ts';
 
 /** One entry of a stream as the bus sees it: the stream's own id, the event type and the JSON envelope. */
 export interface StreamEntry {
@@ -98,7 +98,7 @@ export class RedisStreamTransport implements StreamTransport {
   }
 
   openReader(): StreamReader {
-    const connection = this.#redis.duplicate({ enableAutoPipelining: false, maxRetriesPerRequest: null });
+    const connection = duplicateRedis(this.#redis, { enableAutoPipelining: false, maxRetriesPerRequest: null });
     connection.on('error', () => undefined); // the consumer logs failed reads itself
     let closed = false;
     return {

@@ -1,6 +1,6 @@
 import type { EntityManager } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
-import type { Redis } from '../../platform/redis.ts';
+import { getMany, setMany, type Redis } from '../../platform/redis.ts';
 import { Quote } from './entities.ts';
 import { deserializeQuote, serializeQuote, type QuoteRecord } from './quotes.ts';
 
@@ -108,16 +108,12 @@ export class RedisQuoteStore implements QuoteStore {
 
   async save(_em: EntityManager, quotes: readonly QuoteRecord[]) {
     if (quotes.length === 0) return;
-    const batch = this.#redis.multi();
-    for (const quote of quotes) batch.set(this.key(quote.id), serializeQuote(quote), 'EX', this.#ttlSeconds);
-    const results = await batch.exec();
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error('Redis refused to store the quotes');
+    await setMany(this.#redis, quotes.map((quote) => [this.key(quote.id), serializeQuote(quote)] as const), this.#ttlSeconds);
   }
 
   async load(em: EntityManager, ids: readonly string[]) {
     if (ids.length === 0) return [];
-    const raw = await this.#redis.mget(ids.map((id) => this.key(id)));
+    const raw = await getMany(this.#redis, ids.map((id) => this.key(id)));
     const found = raw.map((value) => (value === null ? null : deserializeQuote(value)));
     const missing = ids.filter((_, i) => found[i] === null);
     const rows = await loadRows(em, missing);
@@ -126,7 +122,7 @@ export class RedisQuoteStore implements QuoteStore {
 
   async book(em: EntityManager, bookings: readonly QuoteBooking[]) {
     if (bookings.length === 0) return [];
-    const raw = await this.#redis.mget(bookings.map((booking) => this.key(booking.quoteId)));
+    const raw = await getMany(this.#redis, bookings.map((booking) => this.key(booking.quoteId)));
     const copied: BookedQuote[] = [];
     const persisted: QuoteBooking[] = []; // not in Redis: already persisted (a redelivery, a demo quote), or lost with Redis
     bookings.forEach((booking, i) => {

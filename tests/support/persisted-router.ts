@@ -73,7 +73,7 @@ export async function startPersistedRouter(config: ServiceConfig, options: { pol
   const passthrough = createPassthrough({ snapshot: supergraph.current, verify, client: upstream, logger, metrics });
   const httpEdge = createHttpEdge({ pipeline: edge, fastPath: passthrough.handle, trustProxy: false });
 
-  const redis = createRedis(config.redisUrl, logger, 'router');
+  const redis = createRedis(config.redis, logger, 'router');
   const apqCache = redis ? redisStringCache(redis, { prefix: `smartline:router:{${options.apqPrefix ?? redisNamespace(config)}}:`, logger }) : memoryStringCache();
   const apollo = new ApolloServer<RouterContext & EdgeContext>({
     gateway,
