@@ -3,7 +3,8 @@
  * it — bookings, offers and accepts, arrivals, starts, completions and a cancellation, drivers reporting
  * positions and riders following their trips — then everything users see is checked against Postgres:
  * every booked trip readable with its quote, every status stream ended on the database's final state,
- * no driver on two trips, every event trips recorded applied by drivers. Real Postgres and the
+ * no driver on two trips, every event trips recorded applied by drivers, and the router's readiness
+ * 503 while Redis is gone and 200 again after, with no service restarted. Real Postgres and the
  * redis-server binary are needed (embedded mode has no Redis to lose).
  */
 import assert from 'node:assert/strict';
@@ -99,13 +100,18 @@ describe('faults: Redis restarted empty in the middle of a busy hour', { skip },
     for (const ride of first) await assign(ride);
     await step(first[0]!, ARRIVE);
 
+    const readiness = async () => (await fetch(new URL('/health/ready', stack.routerUrl))).status;
+    assert.equal(await readiness(), 200);
     await own.kill();
     // While Redis is gone: Postgres carries the rides on.
     for (const mutation of [START, COMPLETE]) await step(first[0]!, mutation);
     for (const mutation of [ARRIVE, START, COMPLETE]) await step(first[1]!, mutation);
     dataOf(await rides.as(first[2]!.rider, CANCEL, { id: first[2]!.tripId, reason: 'changed my mind' }));
     await step(first[3]!, ARRIVE);
+    // Every subgraph needs its Redis: none is ready, so neither is the router (nothing restarted).
+    await waitFor(async () => ((await readiness()) === 503 ? true : undefined), { timeoutMs: 15_000, what: 'the router to report unready' });
     await own.start();
+    await waitFor(async () => ((await readiness()) === 200 ? true : undefined), { timeoutMs: 15_000, what: 'the router to report ready again' });
 
     // After: the last one finishes, and two new trips go from booking to drop-off.
     for (const mutation of [START, COMPLETE]) await step(first[3]!, mutation);
