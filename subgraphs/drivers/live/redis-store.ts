@@ -50,7 +50,8 @@ export class RedisLiveStore implements LiveStore {
       redis.defineCommand('smartlineDriversReserve', { numberOfKeys: 1, lua: RESERVE });
       redis.defineCommand('smartlineDriversRelease', { numberOfKeys: 1, lua: RELEASE });
       redis.defineCommand('smartlineDriversEndCooldowns', { numberOfKeys: 1, lua: END_COOLDOWNS });
-      redis.defineCommand('smartlineDriversAvailablePositions', { numberOfKeys: 0, lua: AVAILABLE_POSITIONS });
+      // KEYS[1] (the presence index, unused by the script) routes it to the namespace's node on a cluster.
+      redis.defineCommand('smartlineDriversAvailablePositions', { numberOfKeys: 1, lua: AVAILABLE_POSITIONS });
     }
     this.#scripts = redis as unknown as ScriptedRedis;
   }
@@ -134,7 +135,7 @@ export class RedisLiveStore implements LiveStore {
     const seen = await this.#redis.zrangebyscore(this.#keys.seen, freshSince - this.#rules.futureSkewMs, '+inf');
     const positions: LatLng[] = [];
     for (let from = 0; from < seen.length; from += POSITIONS_BATCH) {
-      const reply = await this.#scripts.smartlineDriversAvailablePositions(this.#keys.prefix, freshSince, ...seen.slice(from, from + POSITIONS_BATCH));
+      const reply = await this.#scripts.smartlineDriversAvailablePositions(this.#keys.seen, this.#keys.prefix, freshSince, ...seen.slice(from, from + POSITIONS_BATCH));
       for (let i = 0; i < reply.length; i += 2) positions.push({ lat: Number(reply[i]), lng: Number(reply[i + 1]) });
     }
     return positions;
