@@ -10,8 +10,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { dataOf, errorCodes } from '../support/client.ts';
-import { offset, waitFor, type RideDriver } from '../support/rides.ts';
+import { dataOf, errorCodes, graphql } from '../support/client.ts';
+import { nextEvent, offset, waitFor, type RideDriver } from '../support/rides.ts';
 import { ownRedisUnavailable, startOwnRedis, type OwnRedis } from '../support/redis-server.ts';
 import { startStack, type Stack, type TestUser } from '../support/stack.ts';
 import { ACCEPT, ARRIVE, CANCEL, COMPLETE, Rides, START } from '../subgraphs/trips/rides.ts';
@@ -165,5 +165,42 @@ describe('faults: Redis restarted empty in the middle of a busy hour', { skip },
     const open = await rides.sql(`select "trip_id" from "drivers"."driver_trips" where "trip_id" = any(?) and "ended_at" is null`, [`{${all.map((ride) => ride.tripId).join(',')}}`], 'drivers');
     assert.deepEqual(open, []);
     for (const driver of drivers) assert.notEqual(await rides.availability(driver), 'BUSY');
+  });
+});
+
+const sharedServers = process.env.DATABASE_URL && process.env.REDIS_URL ? undefined : 'needs DATABASE_URL and REDIS_URL: two replicas of a subgraph share Postgres and Redis';
+if (sharedServers) console.log(`# skipped: a status stream's subgraph restarted ${sharedServers}`);
+
+describe('faults: the subgraph behind a status stream killed and restarted', { skip: sharedServers }, () => {
+  let stack: Stack;
+  let rides: Rides;
+  before(async () => {
+    stack = await startStack({ subgraphs: ['drivers', 'trips'] });
+    rides = new Rides(stack);
+  });
+  after(async () => {
+    await rides?.dispose();
+    await stack?.stop();
+  });
+
+  it('resynchronises from trips\' database: a change another replica made meanwhile arrives, and the stream ends', async () => {
+    const { rider, driver, tripId } = await rides.assignedTrip();
+    const updates = rides.subscribe(rider, TRIP_UPDATES, { id: tripId });
+    assert.equal((await nextEvent(updates)).data?.tripUpdates.status, 'DRIVER_ASSIGNED');
+
+    const other = await stack.startReplica('trips');
+    await stack.restart('trips', async () => {
+      // Through the other replica while the one the router's upstream stream ran on is gone: its
+      // live notification reaches no router (none is subscribed there).
+      const arrived = await graphql(other.url, ARRIVE, { id: tripId }, { token: driver.accessToken });
+      assert.equal(arrived.body.errors, undefined);
+    });
+
+    // The router reconnects and subscribes again; trips starts the stream from the trip as it now is.
+    assert.equal((await nextEvent(updates, 15_000, 'the trip after the restart')).data?.tripUpdates.status, 'DRIVER_ARRIVED');
+    for (const mutation of [START, COMPLETE]) dataOf(await rides.as(driver, mutation, { id: tripId }));
+    assert.equal((await nextEvent(updates)).data?.tripUpdates.status, 'IN_PROGRESS');
+    assert.equal((await nextEvent(updates)).data?.tripUpdates.status, 'COMPLETED');
+    assert.equal((await updates.next()).done, true, 'the stream ends after its terminal state');
   });
 });

@@ -45,13 +45,38 @@ export class Stack {
   readonly router: RunningRouter | undefined;
   readonly env: Record<string, string>;
   readonly #statements: { count: number };
+  readonly #launch: SubgraphLauncher | undefined;
+  readonly #replicas: RunningSubgraph[] = [];
 
-  constructor(parts: { database: TestDatabase; subgraphs: Partial<Record<SubgraphName, RunningSubgraph>>; router: RunningRouter | undefined; env: Record<string, string>; statements: { count: number } }) {
+  constructor(parts: { database: TestDatabase; subgraphs: Partial<Record<SubgraphName, RunningSubgraph>>; router: RunningRouter | undefined; env: Record<string, string>; statements: { count: number }; launch?: SubgraphLauncher }) {
     this.database = parts.database;
     this.subgraphs = parts.subgraphs;
     this.router = parts.router;
     this.env = parts.env;
     this.#statements = parts.statements;
+    this.#launch = parts.launch;
+  }
+
+  /** Another replica of `name` on a port of its own (same database, Redis and secrets), stopped with the stack. */
+  async startReplica(name: SubgraphName): Promise<RunningSubgraph> {
+    if (!this.#launch) throw new Error('this stack cannot start replicas');
+    const replica = await this.#launch(name, 0);
+    this.#replicas.push(replica);
+    return replica;
+  }
+
+  /**
+   * Stops `name` (its sockets close, as when a replica dies), runs `meanwhile` (the world goes on: other
+   * replicas write), then starts it again on the same port, where the router and other subgraphs reach it.
+   */
+  async restart(name: SubgraphName, meanwhile: () => Promise<void> = async () => {}): Promise<RunningSubgraph> {
+    if (!this.#launch) throw new Error('this stack cannot restart subgraphs');
+    const running = this.subgraph(name);
+    await running.stop();
+    await meanwhile();
+    const restarted = await this.#launch(name, running.port);
+    this.subgraphs[name] = restarted;
+    return restarted;
   }
 
   get routerUrl(): string {
@@ -120,7 +145,7 @@ export class Stack {
 
   async stop() {
     await this.router?.stop();
-    await Promise.all(Object.values(this.subgraphs).map((running) => running?.stop()));
+    await Promise.all([...Object.values(this.subgraphs), ...this.#replicas].map((running) => running?.stop()));
     await deleteEventStreams(this.env);
     await this.database.dispose();
   }
@@ -129,6 +154,9 @@ export class Stack {
     await this.stop();
   }
 }
+
+/** Starts one more process-less instance of a subgraph of the stack, on `port` (0: any). */
+type SubgraphLauncher = (name: SubgraphName, port: number) => Promise<RunningSubgraph>;
 
 /** Where a stack's services find a subgraph it does not run: the discard port, on which nothing listens. */
 export const UNREACHABLE_URL = 'http://127.0.0.1:9/graphql';
@@ -168,7 +196,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // subgraph the stack does not run is unreachable (a closed port: SERVICE_UNAVAILABLE at once), never
   // a server that happens to listen on its default port (a developer's `npm start`).
   const subgraphUrls: Partial<Record<SubgraphName, string>> = Object.fromEntries(SUBGRAPH_NAMES.filter((name) => !wanted.has(name)).map((name) => [name, UNREACHABLE_URL]));
-  const configFor = (name: SubgraphName): ServiceConfig => Object.freeze({ ...loadConfig(name, env), subgraphUrls });
+  const configFor = (name: SubgraphName, port?: number): ServiceConfig => Object.freeze({ ...loadConfig(name, port === undefined ? env : { ...env, PORT: String(port) }), subgraphUrls });
+  const launch: SubgraphLauncher = (name, port) => startSubgraph(options.setups?.[name] ?? SUBGRAPHS[name], configFor(name, port), { logger: logger.child({ service: name }), onStatement, events: options.events });
   const start = async (name: SubgraphName) => {
     const running = await startSubgraph(options.setups?.[name] ?? SUBGRAPHS[name], configFor(name), { logger: logger.child({ service: name }), onStatement, events: options.events });
     subgraphs[name] = running;
@@ -182,7 +211,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     env.JWKS_URL = new URL('/.well-known/jwks.json', accounts.url).toString();
     await Promise.all([...wanted].filter((name) => name !== 'accounts').map(start));
     const router = options.router === false ? undefined : await startRouter(loadConfig('router', env), { logger: logger.child({ service: 'router' }) });
-    return new Stack({ database, subgraphs, router, env, statements });
+    return new Stack({ database, subgraphs, router, env, statements, launch });
   } catch (error) {
     await Promise.allSettled(Object.values(subgraphs).map((running) => running?.stop()));
     await database.dispose();
