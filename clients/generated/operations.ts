@@ -113,7 +113,7 @@ export type ApproveDriverMutationVariables = Exact<{
 }>;
 
 
-export type ApproveDriverMutation = { approveDriver: { id: string, approvalStatus: DriverApprovalStatus, approvedAt: Date | string | null, user: { id: string, name: string } } };
+export type ApproveDriverMutation = { approveDriver: { id: string, approvalStatus: DriverApprovalStatus, approvedAt: Date | string | null, user: { id: string, name: string } | null } };
 
 export type PendingDriversQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -121,14 +121,14 @@ export type PendingDriversQueryVariables = Exact<{
 }>;
 
 
-export type PendingDriversQuery = { pendingDrivers: { edges: Array<{ cursor: string, node: { id: string, approvalStatus: DriverApprovalStatus, createdAt: Date | string, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type PendingDriversQuery = { pendingDrivers: { edges: Array<{ cursor: string, node: { id: string, approvalStatus: DriverApprovalStatus, createdAt: Date | string, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type RegisterDriverMutationVariables = Exact<{
   vehicle: VehicleInput;
 }>;
 
 
-export type RegisterDriverMutation = { registerDriver: { id: string, approvalStatus: DriverApprovalStatus, createdAt: Date | string, vehicle: { type: VehicleType, make: string, model: string, color: string, plate: string, year: number }, user: { id: string, name: string } } };
+export type RegisterDriverMutation = { registerDriver: { id: string, approvalStatus: DriverApprovalStatus, createdAt: Date | string, vehicle: { type: VehicleType, make: string, model: string, color: string, plate: string, year: number }, user: { id: string, name: string } | null } };
 
 export type SurgeMapQueryVariables = Exact<{
   center: LatLngInput;
@@ -141,21 +141,21 @@ export type SurgeMapQuery = { surgeMap: { resolution: number, computedAt: Date |
 export type TripOffersSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type TripOffersSubscription = { tripOffers: { status: TripOfferStatus, round: number, expiresAt: Date | string, pickupDistanceM: number, trip: { id: string, vehicleType: VehicleType, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string } } } };
+export type TripOffersSubscription = { tripOffers: { status: TripOfferStatus, round: number, expiresAt: Date | string, pickupDistanceM: number, trip: { id: string, vehicleType: VehicleType, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string } | null } } };
 
 export type CurrentTripQueryVariables = Exact<{
   driverId: string | number;
 }>;
 
 
-export type CurrentTripQuery = { driver: { id: string, currentTrip: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string }, cancellation: { by: CancelledBy, reason: string } | null } | null } | null };
+export type CurrentTripQuery = { driver: { id: string, currentTrip: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string } | null, cancellation: { by: CancelledBy, reason: string } | null } | null } | null };
 
 export type AcceptTripOfferMutationVariables = Exact<{
   tripId: string | number;
 }>;
 
 
-export type AcceptTripOfferMutation = { acceptTripOffer: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string }, cancellation: { by: CancelledBy, reason: string } | null } };
+export type AcceptTripOfferMutation = { acceptTripOffer: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string } | null, cancellation: { by: CancelledBy, reason: string } | null } };
 
 export type DeclineTripOfferMutationVariables = Exact<{
   tripId: string | number;
@@ -169,23 +169,23 @@ export type MarkArrivedMutationVariables = Exact<{
 }>;
 
 
-export type MarkArrivedMutation = { markArrived: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string }, cancellation: { by: CancelledBy, reason: string } | null } };
+export type MarkArrivedMutation = { markArrived: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string } | null, cancellation: { by: CancelledBy, reason: string } | null } };
 
 export type StartTripMutationVariables = Exact<{
   tripId: string | number;
 }>;
 
 
-export type StartTripMutation = { startTrip: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string }, cancellation: { by: CancelledBy, reason: string } | null } };
+export type StartTripMutation = { startTrip: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string } | null, cancellation: { by: CancelledBy, reason: string } | null } };
 
 export type CompleteTripMutationVariables = Exact<{
   tripId: string | number;
 }>;
 
 
-export type CompleteTripMutation = { completeTrip: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string }, cancellation: { by: CancelledBy, reason: string } | null } };
+export type CompleteTripMutation = { completeTrip: { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string } | null, cancellation: { by: CancelledBy, reason: string } | null } };
 
-export type DriverTripFragment = { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string }, cancellation: { by: CancelledBy, reason: string } | null };
+export type DriverTripFragment = { id: string, status: TripStatus, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, rider: { id: string, name: string } | null, cancellation: { by: CancelledBy, reason: string } | null };
 
 export type AuthPayloadFieldsFragment = { accessToken: string, refreshToken: string, expiresAt: Date | string, user: { id: string, name: string, role: Role } };
 
@@ -245,7 +245,7 @@ export type TripQueryVariables = Exact<{
 }>;
 
 
-export type TripQuery = { trip: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } } | null, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } | null };
+export type TripQuery = { trip: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } } | null, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } | null } | null, rider: { id: string, name: string } | null, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } | null };
 
 export type MyTripsQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -253,9 +253,9 @@ export type MyTripsQueryVariables = Exact<{
 }>;
 
 
-export type MyTripsQuery = { myTrips: { edges: Array<{ cursor: string, node: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } } | null, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type MyTripsQuery = { myTrips: { edges: Array<{ cursor: string, node: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } } | null, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } | null } | null, rider: { id: string, name: string } | null, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
-export type TripDetailsFragment = { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } } | null, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null };
+export type TripDetailsFragment = { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } } | null, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } | null } | null, rider: { id: string, name: string } | null, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null };
 
 export type MyWalletQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -268,11 +268,11 @@ export type CancelTripMutationVariables = Exact<{
 }>;
 
 
-export type CancelTripMutation = { cancelTrip: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } } | null, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } };
+export type CancelTripMutation = { cancelTrip: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } } | null, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } | null } | null, rider: { id: string, name: string } | null, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } };
 
 export type TripUpdatesSubscriptionVariables = Exact<{
   tripId: string | number;
 }>;
 
 
-export type TripUpdatesSubscription = { tripUpdates: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } } | null, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } } | null, rider: { id: string, name: string }, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } };
+export type TripUpdatesSubscription = { tripUpdates: { id: string, status: TripStatus, vehicleType: VehicleType, paymentMethod: PaymentMethod, requestedAt: Date | string, assignedAt: Date | string | null, arrivedAt: Date | string | null, startedAt: Date | string | null, completedAt: Date | string | null, cancelledAt: Date | string | null, updatedAt: Date | string, pickup: { lat: number, lng: number }, dropoff: { lat: number, lng: number }, fare: { amount: string, currency: string }, cancellation: { by: CancelledBy, reason: string, fee: { amount: string, currency: string } } | null, quote: { id: string, fare: { amount: string, currency: string } } | null, driver: { id: string, rating: string | null, vehicle: { type: VehicleType, plate: string }, user: { id: string, name: string } | null } | null, rider: { id: string, name: string } | null, payment: { id: string, status: PaymentStatus, method: PaymentMethod, amount: { amount: string, currency: string } } | null } };

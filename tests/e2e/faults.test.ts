@@ -203,4 +203,19 @@ describe('faults: the subgraph behind a status stream killed and restarted', { s
     assert.equal((await nextEvent(updates)).data?.tripUpdates.status, 'COMPLETED');
     assert.equal((await updates.next()).done, true, 'the stream ends after its terminal state');
   });
+
+  it('answers a rider\'s trips while accounts is down: only the rider on each trip is missing, with an error', async () => {
+    const { rider, tripId } = await rides.assignedTrip();
+    const MINE = `query { myTrips(first: 10) { edges { node { id status rider { name } driver { vehicle { plate } } } } } }`;
+    await stack.restart('accounts', async () => {
+      const answer = await rides.as(rider, MINE, {});
+      const [edge] = answer.body.data!.myTrips.edges;
+      assert.equal(edge.node.id, tripId);
+      assert.equal(edge.node.status, 'DRIVER_ASSIGNED');
+      assert.equal(edge.node.rider, null);
+      assert.ok(edge.node.driver.vehicle.plate, 'what drivers knows is there');
+      assert.deepEqual([...new Set(answer.body.errors?.map((error: any) => error.extensions?.code))], ['SERVICE_UNAVAILABLE'], 'said, not hidden');
+    });
+    assert.equal(dataOf<any>(await rides.as(rider, MINE, {})).myTrips.edges[0].node.rider.name, rider.name);
+  });
 });

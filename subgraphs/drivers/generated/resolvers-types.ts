@@ -52,7 +52,8 @@ export type Driver = {
   rating?: Maybe<Scalars['String']['output']>;
   /** A fix implied a speed over 200 km/h since the previous one (a spoofed GPS, most likely). Admins only. */
   suspectedSpoofing: Scalars['Boolean']['output'];
-  user: User;
+  /** The driver's account (accounts'). Null, with an error on this field only, when accounts cannot answer: a list of drivers is never lost for it. */
+  user?: Maybe<User>;
   vehicle: Vehicle;
 };
 
@@ -534,7 +535,7 @@ export type DriverResolvers<ContextType = SubgraphContext, ParentType extends Re
   lastLocation?: Resolver<Maybe<ResolversTypes['DriverLocation']>, ParentType, ContextType>;
   rating?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   suspectedSpoofing?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
-  user?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+  user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   vehicle?: Resolver<ResolversTypes['Vehicle'], ParentType, ContextType>;
 };
 

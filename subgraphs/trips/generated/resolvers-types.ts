@@ -324,7 +324,8 @@ export type Trip = {
   /** The quote the trip was booked with (pricing's). Null, with an error on this field only, in the rare case pricing cannot show it. */
   quote?: Maybe<Quote>;
   requestedAt: Scalars['DateTime']['output'];
-  rider: User;
+  /** The rider's account (accounts'). Null, with an error on this field only, when accounts cannot answer: a list of trips is never lost for it. */
+  rider?: Maybe<User>;
   startedAt?: Maybe<Scalars['DateTime']['output']>;
   status: TripStatus;
   updatedAt: Scalars['DateTime']['output'];
@@ -698,7 +699,7 @@ export type TripResolvers<ContextType = SubgraphContext, ParentType extends Reso
   pickup?: Resolver<ResolversTypes['GeoPoint'], ParentType, ContextType>;
   quote?: Resolver<Maybe<ResolversTypes['Quote']>, ParentType, ContextType>;
   requestedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
-  rider?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+  rider?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   startedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['TripStatus'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;

@@ -62,7 +62,7 @@ export type Driver = {
   /** The driver themself and admins. Trips settled from `from` (inclusive) to `to` (exclusive), at most 366 days apart. */
   earnings: DriverEarnings;
   id: Scalars['ID']['output'];
-  user: User;
+  user?: Maybe<User>;
 };
 
 
@@ -452,7 +452,7 @@ export type Trip = {
   id: Scalars['ID']['output'];
   /** The trip's payment once money moved for it (null before). Its rider, its driver and admins. */
   payment?: Maybe<Payment>;
-  rider: User;
+  rider?: Maybe<User>;
 };
 
 /** Internal (trips): the fare held for a WALLET trip at booking. */
