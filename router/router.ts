@@ -151,7 +151,9 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     landingPagePlugin({ production: config.production }),
   ];
   /** Features beside Apollo Server on the same HTTP server, in order; off means absent. */
-  const subscriptions = options.subscriptions === false ? undefined : subscriptionsFeature(options.subscriptions === true ? {} : options.subscriptions);
+  // Each event's entity fetches get a query's bounds (deadline, answer size) while the edge is on.
+  const eventBounds = config.routerEdge ? { timeoutMs: config.operationLimits.requestTimeoutMs, maxResponseBytes: config.operationLimits.maxResponseBytes } : undefined;
+  const subscriptions = options.subscriptions === false ? undefined : subscriptionsFeature({ eventBounds, ...(options.subscriptions === true || options.subscriptions === undefined ? {} : options.subscriptions) });
   const features: RouterFeature[] = [...(subscriptions ? [subscriptions] : [])];
   let stopReason: StopReason = 'shutdown';
 

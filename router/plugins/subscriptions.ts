@@ -1,6 +1,6 @@
 import { Counter, Gauge } from 'prom-client';
 import { SubscriptionCloseCodes } from '../subscriptions/close-codes.ts';
-import { SubscriptionEngine, type JoinPolicy, type QueueOptions, type SubscriptionEngineStats } from '../subscriptions/engine.ts';
+import { SubscriptionEngine, type JoinPolicy, type QueueOptions, type SubscriptionEngineOptions, type SubscriptionEngineStats } from '../subscriptions/engine.ts';
 import { createGraphqlWsUpstream, type GraphqlWsUpstream, type UpstreamOptions } from '../subscriptions/upstream.ts';
 import { attachSubscriptionSockets, type SubscriptionSockets } from '../subscriptions/ws.ts';
 import type { RouterFeature, RouterHost } from './feature.ts';
@@ -13,6 +13,8 @@ export interface SubscriptionsOptions {
   queues?: QueueOptions;
   /** What a subscriber joining a running dedup group gets first, per root field, over DEFAULT_JOINS in engine.ts. */
   joins?: Readonly<Record<string, JoinPolicy>>;
+  /** Each event's entity fetches bounded as a query's (deadline, answer size); the router sets it from its edge config. */
+  eventBounds?: SubscriptionEngineOptions['eventBounds'];
   /** WebSocket pings to clients (default 12 000 ms). */
   keepAliveMs?: number;
   /** Default 3 000 ms. */
@@ -87,6 +89,7 @@ export function subscriptionsFeature(options: SubscriptionsOptions = {}): Subscr
         formatError: host.formatError,
         queues: options.queues,
         joins: options.joins,
+        eventBounds: options.eventBounds,
       });
       const sockets = attachSubscriptionSockets({
         server: host.server,

@@ -96,6 +96,12 @@ export interface SubscriptionEngineOptions {
   queues?: QueueOptions;
   /** Join policies by root field over DEFAULT_JOINS. */
   joins?: Readonly<Record<string, JoinPolicy>>;
+  /**
+   * The execution bounds of each event's entity fetches, as a query's (router/edge/features/
+   * execution-bounds.ts): each event gets `timeoutMs` from its arrival, sent to the subgraphs as its
+   * deadline, and their answers are cut at `maxResponseBytes`. Absent: unbounded (the edge is off).
+   */
+  eventBounds?: { readonly timeoutMs: number; readonly maxResponseBytes?: number };
 }
 
 /** Counters for tests, logs and /metrics. */
@@ -308,7 +314,9 @@ export class SubscriptionEngine {
       return { data: event.data };
     }
     try {
-      const result = await resolveEvent(topic.prepared, event, topic.context);
+      const bounds = this.#options.eventBounds;
+      const context = bounds ? { ...topic.context, deadline: Date.now() + bounds.timeoutMs, maxResponseBytes: bounds.maxResponseBytes } : topic.context;
+      const result = await resolveEvent(topic.prepared, event, context);
       const errors = result.errors?.map((error) => this.#format(error));
       return errors?.length ? { data: result.data, errors } : { data: result.data };
     } catch (error) {

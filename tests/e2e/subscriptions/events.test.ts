@@ -177,6 +177,25 @@ describe('subscription events through the router', () => {
     await stack.subscribers.waitFor(stream, 0);
   });
 
+  it('bounds each event\'s entity fetches as a query\'s: past the deadline the event says DEADLINE_EXCEEDED, and the stream goes on', async () => {
+    // A deadline already passed when each event arrives: no entity fetch is even sent.
+    const bounded = await stack.startRouter({ subscriptions: { eventBounds: { timeoutMs: 0 } } });
+    const stream = randomUUID();
+    const socket = await TestSocket.connect(bounded.url, rider.accessToken);
+    socket.subscribe('planned', TICKS, { stream });
+    socket.subscribe('direct', `subscription($s: String!) { ticks(stream: $s) { n } }`, { s: stream });
+    await stack.subscribers.waitFor(stream, 2);
+    await stack.publish(stream, 1, other.id);
+    const planned = await socket.next('planned');
+    assert.equal(planned.type, 'next');
+    assert.deepEqual(planned.payload.errors.map((error: any) => [error.extensions.code, error.extensions.reason]), [['SERVICE_UNAVAILABLE', 'DEADLINE_EXCEEDED']]);
+    // Resolved whole by the owner, the other needs no fetch: nothing to bound.
+    assert.deepEqual((await socket.next('direct')).payload, { data: { ticks: { n: 1 } } });
+    await stack.publish(stream, 2, other.id);
+    assert.equal((await socket.next('planned')).type, 'next', 'the stream goes on');
+    await socket.close();
+  });
+
   it('gives different principals upstream subscriptions of their own', async () => {
     const stream = randomUUID();
     const before = router.subscriptions!.stats();
