@@ -64,6 +64,8 @@ export interface RequestContext {
   /** The raw `Authorization` header, forwarded by the router to subgraphs. */
   readonly authorization: string | undefined;
   readonly principal: Principal | undefined;
+  /** The router's deadline for this request (epoch ms, `x-request-deadline`), passed on to the services it calls. */
+  readonly deadline?: number;
   authenticateAs(principal: Principal): void;
 }
 
@@ -112,6 +114,7 @@ export interface RequestContextInput {
   logger: Logger;
   authorization: string | undefined;
   principal: Principal | undefined;
+  deadline?: number;
 }
 
 /**
@@ -124,7 +127,7 @@ export function requestContextFactory<TExtras extends object = {}>(
   extrasKeys: readonly string[] = [],
 ): (input: RequestContextInput) => RequestContext & TExtras {
   class Context extends RequestContextBase {}
-  const taken = extrasKeys.filter((key) => key in Context.prototype || ['requestId', 'trace', 'authorization', 'state'].includes(key));
+  const taken = extrasKeys.filter((key) => key in Context.prototype || ['requestId', 'trace', 'authorization', 'deadline', 'state'].includes(key));
   if (taken.length > 0) throw new Error(`context extras may not be named like the context's own fields: ${taken.join(', ')}`);
   for (const key of extrasKeys) {
     Object.defineProperty(Context.prototype, key, {
@@ -138,6 +141,7 @@ export function requestContextFactory<TExtras extends object = {}>(
       requestId: input.requestId,
       trace: input.trace,
       authorization: input.authorization,
+      ...(input.deadline !== undefined ? { deadline: input.deadline } : {}),
       state: { principal: input.principal, baseLogger: input.logger, logger: undefined, buildExtras: extras, extras: undefined },
     }) as unknown as RequestContext & TExtras;
 }

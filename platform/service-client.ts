@@ -1,6 +1,6 @@
 import { DEFAULT_PORTS, type ServiceConfig, type ServiceName, type SubgraphName } from './config.ts';
-import type { TraceContext } from './context.ts';
-import { AppError, isErrorCode } from './errors.ts';
+import { REQUEST_DEADLINE_HEADER, type TraceContext } from './context.ts';
+import { AppError, deadlineExceeded, isErrorCode } from './errors.ts';
 import { createHttpClient, type HttpResponse } from './http-client.ts';
 import type { Logger } from './logger.ts';
 import { loadServiceTokenSecret, mintServiceToken, SERVICE_TOKEN_HEADER, SERVICE_TOKEN_TTL_MS } from './service-auth.ts';
@@ -21,6 +21,13 @@ export interface ServiceRequestOptions {
   requestId?: string;
   trace?: TraceContext;
   timeoutMs?: number;
+  /** The caller's own deadline (epoch ms, from the router): sent on, and the call gets only the time left. */
+  deadline?: number;
+}
+
+/** The options a resolver passes to a service call: its request's id, trace and deadline. */
+export function callOptionsOf(ctx: { readonly requestId: string; readonly trace: TraceContext; readonly deadline?: number }): ServiceRequestOptions {
+  return { requestId: ctx.requestId, trace: ctx.trace, deadline: ctx.deadline };
 }
 
 export interface ServiceClient {
@@ -56,10 +63,20 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       const headers: Record<string, string> = { 'content-type': 'application/json', [SERVICE_TOKEN_HEADER]: token() };
       if (requestOptions.requestId) headers['x-request-id'] = requestOptions.requestId;
       if (requestOptions.trace) headers.traceparent = requestOptions.trace.traceparent;
+      let timeoutMs = requestOptions.timeoutMs ?? options.timeoutMs ?? 2_000;
+      const { deadline } = requestOptions;
+      if (deadline !== undefined) {
+        // The router's deadline travels on: the callee refuses work past it, and this call waits only the time left.
+        const left = deadline - Date.now();
+        if (left <= 0) throw deadlineExceeded();
+        headers[REQUEST_DEADLINE_HEADER] = String(deadline);
+        timeoutMs = Math.min(timeoutMs, left);
+      }
       let response: HttpResponse;
       try {
-        response = await http.post(url, headers, JSON.stringify({ query, variables }), { timeoutMs: requestOptions.timeoutMs ?? options.timeoutMs ?? 2_000 });
+        response = await http.post(url, headers, JSON.stringify({ query, variables }), { timeoutMs });
       } catch (error) {
+        if (deadline !== undefined && Date.now() >= deadline) throw deadlineExceeded();
         logger.warn({ err: error, target, url }, 'service call failed');
         throw new AppError('SERVICE_UNAVAILABLE', `${target} did not answer.`, { service: target });
       }

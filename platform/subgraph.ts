@@ -184,7 +184,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
     };
     // The extras' names, from one build now: each becomes a lazy getter of every request's context.
     const newContext = requestContextFactory(buildExtras, Object.keys(buildExtras(logger)));
-    const contextFor = (principal: Principal | undefined, meta: SubscriptionMeta) => newContext({ ...meta, logger, principal });
+    const contextFor = (principal: Principal | undefined, meta: SubscriptionMeta & { deadline?: number }) => newContext({ ...meta, logger, principal });
     // Another subgraph calling directly carries a service token (the router never forwards that header
     // from clients); everyone else an access token, or nothing.
     const principalOf = async (serviceToken: string | string[] | undefined, authorization: string | undefined) =>
@@ -195,7 +195,7 @@ export async function startSubgraph(setup: SubgraphSetup, config: ServiceConfig,
       if (deadline !== undefined && deadline <= Date.now()) asHttpError(deadlineExceeded());
       const authorization = req.headers.authorization;
       const principal = await principalOf(req.headers[SERVICE_TOKEN_HEADER], authorization).catch(asHttpError);
-      return contextFor(principal, { requestId: requestIdFrom(req.headers), trace: traceContextFrom(req.headers), authorization });
+      return contextFor(principal, { requestId: requestIdFrom(req.headers), trace: traceContextFrom(req.headers), authorization, deadline });
     };
 
     let subscriptions: SubscriptionServer | undefined;

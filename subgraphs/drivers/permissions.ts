@@ -1,4 +1,5 @@
 import { forbidden, unauthenticated } from '../../platform/errors.ts';
+import { callOptionsOf } from '../../platform/service-client.ts';
 import { allow, FEDERATION_RULES, FEDERATION_TYPE_RULES, hasRole, isAdmin, isAuthenticated, isService, or, ownedBy, rule, type IRules } from '../../platform/rules.ts';
 import type { DriversContext } from './context.ts';
 import type { Driver } from './entities.ts';
@@ -20,7 +21,7 @@ const isTheFollowedDriver = rule('isTheFollowedDriver', { cache: 'strict' })(asy
  */
 const isRiderOnActiveTripWithDriver = rule('isRiderOnActiveTripWithDriver', { cache: 'strict' })(async (_parent, { driverId }: { driverId: string }, ctx: DriversContext) => {
   if (!ctx.principal) return unauthenticated();
-  return (await ctx.riderTripWithDriver(ctx.principal.userId, driverId, { requestId: ctx.requestId, trace: ctx.trace })) ? true : forbidden();
+  return (await ctx.riderTripWithDriver(ctx.principal.userId, driverId, callOptionsOf(ctx))) ? true : forbidden();
 });
 
 /**

@@ -1,4 +1,5 @@
 import { DateTimeScalar } from '../../platform/graphql.ts';
+import { callOptionsOf } from '../../platform/service-client.ts';
 import type { DriversContext } from './context.ts';
 import { dispatchCandidates, DispatchProfileCache, releaseOfferedDrivers, reserveDriversForOffer, type OfferCounts } from './dispatch.ts';
 import type { QuoteReference } from './eta.ts';
@@ -23,7 +24,7 @@ export function createResolvers(live: LiveLocations, offerCounts: OfferCounts, c
     Mutation: {
       registerDriver: (_: unknown, { vehicle }: { vehicle: unknown }, ctx: DriversContext) => registerDriver(ctx.em, ctx.principal!, vehicle),
       approveDriver: (_: unknown, { driverId }: { driverId: string }, ctx: DriversContext) => approveDriver(ctx.em, ctx.principal!, driverId),
-      goOnline: (_: unknown, __: unknown, ctx: DriversContext) => goOnline(ctx.em, live, ctx.principal!, commission, { requestId: ctx.requestId, trace: ctx.trace }),
+      goOnline: (_: unknown, __: unknown, ctx: DriversContext) => goOnline(ctx.em, live, ctx.principal!, commission, callOptionsOf(ctx)),
       goOffline: (_: unknown, __: unknown, ctx: DriversContext) => goOffline(ctx.em, live, ctx.principal!),
       updateLocation: (_: unknown, { input }: { input: unknown }, ctx: DriversContext) => updateLocation(live, ctx.principal!, input),
       updateLocations: (_: unknown, { batch }: { batch: unknown }, ctx: DriversContext) => updateLocations(live, ctx.principal!, batch),

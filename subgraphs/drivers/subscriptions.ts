@@ -1,4 +1,5 @@
 import { createAsyncQueue } from '../../platform/async-queue.ts';
+import { callOptionsOf } from '../../platform/service-client.ts';
 import { forbidden, notFound } from '../../platform/errors.ts';
 import { eventStream } from '../../platform/pubsub.ts';
 import type { DriversContext } from './context.ts';
@@ -48,7 +49,7 @@ export function subscriptionResolvers(live: LiveLocations) {
         const principal = ctx.principal!;
         if (principal.role === 'ADMIN' || principal.userId === driver.userId) return followDriver(live, driver);
         // Shield let a rider through for an active trip with this driver: the stream lasts as long as that trip.
-        const trip = await ctx.riderTripWithDriver(principal.userId, driver.id, { requestId: ctx.requestId, trace: ctx.trace });
+        const trip = await ctx.riderTripWithDriver(principal.userId, driver.id, callOptionsOf(ctx));
         if (!trip) throw forbidden();
         return followDriver(live, driver, {
           endedBy: live.keys.tripEndedChannel(trip.tripId),

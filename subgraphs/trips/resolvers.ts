@@ -1,4 +1,5 @@
 import { DateTimeScalar } from '../../platform/graphql.ts';
+import { callOptionsOf } from '../../platform/service-client.ts';
 import { toMoney } from '../../platform/money.ts';
 import type { PubSub } from '../../platform/pubsub.ts';
 import type { TripsContext } from './context.ts';
@@ -32,14 +33,14 @@ export function createResolvers(pubsub: PubSub) {
       ...partnerWebhookResolvers.Query,
     },
     Mutation: {
-      requestTrip: (_: unknown, args: unknown, ctx: TripsContext) => ctx.trips.requestTrip(ctx.em, ctx.principal!, args, { requestId: ctx.requestId, trace: ctx.trace }),
+      requestTrip: (_: unknown, args: unknown, ctx: TripsContext) => ctx.trips.requestTrip(ctx.em, ctx.principal!, args, callOptionsOf(ctx)),
       acceptTripOffer: (_: unknown, args: unknown, ctx: TripsContext) => ctx.lifecycle.acceptOffer(ctx.em, ctx.principal!, args),
       declineTripOffer: (_: unknown, args: unknown, ctx: TripsContext) => ctx.lifecycle.declineOffer(ctx.em, ctx.principal!, args),
       markArrived: driverStep('markArrived'),
       startTrip: driverStep('startTrip'),
       completeTrip: driverStep('completeTrip'),
       cancelTrip: (_: unknown, args: unknown, ctx: TripsContext) => ctx.lifecycle.cancel(ctx.em, ctx.principal!, args),
-      bookRideForGuest: (_: unknown, args: unknown, ctx: TripsContext) => ctx.partnerBookings.bookRideForGuest(ctx.em, ctx.principal!, args, { requestId: ctx.requestId, trace: ctx.trace }),
+      bookRideForGuest: (_: unknown, args: unknown, ctx: TripsContext) => ctx.partnerBookings.bookRideForGuest(ctx.em, ctx.principal!, args, callOptionsOf(ctx)),
       cancelPartnerTrip: (_: unknown, args: unknown, ctx: TripsContext) => ctx.lifecycle.cancelForPartner(ctx.em, ctx.principal!, args),
       ...partnerWebhookResolvers.Mutation,
     },
