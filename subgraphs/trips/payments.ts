@@ -152,11 +152,19 @@ class FareHoldBatcher {
   }
 }
 
-/** A call on behalf of one booking carries its request id and trace; one for several, the longest timeout asked. */
+/**
+ * A call on behalf of one booking carries its request id, trace and deadline; one for several, the
+ * longest timeout and the latest deadline asked (a booking whose own deadline passed first still
+ * completes here; its client, told DEADLINE_EXCEEDED by the router, retries with its key and gets the
+ * same trip).
+ */
 function callOptions(batch: readonly WaitingHold[]): ServiceRequestOptions | undefined {
   if (batch.length === 1) return batch[0]!.options;
   const timeouts = batch.flatMap((waiting) => (waiting.options?.timeoutMs === undefined ? [] : [waiting.options.timeoutMs]));
-  return timeouts.length > 0 ? { timeoutMs: Math.max(...timeouts) } : undefined;
+  const deadlines = batch.map((waiting) => waiting.options?.deadline);
+  const deadline = deadlines.every((each) => each !== undefined) ? Math.max(...(deadlines as number[])) : undefined;
+  const options: ServiceRequestOptions = { ...(timeouts.length > 0 ? { timeoutMs: Math.max(...timeouts) } : {}), ...(deadline !== undefined ? { deadline } : {}) };
+  return Object.keys(options).length > 0 ? options : undefined;
 }
 
 /** The name space of booking trip ids (a fixed uuid: changing it would give retried bookings new trip ids). */
