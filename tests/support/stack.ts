@@ -1,8 +1,8 @@
 import { loadConfig, SUBGRAPH_NAMES, type ServiceConfig, type SubgraphName } from '../../platform/config.ts';
 import { createLogger } from '../../platform/logger.ts';
-import { Redis } from 'ioredis';
-import { streamKey, type ConsumerTuning } from '../../platform/events/index.ts';
-import { redisNamespace } from '../../platform/redis.ts';
+import { streamKey, streamMarkKey, type ConsumerTuning } from '../../platform/events/index.ts';
+import { createRedis, redisNamespace } from '../../platform/redis.ts';
+import { unlinkKeys } from './redis-env.ts';
 import { startSubgraph, type RunningSubgraph, type SubgraphSetup } from '../../platform/subgraph.ts';
 import { startRouter, type RunningRouter } from '../../router/router.ts';
 import { SUBGRAPHS } from '../../subgraphs/index.ts';
@@ -221,11 +221,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
 /** A stack's event streams (its own namespace) are removed with it: test runs leave nothing behind in a shared Redis. */
 async function deleteEventStreams(env: Record<string, string>) {
-  if (!env.REDIS_URL) return;
-  const redis = new Redis(env.REDIS_URL);
+  const config = loadConfig('accounts', env);
+  const redis = createRedis(config.redis, createLogger({ ...config, logLevel: 'silent' }), 'tests-cleanup');
+  if (!redis) return;
   try {
-    const namespace = redisNamespace(loadConfig('accounts', env));
-    await redis.unlink(...SUBGRAPH_NAMES.map((source) => streamKey(namespace, source)));
+    const namespace = redisNamespace(config);
+    // Each stream and its mark (several slots on a cluster: one UNLINK each there).
+    await unlinkKeys(redis, SUBGRAPH_NAMES.flatMap((source) => [streamKey(namespace, source), streamMarkKey(streamKey(namespace, source))]));
   } finally {
     redis.disconnect();
   }

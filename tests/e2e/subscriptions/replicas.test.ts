@@ -8,6 +8,7 @@ import { SUBGRAPHS } from '../../../subgraphs/index.ts';
 import { dataOf, graphql } from '../../support/client.ts';
 import { startStack, type Stack, type TestUser } from '../../support/stack.ts';
 import { TestSocket } from './socket.ts';
+import { REDIS_CONFIGURED } from '../../support/redis-env.ts';
 
 const FOLLOW = `subscription($id: ID!) { driverLocation(driverId: $id) { location { lat lng } driver { vehicle { plate } user { name } } } }`;
 
@@ -18,10 +19,9 @@ const FOLLOW = `subscription($id: ID!) { driverLocation(driverId: $id) { locatio
  */
 // Replicas share state only through the real servers (an embedded PGlite folder has one owner), so this
 // file runs only when both are configured.
-const needsRealServers = !process.env.DATABASE_URL || !process.env.REDIS_URL ? 'needs the real Postgres and Redis (DATABASE_URL and REDIS_URL): replicas share state only through them' : false;
+const needsRealServers = !process.env.DATABASE_URL || !REDIS_CONFIGURED ? 'needs the real Postgres and Redis (DATABASE_URL and REDIS_URL): replicas share state only through them' : false;
 
 describe('subscriptions across replicas', { skip: needsRealServers }, () => {
-  const redisUrl = process.env.REDIS_URL!;
   let stack: Stack;
   let secondDrivers: RunningSubgraph;
   let routerB: RunningRouter;
@@ -30,7 +30,7 @@ describe('subscriptions across replicas', { skip: needsRealServers }, () => {
   let driverId: string;
 
   before(async () => {
-    stack = await startStack({ subgraphs: ['accounts', 'drivers'], env: { REDIS_URL: redisUrl } });
+    stack = await startStack({ subgraphs: ['accounts', 'drivers'] });
     const driversConfig = loadConfig('drivers', stack.env);
     secondDrivers = await startSubgraph(SUBGRAPHS.drivers, driversConfig, { logger: createLogger(driversConfig) });
     const routerConfig = loadConfig('router', { ...stack.env, DRIVERS_URL: secondDrivers.url });

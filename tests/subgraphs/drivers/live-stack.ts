@@ -1,5 +1,4 @@
 import { EventEmitter, once } from 'node:events';
-import { Redis } from 'ioredis';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { loadConfig, type ServiceConfig } from '../../../platform/config.ts';
@@ -16,8 +15,10 @@ import { driverKeys, redisNamespace } from '../../../subgraphs/drivers/live/keys
 import { dataOf, graphql, type GraphQLResult } from '../../support/client.ts';
 import { testEnvironment, UNREACHABLE_URL } from '../../support/stack.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
+import { deleteKeysMatching, REDIS_CONFIGURED, testRedis } from '../../support/redis-env.ts';
+import type { Redis } from '../../../platform/redis.ts';
 
-export const REDIS = Boolean(process.env.REDIS_URL);
+export const REDIS = REDIS_CONFIGURED;
 
 /** The server clock, moved by hand: `advance(ms)` is time passing, without waiting for it. */
 export class TestClock implements Clock {
@@ -121,7 +122,7 @@ export class LiveStack {
 
   #bus(source: 'trips' | 'pricing'): ManagedEventBus {
     const config = this.config('drivers');
-    if (REDIS) this.#redis ??= new Redis(process.env.REDIS_URL!);
+    if (REDIS) this.#redis ??= testRedis('live-stack');
     // Its outbox and processed-event records live in drivers' schema (a stand-in has no database of its own).
     const bus = createEventBus({
       source,
@@ -254,18 +255,8 @@ export async function deleteNamespace(namespace: string) {
 }
 
 /** Removes every key matching a SCAN pattern. */
-async function deleteKeys(pattern: string) {
-  const redis = new Redis(process.env.REDIS_URL!);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+function deleteKeys(pattern: string) {
+  return deleteKeysMatching(pattern);
 }
 
 export interface LiveStackOptions {
