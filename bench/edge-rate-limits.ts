@@ -89,7 +89,7 @@ for (const concurrency of CONCURRENCY) {
 if (redis) {
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `smartline:router:{${redisNamespace}*}:*`, 'COUNT', 1000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `smartline:router:${redisNamespace}*`, 'COUNT', 1000);
     cursor = next;
     if (keys.length > 0) await redis.unlink(...keys);
   } while (cursor !== '0');

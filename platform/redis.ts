@@ -50,7 +50,15 @@ export function createRedis(connection: RedisConnection | string | undefined, lo
       });
       break;
     case 'cluster': {
-      const options: ClusterOptions = { redisOptions: { ...common, password: target.password }, enableAutoPipelining: true, scaleReads: 'master' };
+      const options: ClusterOptions = {
+        redisOptions: { ...common, password: target.password },
+        enableAutoPipelining: true,
+        // ioredis finds no key in XGROUP (a container command), so auto-pipelining would batch it by its first
+        // argument's slot; two streams' groups in one batch then get MOVED to two nodes, which a pipeline cannot
+        // follow. Sent alone, it follows its MOVED like any command.
+        autoPipeliningIgnoredCommands: ['xgroup'],
+        scaleReads: 'master',
+      };
       const cluster = new Cluster(target.nodes.map(({ host, port }) => ({ host, port })), options);
       startupNodes.set(cluster, target.nodes);
       client = cluster;
@@ -141,6 +149,15 @@ export function openSubscriber(client: Redis): RedisServer {
   });
 }
 
+/**
+ * A Redis Cluster hash tag: only what is inside the braces chooses the key's slot, so keys tagged with one
+ * entity share a node (and may meet in one script) while entities spread over the cluster. Braces inside
+ * `entity` are replaced: the tag must end where the entity does.
+ */
+export function hashTag(entity: string): string {
+  return `{${entity.replace(/[{}]/g, '_')}}`;
+}
+
 /** Every key matching `pattern` (SCAN; on a cluster, on every master), in batches. */
 export async function* scanKeys(client: Redis, pattern: string, count = 1_000): AsyncGenerator<string[]> {
   const servers = isCluster(client) ? client.nodes('master') : [client];
@@ -198,8 +215,10 @@ export async function closeRedis(client: Redis | undefined) {
  * database through different hosts (a pooler, a replica), and must still agree. Embedded PGlite has no
  * database name; a digest of its data directory stands in. `keyPrefix` overrides all of it.
  *
- * The braces are a Redis Cluster hash tag: all keys of a namespace live in one slot, so Lua scripts
- * touching several of them stay valid on a cluster.
+ * The namespace is not a hash tag (on a Redis Cluster that would put a whole deployment in one slot):
+ * keys are tagged by their entity (`hashTag`): a rate limit's caller, an APQ entry's hash, a quote, an
+ * event stream. The drivers' live state is the exception: its scripts touch a driver's hash and the
+ * shared geo sets at once, so its keys share the namespace's tag (subgraphs/drivers/live/keys.ts).
  */
 export function redisNamespace(config: Pick<ServiceConfig, 'databaseUrl' | 'dataDir'>, keyPrefix?: string): string {
   const raw =

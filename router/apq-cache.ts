@@ -7,11 +7,11 @@
  * A small adapter over the router's ioredis client rather than @apollo/utils.keyvadapter + keyv +
  * @keyv/redis: three more packages (and a second Redis client with its own connection and options) for
  * three commands. Redis trouble is a cache miss, never an error: the app sends the text again (APQ's
- * own fallback), so APQ never takes the API down. Keys: `smartline:router:{<namespace>}:apq:<hash>`
+ * own fallback), so APQ never takes the API down. Keys: `smartline:router:<namespace>:{apq:<hash>}`
  * (Apollo Server adds `apq:`), expiring after the TTL: registrations cannot fill Redis forever.
  */
 import type { Logger } from '../platform/logger.ts';
-import type { Redis } from '../platform/redis.ts';
+import { hashTag, type Redis } from '../platform/redis.ts';
 
 /** Apollo Server's KeyValueCache<string>, structurally (@apollo/utils.keyvaluecache exists in two versions here). */
 export interface StringCache {
@@ -24,7 +24,10 @@ export interface StringCache {
 export const DEFAULT_APQ_TTL_SECONDS = 24 * 3600;
 
 export interface RedisStringCacheOptions {
-  /** Prepended to every key, e.g. `smartline:router:{<namespace>}:`. */
+  /**
+   * Prepended to every key, e.g. `smartline:router:<namespace>:`; the key itself is hash-tagged
+   * (`<prefix>{apq:<hash>}`), so on a Redis Cluster entries spread over the slots. No braces here.
+   */
   prefix: string;
   defaultTtlSeconds?: number;
   /** A command slower than this is a miss (ioredis queues commands while it reconnects). */
@@ -33,7 +36,8 @@ export interface RedisStringCacheOptions {
 }
 
 export function redisStringCache(redis: Redis, options: RedisStringCacheOptions): StringCache {
-  const { prefix, logger } = options;
+  const { logger } = options;
+  const keyOf = (key: string) => options.prefix + hashTag(key);
   const defaultTtl = options.defaultTtlSeconds ?? DEFAULT_APQ_TTL_SECONDS;
   const timeoutMs = options.timeoutMs ?? 250;
   let warned = 0;
@@ -60,7 +64,7 @@ export function redisStringCache(redis: Redis, options: RedisStringCacheOptions)
   return {
     async get(key) {
       try {
-        return (await bounded(redis.get(prefix + key))) ?? undefined;
+        return (await bounded(redis.get(keyOf(key)))) ?? undefined;
       } catch (error) {
         warn(error, 'get');
         return undefined;
@@ -69,15 +73,15 @@ export function redisStringCache(redis: Redis, options: RedisStringCacheOptions)
     async set(key, value, setOptions) {
       const ttl = setOptions?.ttl === null ? undefined : (setOptions?.ttl ?? defaultTtl);
       try {
-        if (ttl !== undefined && ttl > 0) await bounded(redis.set(prefix + key, value, 'EX', Math.ceil(ttl)));
-        else await bounded(redis.set(prefix + key, value));
+        if (ttl !== undefined && ttl > 0) await bounded(redis.set(keyOf(key), value, 'EX', Math.ceil(ttl)));
+        else await bounded(redis.set(keyOf(key), value));
       } catch (error) {
         warn(error, 'set');
       }
     },
     async delete(key) {
       try {
-        return (await bounded(redis.del(prefix + key))) > 0;
+        return (await bounded(redis.del(keyOf(key)))) > 0;
       } catch (error) {
         warn(error, 'delete');
         return false;

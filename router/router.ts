@@ -163,7 +163,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     includeStacktraceInErrorResponses: !config.production,
     hideSchemaDetailsFromClientErrors: config.production,
     // Automatic persisted queries, shared by every replica through Redis (in the process without it); manifest ids answer too.
-    persistedQueries: { cache: persisted.apqCache(redis ? redisStringCache(redis, { prefix: `smartline:router:{${redisNamespace(config)}}:`, logger }) : memoryStringCache()), ttl: DEFAULT_APQ_TTL_SECONDS },
+    persistedQueries: { cache: persisted.apqCache(redis ? redisStringCache(redis, { prefix: `smartline:router:${redisNamespace(config)}:`, logger }) : memoryStringCache()), ttl: DEFAULT_APQ_TTL_SECONDS },
     formatError,
     plugins,
     stopOnTerminationSignals: false, // platform/lifecycle.ts drains and stops in order

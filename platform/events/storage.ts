@@ -4,6 +4,7 @@ import { defineEntity, p } from '@mikro-orm/core';
 import { Migration } from '@mikro-orm/migrations';
 import type { ServiceConfig, SubgraphName } from '../config.ts';
 import type { MigrationEntry } from '../db.ts';
+import { hashTag } from '../redis.ts';
 
 /**
  * The event tables every subgraph gets, in its own schema, appended to its own migrations by the
@@ -78,7 +79,10 @@ export function createOutboxEntity() {
 }
 export type OutboxEntityClass = ReturnType<typeof createOutboxEntity>;
 
-/** `smartline:events:{<ns>}:<source>`: one stream per producing subgraph; braces keep a namespace on one cluster slot. */
+/**
+ * `smartline:events:{<ns>:<source>}`: one stream per producing subgraph, hash-tagged by the stream, so on a
+ * Redis Cluster each stream (with its mark, streamMarkKey, which must be lost with it) has a slot of its own.
+ */
 export function streamKey(namespace: string, source: SubgraphName): string {
-  return `smartline:events:{${namespace}}:${source}`;
+  return `smartline:events:${hashTag(`${namespace}:${source}`)}`;
 }

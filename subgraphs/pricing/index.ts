@@ -33,7 +33,7 @@ export interface PricingSetupOptions {
 export function quoteStoreFor(runtime: Pick<SubgraphRuntime, 'config' | 'redis' | 'logger'>): RedisQuoteStore | PostgresQuoteStore {
   const { config, redis, logger } = runtime;
   if (!redis) return new PostgresQuoteStore();
-  return new RedisQuoteStore({ redis, prefix: `smartline:pricing:{${redisNamespace(config)}}:`, ttlSeconds: config.pricing.quoteTtlSeconds + QUOTE_REDIS_GRACE_SECONDS, logger });
+  return new RedisQuoteStore({ redis, prefix: `smartline:pricing:${redisNamespace(config)}:`, ttlSeconds: config.pricing.quoteTtlSeconds + QUOTE_REDIS_GRACE_SECONDS, logger });
 }
 
 /** Consumers of other subgraphs' events: trip requests (demand, booked quotes) and driver supply. */

@@ -1,6 +1,6 @@
 import type { EntityManager } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
-import { getMany, setMany, type Redis } from '../../platform/redis.ts';
+import { getMany, hashTag, setMany, type Redis } from '../../platform/redis.ts';
 import { Quote } from './entities.ts';
 import { deserializeQuote, serializeQuote, type QuoteRecord } from './quotes.ts';
 
@@ -79,7 +79,7 @@ export class PostgresQuoteStore implements QuoteStore {
 
 export interface RedisQuoteStoreOptions {
   redis: Redis;
-  /** Every key starts with it: `smartline:pricing:{<namespace>}:`. */
+  /** Every key starts with it: `smartline:pricing:<namespace>:` (no braces: each quote's key is tagged by its id). */
   prefix: string;
   /**
    * How long a quote stays in Redis: its validity plus a grace, so one booked in its last second is
@@ -103,7 +103,8 @@ export class RedisQuoteStore implements QuoteStore {
   }
 
   key(quoteId: string): string {
-    return `${this.#prefix}quote:${quoteId}`;
+    // Tagged by the quote: on a Redis Cluster quotes spread over the slots (getMany/setMany handle several).
+    return `${this.#prefix}quote:${hashTag(quoteId)}`;
   }
 
   async save(_em: EntityManager, quotes: readonly QuoteRecord[]) {

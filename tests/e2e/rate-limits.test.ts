@@ -35,7 +35,7 @@ describe('rate limits through the router', () => {
   });
   after(async () => {
     await router?.stop();
-    if (stack?.env.REDIS_URL) await deleteKeys(stack.env.REDIS_URL, `smartline:router:{${redisNamespace(loadConfig('router', stack.env))}}:*`);
+    if (stack?.env.REDIS_URL) await deleteKeys(stack.env.REDIS_URL, `smartline:router:${redisNamespace(loadConfig('router', stack.env))}:*`);
     await stack?.stop();
   });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { StreamTransport } from '../../platform/events/index.ts';
+import { streamKey, type StreamTransport } from '../../platform/events/index.ts';
 import { SupplySnapshot } from '../../platform/events/contracts/index.ts';
 import { appliedRows, BUS_MODES, BusWorld, busModeUnavailable, eventually, processedTransactions, recordingConsumer, recordThings, ThingHappened } from './events-fixture.ts';
 
@@ -405,7 +405,7 @@ for (const mode of BUS_MODES) {
 
       assert.deepEqual((await appliedRows(wallet, 'draining')).map((row) => row.event_id), [event.id]);
       if (world.redis) {
-        const [pending] = (await world.redis.xpending(`smartline:events:{${world.namespace}}:trips`, 'wallet:draining')) as [number];
+        const [pending] = (await world.redis.xpending(streamKey(world.namespace, 'trips'), 'wallet:draining')) as [number];
         assert.equal(pending, 0, 'acknowledged before the consumer let go');
       }
       await trips.stop();

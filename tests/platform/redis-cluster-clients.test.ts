@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { loadConfig } from '../../platform/config.ts';
+import { loadConfig, SUBGRAPH_NAMES } from '../../platform/config.ts';
 import { RedisPubSub } from '../../platform/pubsub.ts';
-import { closeRedis, createRedis, getMany, isCluster, scanKeys, setMany, type Redis } from '../../platform/redis.ts';
+import { closeRedis, createRedis, getMany, hashTag, isCluster, scanKeys, setMany, type Cluster, type Redis } from '../../platform/redis.ts';
 import { RedisStreamTransport } from '../../platform/events/transport.ts';
 import { streamKey } from '../../platform/events/storage.ts';
 import { DEFAULT_RULES } from '../../subgraphs/drivers/live/fixes.ts';
@@ -60,7 +60,11 @@ describe('Redis users on a cluster client', { skip }, () => {
 
   it('appends to a stream, reads it through a consumer group on a duplicate connection, acknowledges', async () => {
     const transport = new RedisStreamTransport(redis);
-    const stream = streamKey(`events-${randomUUID()}`, 'trips');
+    const namespace = `events-${randomUUID()}`;
+    // Regression: groups of streams in several slots created at once (a subgraph's start) once came back
+    // MOVED (XGROUP auto-pipelined together by its first argument).
+    await Promise.all(SUBGRAPH_NAMES.map((source) => transport.ensureGroup(streamKey(namespace, source), 'start')));
+    const stream = streamKey(namespace, 'trips');
     assert.equal(await transport.markIntact(stream), false);
     assert.equal(await transport.markIntact(stream), true);
     await transport.ensureGroup(stream, 'wallet');
@@ -93,6 +97,17 @@ describe('Redis users on a cluster client', { skip }, () => {
     }
     assert.deepEqual(outcomes, ['allowed', 'allowed', 'allowed', 'RATE_LIMITED']);
     assert.equal(replicas[0]!.fallbacks + replicas[1]!.fallbacks, 0, 'no limiter fell back to counting in the process');
+
+    // Keyed by caller, not by deployment: thirty callers' counters spread over the masters.
+    const spread = rateLimitsFeature({ redis, config: { rateLimits, databaseUrl: undefined, dataDir: '.data' }, logger, namespace: `${namespace}-spread` });
+    for (let i = 0; i < 30; i++) {
+      await spread.request({ connection: { transport: 'http', ip: `198.51.100.${i}`, headers: {}, authorization: undefined, principal: undefined, state: new Map() }, state: new Map(), responseHeaders: {} } as never);
+    }
+    const masters = await Promise.all(
+      (redis as Cluster).nodes('master').map(async (node) => (await node.scan('0', 'MATCH', `smartline:router:${namespace}-spread:*`, 'COUNT', 10_000))[1].length),
+    );
+    assert.equal(masters.reduce((sum, count) => sum + count, 0), 30);
+    assert.ok(masters.filter((count) => count > 0).length >= 2, `counters on several masters: ${masters.join(', ')}`);
   });
 
   it('keeps APQ entries and quotes spread over slots (getMany, setMany), and finds keys on every master (scanKeys)', async () => {
@@ -100,7 +115,7 @@ describe('Redis users on a cluster client', { skip }, () => {
     const cache = redisStringCache(redis, { prefix, logger });
     await cache.set('apq:abc', 'query { a }', { ttl: 60 });
     assert.equal(await cache.get('apq:abc'), 'query { a }');
-    const entries = Array.from({ length: 20 }, (_, i) => [`${prefix}{quote-${i}}`, `value-${i}`] as const);
+    const entries = Array.from({ length: 20 }, (_, i) => [`${prefix}${hashTag(`quote-${i}`)}`, `value-${i}`] as const);
     await setMany(redis, entries, 60);
     assert.deepEqual(await getMany(redis, [...entries.map(([key]) => key), `${prefix}{missing}`]), [...entries.map(([, value]) => value), null]);
     const found: string[] = [];

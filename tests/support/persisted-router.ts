@@ -74,7 +74,7 @@ export async function startPersistedRouter(config: ServiceConfig, options: { pol
   const httpEdge = createHttpEdge({ pipeline: edge, fastPath: passthrough.handle, trustProxy: false });
 
   const redis = createRedis(config.redis, logger, 'router');
-  const apqCache = redis ? redisStringCache(redis, { prefix: `smartline:router:{${options.apqPrefix ?? redisNamespace(config)}}:`, logger }) : memoryStringCache();
+  const apqCache = redis ? redisStringCache(redis, { prefix: `smartline:router:${options.apqPrefix ?? redisNamespace(config)}:`, logger }) : memoryStringCache();
   const apollo = new ApolloServer<RouterContext & EdgeContext>({
     gateway,
     formatError: createFormatError({ production: false, logger }),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EVENTS_MIGRATION, streamKey, withEventMigrations } from '../../platform/events/index.ts';
+import { EVENTS_MIGRATION, streamKey, streamMarkKey, withEventMigrations } from '../../platform/events/index.ts';
 import { redisNamespace } from '../../platform/redis.ts';
 
 describe('event stream names', () => {
@@ -16,8 +16,9 @@ describe('event stream names', () => {
     assert.notEqual(redisNamespace({ databaseUrl: undefined, dataDir: '/tmp/a' }), redisNamespace({ databaseUrl: undefined, dataDir: '/tmp/b' }));
   });
 
-  it('put each producing subgraph on its own stream, hash-tagged by namespace', () => {
-    assert.equal(streamKey('smartline_prod', 'trips'), 'smartline:events:{smartline_prod}:trips');
+  it('put each producing subgraph on its own stream, hash-tagged by the stream (one cluster slot each, its mark beside it)', () => {
+    assert.equal(streamKey('smartline_prod', 'trips'), 'smartline:events:{smartline_prod:trips}');
+    assert.equal(streamMarkKey(streamKey('smartline_prod', 'trips')), 'smartline:events:{smartline_prod:trips}:intact');
   });
 
   it('come with the event tables, appended once after a subgraph\'s own migrations', () => {

@@ -61,7 +61,7 @@ afterEach(async () => {
     const keys: string[] = [];
     let cursor = '0';
     do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', `smartline:router:{${namespace}}:*`, 'COUNT', 1000);
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `smartline:router:${namespace}:*`, 'COUNT', 1000);
       cursor = next;
       keys.push(...batch);
     } while (cursor !== '0');
@@ -192,7 +192,7 @@ describe(`rate limits (${store})`, () => {
     // 100 points a minute, synced every 10 (10 %).
     const large = () => limitsWith({ userPerMinute: 100, budgetSyncPercent: 10 });
     const user = () => connection({ principal: { userId: 'u1', role: 'RIDER' } });
-    const sharedCount = async (rl: RateLimitsFeature) => Number((await redis!.get(`${rl.keyPrefixes.find((prefix) => prefix.endsWith(':user'))}:u1`)) ?? 0);
+    const sharedCount = async (rl: RateLimitsFeature) => Number((await redis!.get(`${rl.keyPrefixes.find((prefix) => prefix.endsWith(':user'))}:{u1}`)) ?? 0);
 
     it('Redis hears of the points in batches of the share, not operation by operation', async () => {
       const rl = feature(large());
@@ -229,7 +229,7 @@ describe(`rate limits (${store})`, () => {
       namespace: `rate-limits-test-${randomUUID()}`,
       apiKeyBudget: (req) => (req.connection.headers['x-api-key'] ? { keyId: String(req.connection.headers['x-api-key']), pointsPerMinute: 2 } : undefined),
     });
-    namespaces.push(rl.keyPrefixes[0].split('{')[1].split('}')[0]);
+    namespaces.push(rl.keyPrefixes[0].split(':')[2]!);
     const partner: EdgeConnection = { ...connection({ principal: { userId: 'p1', role: 'PARTNER' } }), headers: { 'x-api-key': 'key-1' } };
     for (let i = 0; i < 2; i++) assert.equal((await run(rl, partner, QUERY)).refusal, undefined);
     assertRateLimited(await run(rl, partner, QUERY), 'API_KEY_BUDGET');

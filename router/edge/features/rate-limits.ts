@@ -38,7 +38,7 @@ import { Kind, type DocumentNode, type FieldNode, type SelectionSetNode } from '
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts } from 'rate-limiter-flexible';
 import type { RateLimitsConfig, ServiceConfig } from '../../../platform/config.ts';
 import type { Logger } from '../../../platform/logger.ts';
-import { redisNamespace, type Redis } from '../../../platform/redis.ts';
+import { hashTag, redisNamespace, type Redis } from '../../../platform/redis.ts';
 import { EdgeRefusal, type EdgeConnection, type EdgeFeature, type EdgeOutcome, type EdgeRequest } from '../types.ts';
 
 /** How the graphql-ws adapter closes a connection this feature refused: 1013 Try Again Later. */
@@ -132,7 +132,8 @@ export function rateLimitsFeature(options: RateLimitsOptions): RateLimitsFeature
   const config: RateLimitsConfig = options.config.rateLimits;
   const { logger, redis } = options;
   const namespace = options.namespace ?? redisNamespace(options.config);
-  const base = `smartline:router:{${namespace}}:rate`;
+  // No hash tag here: each key is tagged by its caller (TaggedStore), so a cluster spreads the counters.
+  const base = `smartline:router:${namespace}:rate`;
   const keyPrefixes: string[] = [];
   let fallbacks = 0;
   let lastWarning = -Infinity;
@@ -163,7 +164,7 @@ export function rateLimitsFeature(options: RateLimitsOptions): RateLimitsFeature
     const inMemoryBlockOnConsumed = kind === 'counter' ? points + 1 : undefined;
     const store = new RateLimiterRedis({ storeClient: redis, keyPrefix, points, duration, rejectIfRedisNotReady: true, insuranceLimiter, inMemoryBlockOnConsumed });
     const timed = new RLWrapperTimeouts({ limiter: store, timeoutMs: config.redisTimeoutMs, insuranceLimiter });
-    return { name, points, store: timed as unknown as Store };
+    return { name, points, store: new TaggedStore(timed as unknown as Store) };
   };
 
   /**
@@ -424,6 +425,39 @@ export function rateLimitsFeature(options: RateLimitsOptions): RateLimitsFeature
     },
   };
   return feature;
+}
+
+/**
+ * A Redis store whose keys are hash-tagged by the caller they count (`<prefix>:{<user|address|phone|key>}`):
+ * on a Redis Cluster every caller's counters share a slot and callers spread over the slots. Each
+ * rate-limiter-flexible call touches one key, so nothing needs two tags at once.
+ */
+class TaggedStore implements Store {
+  readonly #store: Store;
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  consume(key: string, points?: number) {
+    return this.#store.consume(hashTag(key), points);
+  }
+
+  reward(key: string, points?: number) {
+    return this.#store.reward(hashTag(key), points);
+  }
+
+  get(key: string) {
+    return this.#store.get(hashTag(key));
+  }
+
+  block(key: string, seconds: number) {
+    return this.#store.block(hashTag(key), seconds);
+  }
+
+  delete(key: string) {
+    return this.#store.delete(hashTag(key));
+  }
 }
 
 /**

@@ -10,7 +10,7 @@ import { claimsOf } from '../../../subgraphs/pricing/quotes.ts';
 import { sql } from '../../../subgraphs/pricing/surge-store.ts';
 import { assertErrorCode, dataOf } from '../../support/client.ts';
 import type { Stack, TestUser } from '../../support/stack.ts';
-import { breakdownTotal, cairoJanuary, DROPOFF, estimate, FARE_ESTIMATES, PICKUP, quoteKeyPrefix, quoteSecret, redisQuotes, startPricingStack, TestClock } from './support.ts';
+import { breakdownTotal, cairoJanuary, DROPOFF, estimate, FARE_ESTIMATES, PICKUP, quoteKey, quoteSecret, redisQuotes, startPricingStack, TestClock } from './support.ts';
 
 const QUOTE_ENTITIES = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Quote { id vehicleType fare { amount currency } breakdown { distanceFare { amount } } } } }`;
 const OFF_PEAK = cairoJanuary(4, '12:00'); // a Sunday noon: no time-of-day multiplier, 25 km/h
@@ -258,7 +258,7 @@ describe('pricing subgraph', () => {
       const [quote] = await estimate(stack, rider, { vehicleTypes: ['XL'] });
       const { quoteId } = verifyQuote(quote.id, secret)!;
       const redis = stack.subgraph('pricing').redis!;
-      const ttl = await redis.ttl(`${quoteKeyPrefix(stack)}${quoteId}`);
+      const ttl = await redis.ttl(quoteKey(stack, quoteId));
       assert.ok(ttl > 600 + QUOTE_REDIS_GRACE_SECONDS - 10 && ttl <= 600 + QUOTE_REDIS_GRACE_SECONDS, `TTL ${ttl} s`);
       assert.equal(await pricingDb().count(Quote, { id: quoteId }), 0, 'not in Postgres until booked');
     });
@@ -269,7 +269,7 @@ describe('pricing subgraph', () => {
       const { breakdown: _breakdown, timeOfDayMultiplier: _timeOfDay, fareRuleId: _fareRuleId, issuedAt: _issuedAt, ...legacy } = claims;
       const legacyId = signQuote(legacy, secret);
       assert.equal(dataOf(await entities([legacyId]))._entities[0].fare.amount, quote.fare.amount, 'stored: shown whatever the id carries');
-      await stack.subgraph('pricing').redis!.del(`${quoteKeyPrefix(stack)}${claims.quoteId}`);
+      await stack.subgraph('pricing').redis!.del(quoteKey(stack, claims.quoteId));
       const result = await entities([quote.id, legacyId]);
       assert.deepEqual(result.body.data?._entities.map((q: any) => q?.fare.amount ?? null), [quote.fare.amount, null]);
       assert.deepEqual(result.body.errors?.map((error) => [error.path?.join('.'), error.extensions?.code]), [['_entities.1', 'NOT_FOUND']]);

@@ -7,7 +7,7 @@ import { Quote } from '../../../subgraphs/pricing/entities.ts';
 import { PostgresQuoteStore, RedisQuoteStore } from '../../../subgraphs/pricing/quote-store.ts';
 import { dataOf } from '../../support/client.ts';
 import type { Stack, TestUser } from '../../support/stack.ts';
-import { DROPOFF, estimate, minor, PICKUP, quoteKeyPrefix, quoteSecret, startPricingStack, TestClock, waitFor } from './support.ts';
+import { DROPOFF, estimate, minor, PICKUP, quoteKey, quoteKeyPrefix, quoteSecret, startPricingStack, TestClock, waitFor } from './support.ts';
 
 const QUOTE_ENTITIES = `query($r: [_Any!]!) { _entities(representations: $r) { ... on Quote { id vehicleType fare { amount } breakdown { baseFare { amount } rounding { amount } } cancellationFee { amount } } } }`;
 
@@ -61,7 +61,7 @@ for (const mode of ['Redis', 'embedded'] as const) {
       const { quoteId } = verifyQuote(quote.id, secret)!;
       await tripRequested(quoteId, randomUUID());
       await bookedRow(quoteId);
-      if (mode === 'Redis') assert.equal(await stack.subgraph('pricing').redis!.del(`${quoteKeyPrefix(stack)}${quoteId}`), 1, 'as if its TTL had run out');
+      if (mode === 'Redis') assert.equal(await stack.subgraph('pricing').redis!.del(quoteKey(stack, quoteId)), 1, 'as if its TTL had run out');
       const [resolved] = dataOf(await entities([quote.id]))._entities;
       assert.deepEqual(resolved, { id: quote.id, vehicleType: 'COMFORT', fare: { amount: quote.fare.amount }, breakdown: { baseFare: { amount: '15.00' }, rounding: { amount: quote.breakdown.rounding.amount } }, cancellationFee: { amount: '15.00' } });
     });

@@ -1,4 +1,4 @@
-import { redisNamespace } from '../../../platform/redis.ts';
+import { getMany, hashTag, redisNamespace, scanKeys } from '../../../platform/redis.ts';
 import { createLogger } from '../../../platform/logger.ts';
 import { loadQuoteSigningSecret } from '../../../platform/quote-token.ts';
 import { createPricingSubgraph } from '../../../subgraphs/pricing/index.ts';
@@ -73,21 +73,21 @@ export function breakdownTotal(quote: { breakdown: Record<string, { amount: stri
 
 /** Pricing's Redis keys of this stack's quotes. */
 export function quoteKeyPrefix(stack: Stack): string {
-  return `smartline:pricing:{${redisNamespace(stack.config('pricing'))}}:quote:`;
+  return `smartline:pricing:${redisNamespace(stack.config('pricing'))}:quote:`;
+}
+
+/** Pricing's Redis key of one quote (tagged by the quote). */
+export function quoteKey(stack: Stack, quoteId: string): string {
+  return quoteKeyPrefix(stack) + hashTag(quoteId);
 }
 
 /** The quotes this stack holds in Redis (all of them: the namespace is the stack's own). */
 export async function redisQuotes(stack: Stack): Promise<QuoteRecord[]> {
   const redis = stack.subgraph('pricing').redis!;
   const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${quoteKeyPrefix(stack)}*`, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
+  for await (const batch of scanKeys(redis, `${quoteKeyPrefix(stack)}*`)) keys.push(...batch);
   if (keys.length === 0) return [];
-  return (await redis.mget(keys)).map((raw) => deserializeQuote(raw!)!).filter(Boolean);
+  return (await getMany(redis, keys)).map((raw) => deserializeQuote(raw!)!).filter(Boolean);
 }
 
 /** Polls `probe` until it returns something other than undefined, for at most `timeoutMs`. */
