@@ -202,7 +202,11 @@ export async function closeRedis(client: Redis | undefined) {
     await client.quit();
   } catch {
     client.disconnect();
+    return;
   }
+  // Behind Sentinel, QUIT leaves the failover detector's connections to the sentinels open (ioredis closes
+  // them in its connector's disconnect only): they would keep the process alive, reconnecting.
+  if (!isCluster(client) && client.options.sentinels) client.disconnect();
 }
 
 /**

@@ -1,0 +1,133 @@
+/**
+ * Redis behind Sentinel (REDIS_SENTINELS + REDIS_SENTINEL_NAME): a master, its replica and a sentinel of
+ * the test's own on loopback. The client finds the master through the sentinel, and after the master dies
+ * and the sentinel promotes the replica, commands and pub/sub carry on on the new master, pub/sub's streams
+ * resynchronised (a message published during the gap is lost by pub/sub by design).
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { loadConfig } from '../../platform/config.ts';
+import { RedisPubSub } from '../../platform/pubsub.ts';
+import { closeRedis, createRedis, type Redis } from '../../platform/redis.ts';
+import { ownRedisUnavailable } from '../support/redis-server.ts';
+import { nextEvent, waitFor } from '../support/rides.ts';
+
+const skip = ownRedisUnavailable();
+if (skip) console.log(`# skipped: Redis behind Sentinel ${skip}`);
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Starts redis-server with `args` and waits until it accepts connections. */
+async function serve(args: string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (/Ready to accept connections|Sentinel ID is/.test(output)) {
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`redis-server ${args.join(' ')} exited (${code}): ${output.slice(-500)}`)));
+  });
+  return child;
+}
+
+async function kill(child: ChildProcess | undefined) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+const logger = pino({ level: 'silent' });
+
+describe('Redis behind Sentinel', { skip }, () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'smartline-sentinel-'));
+  let master: ChildProcess;
+  let replica: ChildProcess;
+  let sentinel: ChildProcess;
+  let redis: Redis;
+  let pubsub: RedisPubSub;
+
+  before(async () => {
+    const [masterPort, replicaPort] = [await freePort(), await freePort()];
+    const sentinelPort = await freePort();
+    const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    master = await serve(['--port', String(masterPort), ...common]);
+    replica = await serve(['--port', String(replicaPort), '--replicaof', '127.0.0.1', String(masterPort), ...common]);
+    const config = path.join(dir, 'sentinel.conf');
+    writeFileSync(
+      config,
+      [
+        `port ${sentinelPort}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor smartline 127.0.0.1 ${masterPort} 1`,
+        'sentinel down-after-milliseconds smartline 1000',
+        'sentinel failover-timeout smartline 5000',
+      ].join('\n'),
+    );
+    sentinel = await serve([config, '--sentinel']);
+    const connection = loadConfig('trips', { REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`, REDIS_SENTINEL_NAME: 'smartline' }).redis;
+    redis = createRedis(connection, logger, 'sentinel-test')!;
+    pubsub = new RedisPubSub(redis, logger);
+  });
+  after(async () => {
+    await pubsub?.close();
+    await closeRedis(redis);
+    await Promise.all([kill(sentinel), kill(replica), kill(master)]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('finds the master through the sentinel, and carries on on the replica it promotes', async () => {
+    await redis.set('smartline:test:{sentinel}', 'before');
+    let resyncs = 0;
+    const stream = pubsub.subscribe<{ n: string }>('smartline:test:channel', {
+      resync: async () => {
+        resyncs += 1;
+        return [{ n: 'resynced' }];
+      },
+    });
+    await stream.ready;
+    await pubsub.publish('smartline:test:channel', { n: 'first' });
+    // (Seen once in many runs: a reconnect while the subscriber first settled, whose resync came first.)
+    let first = await nextEvent(stream);
+    while (first.n === 'resynced') first = await nextEvent(stream);
+    assert.equal(first.n, 'first');
+    resyncs = 0;
+    // The replica holds what the master acknowledged before it died.
+    await waitFor(async () => ((await redis.call('WAIT', 1, 1_000)) as number) >= 1 || undefined, { what: 'the replica to acknowledge' });
+
+    await kill(master);
+    // The sentinel sees the master down after 1 s, promotes the replica; ioredis asks it for the new master.
+    await waitFor(async () => (((await redis.call('ROLE').catch(() => ['unreachable'])) as unknown[])[0] === 'master' ? true : undefined), {
+      timeoutMs: 30_000,
+      what: 'the client on the promoted replica',
+    });
+    assert.equal(await redis.get('smartline:test:{sentinel}'), 'before', 'what the replica held');
+    await redis.set('smartline:test:{sentinel}', 'after');
+    assert.equal(await redis.get('smartline:test:{sentinel}'), 'after');
+
+    assert.equal((await nextEvent(stream, 30_000, 'the resync after the failover')).n, 'resynced');
+    assert.ok(resyncs >= 1);
+    await pubsub.publish('smartline:test:channel', { n: 'second' });
+    assert.equal((await nextEvent(stream, 10_000, 'a message published on the new master')).n, 'second');
+    await stream.return?.();
+  });
+});
