@@ -12,6 +12,8 @@ import { nextEvent, offset } from '../support/rides.ts';
 import { ownClusterUnavailable, startOwnCluster, type OwnCluster } from '../support/redis-cluster.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 import { ARRIVE, COMPLETE, Rides, START } from '../subgraphs/trips/rides.ts';
+import { streamKey } from '../../platform/events/index.ts';
+import { redisNamespace } from '../../platform/redis.ts';
 
 const skip = ownClusterUnavailable() ?? (process.env.DATABASE_URL ? undefined : 'needs DATABASE_URL: embedded mode has no Redis');
 if (skip) console.log(`# skipped: SmartLine on a Redis Cluster ${skip}`);
@@ -103,6 +105,8 @@ describe('SmartLine on a Redis Cluster', { skip }, () => {
     // Published while trips' subscriber has no node: lost by pub/sub, restored by the stream's resync.
     dataOf(await rides.as(driver, START, { id: tripId }));
     await cluster.promoteReplicaOf(listening);
+    // The lost node comes back empty and rejoins as the new master's replica (the next test fails over again).
+    await cluster.restart(listening);
     // Once the cluster is whole again, the rest of the ride goes on as usual.
     await rides.waitForStatus(tripId, 'IN_PROGRESS');
     assert.equal((await nextEvent(updates, 30_000, 'IN_PROGRESS after the failover')).data?.tripUpdates.status, 'IN_PROGRESS');
@@ -113,5 +117,24 @@ describe('SmartLine on a Redis Cluster', { skip }, () => {
     const again = await rides.assignedTrip();
     for (const step of [ARRIVE, START, COMPLETE]) dataOf(await rides.as(again.driver, step, { id: again.tripId }));
     assert.equal(await rides.status(again.tripId), 'COMPLETED');
+  });
+
+  it('loses no event when the master of trips\' event stream fails over: the completion reaches drivers', async () => {
+    const { rider, driver, tripId } = await rides.assignedTrip();
+    const updates = rides.subscribe(rider, TRIP_UPDATES, { id: tripId });
+    assert.equal((await nextEvent(updates)).data?.tripUpdates.status, 'DRIVER_ASSIGNED');
+    for (const step of [ARRIVE, START]) dataOf(await rides.as(driver, step, { id: tripId }));
+    await rides.waitForAvailability(driver, 'BUSY');
+
+    const master = await cluster.masterOf(streamKey(redisNamespace(stack.config('trips')), 'trips'));
+    await cluster.kill(master);
+    // Committed in Postgres with its TripCompleted in the outbox; the relay cannot append it while the stream's master is gone.
+    dataOf(await rides.as(driver, COMPLETE, { id: tripId }));
+    await cluster.promoteReplicaOf(master);
+    await cluster.restart(master);
+
+    assert.deepEqual(await statusesToEnd(updates, 'the completed ride'), ['DRIVER_ARRIVED', 'IN_PROGRESS', 'COMPLETED']);
+    // Drivers consumed TripCompleted from the stream on the promoted master: the driver rests (DRIVER_COOLDOWN_MS).
+    await rides.waitForAvailability(driver, 'COOLDOWN');
   });
 });

@@ -29,6 +29,8 @@ export interface OwnCluster {
   isMaster(node: ClusterNode): Promise<boolean>;
   /** Kills a node at once (SIGKILL: a crash), and waits until it has exited. */
   kill(node: ClusterNode): Promise<void>;
+  /** Starts a killed node again (empty; it rejoins the cluster, as a replica once its slots moved on) and waits until it has synchronised. */
+  restart(node: ClusterNode): Promise<void>;
   /**
    * A master's failover as an operator would run it after losing it: its replica is promoted with
    * CLUSTER FAILOVER FORCE (the master is gone; the other masters vote), then the cluster is waited for
@@ -178,10 +180,25 @@ export async function startOwnCluster(options: { masters?: number; nodeTimeoutMs
   const isMaster = async (node: ClusterNode) => (await ask<unknown[]>(node, 'ROLE'))[0] === 'master';
   const byAddress = (address: string) => nodes.find((node) => node.address === address || `127.0.0.1:${address.split(':').pop()}` === node.address);
 
+  const synchronised = async (node: ClusterNode) => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const info = await ask<string>(node, 'INFO', 'replication');
+      if (info.includes('role:master') || info.includes('master_link_status:up')) return;
+      if (Date.now() > deadline) throw new Error(`replica ${node.address} did not synchronise: ${info}`);
+      await sleep(100);
+    }
+  };
+
   return {
     nodesEnv: nodes.map((node) => node.address).join(','),
     nodes,
     kill,
+    async restart(node) {
+      await startNode(node);
+      await waitHealthy();
+      await synchronised(node);
+    },
     stop,
     waitHealthy,
     async masterOf(key) {
