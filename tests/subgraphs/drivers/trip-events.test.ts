@@ -117,7 +117,10 @@ describe("drivers' reactions to trip events", () => {
     await em.transactional(async (tx) => {
       const connection = tx.getConnection();
       const execute = connection.execute.bind(connection);
-      connection.execute = ((sql: string, ...rest: unknown[]) => (statements.push(sql), execute(sql, ...(rest as [])))) as typeof connection.execute;
+      // The connection object is the ORM's, shared: count only this transaction's statements (the
+      // stack's own consumer may apply an earlier test's late event meanwhile).
+      const ours = tx.getTransactionContext();
+      connection.execute = ((sql: string, ...rest: unknown[]) => (rest[2] === ours && statements.push(sql), execute(sql, ...(rest as [])))) as typeof connection.execute;
       try {
         await reactions.handleMany(read, tx);
       } finally {
