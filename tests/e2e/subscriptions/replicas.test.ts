@@ -19,7 +19,7 @@ const FOLLOW = `subscription($id: ID!) { driverLocation(driverId: $id) { locatio
  */
 // Replicas share state only through the real servers (an embedded PGlite folder has one owner), so this
 // file runs only when both are configured.
-const needsRealServers = !process.env.DATABASE_URL || !REDIS_CONFIGURED ? 'needs the real Postgres and Redis (DATABASE_URL and REDIS_URL): replicas share state only through them' : false;
+const needsRealServers = !process.env.DATABASE_URL || !REDIS_CONFIGURED ? 'needs the real Postgres and Redis (DATABASE_URL, and REDIS_URL or REDIS_CLUSTER_NODES): replicas share state only through them' : false;
 
 describe('subscriptions across replicas', { skip: needsRealServers }, () => {
   let stack: Stack;
