@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,19 +14,11 @@ import pino from 'pino';
 import { loadConfig } from '../../platform/config.ts';
 import { RedisPubSub } from '../../platform/pubsub.ts';
 import { closeRedis, createRedis, type Redis } from '../../platform/redis.ts';
-import { ownRedisUnavailable } from '../support/redis-server.ts';
+import { freePort, ownRedisUnavailable } from '../support/redis-server.ts';
 import { nextEvent, waitFor } from '../support/rides.ts';
 
 const skip = ownRedisUnavailable();
 if (skip) console.log(`# skipped: Redis behind Sentinel ${skip}`);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Starts redis-server with `args` and waits until it accepts connections. */
 async function serve(args: string[]): Promise<ChildProcess> {

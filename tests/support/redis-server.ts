@@ -22,7 +22,8 @@ export function ownRedisUnavailable(): string | undefined {
   return probe.error ? 'needs the redis-server binary (apt-get install redis-server) to start a Redis of its own' : undefined;
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port nothing listens on now (a server started next on it may race another; tests accept that). */
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
