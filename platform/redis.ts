@@ -56,7 +56,10 @@ export function createRedis(connection: RedisConnection | string | undefined, lo
         // ioredis finds no key in XGROUP (a container command), so auto-pipelining would batch it by its first
         // argument's slot; two streams' groups in one batch then get MOVED to two nodes, which a pipeline cannot
         // follow. Sent alone, it follows its MOVED like any command.
-        autoPipeliningIgnoredCommands: ['xgroup'],
+        // The same for the drivers' nearby script: its number of keys varies, so its first argument is that
+        // number, not a key, and it would be batched with another node's commands ("All keys in the pipeline
+        // should belong to the same slots allocation group", seen in CI on the cluster step).
+        autoPipeliningIgnoredCommands: ['xgroup', 'smartlineDriversNearby'],
         scaleReads: 'master',
       };
       const cluster = new Cluster(target.nodes.map(({ host, port }) => ({ host, port })), options);

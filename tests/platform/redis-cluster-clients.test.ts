@@ -58,6 +58,27 @@ describe('Redis users on a cluster client', { skip }, () => {
     assert.deepEqual(await store.sweep(now + DEFAULT_RULES.presenceTtlMs + 1_000, ['AVAILABLE']), [driver.id]);
   });
 
+  it('runs the nearby script beside other nodes\' commands in one turn (its first argument is its key count, not a key)', async () => {
+    const { slots } = redis as unknown as { slots: string[][] };
+    const nodeOf = async (key: string) => slots[Number(await (redis as unknown as { cluster(...args: string[]): Promise<number> }).cluster('KEYSLOT', key))]![0];
+    // A namespace whose node is not the node of the slot of "1" (the key count ioredis would batch it by).
+    let namespace = '';
+    do namespace = `near-${randomUUID()}`;
+    while ((await nodeOf(namespace)) === (await nodeOf('1')));
+    const store = new RedisLiveStore(redis, driverKeys(namespace), DEFAULT_RULES);
+    const now = Date.now();
+    const driver = { id: randomUUID(), userId: randomUUID(), vehicleType: 'COMFORT' as const };
+    await store.transition(driver, 'AVAILABLE', ['OFFLINE'], now);
+    await store.ingest(driver, [{ lat: 30.0444, lng: 31.2357, heading: null, speedKmh: null, accuracyM: 5, recordedAt: now }], { now, rateLimited: false });
+    const [near, , one] = await Promise.all([
+      store.nearby({ near: { lat: 30.0444, lng: 31.2357 }, radiusM: 1_000, first: 5, vehicleType: 'COMFORT' } as never, now - 60_000),
+      store.read([driver.id]),
+      redis.get('1'),
+    ]);
+    assert.deepEqual(near.map((candidate) => candidate.driverId), [driver.id]);
+    assert.equal(one, null);
+  });
+
   it('appends to a stream, reads it through a consumer group on a duplicate connection, acknowledges', async () => {
     const transport = new RedisStreamTransport(redis);
     const namespace = `events-${randomUUID()}`;
