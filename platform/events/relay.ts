@@ -151,7 +151,7 @@ export class OutboxRelay {
       );
       if (rows.length === 0) return 0;
       const events = rows.map((row) => this.#toEvent(row));
-      await transport.append(stream, events.map((event) => ({ type: event.type, payload: JSON.stringify(event) })));
+      await this.#append(events);
       await connection.execute(`update ${this.#table} set "published_at" = now() where "id" in (${rows.map(() => '?').join(', ')})`, rows.map((row) => row.id), 'run', trx);
       for (const event of events) metrics.published.inc({ type: event.type });
       metrics.outboxLag.set(Math.max(0, (Date.now() - Date.parse(events[0].occurredAt)) / 1000));
@@ -161,29 +161,26 @@ export class OutboxRelay {
 
   /** The stream was lost: what was published in the last REPLAY_AFTER_LOSS goes out again, oldest first. */
   async #replayLost(connection: ReturnType<EntityManager['getConnection']>, trx: ReturnType<EntityManager['getTransactionContext']>) {
-    const { transport, stream, logger } = this.#options;
+    const { stream, logger } = this.#options;
     const rows: OutboxRow[] = await connection.execute(
       `select "id", "type", "key", "data", "occurred_at" from ${this.#table} where "published_at" > now() - interval '${REPLAY_AFTER_LOSS}' order by "seq"`,
       [],
       'all',
       trx,
     );
-    for (let start = 0; start < rows.length; start += this.#batchSize) {
-      const batch = rows.slice(start, start + this.#batchSize).map((row) => this.#toEvent(row));
-      await transport.append(stream, batch.map((event) => ({ type: event.type, payload: JSON.stringify(event) })));
-    }
+    for (let start = 0; start < rows.length; start += this.#batchSize) await this.#append(rows.slice(start, start + this.#batchSize).map((row) => this.#toEvent(row)));
     logger.warn({ stream, events: rows.length, window: REPLAY_AFTER_LOSS }, 'the event stream was lost (Redis restarted empty or was flushed): published events replayed');
   }
 
   /** Rows the previous run published shortly before this process's log existed (not those published into it since). */
   async #replayRecent(logCreatedAt: Date) {
-    const { db, transport, stream, logger } = this.#options;
+    const { db, logger } = this.#options;
     const rows: OutboxRow[] = await db.orm.em.getConnection().execute(
       `select "id", "type", "key", "data", "occurred_at" from ${this.#table} where "published_at" > ?::timestamptz - interval '${REPLAY_WINDOW}' and "published_at" < ? order by "seq"`,
       [logCreatedAt, logCreatedAt],
     );
     if (rows.length === 0) return;
-    await transport.append(stream, rows.map((row) => this.#toEvent(row)).map((event) => ({ type: event.type, payload: JSON.stringify(event) })));
+    await this.#append(rows.map((row) => this.#toEvent(row)));
     logger.info({ events: rows.length }, 'replayed recently published events into the in-process log');
   }
 
@@ -192,6 +189,11 @@ export class OutboxRelay {
     const connection = this.#options.db.orm.em.getConnection();
     await connection.execute(`delete from ${this.#table} where "published_at" < now() - interval '7 days'`, [], 'run');
     await connection.execute(`delete from "${this.#options.schema}"."processed_events" where "processed_at" < now() - interval '30 days'`, [], 'run');
+  }
+
+  /** Events onto the stream, each as its type and JSON envelope. */
+  #append(events: readonly DomainEvent[]): Promise<void> {
+    return this.#options.transport.append(this.#options.stream, events.map((event) => ({ type: event.type, payload: JSON.stringify(event) })));
   }
 
   #toEvent(row: OutboxRow): DomainEvent {

@@ -5,7 +5,7 @@
  * resynchronised (a message published during the gap is lost by pub/sub by design).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,30 +14,11 @@ import pino from 'pino';
 import { loadConfig } from '../../platform/config.ts';
 import { RedisPubSub } from '../../platform/pubsub.ts';
 import { closeRedis, createRedis, type Redis } from '../../platform/redis.ts';
-import { freePort, ownRedisUnavailable } from '../support/redis-server.ts';
+import { freePort, ownRedisUnavailable, spawnRedisServer } from '../support/redis-server.ts';
 import { nextEvent, waitFor } from '../support/rides.ts';
 
 const skip = ownRedisUnavailable();
 if (skip) console.log(`# skipped: Redis behind Sentinel ${skip}`);
-
-/** Starts redis-server with `args` and waits until it accepts connections. */
-async function serve(args: string[]): Promise<ChildProcess> {
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (/Ready to accept connections|Sentinel ID is/.test(output)) {
-        child.stdout!.off('data', onData);
-        child.stdout!.resume();
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`redis-server ${args.join(' ')} exited (${code}): ${output.slice(-500)}`)));
-  });
-  return child;
-}
 
 async function kill(child: ChildProcess | undefined) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -60,8 +41,8 @@ describe('Redis behind Sentinel', { skip }, () => {
     const [masterPort, replicaPort] = [await freePort(), await freePort()];
     const sentinelPort = await freePort();
     const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
-    master = await serve(['--port', String(masterPort), ...common]);
-    replica = await serve(['--port', String(replicaPort), '--replicaof', '127.0.0.1', String(masterPort), ...common]);
+    master = await spawnRedisServer(['--port', String(masterPort), ...common]);
+    replica = await spawnRedisServer(['--port', String(replicaPort), '--replicaof', '127.0.0.1', String(masterPort), ...common]);
     const config = path.join(dir, 'sentinel.conf');
     writeFileSync(
       config,
@@ -74,7 +55,7 @@ describe('Redis behind Sentinel', { skip }, () => {
         'sentinel failover-timeout smartline 5000',
       ].join('\n'),
     );
-    sentinel = await serve([config, '--sentinel']);
+    sentinel = await spawnRedisServer([config, '--sentinel']);
     const connection = loadConfig('trips', { REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`, REDIS_SENTINEL_NAME: 'smartline' }).redis;
     redis = createRedis(connection, logger, 'sentinel-test')!;
     pubsub = new RedisPubSub(redis, logger);

@@ -4,12 +4,13 @@
  * disk, everything stopped by `stop()`. For the tests that prove SmartLine on a cluster, failovers
  * included. Skipped (with the reason) where the binaries are absent.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { spawnRedisServer } from './redis-server.ts';
 
 export interface ClusterNode {
   readonly port: number;
@@ -88,30 +89,12 @@ export async function startOwnCluster(options: { masters?: number; nodeTimeoutMs
   const children = new Map<number, ChildProcess>();
 
   const startNode = async (node: ClusterNode) => {
-    const child = spawn(
-      'redis-server',
-      [
-        '--port', String(node.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-        '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${node.port}.conf`),
-        '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2_000), '--dir', dir,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = await spawnRedisServer([
+      '--port', String(node.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${node.port}.conf`),
+      '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2_000), '--dir', dir,
+    ]);
     children.set(node.port, child);
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) {
-          child.stdout!.off('data', onData);
-          child.stdout!.resume();
-          resolve();
-        }
-      };
-      child.stdout!.on('data', onData);
-      child.once('exit', (code) => reject(new Error(`redis-server on port ${node.port} exited (${code}): ${output.slice(-500)}`)));
-      child.once('error', reject);
-    });
   };
 
   const kill = async (node: ClusterNode) => {

@@ -31,27 +31,35 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * Starts `redis-server` with `args` and resolves once it accepts connections (a sentinel: once it has
+ * its id); rejects with the end of its output if it exits first.
+ */
+export async function spawnRedisServer(args: readonly string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (/Ready to accept connections|Sentinel ID is/.test(output)) {
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`redis-server ${args.join(' ')} exited (${code}): ${output.slice(-500)}`)));
+    child.once('error', reject);
+  });
+  return child;
+}
+
 export async function startOwnRedis(): Promise<OwnRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
 
   const start = async () => {
-    const started = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = started;
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) {
-          started.stdout!.off('data', onData);
-          started.stdout!.resume();
-          resolve();
-        }
-      };
-      started.stdout!.on('data', onData);
-      started.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited (${code}): ${output.slice(-500)}`)));
-      started.once('error', reject);
-    });
+    child = await spawnRedisServer(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
   };
   const kill = async () => {
     const running = child;

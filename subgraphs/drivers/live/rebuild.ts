@@ -1,4 +1,5 @@
-import type { Database } from '../../../platform/db.ts';
+import type { Database, EntityManager } from '../../../platform/db.ts';
+import type { DriverRef, TransitionResult } from '../availability.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import type { Redis } from '../../../platform/redis.ts';
 import { completionsSince, tripsUnderWay } from '../records.ts';
@@ -69,28 +70,24 @@ export class LiveStateRebuild {
     const [underWay, completions] = await Promise.all([tripsUnderWay(em), completionsSince(em, new Date(now - this.#cooldownMs))]);
     const onTrip = new Set(underWay.map((trip) => trip.driverId));
     const cooling = completions.filter((completion) => !onTrip.has(completion.driverId));
-    let busy = 0;
-    let cooldowns = 0;
-    for (let start = 0; start < underWay.length; start += BATCH) {
-      const batch = underWay.slice(start, start + BATCH);
-      const drivers = await this.#live.directory.byIds(batch.map((trip) => trip.driverId), em);
-      const moves = await Promise.all(batch.map(({ tripId, driverId }) => {
-        const driver = drivers.get(driverId);
-        return driver ? this.#live.store.transition(driver, 'BUSY', MATCHED_FROM, now, { tripId }) : undefined;
-      }));
-      busy += moves.filter((move) => move?.moved).length;
-    }
-    for (let start = 0; start < cooling.length; start += BATCH) {
-      const batch = cooling.slice(start, start + BATCH);
-      const drivers = await this.#live.directory.byIds(batch.map((completion) => completion.driverId), em);
-      const moves = await Promise.all(batch.map(({ driverId, endedAt }) => {
-        const driver = drivers.get(driverId);
-        return driver ? this.#live.store.transition(driver, 'COOLDOWN', ['OFFLINE', 'AVAILABLE'], now, { cooldownUntil: endedAt.getTime() + this.#cooldownMs }) : undefined;
-      }));
-      cooldowns += moves.filter((move) => move?.moved).length;
-    }
+    const busy = await this.#moveAll(em, underWay, (driver, { tripId }) => this.#live.store.transition(driver, 'BUSY', MATCHED_FROM, now, { tripId }));
+    const cooldowns = await this.#moveAll(em, cooling, (driver, { endedAt }) =>
+      this.#live.store.transition(driver, 'COOLDOWN', ['OFFLINE', 'AVAILABLE'], now, { cooldownUntil: endedAt.getTime() + this.#cooldownMs }),
+    );
     await this.#redis.set(this.#live.keys.rebuilt, new Date(now).toISOString());
     if (busy + cooldowns > 0) this.#logger.warn({ busy, cooldowns }, 'drivers\' live state was missing from Redis: rebuilt from Postgres');
     return true;
+  }
+
+  /** Moves each driver named in `items`, a batch of directory lookups and store calls at a time; how many moved. */
+  async #moveAll<T extends { driverId: string }>(em: EntityManager, items: readonly T[], move: (driver: DriverRef, item: T) => Promise<TransitionResult>): Promise<number> {
+    let moved = 0;
+    for (let start = 0; start < items.length; start += BATCH) {
+      const batch = items.slice(start, start + BATCH);
+      const drivers = await this.#live.directory.byIds(batch.map((item) => item.driverId), em);
+      const moves = await Promise.all(batch.map((item) => (drivers.has(item.driverId) ? move(drivers.get(item.driverId)!, item) : undefined)));
+      moved += moves.filter((result) => result?.moved).length;
+    }
+    return moved;
   }
 }
