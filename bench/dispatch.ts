@@ -70,6 +70,13 @@ async function sqlStatementsByService(services: readonly ServiceProcess[]): Prom
   return counts;
 }
 
+/** GraphQL requests each service has answered over HTTP, the router's included. */
+async function graphqlRequestsByService(services: readonly ServiceProcess[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const service of services) counts[service.name] = (counts[service.name] ?? 0) + (await graphqlRequests(service));
+  return counts;
+}
+
 /** GraphQL requests a service has answered (smartline_http_request_duration_seconds_count over every status). */
 async function graphqlRequests(service: ServiceProcess): Promise<number> {
   const text = await (await fetch(service.url.replace('/graphql', '/metrics'))).text();
@@ -242,11 +249,11 @@ async function main() {
     const quotes = await quotesFor(riderTokens);
 
     // The burst: every rider books at once.
+    // Counters first: reading every service's /metrics costs CPU that is not the burst's.
+    const statementsBefore = await sqlStatementsByService(services);
+    const requestsBefore = await graphqlRequestsByService(services);
     const cpuBefore = machineCpu();
     const componentsBefore = cpuByComponent(services);
-    const statementsBefore = await sqlStatementsByService(services);
-    const walletService = services.find((service) => service.name === 'wallet');
-    const walletCallsBefore = walletService ? await graphqlRequests(walletService) : 0;
     const burstStarted = performance.now();
     const burstStartedUs = process.hrtime.bigint() / 1000n; // CLOCK_MONOTONIC, the clock of V8's CPU profiles
     const sentAt: number[] = [];
@@ -270,7 +277,8 @@ async function main() {
     const cpuAfter = machineCpu();
     const componentsAfter = cpuByComponent(services);
     const statementsAfter = await sqlStatementsByService(services);
-    const walletCalls = walletService ? (await graphqlRequests(walletService)) - walletCallsBefore : 0;
+    const requestsAfter = await graphqlRequestsByService(services);
+    const walletCalls = (requestsAfter.wallet ?? 0) - (requestsBefore.wallet ?? 0);
     const burstSeconds = (performance.now() - burstStarted) / 1000;
     if (values['profile-dir']) {
       // The burst's window on the profiles' clock, and which process each profile is (by pid), so a profile can be cut to the burst.
@@ -322,6 +330,8 @@ async function main() {
     console.log(`  CPU per booked trip over the same window: ${perTrip.map(([name, ms]) => `${name} ${ms.toFixed(1)} ms`).join(', ')}`);
     const statements = Object.entries(statementsAfter).map(([name, count]) => [name, (count - (statementsBefore[name] ?? 0)) / Math.max(1, booked.length)] as const);
     console.log(`  SQL statements per booked trip over the same window: ${statements.map(([name, count]) => `${name} ${count.toFixed(1)}`).join(', ')} (total ${statements.reduce((sum, [, count]) => sum + count, 0).toFixed(1)})`);
+    const requests = Object.entries(requestsAfter).map(([name, count]) => [name, (count - (requestsBefore[name] ?? 0)) / Math.max(1, booked.length)] as const);
+    console.log(`  GraphQL requests per booked trip over the same window: ${requests.map(([name, count]) => `${name} ${count.toFixed(2)}`).join(', ')}`);
     console.log(`  offers delivered: ${offersReceived.count}; accepts: ${Object.entries(acceptOutcomes).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}; booking errors: ${Object.entries(bookingErrors).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}`);
     console.log(`  trips by status: ${trips.rows.map((row) => `${row.status} ${row.count}`).join(', ')}`);
     console.log(`  double assignments: ${driverTwice.rows[0].count} drivers holding more than one active trip; ${assigned} accepts won for ${booked.length} trips`);

@@ -65,3 +65,24 @@ export function asHttpError(error: unknown): never {
 export function badUserInput(message: string, fields?: Record<string, string>): AppError {
   return new AppError('BAD_USER_INPUT', message, fields ? { fields } : undefined);
 }
+
+/** One call of a service batch: its value, or the coded refusal of it alone. */
+export type BatchAnswer<T> = { value: T; error?: undefined } | { value?: undefined; error: AppError };
+
+/**
+ * Runs one call of a service batch per item, all at once (their Redis and SQL round trips go out
+ * together). A refusal (AppError: bad input, a conflict) answers that item alone; anything else is a
+ * fault and fails the batch, as it would have failed the call.
+ */
+export async function answerEach<I, T>(items: readonly I[], run: (item: I) => Promise<T>): Promise<Array<BatchAnswer<T>>> {
+  return Promise.all(
+    items.map(async (item): Promise<BatchAnswer<T>> => {
+      try {
+        return { value: await run(item) };
+      } catch (error) {
+        if (error instanceof AppError) return { error };
+        throw error;
+      }
+    }),
+  );
+}

@@ -1,5 +1,6 @@
 import type { Database, EntityManager } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { answerEach, type BatchAnswer } from '../../platform/errors.ts';
 import { idSchema, isUuid, latLngSchema, parseInput, z } from '../../platform/validation.ts';
 import { VEHICLE_TYPES, type VehicleType } from './entities.ts';
 import type { LiveLocations } from './live/engine.ts';
@@ -16,6 +17,9 @@ export const MAX_CANDIDATES = 50;
 export const MAX_CANDIDATE_RADIUS_M = 50_000;
 /** Offers are made to a handful of drivers at once; this only bounds a request. */
 export const MAX_OFFERED_AT_ONCE = 50;
+/** Most calls in one dispatchCandidatesBatch or reserveDriversForOffers. */
+export const MAX_BATCHED_CALLS = 100;
+const batchSchema = (name: string) => z.object({ [name]: z.array(z.unknown()).max(MAX_BATCHED_CALLS, `must list at most ${MAX_BATCHED_CALLS} calls`) });
 
 /** A driver nobody has rated yet counts as this: above the middle, so a newcomer is not buried under veterans. */
 export const DEFAULT_RATING = 4.5;
@@ -132,6 +136,16 @@ export async function dispatchCandidates(live: LiveLocations, em: EntityManager,
   }
 }
 
+/**
+ * dispatchCandidates for several trips in one service call (trips coalesces the looks of trips
+ * dispatching at the same time): one HTTP request and GraphQL execution instead of one per trip, and the
+ * live store's searches go out together. Each query is answered on its own.
+ */
+export async function dispatchCandidatesBatch(live: LiveLocations, em: EntityManager, args: unknown, profilesOf: ProfileSource = dispatchProfiles): Promise<Array<BatchAnswer<DispatchCandidate[]>>> {
+  const { queries } = parseInput(batchSchema('queries'), args) as { queries: unknown[] };
+  return answerEach(queries, (query) => dispatchCandidates(live, em, query, profilesOf));
+}
+
 function candidateOf(hit: NearbyDriverHit, profile: DispatchProfile, now: number): DispatchCandidate {
   return {
     driverId: hit.driverId,
@@ -218,6 +232,17 @@ export async function reserveDriversForOffer(live: LiveLocations, counts: OfferC
   const reserved = await live.store.reserve(tripId, [...new Set(driverIds)], live.now(), atMost ?? undefined);
   counts.add(reserved);
   return reserved;
+}
+
+/**
+ * reserveDriversForOffer for several trips in one service call, each answered on its own. The
+ * reservations run at once: each driver's move is atomic in the live store, so a driver two of them
+ * want goes to one.
+ */
+export async function reserveDriversForOffers(live: LiveLocations, counts: OfferCounts, args: unknown): Promise<Array<BatchAnswer<string[]> & { tripId: string }>> {
+  const { reservations } = parseInput(batchSchema('reservations'), args) as { reservations: Array<{ tripId: unknown; driverIds: unknown; atMost?: unknown }> };
+  const answers = await answerEach(reservations, (reservation) => reserveDriversForOffer(live, counts, reservation));
+  return answers.map((answer, i) => ({ ...answer, tripId: String(reservations[i]?.tripId) }));
 }
 
 /** OFFERED (for this trip) → AVAILABLE: declined or expired offers. A driver offered another trip meanwhile stays. */

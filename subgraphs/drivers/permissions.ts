@@ -42,7 +42,7 @@ const isPartyToTripOrAdmin = rule('isPartyToTripOrAdmin', { cache: 'strict' })(a
  * driver's and admins' own; the spoofing flag is for admins only.
  */
 export const permissions: IRules = {
-  Query: { ...FEDERATION_RULES, driver: isAuthenticated, pendingDrivers: isAdmin, nearbyDrivers: hasRole('RIDER', 'ADMIN', 'PARTNER'), dispatchCandidates: isService },
+  Query: { ...FEDERATION_RULES, driver: isAuthenticated, pendingDrivers: isAdmin, nearbyDrivers: hasRole('RIDER', 'ADMIN', 'PARTNER'), dispatchCandidates: isService, dispatchCandidatesBatch: isService },
   Mutation: {
     registerDriver: hasRole('DRIVER'),
     approveDriver: isAdmin,
@@ -51,6 +51,7 @@ export const permissions: IRules = {
     updateLocation: hasRole('DRIVER'),
     updateLocations: hasRole('DRIVER'),
     reserveDriversForOffer: isService,
+    reserveDriversForOffers: isService,
     releaseOfferedDrivers: isService,
   },
   Subscription: {
@@ -70,8 +71,11 @@ export const permissions: IRules = {
     suspectedSpoofing: isAdmin,
   },
   Vehicle: isAuthenticated,
-  // Reached only through dispatchCandidates (SERVICE, @inaccessible); read in bulk, so no rule per field.
+  // Reached only through dispatchCandidates and the batch fields (SERVICE, @inaccessible); read in bulk, so no rule per field.
   DispatchCandidate: allow,
+  DispatchCandidatesResult: allow,
+  OfferReservationResult: allow,
+  DispatchCallError: allow,
   // Same audience as the quote itself (pricing: any signed-in caller).
   Quote: { id: isAuthenticated, pickupEtaS: isAuthenticated },
   Trip: { id: isAuthenticated, route: isPartyToTripOrAdmin },

@@ -1,7 +1,8 @@
 import { DateTimeScalar } from '../../platform/graphql.ts';
 import { callOptionsOf } from '../../platform/service-client.ts';
 import type { DriversContext } from './context.ts';
-import { dispatchCandidates, DispatchProfileCache, releaseOfferedDrivers, reserveDriversForOffer, type OfferCounts } from './dispatch.ts';
+import type { BatchAnswer } from '../../platform/errors.ts';
+import { dispatchCandidates, dispatchCandidatesBatch, DispatchProfileCache, releaseOfferedDrivers, reserveDriversForOffer, reserveDriversForOffers, type OfferCounts } from './dispatch.ts';
 import type { QuoteReference } from './eta.ts';
 import type { RoutePointRow } from './records.ts';
 import type { Driver } from './entities.ts';
@@ -9,6 +10,9 @@ import type { LiveLocations } from './live/engine.ts';
 import { goOffline, goOnline, nearbyDrivers, nearbyQueryOf, updateLocation, updateLocations, type CommissionGate, type NearbyArgs } from './locations.ts';
 import { approveDriver, pendingDrivers, registerDriver } from './service.ts';
 import { driverLocationView, subscriptionResolvers, type DriverLocationView } from './subscriptions.ts';
+
+/** A refused call of a batch, as DispatchCallError. */
+const callErrorOf = (answer: BatchAnswer<unknown>) => (answer.error ? { code: answer.error.code, message: answer.error.message } : null);
 
 /** Resolvers stay thin: arguments in, domain functions (service.ts, locations.ts) out. Shield has already run. */
 export function createResolvers(live: LiveLocations, offerCounts: OfferCounts, commission: CommissionGate) {
@@ -20,6 +24,8 @@ export function createResolvers(live: LiveLocations, offerCounts: OfferCounts, c
       pendingDrivers: (_: unknown, args: { first?: number | null; after?: string | null }, ctx: DriversContext) => pendingDrivers(ctx.em, args),
       nearbyDrivers: (_: unknown, args: NearbyArgs, ctx: DriversContext) => nearbyDrivers(live, (ids) => ctx.driversById.loadMany(ids), nearbyQueryOf(args)),
       dispatchCandidates: (_: unknown, args: unknown, ctx: DriversContext) => dispatchCandidates(live, ctx.em, args, profiles.lookup),
+      dispatchCandidatesBatch: async (_: unknown, args: unknown, ctx: DriversContext) =>
+        (await dispatchCandidatesBatch(live, ctx.em, args, profiles.lookup)).map((answer) => ({ candidates: answer.value ?? null, error: callErrorOf(answer) })),
     },
     Mutation: {
       registerDriver: (_: unknown, { vehicle }: { vehicle: unknown }, ctx: DriversContext) => registerDriver(ctx.em, ctx.principal!, vehicle),
@@ -29,6 +35,8 @@ export function createResolvers(live: LiveLocations, offerCounts: OfferCounts, c
       updateLocation: (_: unknown, { input }: { input: unknown }, ctx: DriversContext) => updateLocation(live, ctx.principal!, input),
       updateLocations: (_: unknown, { batch }: { batch: unknown }, ctx: DriversContext) => updateLocations(live, ctx.principal!, batch),
       reserveDriversForOffer: (_: unknown, args: { tripId: unknown; driverIds: unknown; atMost?: unknown }, ctx: DriversContext) => reserveDriversForOffer(live, offerCounts, args),
+      reserveDriversForOffers: async (_: unknown, args: unknown) =>
+        (await reserveDriversForOffers(live, offerCounts, args)).map((answer) => ({ tripId: answer.tripId, reserved: answer.value ?? null, error: callErrorOf(answer) })),
       releaseOfferedDrivers: (_: unknown, args: { tripId: unknown; driverIds: unknown }) => releaseOfferedDrivers(live, args),
     },
     Subscription: subscriptionResolvers(live),

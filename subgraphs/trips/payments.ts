@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Batcher } from '../../platform/batcher.ts';
 import { AppError, isErrorCode } from '../../platform/errors.ts';
 import type { Money } from '../../platform/money.ts';
 import type { ServiceRequestOptions } from '../../platform/service-client.ts';
@@ -41,7 +42,8 @@ export interface WalletRequester {
 
 /**
  * How holds are sent: the holds of bookings arriving together go in one `holdTripFares` call (one HTTP
- * request, one GraphQL execution and one ledger batch in the wallet for all of them).
+ * request, one GraphQL execution and one ledger batch in the wallet for all of them), group commit as
+ * platform/batcher.ts does it: no timer, so a lone hold goes at the next turn and batches grow with the load.
  */
 export interface FareHoldBatching {
   /** Most holds in one call (the wallet takes at most 200). Default 200. */
@@ -51,8 +53,6 @@ export interface FareHoldBatching {
    * next, so under load a call carries whatever arrived during the previous one. Default 1.
    */
   maxInFlight?: number;
-  /** How long a hold waits for others before its call goes; 0 (default): the rest of this turn of the event loop. */
-  windowMs?: number;
 }
 
 const HOLDS = `mutation HoldTripFares($holds: [TripFareHoldInput!]!) {
@@ -66,11 +66,9 @@ interface HoldResult {
   error: { code: string; message: string; reason: string | null } | null;
 }
 
-interface WaitingHold {
+interface AskedHold {
   request: FareHoldRequest;
   options: ServiceRequestOptions | undefined;
-  resolve(hold: FareHold): void;
-  reject(error: unknown): void;
 }
 
 /**
@@ -80,76 +78,30 @@ interface WaitingHold {
  * call itself fails (SERVICE_UNAVAILABLE: the wallet did not answer), every hold in it fails with it.
  */
 export function httpFareHolds(wallet: WalletRequester, batching: FareHoldBatching = {}): FareHolds {
-  const holds = new FareHoldBatcher(wallet, batching);
+  const holds = new Batcher<AskedHold, HoldResult>((batch) => sendHolds(wallet, batch), {
+    maxBatchSize: Math.min(batching.maxBatch ?? 200, 200),
+    maxInFlight: batching.maxInFlight ?? 1,
+    onBatchFailure: 'fail-all',
+  });
   return {
-    hold: (request, options) => holds.submit(request, options),
+    async hold(request, options) {
+      const result = await holds.submit({ request, options });
+      if (result.hold) return result.hold;
+      if (!result.error) throw new AppError('INTERNAL_SERVER_ERROR', 'The wallet answered no outcome for this hold.', { service: 'wallet' });
+      const { code, message, reason } = result.error;
+      throw new AppError(isErrorCode(code) ? code : 'INTERNAL_SERVER_ERROR', message, { ...(reason ? { reason } : {}), service: 'wallet' });
+    },
     async release(tripId, options) {
       return (await wallet.request<{ releaseTripFare: FareHold | null }>(RELEASE, { tripId }, options)).releaseTripFare;
     },
   };
 }
 
-/** Group commit of holds: no timer by default, so a lone hold goes at the next turn and batches grow with the load. */
-class FareHoldBatcher {
-  readonly #wallet: WalletRequester;
-  readonly #maxBatch: number;
-  readonly #maxInFlight: number;
-  readonly #windowMs: number;
-  #queue: WaitingHold[] = [];
-  #inFlight = 0;
-  #scheduled = false;
-
-  constructor(wallet: WalletRequester, batching: FareHoldBatching) {
-    this.#wallet = wallet;
-    this.#maxBatch = Math.min(batching.maxBatch ?? 200, 200);
-    this.#maxInFlight = batching.maxInFlight ?? 1;
-    this.#windowMs = batching.windowMs ?? 0;
-  }
-
-  submit(request: FareHoldRequest, options: ServiceRequestOptions | undefined): Promise<FareHold> {
-    return new Promise<FareHold>((resolve, reject) => {
-      this.#queue.push({ request, options, resolve, reject });
-      this.#schedule();
-    });
-  }
-
-  #schedule() {
-    if (this.#scheduled || this.#queue.length === 0 || this.#inFlight >= this.#maxInFlight) return;
-    this.#scheduled = true;
-    const flush = () => {
-      this.#scheduled = false;
-      while (this.#queue.length > 0 && this.#inFlight < this.#maxInFlight) {
-        const batch = this.#queue.splice(0, this.#maxBatch);
-        this.#inFlight += 1;
-        void this.#send(batch).finally(() => {
-          this.#inFlight -= 1;
-          this.#schedule();
-        });
-      }
-    };
-    if (this.#windowMs > 0) setTimeout(flush, this.#windowMs);
-    else setImmediate(flush);
-  }
-
-  async #send(batch: WaitingHold[]): Promise<void> {
-    let results: HoldResult[];
-    try {
-      const variables = { holds: batch.map(({ request: { tripId, riderId, amount } }) => ({ tripId, riderId, amount: { amount: amount.amount, currency: amount.currency } })) };
-      results = (await this.#wallet.request<{ holdTripFares: HoldResult[] }>(HOLDS, variables, callOptions(batch))).holdTripFares;
-      if (!Array.isArray(results)) throw new AppError('INTERNAL_SERVER_ERROR', 'The wallet answered no list of holds.', { service: 'wallet' });
-    } catch (error) {
-      for (const waiting of batch) waiting.reject(error);
-      return;
-    }
-    batch.forEach((waiting, i) => {
-      const result = results[i];
-      if (result?.hold) waiting.resolve(result.hold);
-      else if (result?.error) {
-        const { code, message, reason } = result.error;
-        waiting.reject(new AppError(isErrorCode(code) ? code : 'INTERNAL_SERVER_ERROR', message, { ...(reason ? { reason } : {}), service: 'wallet' }));
-      } else waiting.reject(new AppError('INTERNAL_SERVER_ERROR', 'The wallet answered no outcome for this hold.', { service: 'wallet' }));
-    });
-  }
+async function sendHolds(wallet: WalletRequester, batch: readonly AskedHold[]): Promise<HoldResult[]> {
+  const variables = { holds: batch.map(({ request: { tripId, riderId, amount } }) => ({ tripId, riderId, amount: { amount: amount.amount, currency: amount.currency } })) };
+  const results = (await wallet.request<{ holdTripFares: HoldResult[] }>(HOLDS, variables, callOptions(batch))).holdTripFares;
+  if (!Array.isArray(results) || results.length !== batch.length) throw new AppError('INTERNAL_SERVER_ERROR', 'The wallet answered no list of holds.', { service: 'wallet' });
+  return results;
 }
 
 /**
@@ -158,7 +110,7 @@ class FareHoldBatcher {
  * completes here; its client, told DEADLINE_EXCEEDED by the router, retries with its key and gets the
  * same trip).
  */
-function callOptions(batch: readonly WaitingHold[]): ServiceRequestOptions | undefined {
+function callOptions(batch: readonly AskedHold[]): ServiceRequestOptions | undefined {
   if (batch.length === 1) return batch[0]!.options;
   const timeouts = batch.flatMap((waiting) => (waiting.options?.timeoutMs === undefined ? [] : [waiting.options.timeoutMs]));
   const deadlines = batch.map((waiting) => waiting.options?.deadline);

@@ -16,6 +16,14 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
+/** Internal (trips' dispatch): why one call of a batch was refused (the others are not affected). */
+export type DispatchCallError = {
+  __typename?: 'DispatchCallError';
+  /** An error code, as a GraphQL error's extensions.code: BAD_USER_INPUT, SERVICE_UNAVAILABLE, ... */
+  code: Scalars['String']['output'];
+  message: Scalars['String']['output'];
+};
+
 /** A driver dispatch may offer a trip to. Internal: trips' dispatch calls drivers directly with a service token. */
 export type DispatchCandidate = {
   __typename?: 'DispatchCandidate';
@@ -35,6 +43,22 @@ export type DispatchCandidate = {
   /** The driver's accounts User id. */
   userId: Scalars['ID']['output'];
   vehicleType: VehicleType;
+};
+
+/** Internal (trips' dispatch): the arguments of one dispatchCandidates of a dispatchCandidatesBatch. */
+export type DispatchCandidatesQuery = {
+  first: Scalars['Int']['input'];
+  near: LatLngInput;
+  radiusM: Scalars['Int']['input'];
+  vehicleTypes: Array<VehicleType>;
+};
+
+/** Internal (trips' dispatch): one answer of a dispatchCandidatesBatch: the candidates, or why not. */
+export type DispatchCandidatesResult = {
+  __typename?: 'DispatchCandidatesResult';
+  /** Null when refused. */
+  candidates?: Maybe<Array<DispatchCandidate>>;
+  error?: Maybe<DispatchCallError>;
 };
 
 export type Driver = {
@@ -156,6 +180,8 @@ export type Mutation = {
   releaseOfferedDrivers: Scalars['Int']['output'];
   /** Internal (trips' dispatch): AVAILABLE → OFFERED for this trip, atomically per driver, going down driverIds in order until atMost are reserved (all of them when atMost is absent); returns the ids actually reserved (others were taken meanwhile). At most 50 ids. */
   reserveDriversForOffer: Array<Scalars['ID']['output']>;
+  /** Internal (trips' dispatch): reserveDriversForOffer for up to 100 trips in one call, answered in order, each on its own. Trips never list one driver twice in a batch, and a driver goes to at most one of them. */
+  reserveDriversForOffers: Array<OfferReservationResult>;
   /** A live fix from the signed-in, online driver: at most one every 2 seconds (RATE_LIMITED otherwise). */
   updateLocation: LocationUpdateResult;
   /** Up to 100 fixes, oldest first, buffered while the app was offline: not rate limited; every plausible point is kept in the history and only the newest fresh one enters the live index. */
@@ -186,6 +212,11 @@ export type MutationReserveDriversForOfferArgs = {
 };
 
 
+export type MutationReserveDriversForOffersArgs = {
+  reservations: Array<OfferReservationInput>;
+};
+
+
 export type MutationUpdateLocationArgs = {
   input: LocationInput;
 };
@@ -212,6 +243,22 @@ export type NearbyDriversSnapshot = {
   drivers: Array<NearbyDriver>;
 };
 
+/** Internal (trips' dispatch): the arguments of one reserveDriversForOffer of a reserveDriversForOffers batch. */
+export type OfferReservationInput = {
+  atMost?: InputMaybe<Scalars['Int']['input']>;
+  driverIds: Array<Scalars['ID']['input']>;
+  tripId: Scalars['ID']['input'];
+};
+
+/** Internal (trips' dispatch): one answer of a reserveDriversForOffers batch: the ids reserved, or why not. */
+export type OfferReservationResult = {
+  __typename?: 'OfferReservationResult';
+  error?: Maybe<DispatchCallError>;
+  /** Null when refused. */
+  reserved?: Maybe<Array<Scalars['ID']['output']>>;
+  tripId: Scalars['ID']['output'];
+};
+
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor?: Maybe<Scalars['String']['output']>;
@@ -222,6 +269,8 @@ export type Query = {
   __typename?: 'Query';
   /** Internal (trips' dispatch): online, AVAILABLE, approved drivers with a fix from the last 60 seconds, of the listed vehicle types, within radiusM (1 to 50,000) of near, nearest first; first is 1 to 50. */
   dispatchCandidates: Array<DispatchCandidate>;
+  /** Internal (trips' dispatch): dispatchCandidates for up to 100 trips in one call, answered in order, each on its own (one bad query is refused alone). */
+  dispatchCandidatesBatch: Array<DispatchCandidatesResult>;
   driver?: Maybe<Driver>;
   /** AVAILABLE drivers with a fix from the last 60 seconds within radiusM (1 to 10,000) of near, nearest first; first is 1 to 50. Riders, admins and partners. */
   nearbyDrivers: Array<NearbyDriver>;
@@ -235,6 +284,11 @@ export type QueryDispatchCandidatesArgs = {
   near: LatLngInput;
   radiusM: Scalars['Int']['input'];
   vehicleTypes: Array<VehicleType>;
+};
+
+
+export type QueryDispatchCandidatesBatchArgs = {
+  queries: Array<DispatchCandidatesQuery>;
 };
 
 
@@ -445,12 +499,15 @@ export type FederationReferenceTypes = {
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  DispatchCallError: ResolverTypeWrapper<DispatchCallError>;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
   DispatchCandidate: ResolverTypeWrapper<DispatchCandidate>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  DispatchCandidatesQuery: DispatchCandidatesQuery;
+  DispatchCandidatesResult: ResolverTypeWrapper<DispatchCandidatesResult>;
   Driver: ResolverTypeWrapper<Driver>;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   DriverApprovalStatus: DriverApprovalStatus;
   DriverAvailability: DriverAvailability;
@@ -465,6 +522,8 @@ export type ResolversTypes = {
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   NearbyDriver: ResolverTypeWrapper<NearbyDriver>;
   NearbyDriversSnapshot: ResolverTypeWrapper<NearbyDriversSnapshot>;
+  OfferReservationInput: OfferReservationInput;
+  OfferReservationResult: ResolverTypeWrapper<OfferReservationResult>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Quote: ResolverTypeWrapper<Quote>;
@@ -480,12 +539,15 @@ export type ResolversTypes = {
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   DateTime: Scalars['DateTime']['output'];
+  DispatchCallError: DispatchCallError;
+  String: Scalars['String']['output'];
   DispatchCandidate: DispatchCandidate;
   Float: Scalars['Float']['output'];
   Int: Scalars['Int']['output'];
   ID: Scalars['ID']['output'];
+  DispatchCandidatesQuery: DispatchCandidatesQuery;
+  DispatchCandidatesResult: DispatchCandidatesResult;
   Driver: Driver | FederationReferenceTypes['Driver'];
-  String: Scalars['String']['output'];
   Boolean: Scalars['Boolean']['output'];
   DriverConnection: DriverConnection;
   DriverEdge: DriverEdge;
@@ -498,6 +560,8 @@ export type ResolversParentTypes = {
   Mutation: Record<PropertyKey, never>;
   NearbyDriver: NearbyDriver;
   NearbyDriversSnapshot: NearbyDriversSnapshot;
+  OfferReservationInput: OfferReservationInput;
+  OfferReservationResult: OfferReservationResult;
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
   Quote: Quote | FederationReferenceTypes['Quote'];
@@ -513,6 +577,11 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
+export type DispatchCallErrorResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['DispatchCallError'] = ResolversParentTypes['DispatchCallError']> = {
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type DispatchCandidateResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['DispatchCandidate'] = ResolversParentTypes['DispatchCandidate']> = {
   acceptanceRate?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   completionRate?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
@@ -523,6 +592,11 @@ export type DispatchCandidateResolvers<ContextType = SubgraphContext, ParentType
   rating?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   vehicleType?: Resolver<ResolversTypes['VehicleType'], ParentType, ContextType>;
+};
+
+export type DispatchCandidatesResultResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['DispatchCandidatesResult'] = ResolversParentTypes['DispatchCandidatesResult']> = {
+  candidates?: Resolver<Maybe<Array<ResolversTypes['DispatchCandidate']>>, ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['DispatchCallError']>, ParentType, ContextType>;
 };
 
 export type DriverResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Driver'] = ResolversParentTypes['Driver'], FederationReferenceType extends FederationReferenceTypes['Driver'] = FederationReferenceTypes['Driver']> = {
@@ -581,6 +655,7 @@ export type MutationResolvers<ContextType = SubgraphContext, ParentType extends 
   registerDriver?: Resolver<ResolversTypes['Driver'], ParentType, ContextType, RequireFields<MutationRegisterDriverArgs, 'vehicle'>>;
   releaseOfferedDrivers?: Resolver<ResolversTypes['Int'], ParentType, ContextType, RequireFields<MutationReleaseOfferedDriversArgs, 'driverIds' | 'tripId'>>;
   reserveDriversForOffer?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType, RequireFields<MutationReserveDriversForOfferArgs, 'driverIds' | 'tripId'>>;
+  reserveDriversForOffers?: Resolver<Array<ResolversTypes['OfferReservationResult']>, ParentType, ContextType, RequireFields<MutationReserveDriversForOffersArgs, 'reservations'>>;
   updateLocation?: Resolver<ResolversTypes['LocationUpdateResult'], ParentType, ContextType, RequireFields<MutationUpdateLocationArgs, 'input'>>;
   updateLocations?: Resolver<ResolversTypes['LocationBatchResult'], ParentType, ContextType, RequireFields<MutationUpdateLocationsArgs, 'batch'>>;
 };
@@ -597,6 +672,12 @@ export type NearbyDriversSnapshotResolvers<ContextType = SubgraphContext, Parent
   drivers?: Resolver<Array<ResolversTypes['NearbyDriver']>, ParentType, ContextType>;
 };
 
+export type OfferReservationResultResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['OfferReservationResult'] = ResolversParentTypes['OfferReservationResult']> = {
+  error?: Resolver<Maybe<ResolversTypes['DispatchCallError']>, ParentType, ContextType>;
+  reserved?: Resolver<Maybe<Array<ResolversTypes['ID']>>, ParentType, ContextType>;
+  tripId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
 export type PageInfoResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -604,6 +685,7 @@ export type PageInfoResolvers<ContextType = SubgraphContext, ParentType extends 
 
 export type QueryResolvers<ContextType = SubgraphContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   dispatchCandidates?: Resolver<Array<ResolversTypes['DispatchCandidate']>, ParentType, ContextType, RequireFields<QueryDispatchCandidatesArgs, 'first' | 'near' | 'radiusM' | 'vehicleTypes'>>;
+  dispatchCandidatesBatch?: Resolver<Array<ResolversTypes['DispatchCandidatesResult']>, ParentType, ContextType, RequireFields<QueryDispatchCandidatesBatchArgs, 'queries'>>;
   driver?: Resolver<Maybe<ResolversTypes['Driver']>, ParentType, ContextType, RequireFields<QueryDriverArgs, 'id'>>;
   nearbyDrivers?: Resolver<Array<ResolversTypes['NearbyDriver']>, ParentType, ContextType, RequireFields<QueryNearbyDriversArgs, 'first' | 'near' | 'radiusM'>>;
   pendingDrivers?: Resolver<ResolversTypes['DriverConnection'], ParentType, ContextType, RequireFields<QueryPendingDriversArgs, 'first'>>;
@@ -650,7 +732,9 @@ export type VehicleResolvers<ContextType = SubgraphContext, ParentType extends R
 
 export type Resolvers<ContextType = SubgraphContext> = {
   DateTime?: GraphQLScalarType;
+  DispatchCallError?: DispatchCallErrorResolvers<ContextType>;
   DispatchCandidate?: DispatchCandidateResolvers<ContextType>;
+  DispatchCandidatesResult?: DispatchCandidatesResultResolvers<ContextType>;
   Driver?: DriverResolvers<ContextType>;
   DriverConnection?: DriverConnectionResolvers<ContextType>;
   DriverEdge?: DriverEdgeResolvers<ContextType>;
@@ -661,6 +745,7 @@ export type Resolvers<ContextType = SubgraphContext> = {
   Mutation?: MutationResolvers<ContextType>;
   NearbyDriver?: NearbyDriverResolvers<ContextType>;
   NearbyDriversSnapshot?: NearbyDriversSnapshotResolvers<ContextType>;
+  OfferReservationResult?: OfferReservationResultResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Quote?: QuoteResolvers<ContextType>;

@@ -1,3 +1,5 @@
+import { Batcher } from '../../../platform/batcher.ts';
+import { AppError, isErrorCode } from '../../../platform/errors.ts';
 import type { LatLng } from '../../../platform/geo.ts';
 import type { VehicleType } from '../entities.ts';
 import type { Candidate } from './scoring.ts';
@@ -20,27 +22,76 @@ export interface ServiceRequester {
   request<T>(query: string, variables?: Record<string, unknown>): Promise<T>;
 }
 
-const CANDIDATES = `query DispatchCandidates($near: LatLngInput!, $radiusM: Int!, $vehicleTypes: [VehicleType!]!, $first: Int!) {
-  dispatchCandidates(near: $near, radiusM: $radiusM, vehicleTypes: $vehicleTypes, first: $first) {
-    driverId userId vehicleType distanceM lastSeenAt rating acceptanceRate completionRate idleSeconds
-  }
+/** How dispatch's calls to drivers are coalesced (platform/batcher.ts group commit). */
+export interface DirectoryBatching {
+  /** Most calls of one kind in one request (drivers takes at most 100). Default 100. */
+  maxBatch?: number;
+  /** Requests of one kind at once; looks asked meanwhile go together in the next. Default 1. */
+  maxInFlight?: number;
+}
+
+const CANDIDATE_FIELDS = 'driverId userId vehicleType distanceM lastSeenAt rating acceptanceRate completionRate idleSeconds';
+const CANDIDATES = `query DispatchCandidatesBatch($queries: [DispatchCandidatesQuery!]!) {
+  dispatchCandidatesBatch(queries: $queries) { candidates { ${CANDIDATE_FIELDS} } error { code message } }
 }`;
-const RESERVE = `mutation ReserveDriversForOffer($tripId: ID!, $driverIds: [ID!]!, $atMost: Int!) { reserveDriversForOffer(tripId: $tripId, driverIds: $driverIds, atMost: $atMost) }`;
+const RESERVE = `mutation ReserveDriversForOffers($reservations: [OfferReservationInput!]!) {
+  reserveDriversForOffers(reservations: $reservations) { reserved error { code message } }
+}`;
 const RELEASE = `mutation ReleaseOfferedDrivers($tripId: ID!, $driverIds: [ID!]!) { releaseOfferedDrivers(tripId: $tripId, driverIds: $driverIds) }`;
 
-export function httpDriverDirectory(drivers: ServiceRequester): DriverDirectory {
+type CandidatesQuery = Parameters<DriverDirectory['candidates']>[0];
+interface Reservation {
+  tripId: string;
+  driverIds: string[];
+  atMost: number;
+}
+interface Answer<T> {
+  value: T | null;
+  error: { code: string; message: string } | null;
+}
+
+/**
+ * Drivers over HTTP. In a burst every trip looks for candidates and reserves some within milliseconds
+ * of the others: the looks (and the reservations) of trips dispatching at the same time go to drivers
+ * in one call, `dispatchCandidatesBatch` (`reserveDriversForOffers`), each answered on its own. Measured
+ * on bench:dispatch: two HTTP requests per trip became a few per burst. A call that fails (drivers did
+ * not answer) fails every look in it; the dispatcher retries rounds.
+ */
+export function httpDriverDirectory(drivers: ServiceRequester, batching: DirectoryBatching = {}): DriverDirectory {
+  const options = { maxBatchSize: Math.min(batching.maxBatch ?? 100, 100), maxInFlight: batching.maxInFlight ?? 1, onBatchFailure: 'fail-all' as const };
+  const looks = new Batcher<CandidatesQuery, Answer<Candidate[]>>(async (queries) => {
+    const { dispatchCandidatesBatch } = await drivers.request<{ dispatchCandidatesBatch: Array<{ candidates: Candidate[] | null; error: Answer<never>['error'] }> }>(CANDIDATES, {
+      queries: queries.map(({ near, radiusM, vehicleTypes, first }) => ({ near: { lat: near.lat, lng: near.lng }, radiusM: Math.round(radiusM), vehicleTypes, first })),
+    });
+    return answersOf(dispatchCandidatesBatch.map(({ candidates, error }) => ({ value: candidates, error })), queries.length);
+  }, options);
+  const reservations = new Batcher<Reservation, Answer<string[]>>(async (asked) => {
+    const { reserveDriversForOffers } = await drivers.request<{ reserveDriversForOffers: Array<{ reserved: string[] | null; error: Answer<never>['error'] }> }>(RESERVE, { reservations: asked });
+    return answersOf(reserveDriversForOffers.map(({ reserved, error }) => ({ value: reserved, error })), asked.length);
+  }, options);
   return {
-    async candidates({ near, radiusM, vehicleTypes, first }) {
-      const data = await drivers.request<{ dispatchCandidates: Candidate[] }>(CANDIDATES, { near: { lat: near.lat, lng: near.lng }, radiusM: Math.round(radiusM), vehicleTypes, first });
-      return data.dispatchCandidates;
+    async candidates(query) {
+      return valueOf(await looks.submit(query));
     },
     async reserve(tripId, driverIds, atMost) {
       if (driverIds.length === 0 || atMost < 1) return [];
-      return (await drivers.request<{ reserveDriversForOffer: string[] }>(RESERVE, { tripId, driverIds, atMost })).reserveDriversForOffer;
+      return valueOf(await reservations.submit({ tripId, driverIds, atMost }));
     },
     async release(tripId, driverIds) {
       if (driverIds.length === 0) return 0;
       return (await drivers.request<{ releaseOfferedDrivers: number }>(RELEASE, { tripId, driverIds })).releaseOfferedDrivers;
     },
   };
+}
+
+function answersOf<T>(answers: Array<Answer<T>>, expected: number): Array<Answer<T>> {
+  if (!Array.isArray(answers) || answers.length !== expected) throw new AppError('INTERNAL_SERVER_ERROR', 'drivers answered a batch with the wrong number of answers.', { service: 'drivers' });
+  return answers;
+}
+
+/** A call's own answer; a refusal as the AppError drivers would have thrown for the single call. */
+function valueOf<T>(answer: Answer<T>): T {
+  if (answer.value !== null) return answer.value;
+  const code = answer.error?.code;
+  throw new AppError(isErrorCode(code) ? code : 'INTERNAL_SERVER_ERROR', answer.error?.message ?? 'drivers answered neither a value nor an error.', { service: 'drivers' });
 }

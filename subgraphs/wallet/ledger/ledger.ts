@@ -11,7 +11,7 @@ import { decodeCursor, toConnection, type Connection } from '../../../platform/p
 import { parseInput } from '../../../platform/validation.ts';
 import { balanceOf, balanceRuleOf, type Account, type AccountKind, type Balance, type SystemAccountKind } from './accounts.ts';
 import { applyBatch, type Outcome } from './batch.ts';
-import { Batcher } from './batcher.ts';
+import { Batcher } from '../../../platform/batcher.ts';
 import { ledgerCheck, type LedgerCheck } from './check.ts';
 import { commandOf } from './commands.ts';
 import { MIN_KEY_RETENTION_MS } from './idempotency.ts';

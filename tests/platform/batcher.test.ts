@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Batcher } from '../../../subgraphs/wallet/ledger/batcher.ts';
+import { Batcher } from '../../platform/batcher.ts';
 
 /** A deferred promise: the test decides when a batch "commits". */
 function gate() {
@@ -9,7 +9,7 @@ function gate() {
   return { opened, open };
 }
 
-describe('the ledger batcher', () => {
+describe('the group-commit batcher (ledger transfers, service calls)', () => {
   it('applies items submitted in the same turn together, and those arriving meanwhile in the next batch', async () => {
     const batches: number[][] = [];
     const first = gate();

@@ -2,19 +2,27 @@
  * Group commit: items submitted while a batch is being applied (or within the same turn of the event
  * loop) are applied together in the next one. No timer: a lone item goes at the next turn, and under
  * load each batch takes whatever queued during the previous one, so batches grow with the load.
+ * The wallet's ledger applies transfers this way (one transaction per batch); trips sends fare holds
+ * and dispatch's calls to drivers this way (one service call per batch).
  */
 
 export interface BatcherOptions {
   /** Most items in one batch. */
   maxBatchSize: number;
-  /** Batches applied at once (each in its own transaction). */
+  /** Batches applied at once (each in its own transaction, or its own call). */
   maxInFlight: number;
+  /**
+   * When applying a batch throws: `isolate` (default) applies each of its items again, alone, so one
+   * item that breaks a batch fails only itself; `fail-all` fails every item with the error (a service
+   * call that found its target down: retrying each alone would wait out a timeout per item).
+   */
+  onBatchFailure?: 'isolate' | 'fail-all';
 }
 
 /**
  * Applies a batch: one outcome per item, in order (a refusal is an outcome, not a throw). Throwing
- * fails the whole batch; the batcher then applies each of its items alone, so one item that breaks
- * a batch (a bug, a constraint the code missed) fails only itself.
+ * fails the whole batch; the batcher then applies each of its items alone (`onBatchFailure`), so one
+ * item that breaks a batch (a bug, a constraint the code missed) fails only itself.
  */
 export type ApplyBatch<I, O> = (items: I[]) => Promise<O[]>;
 
@@ -81,7 +89,10 @@ export class Batcher<I, O> {
       const outcomes = await this.#apply(batch.map((waiting) => waiting.item));
       batch.forEach((waiting, i) => waiting.resolve(outcomes[i]!));
     } catch (error) {
-      if (batch.length === 1) return batch[0]!.reject(error);
+      if (batch.length === 1 || this.#options.onBatchFailure === 'fail-all') {
+        for (const waiting of batch) waiting.reject(error);
+        return;
+      }
       // Isolate what broke the batch: each item again, alone (idempotency keys make a retry safe even
       // if the failed batch committed after all, e.g. a connection lost during COMMIT).
       for (const waiting of batch) await this.#run([waiting]);
