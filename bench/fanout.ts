@@ -21,6 +21,7 @@ import { exportPKCS8, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { loadConfig } from '../platform/config.ts';
+import { driverKeys, redisNamespace } from '../subgraphs/drivers/live/keys.ts';
 import { createTestDatabase, type TestDatabase } from '../tests/support/database.ts';
 import { startServiceProcess, type ServiceProcess } from '../tests/support/processes.ts';
 import { percentiles } from './support.ts';
@@ -506,10 +507,12 @@ function raiseOpenFileLimit(needed: number): boolean {
 
 async function cleanRedis(database: TestDatabase) {
   if (!process.env.REDIS_URL || !database.databaseUrl) return;
-  const namespace = decodeURIComponent(new URL(database.databaseUrl).pathname.slice(1));
+  const namespace = redisNamespace({ databaseUrl: database.databaseUrl, dataDir: '.data' });
   const redis = new Redis(process.env.REDIS_URL);
   try {
-    for await (const keys of redis.scanStream({ match: `smartline:drivers:{${namespace}}:*`, count: 1000 })) if ((keys as string[]).length) await redis.del(...(keys as string[]));
+    for (const pattern of driverKeys(namespace).patterns) {
+      for await (const keys of redis.scanStream({ match: pattern, count: 1000 })) if ((keys as string[]).length) await redis.del(...(keys as string[]));
+    }
   } finally {
     redis.disconnect();
   }

@@ -19,6 +19,7 @@ import { redisNamespace } from '../platform/redis.ts';
 import { loadSigningKey, signAccessToken } from '../subgraphs/accounts/signing-key.ts';
 import type { ServiceProcess } from '../tests/support/processes.ts';
 import { VEHICLE_TYPES } from '../subgraphs/drivers/entities.ts';
+import { driverKeys } from '../subgraphs/drivers/live/keys.ts';
 
 export interface LatLngPoint {
   lat: number;
@@ -341,13 +342,14 @@ export async function startBenchRun(label: string, options: BenchRunOptions = {}
 /** Deletes every SmartLine key of a namespace (drivers' live index, pricing's quotes, event streams). */
 export async function deleteRedisNamespace(redisUrl: string, namespace: string) {
   const redis = new Redis(redisUrl);
-  const pattern = `smartline:*${`{${namespace}}`.replace(/[{}*?[\]]/g, '\\$&')}*`;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  for (const pattern of [`smartline:*${`{${namespace}}`.replace(/[{}*?[\]]/g, '\\$&')}*`, ...driverKeys(namespace).patterns]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  }
   redis.disconnect();
 }
 

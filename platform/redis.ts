@@ -55,11 +55,10 @@ export function createRedis(connection: RedisConnection | string | undefined, lo
         enableAutoPipelining: true,
         // ioredis finds no key in XGROUP (a container command), so auto-pipelining would batch it by its first
         // argument's slot; two streams' groups in one batch then get MOVED to two nodes, which a pipeline cannot
-        // follow. Sent alone, it follows its MOVED like any command.
-        // The same for the drivers' nearby script: its number of keys varies, so its first argument is that
-        // number, not a key, and it would be batched with another node's commands ("All keys in the pipeline
-        // should belong to the same slots allocation group", seen in CI on the cluster step).
-        autoPipeliningIgnoredCommands: ['xgroup', 'smartlineDriversNearby'],
+        // follow. Sent alone, it follows its MOVED like any command. (Every script defined with defineCommand
+        // must have a fixed number of keys, its first argument then being its first key: a variable count
+        // would be batched by the count's slot, as the drivers' nearby script once was.)
+        autoPipeliningIgnoredCommands: ['xgroup'],
         scaleReads: 'master',
       };
       const cluster = new Cluster(target.nodes.map(({ host, port }) => ({ host, port })), options);
@@ -213,8 +212,9 @@ export async function closeRedis(client: Redis | undefined) {
 }
 
 /**
- * The namespace of a deployment in Redis, inside every SmartLine key: `smartline:<owner>:{<ns>}:...`
- * (drivers' live index, pricing's quotes, event streams).
+ * The namespace of a deployment in Redis, inside every SmartLine key: after the owner
+ * (`smartline:pricing:<ns>:quote:{<id>}`) or inside the key's tag (`smartline:events:{<ns>:<source>}`,
+ * `smartline:drivers:{drv:<ns>:<bucket>}:...`).
  *
  * It is the name of the Postgres database: every replica of one deployment shares it (they must share
  * state), while every test stack, which gets a fresh database, gets its own, so parallel stacks on one
@@ -224,8 +224,7 @@ export async function closeRedis(client: Redis | undefined) {
  *
  * The namespace is not a hash tag (on a Redis Cluster that would put a whole deployment in one slot):
  * keys are tagged by their entity (`hashTag`): a rate limit's caller, an APQ entry's hash, a quote, an
- * event stream. The drivers' live state is the exception: its scripts touch a driver's hash and the
- * shared geo sets at once, so its keys share the namespace's tag (subgraphs/drivers/live/keys.ts).
+ * event stream, a bucket of drivers, a trip's offers (subgraphs/drivers/live/keys.ts).
  */
 export function redisNamespace(config: Pick<ServiceConfig, 'databaseUrl' | 'dataDir'>, keyPrefix?: string): string {
   const raw =

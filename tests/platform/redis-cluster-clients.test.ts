@@ -1,8 +1,9 @@
 /**
  * Every user of Redis on a Redis Cluster client (platform/redis.ts createRedis with REDIS_CLUSTER_NODES):
- * the drivers' Lua scripts, the event streams (pipelines, groups, blocking reads on a duplicate), the
- * router's rate limits (rate-limiter-flexible's RateLimiterRedis) and APQ cache, quotes in several slots,
- * SCAN on every master, and pub/sub across nodes. On a cluster of the test's own (tests/support/redis-cluster.ts).
+ * the drivers' live store (its keys' spread: tests/subgraphs/drivers/live-cluster.test.ts), the event
+ * streams (pipelines, groups, blocking reads on a duplicate), the router's rate limits
+ * (rate-limiter-flexible's RateLimiterRedis) and APQ cache, quotes in several slots, SCAN on every
+ * master, and pub/sub across nodes. On a cluster of the test's own (tests/support/redis-cluster.ts).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -58,13 +59,16 @@ describe('Redis users on a cluster client', { skip }, () => {
     assert.deepEqual(await store.sweep(now + DEFAULT_RULES.presenceTtlMs + 1_000, ['AVAILABLE']), [driver.id]);
   });
 
-  it('runs the nearby script beside other nodes\' commands in one turn (its first argument is its key count, not a key)', async () => {
+  it('runs a nearby search beside other nodes\' commands in one turn', async () => {
+    // Regression: nearby was once a script whose first argument was its key count, not a key: auto-pipelined
+    // by the slot of "1", it was batched with that node's commands and failed. Its GEOSEARCH and HMGETs must
+    // each go with their own node's batch.
     const { slots } = redis as unknown as { slots: string[][] };
     const nodeOf = async (key: string) => slots[Number(await (redis as unknown as { cluster(...args: string[]): Promise<number> }).cluster('KEYSLOT', key))]![0];
-    // A namespace whose node is not the node of the slot of "1" (the key count ioredis would batch it by).
+    // A namespace whose geo sets are not on the node of the slot of "1".
     let namespace = '';
     do namespace = `near-${randomUUID()}`;
-    while ((await nodeOf(namespace)) === (await nodeOf('1')));
+    while ((await nodeOf(driverKeys(namespace).geo('COMFORT'))) === (await nodeOf('1')));
     const store = new RedisLiveStore(redis, driverKeys(namespace), DEFAULT_RULES);
     const now = Date.now();
     const driver = { id: randomUUID(), userId: randomUUID(), vehicleType: 'COMFORT' as const };

@@ -5,10 +5,11 @@ import type { Redis } from '../../../platform/redis.ts';
 import { completionsSince, tripsUnderWay } from '../records.ts';
 import { MATCHED_FROM } from '../trip-events.ts';
 import type { LiveLocations } from './engine.ts';
+import { ALL_BUCKETS } from './keys.ts';
 
 /** Drivers moved per batch of directory lookups and Redis calls. */
 const BATCH = 500;
-/** How often the marker is checked besides reconnects (a flush without a reconnect): one EXISTS per replica. */
+/** How often the markers are checked besides reconnects (a flush or a failover without a reconnect). */
 const CHECK_INTERVAL_MS = 5_000;
 
 /**
@@ -19,11 +20,15 @@ const CHECK_INTERVAL_MS = 5_000;
  *   - a driver on a trip (matched, not ended) is BUSY on that trip again;
  *   - a driver whose last trip completed less than `cooldownMs` ago is in COOLDOWN until it ends;
  *   - everyone else stays OFFLINE until their app reports (goOnline, then a fix), as before.
- * A marker key says the live state was rebuilt; its absence says Redis lost its data. It is checked when
- * the Redis connection becomes ready (a restart is a reconnect) and on every sweep (a flush is not), by
- * every replica: the moves are conditional (from OFFLINE, AVAILABLE or OFFERED only), so replicas
- * rebuilding at once, or a rebuild repeated, change nothing twice. The marker is set after the moves: a
- * replica that dies half-way leaves the work to the next check.
+ * Drivers live in buckets (keys.ts) spread over a cluster's masters, and a master may be lost alone, so
+ * each bucket has a marker: its absence says that bucket's data was lost, and only the drivers of the
+ * buckets without one are rebuilt (the others' state is intact and newer than anything Postgres says).
+ * The markers are checked (one EXISTS per bucket, pipelined: one round trip per node) when the Redis
+ * connection becomes ready (a restart is a reconnect) and every few seconds (a flush or a failover is not),
+ * by every replica: the moves are conditional (from OFFLINE, AVAILABLE or OFFERED only), so replicas
+ * rebuilding at once, or a rebuild repeated, change nothing twice. A bucket's marker is set after its
+ * drivers moved: a replica that dies half-way leaves the work to the next check. (The geo sets need no
+ * marker: a driver's next fix puts them back.)
  */
 export class LiveStateRebuild {
   readonly #redis: Redis;
@@ -57,25 +62,30 @@ export class LiveStateRebuild {
     await this.#running?.catch(() => undefined);
   }
 
-  /** Rebuilds when the marker is missing; true when it did. One check at a time per process. */
+  /** Rebuilds the buckets whose marker is missing; true when there were any. One check at a time per process. */
   check(): Promise<boolean> {
     this.#running ??= this.#check().finally(() => (this.#running = undefined));
     return this.#running;
   }
 
   async #check(): Promise<boolean> {
-    if ((await this.#redis.exists(this.#live.keys.rebuilt)) === 1) return false;
+    const keys = this.#live.keys;
+    const marked = await Promise.all(ALL_BUCKETS.map((bucket) => this.#redis.exists(keys.rebuilt(bucket))));
+    const lost = new Set(ALL_BUCKETS.filter((_, i) => marked[i] === 0));
+    if (lost.size === 0) return false;
+    const inLost = (item: { driverId: string }) => lost.has(keys.bucketOf(item.driverId));
     const now = this.#live.now();
     const em = this.#db.fork();
     const [underWay, completions] = await Promise.all([tripsUnderWay(em), completionsSince(em, new Date(now - this.#cooldownMs))]);
     const onTrip = new Set(underWay.map((trip) => trip.driverId));
-    const cooling = completions.filter((completion) => !onTrip.has(completion.driverId));
-    const busy = await this.#moveAll(em, underWay, (driver, { tripId }) => this.#live.store.transition(driver, 'BUSY', MATCHED_FROM, now, { tripId }));
+    const cooling = completions.filter((completion) => !onTrip.has(completion.driverId) && inLost(completion));
+    const busy = await this.#moveAll(em, underWay.filter(inLost), (driver, { tripId }) => this.#live.store.transition(driver, 'BUSY', MATCHED_FROM, now, { tripId }));
     const cooldowns = await this.#moveAll(em, cooling, (driver, { endedAt }) =>
       this.#live.store.transition(driver, 'COOLDOWN', ['OFFLINE', 'AVAILABLE'], now, { cooldownUntil: endedAt.getTime() + this.#cooldownMs }),
     );
-    await this.#redis.set(this.#live.keys.rebuilt, new Date(now).toISOString());
-    if (busy + cooldowns > 0) this.#logger.warn({ busy, cooldowns }, 'drivers\' live state was missing from Redis: rebuilt from Postgres');
+    const rebuiltAt = new Date(now).toISOString();
+    await Promise.all([...lost].map((bucket) => this.#redis.set(keys.rebuilt(bucket), rebuiltAt)));
+    if (busy + cooldowns > 0) this.#logger.warn({ busy, cooldowns, buckets: lost.size }, 'drivers\' live state was missing from Redis: rebuilt from Postgres');
     return true;
   }
 

@@ -249,9 +249,9 @@ export async function eventually<T>(what: string, condition: () => Promise<T | f
   }
 }
 
-/** Removes every key of a drivers namespace (test stacks leave nothing behind in a shared Redis). */
+/** Removes every key of a drivers namespace, and no other namespace's (test stacks leave nothing behind in a shared Redis). */
 export async function deleteNamespace(namespace: string) {
-  await deleteKeys(`${driverKeys(namespace).prefix.replace(/[{}*?[\]]/g, '\\$&')}*`);
+  for (const pattern of driverKeys(namespace).patterns) await deleteKeys(pattern);
 }
 
 /** Removes every key matching a SCAN pattern. */

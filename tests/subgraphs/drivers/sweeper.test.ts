@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { once, EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { createLogger } from '../../../platform/logger.ts';
 import { transitionDriver } from '../../../subgraphs/drivers/availability.ts';
 import { Sweeper } from '../../../subgraphs/drivers/live/sweeper.ts';
 import type { LiveStore } from '../../../subgraphs/drivers/live/store.ts';
 import { assertErrorCode, dataOf } from '../../support/client.ts';
+import { testRedis } from '../../support/redis-env.ts';
 import { offset, REDIS, startLiveStack, TestClock, type LiveStack, type OnlineDriver } from './live-stack.ts';
 
 const CAIRO = { lat: 30.0444, lng: 31.2357 };
@@ -31,7 +31,7 @@ describe('presence and the sweeper', () => {
   it('gives a live fix a presence of 30 seconds in Redis', { skip: !REDIS && 'REDIS_URL is not set' }, async () => {
     const driver = await stack.onlineDriver();
     await report(driver, CAIRO);
-    const redis = new Redis(process.env.REDIS_URL!);
+    const redis = testRedis('sweeper-test')!;
     try {
       const ttl = await redis.pttl(stack.live.keys.presence(driver.driverId));
       assert.ok(ttl > 25_000 && ttl <= 30_000, `PTTL ${ttl}`);

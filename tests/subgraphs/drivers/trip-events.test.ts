@@ -277,7 +277,8 @@ describe("drivers' reactions to trip events", () => {
 
   describe('SupplySnapshot', () => {
     it('counts a city of drivers exactly although the store reads them in batches', async () => {
-      // 1,234 drivers is more than two of the store's 500-driver batches; every third one is OFFERED.
+      // 1,234 drivers over most of the Redis store's buckets, read a bucket at a time (a bucket read in several
+      // batches: tests/subgraphs/drivers/live-cluster.test.ts); every third one is OFFERED.
       const square = offset(CAIRO, -20_000, -20_000);
       const drivers = Array.from({ length: 1_234 }, (_, i) => ({ ref: { id: randomUUID(), userId: randomUUID(), vehicleType: 'ECONOMY' as const }, at: offset(square, (i % 37) * 130, Math.floor(i / 37) * 130) }));
       const now = Date.now();
