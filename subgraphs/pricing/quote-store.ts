@@ -1,4 +1,4 @@
-import type { EntityManager } from '../../platform/db.ts';
+import { arrayLiteral, executeStatement, type EntityManager } from '../../platform/db.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { getMany, hashTag, setMany, type Redis } from '../../platform/redis.ts';
 import { Quote } from './entities.ts';
@@ -33,9 +33,54 @@ export interface QuoteBooking {
 
 type BookedQuote = QuoteRecord & { tripId: string; bookedAt: Date };
 
-/** A redelivered event finds the row already there: only the booking is (re)written. */
+/** The quote's columns, each with how it travels in an array parameter (`unnest(?::type[], ...)`). */
+const QUOTE_COLUMNS: ReadonlyArray<readonly [column: string, type: string, value: (quote: BookedQuote) => string | bigint | number | null]> = [
+  ['id', 'uuid', (q) => q.id],
+  ['rider_id', 'uuid', (q) => q.riderId],
+  ['vehicle_type', 'text', (q) => q.vehicleType],
+  ['pickup_lat', 'float8', (q) => q.pickupLat],
+  ['pickup_lng', 'float8', (q) => q.pickupLng],
+  ['dropoff_lat', 'float8', (q) => q.dropoffLat],
+  ['dropoff_lng', 'float8', (q) => q.dropoffLng],
+  ['distance_m', 'int4', (q) => q.distanceM],
+  ['duration_s', 'int4', (q) => q.durationS],
+  ['base_fare_minor', 'int8', (q) => q.baseFareMinor],
+  ['distance_fare_minor', 'int8', (q) => q.distanceFareMinor],
+  ['time_fare_minor', 'int8', (q) => q.timeFareMinor],
+  ['booking_fee_minor', 'int8', (q) => q.bookingFeeMinor],
+  ['minimum_top_up_minor', 'int8', (q) => q.minimumTopUpMinor],
+  ['time_of_day_minor', 'int8', (q) => q.timeOfDayMinor],
+  ['surge_minor', 'int8', (q) => q.surgeMinor],
+  ['rounding_minor', 'int8', (q) => q.roundingMinor],
+  ['fare_minor', 'int8', (q) => q.fareMinor],
+  ['currency', 'text', (q) => q.currency],
+  ['surge_multiplier', 'numeric', (q) => q.surgeMultiplier],
+  ['time_of_day_multiplier', 'numeric', (q) => q.timeOfDayMultiplier],
+  ['cancellation_fee_minor', 'int8', (q) => q.cancellationFeeMinor],
+  ['commission_bps', 'int4', (q) => q.commissionBps],
+  ['h3_cell', 'text', (q) => q.h3Cell ?? null],
+  ['trip_id', 'uuid', (q) => q.tripId],
+  ['booked_at', 'timestamptz', (q) => q.bookedAt.toISOString()],
+  ['fare_rule_id', 'uuid', (q) => q.fareRuleId ?? null],
+  ['expires_at', 'timestamptz', (q) => new Date(q.expiresAt).toISOString()],
+  ['created_at', 'timestamptz', (q) => new Date(q.createdAt).toISOString()],
+];
+const COLUMN_LIST = QUOTE_COLUMNS.map(([column]) => `"${column}"`).join(', ');
+const UPSERT_BOOKED = `insert into "pricing"."quotes" (${COLUMN_LIST})
+  select * from unnest(${QUOTE_COLUMNS.map(([, type]) => `?::${type}[]`).join(', ')}) as q(${COLUMN_LIST})
+  order by "id"
+  on conflict ("id") do update set "trip_id" = excluded."trip_id", "booked_at" = excluded."booked_at"`;
+
+/**
+ * A redelivered event finds the row already there: only the booking is (re)written. One statement for
+ * the batch, each column one array parameter: MikroORM's upsertMany cost about a millisecond of CPU per
+ * quote (bench:dispatch profile, pricing's consumer in a burst of bookings).
+ */
 async function upsertBooked(em: EntityManager, quotes: readonly BookedQuote[]) {
-  if (quotes.length > 0) await em.upsertMany(Quote, [...quotes], { onConflictFields: ['id'], onConflictAction: 'merge', onConflictMergeFields: ['tripId', 'bookedAt'] });
+  if (quotes.length === 0) return;
+  // One row per id (two bookings of one quote in a read: the first, as the row would keep it).
+  const unique = [...new Map([...quotes].reverse().map((quote) => [quote.id, quote])).values()];
+  await executeStatement(em, UPSERT_BOOKED, QUOTE_COLUMNS.map(([, , value]) => arrayLiteral(unique.map(value))));
 }
 
 async function loadRows(em: EntityManager, ids: readonly string[]): Promise<Map<string, QuoteRecord>> {

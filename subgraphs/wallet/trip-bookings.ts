@@ -10,12 +10,12 @@
  * and no call from the wallet back to trips (which calls the wallet at booking). Events arrive late,
  * though, so the reclaim never reads "no row" as "no trip" alone: see `watermark`.
  */
-import { executeStatement, type EntityManager } from '../../platform/db.ts';
+import { arrayLiteral, executeStatement, type EntityManager } from '../../platform/db.ts';
 import { TripRequested } from '../../platform/events/contracts/index.ts';
 import type { EventOf } from '../../platform/events/index.ts';
 import type { SubgraphRuntime } from '../../platform/subgraph.ts';
 import { isUuid } from '../../platform/validation.ts';
-import { arrayLiteral, statementOn, type RunStatement } from './ledger/sql-session.ts';
+import { statementOn, type RunStatement } from './ledger/sql-session.ts';
 
 /** The consumer group wallet reads trips' TripRequested with (its parked events live in dead_events under this name). */
 export const TRIP_BOOKINGS_CONSUMER = 'trip-bookings';

@@ -2,7 +2,7 @@
  * Every SQL statement about partners and their API keys (parameterized). Times are passed in, never
  * read from the database's clock, so the service's clock decides (tests move it).
  */
-import { executeStatement, type EntityManager } from '../../../platform/db.ts';
+import { arrayLiteral, executeStatement, type EntityManager } from '../../../platform/db.ts';
 
 const PARTNERS = '"accounts"."partners"';
 const API_KEYS = '"accounts"."api_keys"';
@@ -33,11 +33,6 @@ export interface StoredApiKey extends ApiKeyRecord {
 }
 
 type Row = Record<string, unknown>;
-
-/** A Postgres array literal of strings (sent as one text parameter, cast in SQL). */
-function arrayLiteral(values: readonly string[]): string {
-  return `{${values.map((value) => `"${value.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`;
-}
 
 const KEY_COLUMNS = `"id", "partner_id", "name", "prefix", "operations", "requests_per_minute", "created_at", "last_used_at", "revoked_at", "expires_at", "replaced_by_id"`;
 

@@ -2,9 +2,9 @@
  * Every SQL statement of the ledger. Bigints are read as text (PGlite answers a bigint as a JS number,
  * which loses precision past 2^53) and arrays travel as array literals (sql-session.ts).
  */
-import type { EntityManager } from '../../../platform/db.ts';
+import { arrayLiteral, type EntityManager } from '../../../platform/db.ts';
 import type { Account, AccountKind, BalanceRule, Counters } from './accounts.ts';
-import { arrayLiteral, inTransaction, statementOn, type Row, type RunStatement } from './sql-session.ts';
+import { inTransaction, statementOn, type Row, type RunStatement } from './sql-session.ts';
 import type { LockedAccount, NewTransfer, ReferencedTransfer, Transfer, TransferKind } from './transfers.ts';
 
 const ACCOUNTS = '"wallet"."ledger_accounts"';

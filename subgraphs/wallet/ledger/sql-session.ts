@@ -49,21 +49,3 @@ export async function inTransaction<T>(em: EntityManager, work: (run: RunStateme
 }
 
 const isDatabaseError = (error: unknown): error is Error => error instanceof Error && typeof (error as { severity?: unknown }).severity === 'string';
-
-/**
- * A Postgres array literal (`{"a","b",NULL}`) for a `?::type[]` parameter. Arrays travel as one text
- * parameter, so the same statement runs on a `pg` connection and through MikroORM's formatting (which
- * would spread a JS array into a list).
- */
-export function arrayLiteral(values: readonly (string | bigint | number | null)[]): string {
-  const parts = new Array<string>(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i];
-    if (value === null) parts[i] = 'NULL';
-    else if (typeof value !== 'string') parts[i] = String(value);
-    else parts[i] = NEEDS_ESCAPE.test(value) ? `"${value.replace(/[\\"]/g, '\\$&')}"` : `"${value}"`;
-  }
-  return `{${parts.join(',')}}`;
-}
-
-const NEEDS_ESCAPE = /[\\"]/;

@@ -4,9 +4,9 @@
  * must commit with ledger transfers takes the `run` of that transaction (Ledger.transaction). Bigints are
  * read as text: PGlite answers a bigint as a JS number.
  */
-import type { EntityManager } from '../../../platform/db.ts';
+import { arrayLiteral, type EntityManager } from '../../../platform/db.ts';
 import type { KeysetCursor } from '../../../platform/pagination.ts';
-import { arrayLiteral, statementOn, type Row, type RunStatement } from '../ledger/index.ts';
+import { statementOn, type Row, type RunStatement } from '../ledger/index.ts';
 
 const INTENTS = '"wallet"."payment_intents"';
 const WITHDRAWALS = '"wallet"."withdrawals"';
