@@ -69,7 +69,6 @@ export function driverBucket(driverId: string): number {
 export const ALL_BUCKETS: readonly number[] = Object.freeze(Array.from({ length: DRIVER_BUCKETS }, (_, bucket) => bucket));
 
 export interface DriverKeys {
-  readonly namespace: string;
   /** The driver's bucket (`driverBucket`). */
   bucketOf(driverId: string): number;
   /** Prefix of every key of a bucket: scripts over a bucket (sweep, cooldowns, positions) build its drivers' keys from it. */
@@ -118,7 +117,6 @@ export function driverKeys(namespace: string): DriverKeys {
   const tripPrefix = (tripId: string) => `${root}${hashTag(`trip:${ns}:${tripId}`)}:`;
   const literal = globLiteral(ns);
   return {
-    namespace,
     bucketOf: driverBucket,
     bucketPrefix: (bucket) => bucketPrefixes[bucket]!,
     driver: (driverId) => `${ofDriver(driverId)}d:${driverId}`,

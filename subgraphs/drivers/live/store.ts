@@ -58,8 +58,9 @@ export interface NearbyDriverHit extends NearbyCandidate {
 
 /**
  * The live side of the drivers subgraph: availability, the last fix of every driver, presence and the
- * geo index. Two implementations: Redis (every replica shares it; each write is one Lua script, one
- * round trip) and embedded (in-process state, positions mirrored to a Postgres table searched by H3 cell).
+ * geo index. Two implementations: Redis (every replica shares it; each write to a driver is one Lua
+ * script in the driver's slot, the geo index following it: redis-store.ts) and embedded (in-process
+ * state, positions mirrored to a Postgres table searched by H3 cell).
  */
 export interface LiveStore extends AvailabilityStore {
   readonly kind: 'redis' | 'embedded';
@@ -67,8 +68,9 @@ export interface LiveStore extends AvailabilityStore {
   read(driverIds: readonly string[]): Promise<Map<string, LiveDriverState>>;
   /**
    * Judges validated fixes (oldest first) against the last live fix, then in one atomic step: refuses
-   * an offline driver, applies the rate limit, and for the fix that goes live updates the geo index,
-   * the driver's state, presence, and publishes it to the driver's channel.
+   * an offline driver, applies the rate limit, and for the fix that goes live updates the driver's
+   * state and presence and publishes it to the driver's channel; then puts that fix in the geo index
+   * (awaited: the caller's next search finds it).
    */
   ingest(driver: DriverRef, fixes: readonly Fix[], options: IngestOptions): Promise<IngestOutcome>;
   /**
