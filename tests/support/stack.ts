@@ -1,7 +1,8 @@
 import { loadConfig, SUBGRAPH_NAMES, type ServiceConfig, type SubgraphName } from '../../platform/config.ts';
 import { createLogger } from '../../platform/logger.ts';
 import { streamKey, streamMarkKey, type ConsumerTuning } from '../../platform/events/index.ts';
-import { createRedis, redisNamespace } from '../../platform/redis.ts';
+import { createRedis, redisNamespace, scanKeys } from '../../platform/redis.ts';
+import { driverKeys } from '../../subgraphs/drivers/live/keys.ts';
 import { unlinkKeys } from './redis-env.ts';
 import { startSubgraph, type RunningSubgraph, type SubgraphSetup } from '../../platform/subgraph.ts';
 import { startRouter, type RunningRouter } from '../../router/router.ts';
@@ -146,7 +147,7 @@ export class Stack {
   async stop() {
     await this.router?.stop();
     await Promise.all([...Object.values(this.subgraphs), ...this.#replicas].map((running) => running?.stop()));
-    await deleteEventStreams(this.env);
+    await deleteStackKeys(this.env);
     await this.database.dispose();
   }
 
@@ -219,8 +220,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
 }
 
-/** A stack's event streams (its own namespace) are removed with it: test runs leave nothing behind in a shared Redis. */
-async function deleteEventStreams(env: Record<string, string>) {
+/** A stack's event streams and drivers' live keys (its own namespace) are removed with it: test runs leave nothing behind in a shared Redis. */
+async function deleteStackKeys(env: Record<string, string>) {
   const config = loadConfig('accounts', env);
   const redis = createRedis(config.redis, createLogger({ ...config, logLevel: 'silent' }), 'tests-cleanup');
   if (!redis) return;
@@ -228,6 +229,8 @@ async function deleteEventStreams(env: Record<string, string>) {
     const namespace = redisNamespace(config);
     // Each stream and its mark (several slots on a cluster: one UNLINK each there).
     await unlinkKeys(redis, SUBGRAPH_NAMES.flatMap((source) => [streamKey(namespace, source), streamMarkKey(streamKey(namespace, source))]));
+    // Drivers' keys lie in many slots (a bucket of drivers, a trip, the geo sets each): found by SCAN on every master.
+    for (const pattern of driverKeys(namespace).patterns) for await (const keys of scanKeys(redis, pattern)) await unlinkKeys(redis, keys);
   } finally {
     redis.disconnect();
   }
