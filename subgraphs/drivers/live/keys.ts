@@ -100,6 +100,11 @@ export interface DriverKeys {
   tripEndedChannel(tripId: string): string;
   /** SCAN patterns that together match every key of this namespace, and no key of another namespace. */
   readonly patterns: readonly string[];
+  /**
+   * How a script builds a driver's hash key from the id alone (redis-scripts.ts DRIVER_KEY): `before`, the
+   * bucket in `digits` lowercase hex digits (`driverBucket`, of `buckets`), `after`, the id.
+   */
+  readonly driverKeyTemplate: { readonly before: string; readonly after: string; readonly buckets: number; readonly digits: number };
 }
 
 /** The namespace as it appears inside tags: `%`, `:` (it separates a tag's parts) and braces (they end a tag) percent-encoded. */
@@ -132,6 +137,7 @@ export function driverKeys(namespace: string): DriverKeys {
     tripEndedChannel: (tripId) => `${tripPrefix(tripId)}ended`,
     // A bucket is exactly BUCKET_DIGITS hex digits, and an encoded namespace has no ':', so no pattern can
     // reach into another namespace's tag. (Channels are not keys: nothing to delete.)
+    driverKeyTemplate: { before: `${root}{drv:${ns}:`, after: '}:d:', buckets: DRIVER_BUCKETS, digits: BUCKET_DIGITS },
     patterns: [
       `${root}{drv:${literal}:${'[0-9a-f]'.repeat(BUCKET_DIGITS)}}:*`,
       `${root}{geo:${literal}}:*`,

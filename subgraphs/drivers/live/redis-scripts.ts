@@ -3,12 +3,13 @@
  * guards can never interleave with another replica's; each is one round trip (EVALSHA via ioredis
  * `defineCommand`, which falls back to EVAL once per connection when the script is not cached).
  *
- * Every script touches one slot (keys.ts): one driver's bucket, `{drv:<ns>:<bb>}`. The bucket-wide ones
+ * On a cluster every script touches one slot (keys.ts): one driver's bucket, `{drv:<ns>:<bb>}`. The bucket-wide ones
  * (sweep, cooldowns, positions) build their drivers' keys from the bucket's prefix, which is allowed on a
  * cluster only because those keys share the bucket's tag, hence its slot. No script touches a geo set
  * (its own slot) or a trip's offer set: a script returns what they need (a fix gone live, drivers gone
- * offline or silent), and the store sends GEOADD/ZREM/SADD itself (redis-store.ts). Reserving and
- * releasing drivers of many buckets is one compare-and-set script per driver, sent together.
+ * offline or silent), and the store sends GEOADD/ZREM/SADD itself (redis-store.ts). Reserving,
+ * releasing and reading drivers of many buckets is one script over their hashes on one Redis or Sentinel
+ * (no slots there), and one per driver, sent together, on a cluster.
  *
  * Driver hash fields: state, since, uid, vt, lat, lng, hd, spd, acc, at (recordedAt ms), seen (ms), spoof (ms),
  * trip (the trip OFFERED or BUSY for), idle (ms: became AVAILABLE by going online or ending a trip),
@@ -128,28 +129,150 @@ return {1, current, trip}
 `;
 
 /**
- * KEYS: driver hash.
- * ARGV: tripId, now.
- * Compare-and-set: a driver still AVAILABLE becomes OFFERED for the trip. Returns 1 when it did, else 0.
+ * KEYS: driver hashes, in ranking order.
+ * ARGV: tripId, now, atMost, then the drivers' ids (in KEYS' order).
+ * Compare-and-set going down the ranking: each driver still AVAILABLE becomes OFFERED for the trip, until
+ * `atMost` are. Returns the ids reserved. On one Redis (or Sentinel) the store sends every candidate in one
+ * call; on a cluster, where a script stays in one slot, one driver per call (redis-store.ts).
  */
-export const RESERVE_DRIVER = `
-if redis.call('HGET', KEYS[1], 'state') ~= 'AVAILABLE' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'OFFERED', 'since', ARGV[2], 'trip', ARGV[1])
-return 1
+export const RESERVE_DRIVERS = `
+local trip, now, atMost = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local reserved = {}
+for i, key in ipairs(KEYS) do
+  if #reserved >= atMost then break end
+  if redis.call('HGET', key, 'state') == 'AVAILABLE' then
+    redis.call('HSET', key, 'state', 'OFFERED', 'since', now, 'trip', trip)
+    reserved[#reserved + 1] = ARGV[i + 3]
+  end
+end
+return reserved
 `;
 
 /**
- * KEYS: driver hash.
+ * KEYS: driver hashes.
  * ARGV: tripId, now.
- * Compare-and-set: a driver still OFFERED for this very trip goes back to AVAILABLE (idle time kept); a
- * driver offered another trip meanwhile, or no longer offered, is left alone. Returns 1 when released, else 0.
+ * Compare-and-set per driver: one still OFFERED for this very trip goes back to AVAILABLE (idle time
+ * kept); a driver offered another trip meanwhile, or no longer offered, is left alone. Returns 1 (released)
+ * or 0 per key. One call for many drivers on one Redis, one per driver on a cluster.
  */
-export const RELEASE_DRIVER = `
-local fields = redis.call('HMGET', KEYS[1], 'state', 'trip')
-if fields[1] ~= 'OFFERED' or fields[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'AVAILABLE', 'since', ARGV[2])
-redis.call('HDEL', KEYS[1], 'trip')
-return 1
+export const RELEASE_DRIVERS = `
+local reply = {}
+for i, key in ipairs(KEYS) do
+  local fields = redis.call('HMGET', key, 'state', 'trip')
+  if fields[1] == 'OFFERED' and fields[2] == ARGV[1] then
+    redis.call('HSET', key, 'state', 'AVAILABLE', 'since', ARGV[2])
+    redis.call('HDEL', key, 'trip')
+    reply[i] = 1
+  else
+    reply[i] = 0
+  end
+end
+return reply
+`;
+
+/**
+ * driverKey(id): a driver's hash key built from its id alone, as keys.ts builds it: its bucket is
+ * keys.ts `driverBucket` (FNV-1a over the id's bytes, murmur3's fmix32, modulo the bucket count), in 32-bit
+ * arithmetic done in halves (Lua numbers are doubles: a 32-bit product needs 64 bits). ARGV[1..4] are
+ * keys.ts `driverKeyTemplate` (before, after, buckets, digits). A unit test pins it to the TypeScript.
+ */
+const DRIVER_KEY = `
+local KEY_BEFORE, KEY_AFTER, BUCKETS, DIGITS = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local TWO32 = 4294967296
+local function u32(x) return x % TWO32 end
+local function mul32(a, b)
+  local high, low = math.floor(a / 65536), a % 65536
+  return ((high * b) % 65536 * 65536 + low * b) % TWO32
+end
+local function bucketOf(id)
+  local h = 2166136261
+  for i = 1, #id do h = mul32(u32(bit.bxor(h, string.byte(id, i))), 16777619) end
+  h = u32(bit.bxor(h, math.floor(h / 65536)))
+  h = mul32(h, 2246822507)
+  h = u32(bit.bxor(h, math.floor(h / 8192)))
+  h = mul32(h, 3266489909)
+  h = u32(bit.bxor(h, math.floor(h / 65536)))
+  return h % BUCKETS
+end
+local function driverKey(id)
+  return KEY_BEFORE .. string.format('%0' .. DIGITS .. 'x', bucketOf(id)) .. KEY_AFTER .. id
+end
+`;
+
+/**
+ * One Redis or Sentinel only (it reads drivers' hashes of any bucket, which a cluster forbids; there the
+ * store walks in TypeScript with the same rules, redis-store.ts #nearbyOf).
+ * KEYS: the geo sets to search (one per vehicle type asked for).
+ * ARGV: key before, key after, buckets, digits (keys.ts driverKeyTemplate), lng, lat, radiusM, first,
+ *       freshSince, marginM, initialRadiusM.
+ * For each geo set: walks it nearest first, keeping AVAILABLE drivers with a fresh fix, until it has
+ * `first` of them and has seen every member up to marginM beyond the last kept; the circle starts at
+ * initialRadiusM and doubles up to radiusM only while that is not enough, COUNT grows when a walk runs
+ * out before it is done. Members whose driver is OFFLINE or unknown leave the set. One round trip, where
+ * the walk from the store costs two per step. Returns flat {id, lat, lng, recordedAt, idleSince, ...}.
+ */
+export const NEARBY = `${DRIVER_KEY}
+local lng, lat = ARGV[5], ARGV[6]
+local radius, want, freshSince, margin = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local reply = {}
+for _, key in ipairs(KEYS) do
+  local searched = math.min(radius, tonumber(ARGV[11]))
+  local hashes = {}
+  while true do
+    local count = want * 2 + 8
+    local kept, cutoff
+    while true do
+      local found = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', searched + margin, 'm', 'ASC', 'COUNT', count, 'WITHDIST')
+      local complete = #found < count
+      kept, cutoff = {}, nil
+      for _, item in ipairs(found) do
+        local id, distance = item[1], tonumber(item[2])
+        if cutoff and distance > cutoff then
+          complete = true
+          break
+        end
+        local fields = hashes[id]
+        if not fields then
+          fields = redis.call('HMGET', driverKey(id), 'state', 'lat', 'lng', 'at', 'idle', 'since')
+          hashes[id] = fields
+          if (not fields[1]) or fields[1] == 'OFFLINE' then redis.call('ZREM', key, id) end
+        end
+        if fields[1] == 'AVAILABLE' and fields[4] and tonumber(fields[4]) >= freshSince then
+          kept[#kept + 1] = {id, fields[2], fields[3], fields[4], fields[5] or fields[6] or fields[4]}
+          if #kept == want then cutoff = distance + margin end
+        end
+      end
+      if complete then break end
+      count = count * 4
+    end
+    -- Done when everything up to the cutoff was inside the circle searched, or the circle is the whole radius.
+    if (cutoff and cutoff <= searched + margin) or searched >= radius then
+      for _, hit in ipairs(kept) do
+        for _, value in ipairs(hit) do reply[#reply + 1] = value end
+      end
+      break
+    end
+    searched = math.min(radius, searched * 2)
+  end
+end
+return reply
+`;
+
+/** For tests: driverKey(ARGV[5]) as the script computes it. */
+export const DRIVER_KEY_OF = `${DRIVER_KEY}
+return driverKey(ARGV[5])
+`;
+
+/**
+ * KEYS: hashes. ARGV: fields.
+ * HMGET of every key in one call (a missing field or hash is nil), for one Redis or Sentinel, where
+ * a script may name keys of any slot: one command instead of one per driver, which cost drivers' process
+ * more CPU in ioredis than the search itself (bench:dispatch). On a cluster the store sends HMGETs.
+ */
+export const READ_HASHES = `
+local reply = {}
+for i, key in ipairs(KEYS) do reply[i] = redis.call('HMGET', key, unpack(ARGV)) end
+return reply
 `;
 
 /**

@@ -1,22 +1,28 @@
-import type { Redis } from '../../../platform/redis.ts';
+import { isCluster, type Redis } from '../../../platform/redis.ts';
 import { AVAILABILITIES, type Availability, type DriverRef, type TransitionOptions, type TransitionResult } from '../availability.ts';
 import { isIndexable, locationMessage, type Fix, type LiveRules, type Verdict } from './fixes.ts';
 import type { LatLng } from './geo.ts';
 import { ALL_BUCKETS, type DriverKeys } from './keys.ts';
-import { AVAILABLE_POSITIONS, END_COOLDOWNS, INGEST, RELEASE_DRIVER, RESERVE_DRIVER, SWEEP, TRANSITION } from './redis-scripts.ts';
+import { AVAILABLE_POSITIONS, END_COOLDOWNS, INGEST, NEARBY, READ_HASHES, RELEASE_DRIVERS, RESERVE_DRIVERS, SWEEP, TRANSITION } from './redis-scripts.ts';
 import { OFFER_SET_TTL_MS, typesOf, UNKNOWN_DRIVER, type IngestOptions, type IngestOutcome, type LiveDriverState, type LiveStore, type NearbyCandidate, type NearbyQuery } from './store.ts';
 
 type Reply = Array<string | number>;
 type Script = (...args: Array<string | number>) => Promise<Reply>;
-type Flag = (...args: Array<string | number>) => Promise<number>;
+/** A script whose key count varies: the count, then the keys, then the arguments. */
+type KeyedScript<T> = (numberOfKeys: number, ...keysThenArgs: Array<string | number>) => Promise<T>;
 
 /** The scripts as ioredis commands (defineCommand adds them to the client; EVALSHA with EVAL fallback). */
 interface ScriptedRedis {
   smartlineDriversIngest: Script;
   smartlineDriversTransition: Script;
   smartlineDriversSweep: Script;
-  smartlineDriversReserveDriver: Flag;
-  smartlineDriversReleaseDriver: Flag;
+  smartlineDriversReserve: KeyedScript<string[]>;
+  smartlineDriversRelease: KeyedScript<number[]>;
+  smartlineDriversReadHashes: KeyedScript<Array<Array<string | null>>>;
+  smartlineDriversNearby: KeyedScript<string[]>;
+  /** The same scripts with exactly one key, for a cluster: its auto-pipelining routes a command by its first key. */
+  smartlineDriversReserveOne: (key: string, ...args: Array<string | number>) => Promise<string[]>;
+  smartlineDriversReleaseOne: (key: string, ...args: Array<string | number>) => Promise<number[]>;
   smartlineDriversEndCooldowns: Script;
   smartlineDriversAvailablePositions: Script;
 }
@@ -51,6 +57,7 @@ export class RedisLiveStore implements LiveStore {
   readonly #keys: DriverKeys;
   readonly #rules: LiveRules;
   readonly #batch: number;
+  readonly #cluster: boolean;
 
   /** `options.bucketBatch`: drivers per bucket script call (default BUCKET_BATCH; tests make it small to walk a bucket in several calls). */
   constructor(redis: Redis, keys: DriverKeys, rules: LiveRules, options: { bucketBatch?: number } = {}) {
@@ -62,23 +69,38 @@ export class RedisLiveStore implements LiveStore {
       redis.defineCommand('smartlineDriversIngest', { numberOfKeys: 4, lua: INGEST });
       redis.defineCommand('smartlineDriversTransition', { numberOfKeys: 4, lua: TRANSITION });
       redis.defineCommand('smartlineDriversSweep', { numberOfKeys: 1, lua: SWEEP });
-      redis.defineCommand('smartlineDriversReserveDriver', { numberOfKeys: 1, lua: RESERVE_DRIVER });
-      redis.defineCommand('smartlineDriversReleaseDriver', { numberOfKeys: 1, lua: RELEASE_DRIVER });
+      redis.defineCommand('smartlineDriversReserve', { lua: RESERVE_DRIVERS });
+      redis.defineCommand('smartlineDriversRelease', { lua: RELEASE_DRIVERS });
+      redis.defineCommand('smartlineDriversReadHashes', { lua: READ_HASHES });
+      redis.defineCommand('smartlineDriversNearby', { lua: NEARBY });
+      redis.defineCommand('smartlineDriversReserveOne', { numberOfKeys: 1, lua: RESERVE_DRIVERS });
+      redis.defineCommand('smartlineDriversReleaseOne', { numberOfKeys: 1, lua: RELEASE_DRIVERS });
       redis.defineCommand('smartlineDriversEndCooldowns', { numberOfKeys: 1, lua: END_COOLDOWNS });
       redis.defineCommand('smartlineDriversAvailablePositions', { numberOfKeys: 1, lua: AVAILABLE_POSITIONS });
     }
     this.#scripts = redis as unknown as ScriptedRedis;
+    this.#cluster = isCluster(redis);
+  }
+
+  /**
+   * The fields of many drivers' hashes. On one Redis or Sentinel one script reads them all (a script may
+   * name keys of any slot there); on a cluster one HMGET per driver, auto-pipelined (one batch per node).
+   */
+  async #readHashes(driverIds: readonly string[], fields: readonly string[]): Promise<Array<Array<string | null>>> {
+    if (driverIds.length === 0) return [];
+    const keys = driverIds.map((id) => this.#keys.driver(id));
+    if (!this.#cluster) return this.#scripts.smartlineDriversReadHashes(keys.length, ...keys, ...fields);
+    return Promise.all(keys.map((key) => this.#redis.hmget(key, ...fields)));
   }
 
   async read(driverIds: readonly string[]): Promise<Map<string, LiveDriverState>> {
-    // Auto-pipelining sends these together: one round trip (one per node at once on a cluster).
-    const rows = await Promise.all(driverIds.map((id) => this.#redis.hmget(this.#keys.driver(id), ...FIELDS)));
+    const rows = await this.#readHashes(driverIds, FIELDS);
     return new Map(driverIds.map((id, i) => [id, stateOf(rows[i])]));
   }
 
   async availability(driverIds: readonly string[]): Promise<Map<string, Availability>> {
-    const states = await Promise.all(driverIds.map((id) => this.#redis.hget(this.#keys.driver(id), 'state')));
-    return new Map(driverIds.map((id, i) => [id, asAvailability(states[i])]));
+    const rows = await this.#readHashes(driverIds, ['state']);
+    return new Map(driverIds.map((id, i) => [id, asAvailability(rows[i]![0])]));
   }
 
   async transition(driver: DriverRef, to: Availability, from: readonly Availability[], now: number, options: TransitionOptions = {}): Promise<TransitionResult> {
@@ -119,12 +141,26 @@ export class RedisLiveStore implements LiveStore {
   }
 
   /**
-   * Every vehicle type at once: GEOSEARCH of its set, then HMGET of the drivers found (auto-pipelined;
-   * on a cluster, one batch per node): two round trips, more only when the first circle or COUNT was
-   * not enough (`#nearbyOf`).
+   * On one Redis or Sentinel: one script walks every vehicle type's geo set and reads the drivers' hashes
+   * (redis-scripts.ts NEARBY): one round trip. On a cluster, where a script cannot read hashes of other
+   * slots, every vehicle type at once: GEOSEARCH of its set, then HMGET of the drivers found (one batch
+   * per node), two round trips, more when the first circle or COUNT was not enough (`#nearbyOf`). Both
+   * walk by the same rules and answer the same (tests/subgraphs/drivers/nearby.test.ts, live-cluster.test.ts).
+   * Measured on bench:dispatch: the walk from the store cost drivers' process twice the CPU per search.
    */
   async nearby(query: NearbyQuery, freshSince: number): Promise<NearbyCandidate[]> {
-    return (await Promise.all(typesOf(query).map((type) => this.#nearbyOf(this.#keys.geo(type), query, freshSince)))).flat();
+    const keys = typesOf(query).map((type) => this.#keys.geo(type));
+    if (this.#cluster) return (await Promise.all(keys.map((key) => this.#nearbyOf(key, query, freshSince)))).flat();
+    const { before, after, buckets, digits } = this.#keys.driverKeyTemplate;
+    const reply = await this.#scripts.smartlineDriversNearby(
+      keys.length, ...keys,
+      before, after, buckets, digits, query.near.lng, query.near.lat, query.radiusM, query.first, freshSince, GEO_MARGIN_M, INITIAL_SEARCH_RADIUS_M,
+    );
+    const candidates: NearbyCandidate[] = [];
+    for (let i = 0; i < reply.length; i += 5) {
+      candidates.push({ driverId: reply[i]!, lat: Number(reply[i + 1]), lng: Number(reply[i + 2]), recordedAt: Number(reply[i + 3]), idleSince: Number(reply[i + 4]) });
+    }
+    return candidates;
   }
 
   /**
@@ -147,7 +183,7 @@ export class RedisLiveStore implements LiveStore {
       for (;;) {
         const found = (await this.#redis.geosearch(key, 'FROMLONLAT', near.lng, near.lat, 'BYRADIUS', searched + GEO_MARGIN_M, 'm', 'ASC', 'COUNT', count, 'WITHDIST')) as Array<[string, string]>;
         const unread = found.map(([id]) => id).filter((id) => !hashes.has(id));
-        const rows = await Promise.all(unread.map((id) => this.#redis.hmget(this.#keys.driver(id), ...NEARBY_FIELDS)));
+        const rows = await this.#readHashes(unread, NEARBY_FIELDS);
         unread.forEach((id, i) => hashes.set(id, rows[i]!));
         await this.#forgetGone(key, unread, rows);
         let complete = found.length < count;
@@ -185,24 +221,37 @@ export class RedisLiveStore implements LiveStore {
   }
 
   /**
-   * Going down the ranking: compare-and-set scripts (AVAILABLE → OFFERED for the trip) for the first
-   * `atMost` drivers at once, then for the next ones only as many as are still missing, until `atMost`
-   * are reserved or the ranking is exhausted: never more than `atMost`, and each driver's own script
-   * decides, so two trips never get one driver. Each round's drivers join the trip's offer set before
-   * their scripts run: a crash in between leaves only members that were never offered the trip, which
-   * releases skip (they check the driver's trip). Two round trips when the first round is enough.
+   * Going down the ranking, AVAILABLE → OFFERED for the trip, until `atMost` are reserved or the ranking
+   * is exhausted: never more than `atMost`, and a driver's move is a compare-and-set in Redis, so two
+   * trips never get one driver. The drivers tried join the trip's offer set first (in the same round trip,
+   * ahead of the script): a crash in between leaves only members that were never offered the trip, which
+   * releases skip (they check the driver's trip).
+   *
+   * On one Redis or Sentinel the whole ranking is one script: one round trip. On a cluster (a script stays
+   * in one slot) it is one script per driver: the first `atMost` at once, then only as many as are still
+   * missing; two round trips when the first round is enough.
    */
   async reserve(tripId: string, driverIds: readonly string[], now: number, atMost = driverIds.length): Promise<string[]> {
+    if (driverIds.length === 0 || atMost < 1) return [];
     const offers = this.#keys.offers(tripId);
+    if (!this.#cluster) {
+      const keys = driverIds.map((id) => this.#keys.driver(id));
+      const [, , reserved] = await Promise.all([
+        this.#redis.sadd(offers, ...driverIds),
+        this.#redis.pexpire(offers, OFFER_SET_TTL_MS),
+        this.#scripts.smartlineDriversReserve(keys.length, ...keys, tripId, now, atMost, ...driverIds),
+      ]);
+      return reserved;
+    }
     const reserved: string[] = [];
     let next = 0;
     while (reserved.length < atMost && next < driverIds.length) {
       const round = driverIds.slice(next, next + atMost - reserved.length);
       next += round.length;
       await Promise.all([this.#redis.sadd(offers, ...round), this.#redis.pexpire(offers, OFFER_SET_TTL_MS)]);
-      const won = await Promise.all(round.map((id) => this.#scripts.smartlineDriversReserveDriver(this.#keys.driver(id), tripId, now)));
+      const won = await Promise.all(round.map((id) => this.#scripts.smartlineDriversReserveOne(this.#keys.driver(id), tripId, now, 1, id)));
       round.forEach((id, i) => {
-        if (Number(won[i]) === 1) reserved.push(id);
+        if (won[i]!.length === 1) reserved.push(id);
       });
     }
     return reserved;
@@ -228,9 +277,16 @@ export class RedisLiveStore implements LiveStore {
     return released;
   }
 
-  /** One compare-and-set per driver (OFFERED for this trip → AVAILABLE), all at once; the ids released, in order. */
+  /**
+   * A compare-and-set per driver (OFFERED for this trip → AVAILABLE): one script for them all on one Redis
+   * or Sentinel, one per driver (sent together) on a cluster. The ids released, in order.
+   */
   async #releaseEach(tripId: string, driverIds: readonly string[], now: number): Promise<string[]> {
-    const released = await Promise.all(driverIds.map((id) => this.#scripts.smartlineDriversReleaseDriver(this.#keys.driver(id), tripId, now)));
+    if (driverIds.length === 0) return [];
+    const keys = driverIds.map((id) => this.#keys.driver(id));
+    const released = this.#cluster
+      ? (await Promise.all(keys.map((key) => this.#scripts.smartlineDriversReleaseOne(key, tripId, now)))).flat()
+      : await this.#scripts.smartlineDriversRelease(keys.length, ...keys, tripId, now);
     return driverIds.filter((_, i) => Number(released[i]) === 1);
   }
 

@@ -1,9 +1,9 @@
 /**
- * Reservations racing in the Redis live store: since drivers' buckets may lie on several masters, a
- * reservation is one compare-and-set per driver, sent a round at a time (redis-store.ts reserve). Many
- * trips reserving the same drivers at once must still never share a driver, never get more than their
- * `atMost`, and each get the first drivers of its ranking that were free when it asked. On the configured
- * Redis (a cluster in CI's cluster step).
+ * Reservations racing in the Redis live store: on one Redis a reservation is one script over the ranking;
+ * on a cluster, where drivers' buckets may lie on several masters, one compare-and-set per driver, sent a
+ * round at a time (redis-store.ts reserve). Many trips reserving the same drivers at once must still never
+ * share a driver, never get more than their `atMost`, and each get the first drivers of its ranking that
+ * were free when it asked. On the configured Redis (a cluster in CI's cluster step).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
