@@ -29,12 +29,14 @@ end
 `;
 
 /**
- * KEYS: driver hash, presence, rate limit, the bucket's seen index.
+ * KEYS: driver hash, presence, rate limit, the bucket's seen index, and on one Redis or Sentinel the geo
+ *       set of the driver's vehicle type.
  * ARGV: driverId, now, presenceTtlMs, rateLimitMs (0: exempt), maxAccuracyM, maxAgeMs, maxSpeedKmh,
- *       channel, n, userId, vehicleType, then per fix: lat, lng, heading, speedKmh, accuracyM ('' for
- *       none), recordedAt, message JSON.
+ *       channel, n, userId, vehicleType, maxIndexedLatitude, then per fix: lat, lng, heading, speedKmh,
+ *       accuracyM ('' for none), recordedAt, message JSON.
  * Returns {'OFFLINE', state} | {'RATE_LIMITED', pttl} | {'OK', spoofing 0/1, verdict...}. The fix whose
- * verdict is LIVE is the driver's position now: the store then puts it in the geo index.
+ * verdict is LIVE is the driver's position now: it enters the geo set here when the set is given (one
+ * round trip); on a cluster (the set is in another slot) the store sends GEOADD after.
  * The judging mirrors judgeFixes in fixes.ts.
  */
 export const INGEST = `${HAVERSINE}
@@ -52,7 +54,7 @@ local refLat, refLng, refAt = tonumber(previous[1]), tonumber(previous[2]), tonu
 local verdicts, live, spoofing = {}, 0, false
 local n = tonumber(ARGV[9])
 for i = 1, n do
-  local base = 11 + (i - 1) * 7
+  local base = 12 + (i - 1) * 7
   local lat, lng, accuracy, at = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 5]), tonumber(ARGV[base + 6])
   if accuracy and accuracy > maxAccuracy then
     verdicts[i] = 'LOW_ACCURACY'
@@ -73,11 +75,19 @@ for i = 1, n do
   end
 end
 if live > 0 then
-  local base = 11 + (live - 1) * 7
+  local base = 12 + (live - 1) * 7
   redis.call('HSET', KEYS[1], 'lat', ARGV[base + 1], 'lng', ARGV[base + 2], 'hd', ARGV[base + 3], 'spd', ARGV[base + 4], 'acc', ARGV[base + 5], 'at', ARGV[base + 6], 'seen', ARGV[2], 'uid', ARGV[10], 'vt', ARGV[11])
   redis.call('SET', KEYS[2], now + ttl, 'PX', ttl)
   redis.call('ZADD', KEYS[4], now, ARGV[1])
   redis.call('PUBLISH', ARGV[8], ARGV[base + 7])
+  if KEYS[5] then
+    -- GEO sets hold latitudes up to ±85.05° only (Web Mercator): a fix beyond stays in the hash, unsearchable.
+    if math.abs(tonumber(ARGV[base + 1])) <= tonumber(ARGV[12]) then
+      redis.call('GEOADD', KEYS[5], ARGV[base + 2], ARGV[base + 1], ARGV[1])
+    else
+      redis.call('ZREM', KEYS[5], ARGV[1])
+    end
+  end
 end
 if spoofing then redis.call('HSETNX', KEYS[1], 'spoof', ARGV[2]) end
 local reply = {'OK', spoofing and 1 or 0}

@@ -1,6 +1,6 @@
 import { isCluster, type Redis } from '../../../platform/redis.ts';
 import { AVAILABILITIES, type Availability, type DriverRef, type TransitionOptions, type TransitionResult } from '../availability.ts';
-import { isIndexable, locationMessage, type Fix, type LiveRules, type Verdict } from './fixes.ts';
+import { isIndexable, locationMessage, MAX_INDEXED_LATITUDE, type Fix, type LiveRules, type Verdict } from './fixes.ts';
 import type { LatLng } from './geo.ts';
 import { ALL_BUCKETS, type DriverKeys } from './keys.ts';
 import { AVAILABLE_POSITIONS, END_COOLDOWNS, INGEST, NEARBY, READ_HASHES, RELEASE_DRIVERS, RESERVE_DRIVERS, SWEEP, TRANSITION } from './redis-scripts.ts';
@@ -14,6 +14,7 @@ type KeyedScript<T> = (numberOfKeys: number, ...keysThenArgs: Array<string | num
 /** The scripts as ioredis commands (defineCommand adds them to the client; EVALSHA with EVAL fallback). */
 interface ScriptedRedis {
   smartlineDriversIngest: Script;
+  smartlineDriversIngestIndexed: Script;
   smartlineDriversTransition: Script;
   smartlineDriversSweep: Script;
   smartlineDriversReserve: KeyedScript<string[]>;
@@ -67,6 +68,7 @@ export class RedisLiveStore implements LiveStore {
     this.#batch = options.bucketBatch ?? BUCKET_BATCH;
     if (!('smartlineDriversIngest' in redis)) {
       redis.defineCommand('smartlineDriversIngest', { numberOfKeys: 4, lua: INGEST });
+      redis.defineCommand('smartlineDriversIngestIndexed', { numberOfKeys: 5, lua: INGEST });
       redis.defineCommand('smartlineDriversTransition', { numberOfKeys: 4, lua: TRANSITION });
       redis.defineCommand('smartlineDriversSweep', { numberOfKeys: 1, lua: SWEEP });
       redis.defineCommand('smartlineDriversReserve', { lua: RESERVE_DRIVERS });
@@ -115,27 +117,30 @@ export class RedisLiveStore implements LiveStore {
     return { moved: Number(moved) === 1, previous: asAvailability(String(previous)) };
   }
 
-  /** One script in the driver's bucket, then (when a fix went live) GEOADD: two round trips, the second auto-pipelined with other drivers'. */
+  /** One script (with the geo set on one Redis: one round trip); on a cluster the script in the driver's bucket, then GEOADD (two, the second auto-pipelined with other drivers'). */
   async ingest(driver: DriverRef, fixes: readonly Fix[], options: IngestOptions): Promise<IngestOutcome> {
     const k = this.#keys;
     const r = this.#rules;
+    const geo = k.geo(driver.vehicleType);
+    const keys = [k.driver(driver.id), k.presence(driver.id), k.rateLimit(driver.id), k.seen(k.bucketOf(driver.id))];
     const args: Array<string | number> = [
-      k.driver(driver.id), k.presence(driver.id), k.rateLimit(driver.id), k.seen(k.bucketOf(driver.id)),
       driver.id, options.now, r.presenceTtlMs, options.rateLimited ? r.rateLimitMs : 0, r.maxAccuracyM, r.maxAgeMs, r.maxSpeedKmh,
-      k.locationChannel(driver.id), fixes.length, driver.userId, driver.vehicleType,
+      k.locationChannel(driver.id), fixes.length, driver.userId, driver.vehicleType, MAX_INDEXED_LATITUDE,
     ];
     for (const fix of fixes) {
       args.push(fix.lat, fix.lng, fix.heading ?? '', fix.speedKmh ?? '', fix.accuracyM ?? '', fix.recordedAt, JSON.stringify(locationMessage(driver.id, fix)));
     }
-    const reply = await this.#scripts.smartlineDriversIngest(...args);
+    // One Redis or Sentinel: the script updates the geo set too (one round trip). A cluster: the geo set is
+    // in another slot, so it is written after the script, from the fix it judged live.
+    const reply = this.#cluster ? await this.#scripts.smartlineDriversIngest(...keys, ...args) : await this.#scripts.smartlineDriversIngestIndexed(...keys, geo, ...args);
     if (reply[0] === 'OFFLINE') return { kind: 'NOT_ONLINE', availability: 'OFFLINE' };
     if (reply[0] === 'RATE_LIMITED') return { kind: 'RATE_LIMITED', retryAfterMs: Math.max(0, Number(reply[1])) };
     const verdicts = reply.slice(2) as Verdict[];
     const live = fixes[verdicts.indexOf('LIVE')];
-    if (live) {
+    if (live && this.#cluster) {
       // GEO sets hold latitudes up to ±85.05° only (Web Mercator): a fix beyond stays in the hash, unsearchable.
-      if (isIndexable(live)) await this.#redis.geoadd(k.geo(driver.vehicleType), live.lng, live.lat, driver.id);
-      else await this.#redis.zrem(k.geo(driver.vehicleType), driver.id);
+      if (isIndexable(live)) await this.#redis.geoadd(geo, live.lng, live.lat, driver.id);
+      else await this.#redis.zrem(geo, driver.id);
     }
     return { kind: 'JUDGED', spoofing: Number(reply[1]) === 1, verdicts };
   }
