@@ -61,7 +61,8 @@ describe('the drivers\' live keys', () => {
     assert.equal(keys.driver(id), 'smartline:drivers:{drv:smartline:24}:d:7c9e6679-7425-40de-944b-e07fc1f90ae7');
     const tags = new Set([keys.driver(id), keys.presence(id), keys.rateLimit(id), keys.seen(bucket), keys.cooldowns(bucket), keys.rebuilt(bucket), keys.locationChannel(id)].map(tagOf));
     assert.deepEqual([...tags], ['drv:smartline:24']);
-    assert.equal(keys.geo('ECONOMY'), 'smartline:drivers:{geo:smartline}:ECONOMY');
+    assert.equal(keys.geo('ECONOMY'), 'smartline:drivers:{geo:smartline:ECONOMY}:drivers');
+    assert.notEqual(tagOf(keys.geo('ECONOMY')), tagOf(keys.geo('XL')), 'each vehicle type in its own slot');
     assert.equal(keys.offers('t-1'), 'smartline:drivers:{trip:smartline:t-1}:offers');
     assert.equal(tagOf(keys.tripEndedChannel('t-1')), 'trip:smartline:t-1');
     assert.equal(keys.supplyLock, 'smartline:drivers:{supply:smartline}:lock');

@@ -8,7 +8,7 @@
  *   smartline:drivers:{drv:<ns>:<bb>}:seen            online drivers of the bucket by last-seen time
  *   smartline:drivers:{drv:<ns>:<bb>}:cooldowns       COOLDOWN drivers of the bucket by when it ends
  *   smartline:drivers:{drv:<ns>:<bb>}:rebuilt         the bucket's rebuild marker (live/rebuild.ts)
- *   smartline:drivers:{geo:<ns>}:<vehicleType>        GEO set of drivers with a live fix
+ *   smartline:drivers:{geo:<ns>:<vehicleType>}:drivers GEO set of a vehicle type's drivers with a live fix
  *   smartline:drivers:{trip:<ns>:<tripId>}:offers     drivers a trip may have been offered to
  *   smartline:drivers:{supply:<ns>}:lock              one replica publishes each supply snapshot
  *   channels: smartline:drivers:{drv:<ns>:<bb>}:loc:<driverId> (a driver's fixes),
@@ -21,9 +21,10 @@
  * bucket, not global, for the same reason: a driver's script updates them in its own slot; the sweeper
  * and the cooldown timer run one script per bucket, all sent together.
  *
- * The geo sets have their own tag, one slot for now (every type of one deployment on one master): a
- * search must see every driver near a point at once. The next step is to tag them by city cell
- * (`{geo:<ns>:<coarse H3 cell>}`, a search covering the cells its circle touches). No script touches a geo
+ * The geo sets are tagged by vehicle type: a search must see every driver of a type near a point at once,
+ * so a type's set is one slot, and the four types' sets (and their GEOADDs, the busiest writes) spread
+ * over up to four masters. The next step is to tag them by city cell too (`{geo:<ns>:<type>:<coarse H3
+ * cell>}`, a search covering the cells its circle touches). On a cluster no script touches a geo
  * set and a driver together: the store sends GEOADD/ZREM after a driver's script says what changed, and
  * nearby reads candidates' hashes after GEOSEARCH (redis-store.ts says why a lagging geo set is safe).
  *
@@ -118,7 +119,6 @@ export function driverKeys(namespace: string): DriverKeys {
   const root = 'smartline:drivers:';
   const bucketPrefixes = ALL_BUCKETS.map((bucket) => `${root}${hashTag(`drv:${ns}:${bucket.toString(16).padStart(BUCKET_DIGITS, '0')}`)}:`);
   const ofDriver = (driverId: string) => bucketPrefixes[driverBucket(driverId)]!;
-  const geoPrefix = `${root}${hashTag(`geo:${ns}`)}:`;
   const tripPrefix = (tripId: string) => `${root}${hashTag(`trip:${ns}:${tripId}`)}:`;
   const literal = globLiteral(ns);
   return {
@@ -130,7 +130,7 @@ export function driverKeys(namespace: string): DriverKeys {
     seen: (bucket) => `${bucketPrefixes[bucket]!}seen`,
     cooldowns: (bucket) => `${bucketPrefixes[bucket]!}cooldowns`,
     rebuilt: (bucket) => `${bucketPrefixes[bucket]!}rebuilt`,
-    geo: (vehicleType) => `${geoPrefix}${vehicleType}`,
+    geo: (vehicleType) => `${root}${hashTag(`geo:${ns}:${vehicleType}`)}:drivers`,
     offers: (tripId) => `${tripPrefix(tripId)}offers`,
     supplyLock: `${root}${hashTag(`supply:${ns}`)}:lock`,
     locationChannel: (driverId) => `${ofDriver(driverId)}loc:${driverId}`,
@@ -140,7 +140,7 @@ export function driverKeys(namespace: string): DriverKeys {
     driverKeyTemplate: { before: `${root}{drv:${ns}:`, after: '}:d:', buckets: DRIVER_BUCKETS, digits: BUCKET_DIGITS },
     patterns: [
       `${root}{drv:${literal}:${'[0-9a-f]'.repeat(BUCKET_DIGITS)}}:*`,
-      `${root}{geo:${literal}}:*`,
+      `${root}{geo:${literal}:*}:*`,
       `${root}{trip:${literal}:*}:*`,
       `${root}{supply:${literal}}:*`,
     ],

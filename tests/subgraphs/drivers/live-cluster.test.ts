@@ -93,8 +93,10 @@ describe('the drivers\' live store on a Redis Cluster', { skip }, () => {
     const holding = [...byMaster.values()].map((found) => found.filter((key) => hashes.includes(key)).length);
     assert.equal(holding.reduce((sum, count) => sum + count, 0), DRIVERS, 'every driver\'s hash found once');
     assert.ok(holding.filter((count) => count > 0).length >= 2, `drivers' hashes on several masters: ${holding.join(', ')}`);
+    const geoSlots = await Promise.all(['ECONOMY', 'COMFORT', 'PREMIUM', 'XL'].map((type) => slotOf(keys.geo(type))));
+    assert.equal(new Set(geoSlots).size, 4, 'each vehicle type\'s geo set in a slot of its own');
     const geo = [...byMaster.values()].map((found) => found.filter((key) => key === keys.geo('ECONOMY') || key === keys.geo('COMFORT')).length);
-    assert.deepEqual(geo.filter((count) => count > 0), [2], 'the geo sets share one slot');
+    assert.equal(geo.reduce((sum, count) => sum + count, 0), 2, 'both geo sets written, each on one master');
   });
 
   it('finds the nearest available drivers as brute force does, and leaves out one gone offline', async () => {
