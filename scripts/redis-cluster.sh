@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A throwaway Redis Cluster on loopback for CI and local runs: three masters and three replicas, nothing
 # saved to disk. Prints the REDIS_CLUSTER_NODES value on start.
-#   scripts/redis-cluster.sh start [first-port]   (default 30000: ports 30000-30005, buses 40000-40005)
+#   scripts/redis-cluster.sh start [first-port]   (default 30000: ports 30000-30005, buses 31000-31005)
+# Bus ports are set (--cluster-port) rather than the default port + 10000: 40000-40005 lie in Linux's
+# ephemeral range (32768-60999), where a test's client socket may hold one and the node then cannot start
+# (seen once in CI). Keep first-port + 1005 below 32768.
 #   scripts/redis-cluster.sh stop  [first-port]
 set -euo pipefail
 
@@ -24,7 +27,7 @@ case "${command}" in
     mkdir -p "${dir}"
     for port in "${ports[@]}"; do
       redis-server --daemonize yes --bind 127.0.0.1 --port "${port}" --save "" --appendonly no \
-        --cluster-enabled yes --cluster-config-file "${dir}/nodes-${port}.conf" --cluster-node-timeout 2000 \
+        --cluster-enabled yes --cluster-port "$((port + 1000))" --cluster-config-file "${dir}/nodes-${port}.conf" --cluster-node-timeout 2000 \
         --dir "${dir}" --logfile "${dir}/redis-${port}.log"
     done
     for port in "${ports[@]}"; do
