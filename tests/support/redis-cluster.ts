@@ -61,14 +61,21 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A free port whose cluster bus port (+10000) is free too. */
+/**
+ * A node's cluster bus port. Set (`--cluster-port`) rather than Redis' default port + 10000: both stay below
+ * Linux's ephemeral range (32768+), where another process's client socket could take one between the check
+ * and the start; and below CI's own cluster (scripts/redis-cluster.sh: 30000-30005, buses 31000-31005).
+ */
+const busPortOf = (port: number) => port + 5_000;
+
+/** A free port (20000-24999) whose cluster bus port is free too. */
 async function freeClusterPort(taken: Set<number>): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000);
-    if (taken.has(port) || taken.has(port + 10_000)) continue;
-    if ((await portFree(port)) && (await portFree(port + 10_000))) {
+    const port = 20_000 + Math.floor(Math.random() * 5_000);
+    if (taken.has(port) || taken.has(busPortOf(port))) continue;
+    if ((await portFree(port)) && (await portFree(busPortOf(port)))) {
       taken.add(port);
-      taken.add(port + 10_000);
+      taken.add(busPortOf(port));
       return port;
     }
   }
@@ -91,7 +98,7 @@ export async function startOwnCluster(options: { masters?: number; nodeTimeoutMs
   const startNode = async (node: ClusterNode) => {
     const child = await spawnRedisServer([
       '--port', String(node.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${node.port}.conf`),
+      '--cluster-enabled', 'yes', '--cluster-port', String(busPortOf(node.port)), '--cluster-config-file', path.join(dir, `nodes-${node.port}.conf`),
       '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2_000), '--dir', dir,
     ]);
     children.set(node.port, child);
