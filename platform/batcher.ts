@@ -1,3 +1,5 @@
+import { AppError } from './errors.ts';
+
 /**
  * Group commit: items submitted while a batch is being applied (or within the same turn of the event
  * loop) are applied together in the next one. No timer: a lone item goes at the next turn, and under
@@ -87,6 +89,8 @@ export class Batcher<I, O> {
   async #run(batch: Waiting<I, O>[]): Promise<void> {
     try {
       const outcomes = await this.#apply(batch.map((waiting) => waiting.item));
+      // An answer per item or none: a callee answering a batch with too few (or no list) is a fault of the batch.
+      if (!Array.isArray(outcomes) || outcomes.length !== batch.length) throw new AppError('INTERNAL_SERVER_ERROR', `A batch of ${batch.length} was answered with ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes.`);
       batch.forEach((waiting, i) => waiting.resolve(outcomes[i]!));
     } catch (error) {
       if (batch.length === 1 || this.#options.onBatchFailure === 'fail-all') {

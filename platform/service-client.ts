@@ -30,6 +30,11 @@ export function callOptionsOf(ctx: { readonly requestId: string; readonly trace:
   return { requestId: ctx.requestId, trace: ctx.trace, deadline: ctx.deadline };
 }
 
+/** A callee's refusal as our own AppError: its code (INTERNAL_SERVER_ERROR when not one of ours), message and details, and who said it. */
+export function calleeError(target: SubgraphName, code: unknown, message: string, details: Record<string, unknown> = {}): AppError {
+  return new AppError(isErrorCode(code) ? code : 'INTERNAL_SERVER_ERROR', message, { ...details, service: target });
+}
+
 export interface ServiceClient {
   /** The data of a GraphQL operation on the target subgraph; a GraphQL error is re-thrown as AppError with the remote code. */
   request<TData = any>(query: string, variables?: Record<string, unknown>, options?: ServiceRequestOptions): Promise<TData>;
@@ -91,7 +96,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
         const [first] = body.errors;
         const code = first.extensions?.code;
         const { code: _code, stacktrace: _stacktrace, ...details } = first.extensions ?? {};
-        throw new AppError(isErrorCode(code) ? code : 'INTERNAL_SERVER_ERROR', first.message, { ...details, service: target });
+        throw calleeError(target, code, first.message, details);
       }
       if (!body.data) throw new AppError('INTERNAL_SERVER_ERROR', `${target} answered without data.`, { service: target });
       return body.data;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Batcher } from '../../platform/batcher.ts';
-import { AppError, isErrorCode } from '../../platform/errors.ts';
+import { AppError } from '../../platform/errors.ts';
 import type { Money } from '../../platform/money.ts';
-import type { ServiceRequestOptions } from '../../platform/service-client.ts';
+import { calleeError, type ServiceRequestOptions } from '../../platform/service-client.ts';
 
 /**
  * What booking needs from the wallet, the owner of money: the fare of a WALLET trip held in the rider's
@@ -89,7 +89,7 @@ export function httpFareHolds(wallet: WalletRequester, batching: FareHoldBatchin
       if (result.hold) return result.hold;
       if (!result.error) throw new AppError('INTERNAL_SERVER_ERROR', 'The wallet answered no outcome for this hold.', { service: 'wallet' });
       const { code, message, reason } = result.error;
-      throw new AppError(isErrorCode(code) ? code : 'INTERNAL_SERVER_ERROR', message, { ...(reason ? { reason } : {}), service: 'wallet' });
+      throw calleeError('wallet', code, message, reason ? { reason } : {});
     },
     async release(tripId, options) {
       return (await wallet.request<{ releaseTripFare: FareHold | null }>(RELEASE, { tripId }, options)).releaseTripFare;
@@ -99,9 +99,7 @@ export function httpFareHolds(wallet: WalletRequester, batching: FareHoldBatchin
 
 async function sendHolds(wallet: WalletRequester, batch: readonly AskedHold[]): Promise<HoldResult[]> {
   const variables = { holds: batch.map(({ request: { tripId, riderId, amount } }) => ({ tripId, riderId, amount: { amount: amount.amount, currency: amount.currency } })) };
-  const results = (await wallet.request<{ holdTripFares: HoldResult[] }>(HOLDS, variables, callOptions(batch))).holdTripFares;
-  if (!Array.isArray(results) || results.length !== batch.length) throw new AppError('INTERNAL_SERVER_ERROR', 'The wallet answered no list of holds.', { service: 'wallet' });
-  return results;
+  return (await wallet.request<{ holdTripFares: HoldResult[] }>(HOLDS, variables, callOptions(batch))).holdTripFares;
 }
 
 /**

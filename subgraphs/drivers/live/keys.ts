@@ -57,7 +57,10 @@ const BUCKET_DIGITS = (DRIVER_BUCKETS - 1).toString(16).length;
  */
 export function driverBucket(driverId: string): number {
   let hash = 0x811c9dc5;
-  for (const byte of Buffer.from(driverId, 'utf8')) hash = Math.imul(hash ^ byte, 0x01000193);
+  // Called for every key of every location update: ASCII ids (uuids) are hashed by char code, which is
+  // their UTF-8 byte, without a Buffer per call.
+  if (/^[\x00-\x7f]*$/.test(driverId)) for (let i = 0; i < driverId.length; i++) hash = Math.imul(hash ^ driverId.charCodeAt(i), 0x01000193);
+  else for (const byte of Buffer.from(driverId, 'utf8')) hash = Math.imul(hash ^ byte, 0x01000193);
   hash ^= hash >>> 16;
   hash = Math.imul(hash, 0x85ebca6b);
   hash ^= hash >>> 13;
@@ -117,7 +120,9 @@ const globLiteral = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
 export function driverKeys(namespace: string): DriverKeys {
   const ns = encodeNamespace(namespace);
   const root = 'smartline:drivers:';
-  const bucketPrefixes = ALL_BUCKETS.map((bucket) => `${root}${hashTag(`drv:${ns}:${bucket.toString(16).padStart(BUCKET_DIGITS, '0')}`)}:`);
+  // The one construction of a bucket's tag: the scripts that find a driver's hash from its id (driverKeyTemplate) use the same parts.
+  const template = { before: `${root}{drv:${ns}:`, after: '}:d:', buckets: DRIVER_BUCKETS, digits: BUCKET_DIGITS };
+  const bucketPrefixes = ALL_BUCKETS.map((bucket) => `${template.before}${bucket.toString(16).padStart(BUCKET_DIGITS, '0')}}:`);
   const ofDriver = (driverId: string) => bucketPrefixes[driverBucket(driverId)]!;
   const tripPrefix = (tripId: string) => `${root}${hashTag(`trip:${ns}:${tripId}`)}:`;
   const literal = globLiteral(ns);
@@ -137,7 +142,7 @@ export function driverKeys(namespace: string): DriverKeys {
     tripEndedChannel: (tripId) => `${tripPrefix(tripId)}ended`,
     // A bucket is exactly BUCKET_DIGITS hex digits, and an encoded namespace has no ':', so no pattern can
     // reach into another namespace's tag. (Channels are not keys: nothing to delete.)
-    driverKeyTemplate: { before: `${root}{drv:${ns}:`, after: '}:d:', buckets: DRIVER_BUCKETS, digits: BUCKET_DIGITS },
+    driverKeyTemplate: template,
     patterns: [
       `${root}{drv:${literal}:${'[0-9a-f]'.repeat(BUCKET_DIGITS)}}:*`,
       `${root}{geo:${literal}:*}:*`,

@@ -1,5 +1,5 @@
 import { Batcher } from '../../../platform/batcher.ts';
-import { AppError, isErrorCode } from '../../../platform/errors.ts';
+import { calleeError } from '../../../platform/service-client.ts';
 import type { LatLng } from '../../../platform/geo.ts';
 import type { VehicleType } from '../entities.ts';
 import type { Candidate } from './scoring.ts';
@@ -63,11 +63,11 @@ export function httpDriverDirectory(drivers: ServiceRequester, batching: Directo
     const { dispatchCandidatesBatch } = await drivers.request<{ dispatchCandidatesBatch: Array<{ candidates: Candidate[] | null; error: Answer<never>['error'] }> }>(CANDIDATES, {
       queries: queries.map(({ near, radiusM, vehicleTypes, first }) => ({ near: { lat: near.lat, lng: near.lng }, radiusM: Math.round(radiusM), vehicleTypes, first })),
     });
-    return answersOf(dispatchCandidatesBatch.map(({ candidates, error }) => ({ value: candidates, error })), queries.length);
+    return dispatchCandidatesBatch.map(({ candidates, error }) => ({ value: candidates, error }));
   }, options);
   const reservations = new Batcher<Reservation, Answer<string[]>>(async (asked) => {
     const { reserveDriversForOffers } = await drivers.request<{ reserveDriversForOffers: Array<{ reserved: string[] | null; error: Answer<never>['error'] }> }>(RESERVE, { reservations: asked });
-    return answersOf(reserveDriversForOffers.map(({ reserved, error }) => ({ value: reserved, error })), asked.length);
+    return reserveDriversForOffers.map(({ reserved, error }) => ({ value: reserved, error }));
   }, options);
   return {
     async candidates(query) {
@@ -84,14 +84,9 @@ export function httpDriverDirectory(drivers: ServiceRequester, batching: Directo
   };
 }
 
-function answersOf<T>(answers: Array<Answer<T>>, expected: number): Array<Answer<T>> {
-  if (!Array.isArray(answers) || answers.length !== expected) throw new AppError('INTERNAL_SERVER_ERROR', 'drivers answered a batch with the wrong number of answers.', { service: 'drivers' });
-  return answers;
-}
-
 /** A call's own answer; a refusal as the AppError drivers would have thrown for the single call. */
 function valueOf<T>(answer: Answer<T>): T {
   if (answer.value !== null) return answer.value;
   const code = answer.error?.code;
-  throw new AppError(isErrorCode(code) ? code : 'INTERNAL_SERVER_ERROR', answer.error?.message ?? 'drivers answered neither a value nor an error.', { service: 'drivers' });
+  throw calleeError('drivers', code, answer.error?.message ?? 'drivers answered neither a value nor an error.');
 }
