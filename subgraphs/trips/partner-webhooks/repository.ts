@@ -3,7 +3,7 @@
  * their trips' status changes (`partner_webhook_deliveries`, migrations.ts 0005). Parameterized; the
  * worker's claim and each outcome are single statements, so several replicas can run the worker at once.
  */
-import { executeStatement, type EntityManager } from '../../../platform/db.ts';
+import { arrayLiteral, executeStatement, type EntityManager } from '../../../platform/db.ts';
 import { TRIPS } from '../rows.ts';
 
 const WEBHOOKS = '"trips"."partner_webhooks"';
@@ -35,6 +35,15 @@ export interface DeliveryRow {
   lastStatusCode: number | null;
   createdAt: Date;
   deliveredAt: Date | null;
+}
+
+/** What the consumer asks to deliver for one trip event: `partnerId` when the event names it, else null (the trip's row tells). */
+export interface NewDelivery {
+  eventId: string;
+  eventType: string;
+  tripId: string;
+  partnerId: string | null;
+  body: string;
 }
 
 /** A claimed delivery with the endpoint's current URL and secret (a rotated secret signs what is still pending). */
@@ -91,21 +100,29 @@ export class PartnerWebhookRepository {
   }
 
   /**
-   * Inserts the delivery of one event for the trip's partner, inside the consumer's transaction: the
-   * partner named by the event or, when the event does not name one, the trip's own row; nothing when the
-   * trip is not a partner's or the partner has no endpoint. A second insert of the same event is a no-op.
+   * Inserts the deliveries of a read of trip events in one statement, inside the consumer's transaction:
+   * for each event, the partner it names or, when it names none, the trip's own row; nothing for a trip
+   * that is not a partner's or a partner with no endpoint. Rows take their `seq` in the events' order,
+   * which is the order the worker sends them in. An event inserted before (a replay) is a no-op.
    */
-  async enqueue(em: EntityManager, event: { eventId: string; eventType: string; tripId: string; partnerId: string | null; body: string }): Promise<boolean> {
-    const rows = await executeStatement(
+  async enqueueMany(em: EntityManager, deliveries: readonly NewDelivery[]): Promise<void> {
+    if (deliveries.length === 0) return;
+    await executeStatement(
       em,
       `insert into ${DELIVERIES} ("event_id", "event_type", "partner_id", "url", "body", "next_attempt_at", "created_at")
-       select ?, ?, w."partner_id", w."url", ?, now(), now() from ${WEBHOOKS} w
-       where w."partner_id" = coalesce(?::uuid, (select t."partner_id" from ${TRIPS} t where t."id" = ?::uuid))
-       on conflict ("partner_id", "event_id") do nothing
-       returning "id"`,
-      [event.eventId, event.eventType, event.body, event.partnerId, event.tripId],
+       select e."event_id", e."event_type", w."partner_id", w."url", e."body", now(), now()
+       from unnest(?::uuid[], ?::text[], ?::text[], ?::uuid[], ?::uuid[]) with ordinality as e("event_id", "event_type", "body", "partner_id", "trip_id", "position")
+       join ${WEBHOOKS} w on w."partner_id" = coalesce(e."partner_id", (select t."partner_id" from ${TRIPS} t where t."id" = e."trip_id"))
+       order by e."position"
+       on conflict ("partner_id", "event_id") do nothing`,
+      [
+        arrayLiteral(deliveries.map((delivery) => delivery.eventId)),
+        arrayLiteral(deliveries.map((delivery) => delivery.eventType)),
+        arrayLiteral(deliveries.map((delivery) => delivery.body)),
+        arrayLiteral(deliveries.map((delivery) => delivery.partnerId)),
+        arrayLiteral(deliveries.map((delivery) => delivery.tripId)),
+      ],
     );
-    return rows.length > 0;
   }
 
   /**

@@ -4,11 +4,12 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { executeStatement } from '../../../platform/db.ts';
-import { TripCancelled, TripStarted } from '../../../platform/events/contracts/index.ts';
-import type { AnyEventContract, EventData } from '../../../platform/events/index.ts';
+import { executeStatement, type EntityManager } from '../../../platform/db.ts';
+import { TripCancelled, TripCompleted, TripDriverArrived, TripMatched, TripRequested, TripStarted } from '../../../platform/events/contracts/index.ts';
+import type { AnyEventContract, ConsumerOptions, EventBus, EventData, EventOf } from '../../../platform/events/index.ts';
 import { createLogger } from '../../../platform/logger.ts';
 import { verifyWebhookSignature } from '../../../platform/webhook-signature.ts';
+import { Trip } from '../../../subgraphs/trips/entities.ts';
 import { createTripsSubgraph, partnerWebhooksOf } from '../../../subgraphs/trips/index.ts';
 import { DeliveryWorker, EVENT_ID_HEADER, SIGNATURE_HEADER } from '../../../subgraphs/trips/partner-webhooks/delivery.ts';
 import { PartnerWebhookService, webhookUrlProblem } from '../../../subgraphs/trips/partner-webhooks/service.ts';
@@ -79,6 +80,29 @@ class Receiver {
   stop() {
     return new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+/** A trip event as the consumer hands it to its handlers (parsed, from trips' stream). */
+function tripEvent<C extends AnyEventContract>(contract: C, id: string, data: EventData<C> & { tripId: string }): EventOf<C> {
+  return { id, type: contract.type, source: 'trips', occurredAt: new Date().toISOString(), key: data.tripId, data } as EventOf<C>;
+}
+
+/** `em`, counting the statements run through it (executeStatement runs a transaction's with em.execute). */
+function countingStatements(em: EntityManager): { em: EntityManager; count: () => number } {
+  let count = 0;
+  const counted = new Proxy(em, {
+    get(target, property) {
+      if (property === 'execute') {
+        return (...args: unknown[]) => {
+          count += 1;
+          return (target as any).execute(...args);
+        };
+      }
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { em: counted, count: () => count };
 }
 
 describe('outgoing webhooks: partners receive their trips status changes, signed (trips subgraph)', () => {
@@ -193,6 +217,80 @@ describe('outgoing webhooks: partners receive their trips status changes, signed
     assert.equal(receiver.at('/ride').filter((entry) => entry.eventId === started.id).length, 1);
     assert.equal((await deliveryRows(`"event_id" = ?`, [started.id])).length, 1);
     assert.equal(receiver.deduped('/ride').length, receiver.at('/ride').length);
+  });
+
+  it("applies a read of trip events in one statement: the partner's deliveries in event order, once; a replay adds none", async () => {
+    const partner = await partnerWithEndpoint('/read');
+    const partnerTrip = randomUUID();
+    const riderTrip = randomUUID();
+    const em = trips().db.fork();
+    for (const [id, partnerId] of [[partnerTrip, partner.id], [riderTrip, null]] as const) {
+      em.create(Trip, {
+        id,
+        riderId: randomUUID(),
+        partnerId,
+        driverId: randomUUID(),
+        driverUserId: randomUUID(),
+        status: 'IN_PROGRESS',
+        vehicleType: 'ECONOMY',
+        paymentMethod: partnerId ? 'PARTNER' : 'CASH',
+        pickupLat: 30.05,
+        pickupLng: 31.23,
+        dropoffLat: 30.06,
+        dropoffLng: 31.25,
+        fareMinor: 5000n,
+        currency: 'EGP',
+        distanceM: 3000,
+        durationS: 600,
+        quoteId: randomUUID(),
+        quoteToken: 'seeded',
+        idempotencyKey: randomUUID(),
+      });
+    }
+    await em.flush();
+
+    // Event ids descending: deliveries ordered by event id rather than by the read would come out reversed.
+    const ids = Array.from({ length: 8 }, () => randomUUID()).sort().reverse();
+    const at = new Date().toISOString();
+    const partyOf = (tripId: string) => ({ tripId, riderId: randomUUID(), driverId: randomUUID(), driverUserId: randomUUID() });
+    const requested = (id: string, tripId: string, partnerId: string | null) =>
+      tripEvent(TripRequested, id, { tripId, riderId: randomUUID(), quoteId: randomUUID(), vehicleType: 'ECONOMY', pickup: { lat: 30.05, lng: 31.23 }, dropoff: { lat: 30.06, lng: 31.25 }, fareMinor: '5000', currency: 'EGP', paymentMethod: partnerId ? 'PARTNER' : 'CASH', requestedAt: at, partnerId });
+    const read = [
+      requested(ids[0]!, partnerTrip, partner.id),
+      requested(ids[1]!, riderTrip, null), // says CASH: skipped before any SQL
+      tripEvent(TripMatched, ids[2]!, { ...partyOf(partnerTrip), vehicleType: 'ECONOMY', matchedAt: at }), // names no partner: the trip's row does
+      tripEvent(TripMatched, ids[3]!, { ...partyOf(riderTrip), vehicleType: 'ECONOMY', matchedAt: at }), // the trip's row names none
+      tripEvent(TripDriverArrived, ids[4]!, { ...partyOf(partnerTrip), arrivedAt: at }),
+      tripEvent(TripStarted, ids[5]!, { ...partyOf(riderTrip), startedAt: at }),
+      tripEvent(TripStarted, ids[6]!, { ...partyOf(partnerTrip), startedAt: at }),
+      tripEvent(TripCompleted, ids[7]!, { ...partyOf(partnerTrip), fareMinor: '5000', commissionMinor: '500', currency: 'EGP', paymentMethod: 'PARTNER', completedAt: at, partnerId: partner.id }),
+    ];
+
+    // The consumer's handlers as the service registers them on the bus.
+    let consumer: ConsumerOptions<any> | undefined;
+    partnerWebhooksOf(trips().runtime).service.consume({ consume: (options) => void (consumer = options) } as Pick<EventBus, 'consume'>);
+    assert.ok(consumer?.handleMany, 'a whole read is handled at once');
+    /** Applies `events` as the consumer applies a read (one transaction); answers the statements it ran. */
+    const applyRead = (events: readonly EventOf<any>[]) =>
+      trips().db.fork().transactional(async (transaction) => {
+        const counting = countingStatements(transaction);
+        await consumer!.handleMany!([...events], counting.em);
+        return counting.count();
+      });
+
+    assert.equal(await applyRead(read), 1);
+    const rows = await deliveryRows(`"body"::jsonb -> 'data' ->> 'tripId' in (?, ?)`, [partnerTrip, riderTrip]);
+    assert.deepEqual(rows.map((row) => row.event_id), [ids[0], ids[2], ids[4], ids[6], ids[7]], "the partner trip's events, in the read's order");
+    assert.deepEqual(rows.map((row) => JSON.parse(row.body).data.status), ['REQUESTED', 'DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS', 'COMPLETED']);
+    assert.ok(rows.every((row) => JSON.parse(row.body).data.tripId === partnerTrip));
+    assert.equal((await deliveryRows(`"partner_id" = ?`, [partner.id])).length, 5);
+
+    // The same read again (as after a lost processed-events record): nothing more is inserted.
+    assert.equal(await applyRead(read), 1);
+    assert.deepEqual((await deliveryRows(`"body"::jsonb -> 'data' ->> 'tripId' in (?, ?)`, [partnerTrip, riderTrip])).map((row) => row.id), rows.map((row) => row.id));
+
+    // A read of events that all say they are riders' runs no statement at all.
+    assert.equal(await applyRead([requested(randomUUID(), riderTrip, null), requested(randomUUID(), randomUUID(), null)]), 0);
   });
 
   it('retries with backoff: a receiver answering 500 twice then 200 gets it on the third try', async () => {
