@@ -298,6 +298,20 @@ class PartnerCreditLimits extends Migration {
   }
 }
 
+/**
+ * One fare hold per trip, however long ago it was made: the database refuses a second pending TRIP_FARE
+ * transfer about the same trip. The hold's idempotency key (`trip:<id>:hold`) says the same only while
+ * the key is kept (24 h); past that, a booking retried with its old key would otherwise hold the fare
+ * again. With this index the wallet can send a trip's hold straight to the ledger and read the trip's
+ * transfers only when the ledger did not make a new one (service.ts `holdTripFares`).
+ */
+class OneFareHoldPerTrip extends Migration {
+  override up() {
+    this.addSql(`create unique index "ledger_transfers_one_fare_hold_per_trip" on "wallet"."ledger_transfers" ("reference")
+      where "kind" = 'PENDING' and "code" = 'TRIP_FARE' and "reference" is not null`);
+  }
+}
+
 export const migrations: MigrationEntry[] = [
   { name: '0001_wallets_and_payments', class: CreateWalletsAndPayments },
   { name: '0002_ledger', class: CreateLedger },
@@ -306,4 +320,5 @@ export const migrations: MigrationEntry[] = [
   { name: '0005_drop_seeded_wallets_and_payments', class: DropSeededWalletsAndPayments },
   { name: '0006_payment_intents_withdrawals_and_flags', class: PaymentIntentsWithdrawalsAndFlags },
   { name: '0008_partner_credit_limits', class: PartnerCreditLimits },
+  { name: '0010_one_fare_hold_per_trip', class: OneFareHoldPerTrip },
 ];

@@ -6,7 +6,7 @@
 import { AppError, badUserInput, conflict, notFound } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Connection } from '../../platform/pagination.ts';
-import { balanceOf, LEDGER_CURRENCY, type Account, type Ledger, type Transfer, type TransferWithParties } from './ledger/index.ts';
+import { balanceOf, LEDGER_CURRENCY, type Account, type Ledger, type Outcome, type Transfer, type TransferWithParties } from './ledger/index.ts';
 import { CODES, holdKey, openHold, paymentOf, releaseKey, tripLedgerOf, type PaymentStatus, type PaymentView } from './trip-ledger.ts';
 import type { MoneyAmount } from './validation.ts';
 
@@ -151,67 +151,71 @@ export class WalletService {
   /**
    * `holdTripFare` for many trips at once (trips sends the bookings of a few milliseconds together): one
    * answer per hold, in order, a refusal being its AppError in its place, so one refused hold never fails
-   * another. The trips' transfers and the riders' wallets are read in two statements (together) whatever
-   * the count; the new holds are submitted in one turn, so the ledger applies them in one batch (with
-   * whatever else arrived then). A rider without a wallet has nothing to hold (INSUFFICIENT_FUNDS): no
-   * account is opened for them. The same trip twice in one call is decided as two calls racing would be
-   * (the ledger's idempotency key `trip:<id>:hold` decides which holds).
+   * another. The usual hold is its trip's first, so every hold goes straight to the ledger, submitted in
+   * one turn (one batch, with whatever else arrived then), the riders' wallets named by the ids the ledger
+   * remembers (a statement only for riders it has not seen). Only a hold the ledger did not make now (its
+   * key replayed, a refusal, or the database's one-hold-per-trip index: a trip held before its key was
+   * purged) is decided by the trip's transfers, read in one statement for all of them, as `#adopt` says.
+   * A rider without a wallet has nothing to hold (INSUFFICIENT_FUNDS): no account is opened for them. The
+   * same trip twice in one call is decided as two calls racing would be (the key `trip:<id>:hold` decides).
    */
   async holdTripFares(holds: readonly FareHoldArgs[]): Promise<Array<FareHoldView | AppError>> {
     if (holds.length === 0) return [];
-    const [transfers, accounts] = await Promise.all([
-      this.ledger.transfersByReferences([...new Set(holds.map((hold) => hold.tripId))]),
-      this.ledger.accountsOfOwners([...new Set(holds.map((hold) => hold.riderId.toLowerCase()))], ['RIDER_WALLET']),
-    ]);
+    const wallets = await this.ledger.accountIdsOfOwners('RIDER_WALLET', holds.map((hold) => ({ ownerId: hold.riderId, currency: hold.amount.currency })));
+    const currencies = [...new Set(holds.map((hold) => hold.amount.currency))];
+    const clearing = new Map(await Promise.all(currencies.map(async (currency) => [currency, await this.ledger.systemAccountId('TRIP_CLEARING', currency)] as const)));
+    const outcomes: Array<FareHoldView | AppError> = new Array(holds.length);
+    // The ledger's answer for each hold it did not make now (or none: the rider has no wallet).
+    const undecided = new Map<number, PromiseSettledResult<Outcome> | null>();
+    const sent: number[] = [];
+    holds.forEach((args, index) => {
+      if (wallets.has(`${args.riderId.toLowerCase()}:${args.amount.currency}`)) sent.push(index);
+      else undecided.set(index, null);
+    });
+    // Submitted in this one turn: the ledger's batcher applies them in one transaction.
+    const submitted = await Promise.allSettled(
+      sent.map((index) => {
+        const { tripId, riderId, amount } = holds[index]!;
+        const debitAccountId = wallets.get(`${riderId.toLowerCase()}:${amount.currency}`)!;
+        return this.ledger.apply({ op: 'hold', input: { idempotencyKey: holdKey(tripId), debitAccountId, creditAccountId: clearing.get(amount.currency)!, amount: amount.minor, currency: amount.currency, code: CODES.TRIP_FARE, reference: tripId } });
+      }),
+    );
+    submitted.forEach((result, n) => {
+      const index = sent[n]!;
+      if (result.status === 'fulfilled' && 'transfer' in result.value && !result.value.replayed) {
+        outcomes[index] = { tripId: holds[index]!.tripId, amount: result.value.transfer.amount, currency: result.value.transfer.currency, status: 'AUTHORIZED' };
+      } else {
+        undecided.set(index, result);
+      }
+    });
+    if (undecided.size === 0) return outcomes;
+
     const byTrip = new Map<string, TransferWithParties[]>();
-    for (const transfer of transfers) {
+    for (const transfer of await this.ledger.transfersByReferences([...new Set([...undecided.keys()].map((index) => holds[index]!.tripId))])) {
       const list = byTrip.get(transfer.reference!);
       if (list) list.push(transfer);
       else byTrip.set(transfer.reference!, [transfer]);
     }
-    const wallets = new Map(accounts.map((account) => [`${account.ownerId!.toLowerCase()}:${account.currency}`, account]));
     const now = Date.now();
-    const outcomes: Array<FareHoldView | AppError> = new Array(holds.length);
-    const fresh: Array<{ index: number; walletId: string }> = [];
-    holds.forEach((args, index) => {
+    for (const [index, answer] of undecided) {
+      const args = holds[index]!;
       const existing = holdViewOf(args.tripId, byTrip.get(args.tripId) ?? []);
-      if (existing) {
-        outcomes[index] = this.#adopt(args, existing, now);
-        return;
-      }
-      const wallet = wallets.get(`${args.riderId.toLowerCase()}:${args.amount.currency}`);
-      // Nothing was ever paid in: no positive amount fits (the ledger would refuse it the same way).
-      if (!wallet) outcomes[index] = new AppError('INSUFFICIENT_FUNDS');
-      else fresh.push({ index, walletId: wallet.id });
-    });
-    if (fresh.length === 0) return outcomes;
-
-    const currencies = [...new Set(fresh.map(({ index }) => holds[index]!.amount.currency))];
-    const clearing = new Map(await Promise.all(currencies.map(async (currency) => [currency, await this.ledger.systemAccountId('TRIP_CLEARING', currency)] as const)));
-    // Submitted in this one turn: the ledger's batcher applies them in one transaction.
-    const submitted = await Promise.allSettled(
-      fresh.map(({ index, walletId }) => {
-        const { tripId, amount } = holds[index]!;
-        return this.ledger.hold({ idempotencyKey: holdKey(tripId), debitAccountId: walletId, creditAccountId: clearing.get(amount.currency)!, amount: amount.minor, currency: amount.currency, code: CODES.TRIP_FARE, reference: tripId });
-      }),
-    );
-    submitted.forEach((result, n) => {
-      const { index } = fresh[n]!;
-      const { tripId } = holds[index]!;
-      if (result.status === 'fulfilled') {
-        outcomes[index] = { tripId, amount: result.value.amount, currency: result.value.currency, status: 'AUTHORIZED' };
-      } else if (!(result.reason instanceof AppError)) {
-        // The database failed this hold (whether it committed is unknown): this hold's answer only.
-        this.#logger.error({ err: result.reason, tripId }, 'a fare hold failed');
-        outcomes[index] = new AppError('INTERNAL_SERVER_ERROR', 'The fare could not be held.');
-      } else if (result.reason.code === 'CONFLICT' && result.reason.extensions.reason === 'IDEMPOTENCY_KEY_REUSED') {
-        // Another amount or rider held under this trip id meanwhile (a racing call).
-        outcomes[index] = heldOtherwise();
-      } else {
-        outcomes[index] = result.reason;
-      }
-    });
+      outcomes[index] = existing ? this.#adopt(args, existing, now) : this.#refusalOf(args, answer);
+    }
     return outcomes;
+  }
+
+  /** Why the ledger made no hold for a trip that holds none. */
+  #refusalOf({ tripId }: FareHoldArgs, answer: PromiseSettledResult<Outcome> | null): AppError {
+    // Nothing was ever paid in: no positive amount fits (the ledger would refuse it the same way).
+    if (answer === null) return new AppError('INSUFFICIENT_FUNDS');
+    const refusal = answer.status === 'rejected' ? answer.reason : 'error' in answer.value ? answer.value.error : undefined;
+    // Another amount or rider holds under this trip id (a racing call), or a key used otherwise.
+    if (refusal instanceof AppError && refusal.code === 'CONFLICT' && refusal.extensions.reason === 'IDEMPOTENCY_KEY_REUSED') return heldOtherwise();
+    if (refusal instanceof AppError) return refusal;
+    // The database failed this hold (whether it committed is unknown), or a replayed hold vanished: this hold's answer only.
+    this.#logger.error({ err: refusal, tripId }, 'a fare hold failed');
+    return new AppError('INTERNAL_SERVER_ERROR', 'The fare could not be held.');
   }
 
   /** The answer to a hold asked again for a trip that already holds (or held) a fare. */

@@ -13,7 +13,12 @@ import { keyReused } from './idempotency.ts';
 import type { BatchRunner, BatchStatements } from './ledger-repository.ts';
 import { accountsNamedBy, decideBatch, referenceOf, type Transfer, type TransferCommand } from './transfers.ts';
 
-export type Outcome = { transfer: Transfer } | { error: AppError };
+/**
+ * A call's outcome: its transfer, or its refusal. `replayed` when the transfer was not made by this call:
+ * its idempotency key had made it before, or a twin of the call in the same batch did (the first result
+ * again, as the key promises).
+ */
+export type Outcome = { transfer: Transfer; replayed?: true } | { error: AppError };
 
 export async function applyBatch(repository: BatchRunner, commands: readonly TransferCommand[]): Promise<Outcome[]> {
   const outcomes: Array<Outcome | undefined> = new Array(commands.length);
@@ -62,7 +67,10 @@ export async function applyBatch(repository: BatchRunner, commands: readonly Tra
     });
   });
 
-  for (const [follower, leader] of followers) outcomes[follower] = outcomes[leader];
+  for (const [follower, leader] of followers) {
+    const led = outcomes[leader]!;
+    outcomes[follower] = 'transfer' in led ? { transfer: led.transfer, replayed: true } : led;
+  }
   // A leader that made (or found) its transfer holds the key with its parameters: the others are refused.
   // Otherwise (the key was stored by another call, or the leader was refused and kept no key) they go
   // again, in a transaction of their own.
@@ -93,6 +101,6 @@ async function answerReplays(tx: BatchStatements, commands: readonly TransferCom
     }
     const transfer = transfers.get(key.transferId);
     if (!transfer) throw new Error(`the transfer of idempotency key ${key.key} is missing`);
-    outcomes[i] = { transfer };
+    outcomes[i] = { transfer, replayed: true };
   }
 }

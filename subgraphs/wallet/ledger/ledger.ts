@@ -13,7 +13,7 @@ import { balanceOf, balanceRuleOf, type Account, type AccountKind, type Balance,
 import { applyBatch, type Outcome } from './batch.ts';
 import { Batcher } from '../../../platform/batcher.ts';
 import { ledgerCheck, type LedgerCheck } from './check.ts';
-import { commandOf } from './commands.ts';
+import { commandOf, type LedgerCall } from './commands.ts';
 import { MIN_KEY_RETENTION_MS } from './idempotency.ts';
 import { LedgerRepository, type CodeTotal, type TransferWithParties } from './ledger-repository.ts';
 import { LedgerTransaction } from './ledger-transaction.ts';
@@ -46,6 +46,9 @@ export interface LedgerOptions {
   keyRetentionMs?: number;
 }
 
+/** Owned account ids a ledger remembers (about 100 bytes each): the riders booking within a while. */
+const OWNED_IDS_REMEMBERED = 100_000;
+
 export class Ledger {
   readonly #repository: LedgerRepository;
   readonly #batcher: Batcher<TransferCommand, Outcome>;
@@ -55,6 +58,8 @@ export class Ledger {
   readonly #systemIds = new Map<string, Promise<string>>();
   /** The same ids once known, for transactions (which never open one they would roll back). */
   readonly #knownSystemIds = new Map<string, string>();
+  /** Owned account ids by `kind:owner:currency`, as read (an account keeps its id for good), the least recently used dropped first. */
+  readonly #ownedIds = new Map<string, string>();
 
   constructor(db: { fork(): EntityManager }, options: LedgerOptions = {}) {
     this.#repository = new LedgerRepository(db);
@@ -185,6 +190,15 @@ export class Ledger {
     return new LedgerTransaction(this.#repository, run, { driverDebtLimit: this.#driverDebtLimit, knownSystemAccount: (kind, currency) => this.#knownSystemIds.get(`${kind}:${currency}`) });
   }
 
+  /**
+   * Applies one call (through the batcher, as the methods above do) and answers its outcome as the batch
+   * decided it: the transfer, `replayed` when the call did not make it (its key had), or the refusal.
+   * Throws for input the call cannot be made of (BAD_USER_INPUT) and when the database fails.
+   */
+  async apply(call: LedgerCall): Promise<Outcome> {
+    return this.#batcher.submit(commandOf(call));
+  }
+
   async #submit(command: TransferCommand): Promise<Transfer> {
     const outcome = await this.#batcher.submit(command);
     if ('error' in outcome) throw outcome.error;
@@ -212,6 +226,41 @@ export class Ledger {
   /** The accounts of these kinds these owners have (one statement; none is opened). */
   async accountsOfOwners(ownerIds: readonly string[], kinds: readonly AccountKind[]): Promise<Account[]> {
     return this.#repository.accountsOfOwners(ownerIds.map((id) => parseInput(accountIdSchema, id)), kinds.map((kind) => parseInput(accountKindSchema, kind)));
+  }
+
+  /**
+   * The ids of these owners' accounts of one kind, by `owner:currency` (owner ids lower-case): remembered
+   * once read, so a rider's next booking names their wallet without a statement; the ones not yet known
+   * are read in one. Owners without such an account are left out (none is opened).
+   */
+  async accountIdsOfOwners(kind: AccountKind, owners: ReadonlyArray<{ ownerId: string; currency: string }>): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const missing = new Set<string>();
+    for (const { ownerId, currency } of owners) {
+      const owner = `${ownerId.toLowerCase()}:${currency}`;
+      const id = this.#ownedIds.get(`${kind}:${owner}`);
+      if (id === undefined) {
+        missing.add(ownerId.toLowerCase());
+        continue;
+      }
+      found.set(owner, id);
+      // Used again: to the back of the eviction order.
+      this.#ownedIds.delete(`${kind}:${owner}`);
+      this.#ownedIds.set(`${kind}:${owner}`, id);
+    }
+    if (missing.size === 0) return found;
+    const wanted = new Set(owners.map(({ ownerId, currency }) => `${ownerId.toLowerCase()}:${currency}`));
+    for (const account of await this.accountsOfOwners([...missing], [kind])) {
+      const owner = `${account.ownerId!.toLowerCase()}:${account.currency}`;
+      this.#rememberOwned(`${kind}:${owner}`, account.id);
+      if (wanted.has(owner)) found.set(owner, account.id);
+    }
+    return found;
+  }
+
+  #rememberOwned(key: string, id: string) {
+    this.#ownedIds.set(key, id);
+    if (this.#ownedIds.size > OWNED_IDS_REMEMBERED) this.#ownedIds.delete(this.#ownedIds.keys().next().value!);
   }
 
   /** Every transfer about these references (trip ids, ...), oldest first, with its accounts' kinds and owners: one statement. */

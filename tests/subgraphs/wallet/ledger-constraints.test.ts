@@ -112,6 +112,17 @@ describe('the ledger database refuses', () => {
       await refuses(...insertTransfer({ kind: 'VOID_PENDING', pending_id: hold.id, amount: '100' }), /ledger_transfers_pending_resolved_once/);
     });
 
+    it("holding a trip's fare a second time, even once the first hold is voided", async () => {
+      const tripId = randomUUID();
+      const hold = await world.ledger.hold({ idempotencyKey: randomUUID(), debitAccountId: rider.id, creditAccountId: clearing, amount: 100n, code: 'TRIP_FARE', reference: tripId });
+      await refuses(...insertTransfer({ kind: 'PENDING', code: 'TRIP_FARE', reference: tripId }), /ledger_transfers_one_fare_hold_per_trip/);
+      await world.ledger.void({ idempotencyKey: randomUUID(), pendingId: hold.id });
+      await refuses(...insertTransfer({ kind: 'PENDING', code: 'TRIP_FARE', reference: tripId }), /ledger_transfers_one_fare_hold_per_trip/);
+      // Other holds about the trip (a withdrawal's code, say) are not fares.
+      const other = await world.ledger.hold({ idempotencyKey: randomUUID(), debitAccountId: rider.id, creditAccountId: clearing, amount: 1n, code: 'TEST', reference: tripId });
+      await world.ledger.void({ idempotencyKey: randomUUID(), pendingId: other.id });
+    });
+
     it('posting more than was held, or voiding another amount', async () => {
       const hold = await world.ledger.hold({ idempotencyKey: randomUUID(), debitAccountId: rider.id, creditAccountId: clearing, amount: 100n });
       await refuses(...insertTransfer({ kind: 'POST_PENDING', pending_id: hold.id, amount: '101' }), /posts 101 of a pending 100/);

@@ -29,6 +29,21 @@ describe('the ledger', () => {
       assert.equal(count, '1');
     });
 
+    it("remembers owners' account ids once read: asked again, it answers them without a statement, and leaves out owners without one", async () => {
+      const [rider, other] = [await world.riderWallet(), await world.riderWallet()];
+      const stranger = randomUUID();
+      const owners = [rider, other].map((account) => ({ ownerId: account.ownerId!.toUpperCase(), currency: 'EGP' }));
+      const asked = [...owners, { ownerId: stranger, currency: 'EGP' }, { ownerId: rider.ownerId!, currency: 'USD' }];
+      world.statements.count = 0;
+      const first = await ledger().accountIdsOfOwners('RIDER_WALLET', asked);
+      assert.equal(world.statements.count, 1);
+      assert.deepEqual(first, new Map([[`${rider.ownerId}:EGP`, rider.id], [`${other.ownerId}:EGP`, other.id]]));
+      world.statements.count = 0;
+      assert.deepEqual(await ledger().accountIdsOfOwners('RIDER_WALLET', owners), first);
+      assert.equal(world.statements.count, 0, 'remembered');
+      assert.deepEqual(await ledger().accountIdsOfOwners('DRIVER_WALLET', owners), new Map(), 'another kind is another account');
+    });
+
     it('keeps one system account per kind and currency', async () => {
       const [a, b] = await Promise.all([ledger().systemAccount('PAYOUTS'), ledger().systemAccount('PAYOUTS')]);
       assert.equal(a.id, b.id);
@@ -250,6 +265,20 @@ describe('the ledger', () => {
       const first = await ledger().transfer(input);
       const again = await ledger().transfer({ ...input, amount: '100' });
       assert.deepEqual(again, first);
+      assert.equal((await ledger().balance(rider.id)).available, 900n);
+    });
+
+    it('says when an outcome is a replay: the call again, or its twin in the same batch, did not make the transfer', async () => {
+      const rider = await world.riderWallet(1_000n);
+      const call = { op: 'transfer' as const, input: { idempotencyKey: key(), debitAccountId: rider.id, creditAccountId: revenue, amount: 100n } };
+      const [first, twin] = await Promise.all([ledger().apply(call), ledger().apply(call)]);
+      assert.ok('transfer' in first! && 'transfer' in twin!);
+      assert.deepEqual([first.replayed, twin.replayed], [undefined, true]);
+      assert.deepEqual(twin.transfer, first.transfer);
+      const again = await ledger().apply(call);
+      assert.deepEqual(again, { transfer: first.transfer, replayed: true });
+      const refused = await ledger().apply({ op: 'transfer', input: { ...call.input, idempotencyKey: key(), amount: 5_000n } });
+      assert.equal('error' in refused && refused.error.code, 'INSUFFICIENT_FUNDS');
       assert.equal((await ledger().balance(rider.id)).available, 900n);
     });
 

@@ -158,6 +158,35 @@ describe("wallet's service-only commands (trips' hold, drivers' debt check)", ()
       assert.deepEqual((await walletOf(riderId)).available, { amount: `${(1_000 - 40 - 100).toFixed(2)}` });
     });
 
+    it("holds a trip once even after its hold's idempotency key was purged: asked again, it answers the first hold, covered or not", async () => {
+      const riderId = randomUUID();
+      await world.deposit(riderId, 10_000n);
+      const [covered, uncovered, voided, fresh] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+      for (const [tripId, amount] of [[covered, '10'], [uncovered, '70'], [voided, '5']] as const) dataOf(await world.asService(HOLD, { tripId, riderId, amount: egp(amount) }));
+      dataOf(await world.asService(RELEASE, { tripId: voided }));
+      // A day and more later: the keys are gone, the holds are not.
+      assert.ok((await world.ledger.purgeIdempotencyKeys(new Date(Date.now() + 25 * 3_600_000))) >= 4);
+
+      const results = dataOf<any>(
+        await world.asService(HOLDS, {
+          holds: [
+            // The wallet still covers it: the ledger would make it again, the database refuses.
+            { tripId: covered, riderId, amount: egp('10') },
+            // 70 held of 100, 15 available: the ledger refuses it before the database could.
+            { tripId: uncovered, riderId, amount: egp('70') },
+            { tripId: voided, riderId, amount: egp('5') },
+            { tripId: covered, riderId, amount: egp('11') },
+            { tripId: fresh, riderId, amount: egp('1') },
+          ],
+        }),
+      ).holdTripFares;
+      assert.deepEqual(results.slice(0, 3), [held(covered, '10.00'), held(uncovered, '70.00'), held(voided, '5.00', 'VOIDED')]);
+      assert.deepEqual(refused(results[3]), [null, 'CONFLICT', 'IDEMPOTENCY_KEY_REUSED']);
+      assert.deepEqual(results[4], held(fresh, '1.00'), 'a hold of the same batch is not refused with it');
+      for (const tripId of [covered, uncovered, voided, fresh]) assert.equal((await world.tripTransfers(tripId)).filter((transfer) => transfer.kind === 'PENDING').length, 1);
+      assert.deepEqual((await walletOf(riderId)).available, { amount: '19.00' });
+    });
+
     it('holds the same trip twice in one batch once; refuses a list longer than 200 (BAD_USER_INPUT) and answers an empty one', async () => {
       const riderId = randomUUID();
       await world.deposit(riderId, 10_000n);
