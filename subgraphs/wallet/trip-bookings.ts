@@ -79,8 +79,11 @@ export class TripBookings {
     this.#db = db;
   }
 
+  #statements: RunStatement | undefined;
+
+  /** Statements on their own share one EntityManager (see `statementOn`). */
   #run(): RunStatement {
-    return statementOn(this.#db.fork());
+    return (this.#statements ??= statementOn(this.#db.fork()));
   }
 
   /** The bookings of these trips (ids that are not uuids are simply not found). */

@@ -70,8 +70,11 @@ export class LedgerRepository implements BatchRunner {
     this.#db = db;
   }
 
+  #statements: RunStatement | undefined;
+
+  /** Statements on their own share one EntityManager (see `statementOn`). */
   #run(): RunStatement {
-    return statementOn(this.#db.fork());
+    return (this.#statements ??= statementOn(this.#db.fork()));
   }
 
   /** Batches whose statements run in the caller's transaction (`run`), which commits or rolls them back with its own work. */

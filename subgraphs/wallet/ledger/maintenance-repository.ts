@@ -37,8 +37,11 @@ export class MaintenanceRepository {
     this.#db = db;
   }
 
+  #statements: RunStatement | undefined;
+
+  /** Statements on their own share one EntityManager (see `statementOn`). */
   #run(): RunStatement {
-    return statementOn(this.#db.fork());
+    return (this.#statements ??= statementOn(this.#db.fork()));
   }
 
   /** The platform's accounts of `kind`, one per currency (through the accounts' (kind, owner, currency) unique index). */

@@ -6,7 +6,11 @@ export type Row = Record<string, unknown>;
 /** Runs one statement (`?` placeholders) and answers its rows. */
 export type RunStatement = <T extends Row = Row>(sql: string, params?: readonly unknown[]) => Promise<T[]>;
 
-/** One statement on its own, prepared on Postgres (platform/db.ts `executeStatement`). */
+/**
+ * One statement on its own, prepared on Postgres (platform/db.ts `executeStatement`). It uses only the
+ * EntityManager's connection pool, never its unit of work, so one EntityManager can serve every statement
+ * of a repository (a fork builds a unit of work these statements never use: CPU spent for nothing).
+ */
 export function statementOn(em: EntityManager): RunStatement {
   return (sql, params = []) => executeStatement(em, sql, params);
 }

@@ -92,8 +92,11 @@ export class PaymentsRepository {
     this.#db = db;
   }
 
+  #statements: RunStatement | undefined;
+
+  /** Statements on their own share one EntityManager (see `statementOn`). */
   #run(): RunStatement {
-    return statementOn(this.#db.fork());
+    return (this.#statements ??= statementOn(this.#db.fork()));
   }
 
   // ── payment intents ───────────────────────────────────────────────────────────────────────────
