@@ -35,7 +35,7 @@ import { transitionDriver } from '../subgraphs/drivers/availability.ts';
 import { DEFAULT_RULES } from '../subgraphs/drivers/live/fixes.ts';
 import { driverKeys } from '../subgraphs/drivers/live/keys.ts';
 import { RedisLiveStore } from '../subgraphs/drivers/live/redis-store.ts';
-import { cpuByComponent, inBatches, machineCpu, mintTokens, percentiles, runBenchmark, seedDriverRows, startBenchRun } from './support.ts';
+import { cpuByComponent, inBatches, machineCpu, mintTokens, percentiles, runBenchmark, seedDriverRows, startBenchRun, statementCalibration } from './support.ts';
 import { haversineMeters } from '../platform/geo.ts';
 import { LeanHttpPool } from './lean-http.ts';
 
@@ -248,6 +248,9 @@ async function main() {
     const riderTokens = await mintTokens(env, riderIds.map((userId) => ({ userId, role: 'RIDER' as const })));
     const quotes = await quotesFor(riderTokens);
 
+    // This machine's speed at a statement, measured before the burst (printed with the figures).
+    const calibration = await statementCalibration(database.url);
+
     // The burst: every rider books at once.
     // Counters first: reading every service's /metrics costs CPU that is not the burst's.
     const statementsBefore = await sqlStatementsByService(services);
@@ -327,6 +330,7 @@ async function main() {
       .map(([name, seconds]) => [name, ((seconds - (componentsBefore[name] ?? 0)) * 1000) / Math.max(1, booked.length)] as const)
       .filter(([, ms]) => ms > 0)
       .sort((a, b) => b[1] - a[1]);
+    console.log(`  this machine: a prepared one-row statement costs ${calibration.clientUs.toFixed(0)} µs of client CPU and ${calibration.postgresUs.toFixed(0)} µs of Postgres CPU (one pg client, loopback TCP, before the burst)`);
     console.log(`  CPU per booked trip over the same window: ${perTrip.map(([name, ms]) => `${name} ${ms.toFixed(1)} ms`).join(', ')}`);
     const statements = Object.entries(statementsAfter).map(([name, count]) => [name, (count - (statementsBefore[name] ?? 0)) / Math.max(1, booked.length)] as const);
     console.log(`  SQL statements per booked trip over the same window: ${statements.map(([name, count]) => `${name} ${count.toFixed(1)}`).join(', ')} (total ${statements.reduce((sum, [, count]) => sum + count, 0).toFixed(1)})`);

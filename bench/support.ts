@@ -416,6 +416,29 @@ export function machineCpu(): { busy: number; total: number } | undefined {
   }
 }
 
+/**
+ * How fast this machine is at what the stack does most: a prepared one-row statement over loopback TCP,
+ * `rounds` times from one `pg` client, after a warm-up. Answers the CPU per round trip of this process
+ * (the client: node-postgres, the socket) and of its Postgres backend, in microseconds. Printed next to
+ * a benchmark's figures, so runs on different machines can be compared.
+ */
+export async function statementCalibration(databaseUrl: string, rounds = 3_000): Promise<{ clientUs: number; postgresUs: number }> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const statement = (i: number) => client.query({ name: 'smartline_calibration', text: 'select $1::int as "n"', values: [i] });
+    for (let i = 0; i < 300; i++) await statement(i);
+    const backend = Number((await client.query('select pg_backend_pid() as "pid"')).rows[0].pid);
+    const backendBefore = processCpuSeconds(backend);
+    const before = process.cpuUsage();
+    for (let i = 0; i < rounds; i++) await statement(i);
+    const used = process.cpuUsage(before);
+    return { clientUs: (used.user + used.system) / rounds, postgresUs: ((processCpuSeconds(backend) - backendBefore) * 1e6) / rounds };
+  } finally {
+    await client.end();
+  }
+}
+
 /** CPU seconds used so far by a process (Linux /proc/<pid>/stat: utime + stime); 0 when unreadable. */
 function processCpuSeconds(pid: number): number {
   try {
