@@ -16,6 +16,7 @@ import { PartnerWebhookService, webhookUrlProblem } from '../../../subgraphs/tri
 import { assertErrorCode, dataOf } from '../../support/client.ts';
 import { CAIRO, offset, RideFixtures, waitFor } from '../../support/rides.ts';
 import { startStack, type Stack, type TestUser } from '../../support/stack.ts';
+import { tripRow } from './quotes.ts';
 
 const SET_WEBHOOK = `mutation($url: String!) { setPartnerWebhook(url: $url) { url secret createdAt updatedAt } }`;
 const WEBHOOK = `query { partnerWebhook { url secret createdAt } }`;
@@ -225,27 +226,7 @@ describe('outgoing webhooks: partners receive their trips status changes, signed
     const riderTrip = randomUUID();
     const em = trips().db.fork();
     for (const [id, partnerId] of [[partnerTrip, partner.id], [riderTrip, null]] as const) {
-      em.create(Trip, {
-        id,
-        riderId: randomUUID(),
-        partnerId,
-        driverId: randomUUID(),
-        driverUserId: randomUUID(),
-        status: 'IN_PROGRESS',
-        vehicleType: 'ECONOMY',
-        paymentMethod: partnerId ? 'PARTNER' : 'CASH',
-        pickupLat: 30.05,
-        pickupLng: 31.23,
-        dropoffLat: 30.06,
-        dropoffLng: 31.25,
-        fareMinor: 5000n,
-        currency: 'EGP',
-        distanceM: 3000,
-        durationS: 600,
-        quoteId: randomUUID(),
-        quoteToken: 'seeded',
-        idempotencyKey: randomUUID(),
-      });
+      em.create(Trip, tripRow({ id, partnerId, driverId: randomUUID(), driverUserId: randomUUID(), status: 'IN_PROGRESS', paymentMethod: partnerId ? 'PARTNER' : 'CASH' }));
     }
     await em.flush();
 

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { Trip, type TripStatus } from '../../../subgraphs/trips/entities.ts';
 import { assertErrorCode, dataOf } from '../../support/client.ts';
 import { startStack, type Stack, type TestUser } from '../../support/stack.ts';
-import { newKey, quoteSigner, REQUEST_TRIP, type QuoteSigner } from './quotes.ts';
+import { newKey, quoteSigner, REQUEST_TRIP, tripRow, type QuoteSigner } from './quotes.ts';
 
 const TRIP = `query Trip($id: ID!) { trip(id: $id) { id status rider { id } driver { id } fare { amount currency } } }`;
 const MY_TRIPS = `query MyTrips($first: Int, $after: String) {
@@ -38,28 +38,7 @@ describe('trip queries', () => {
   async function insertTrips(owner: { riderId: string; driverUserId?: string }, times: Date[], status: TripStatus = 'COMPLETED'): Promise<Trip[]> {
     const em = stack.subgraph('trips').db.fork();
     const trips = times.map((at) =>
-      em.create(Trip, {
-        id: randomUUID(),
-        riderId: owner.riderId,
-        driverId: owner.driverUserId ? randomUUID() : null,
-        driverUserId: owner.driverUserId ?? null,
-        status,
-        vehicleType: 'ECONOMY',
-        paymentMethod: 'CASH',
-        pickupLat: 30.05,
-        pickupLng: 31.23,
-        dropoffLat: 30.06,
-        dropoffLng: 31.25,
-        fareMinor: 5000n,
-        currency: 'EGP',
-        distanceM: 3000,
-        durationS: 600,
-        quoteId: randomUUID(),
-        quoteToken: 'seeded',
-        idempotencyKey: newKey(),
-        requestedAt: at,
-        updatedAt: at,
-      }),
+      em.create(Trip, tripRow({ riderId: owner.riderId, driverId: owner.driverUserId ? randomUUID() : null, driverUserId: owner.driverUserId ?? null, status, requestedAt: at, updatedAt: at })),
     );
     await em.flush();
     return trips;

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { RequiredEntityData } from '@mikro-orm/core';
 import { latLngToCell } from 'h3-js';
 import { createLogger } from '../../../platform/logger.ts';
 import { loadQuoteSigningSecret, signQuote, type QuoteClaims } from '../../../platform/quote-token.ts';
+import type { Trip } from '../../../subgraphs/trips/entities.ts';
 import type { Stack } from '../../support/stack.ts';
 
 export type QuoteSigner = (riderId: string, overrides?: Partial<QuoteClaims>) => string;
@@ -49,3 +51,31 @@ export const REQUEST_TRIP = `mutation RequestTrip($input: RequestTripInput!, $ke
 
 /** A fresh, valid idempotency key. */
 export const newKey = () => `key-${randomUUID()}`;
+
+/**
+ * A trip row for a test to write straight to the table (`em.create(Trip, tripRow({...}))`), with no
+ * booking behind it: a 50.00 EGP CASH ECONOMY ride across central Cairo, COMPLETED, `fields` over it.
+ */
+export function tripRow(fields: Partial<RequiredEntityData<Trip>> = {}): RequiredEntityData<Trip> {
+  return {
+    id: randomUUID(),
+    riderId: randomUUID(),
+    driverId: null,
+    driverUserId: null,
+    status: 'COMPLETED',
+    vehicleType: 'ECONOMY',
+    paymentMethod: 'CASH',
+    pickupLat: 30.05,
+    pickupLng: 31.23,
+    dropoffLat: 30.06,
+    dropoffLng: 31.25,
+    fareMinor: 5000n,
+    currency: 'EGP',
+    distanceM: 3000,
+    durationS: 600,
+    quoteId: randomUUID(),
+    quoteToken: 'seeded',
+    idempotencyKey: newKey(),
+    ...fields,
+  } as RequiredEntityData<Trip>;
+}
