@@ -99,6 +99,7 @@ export class EventConsumer {
   async #run() {
     const { transport, stream, group, logger } = this.#deps;
     let failures = 0;
+    let regrouped = false;
     let readSize = this.#batchSize;
     while (!this.#stopping) {
       try {
@@ -106,6 +107,7 @@ export class EventConsumer {
         const entries = await this.#reader!.read(stream, group, this.id, readSize, this.#blockMs);
         await this.#processRead(entries);
         failures = 0;
+        regrouped = false;
         // A consumer in no hurry lets a burst accumulate after a read that did not fill its batch, then
         // takes all of it in one read (one transaction) instead of one per `batchSize`: a burst of 100
         // bookings costs pricing two reads, where reads of 20 after the first linger put four
@@ -120,8 +122,15 @@ export class EventConsumer {
         if (this.#stopping) break;
         failures += 1;
         logger.warn({ err: error, consumer: this.name }, 'event consumer read failed; retrying');
-        // The stream (and its groups) can vanish under us, e.g. a flushed Redis: start over from its beginning.
-        if (String((error as Error)?.message).includes('NOGROUP')) await transport.ensureGroup(stream, group).catch(() => undefined);
+        // The stream (and its groups) can vanish under us, e.g. a flushed or restarted Redis: start over
+        // from its beginning. Once the group is made again, read at once: Redis is back, and waiting out a
+        // backoff grown during the outage (up to 5 s) would hold every event published since for nothing.
+        // Only once in a row, so a group that keeps vanishing is still retried at the backoff's pace.
+        if (String((error as Error)?.message).includes('NOGROUP') && !regrouped) {
+          regrouped = await transport.ensureGroup(stream, group).then(() => true, () => false);
+          if (regrouped) continue;
+        }
+        regrouped = false;
         await setTimeout(Math.min(100 * 2 ** failures, 5_000), undefined, { signal: this.#stopped.signal }).catch(() => undefined);
       }
     }
