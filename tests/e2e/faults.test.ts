@@ -77,9 +77,11 @@ describe('faults: Redis restarted empty in the middle of a busy hour', { skip },
       })();
       return ride;
     };
+    // After the loss, drivers come back through trips' events (relay → stream → drivers' consumer) and
+    // the live state's rebuild: seconds on a quiet machine, more beside a full test run on two CPUs.
     const assign = async (ride: Ride) => {
       for (;;) {
-        const [offer] = await rides.pendingOffers(ride.tripId);
+        const [offer] = await rides.pendingOffers(ride.tripId, 1, 30_000);
         const driver = byUserId.get(offer!.driver_user_id)!;
         const accepted = await rides.as(driver, ACCEPT, { id: ride.tripId });
         if (errorCodes(accepted).length === 0) return void (ride.driver = driver);

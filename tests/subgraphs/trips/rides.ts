@@ -72,11 +72,11 @@ export class Rides extends RideFixtures {
   }
 
   /** Waits until the trip has at least `count` pending offers and returns them. */
-  pendingOffers(tripId: string, count = 1): Promise<OfferRow[]> {
+  pendingOffers(tripId: string, count = 1, timeoutMs = 10_000): Promise<OfferRow[]> {
     return waitFor(async () => {
       const pending = (await this.offers(tripId)).filter((offer) => offer.status === 'PENDING');
       return pending.length >= count ? pending : undefined;
-    }, { what: `${count} pending offers of ${tripId}` });
+    }, { what: `${count} pending offers of ${tripId}`, timeoutMs });
   }
 
   async status(tripId: string): Promise<string> {
