@@ -168,16 +168,16 @@ export class WalletService {
     // The ledger's answer for each hold it did not make now (or none: the rider has no wallet).
     const undecided = new Map<number, PromiseSettledResult<Outcome> | null>();
     const sent: number[] = [];
+    const walletOf = ({ riderId, amount }: FareHoldArgs) => wallets.get(`${riderId.toLowerCase()}:${amount.currency}`);
     holds.forEach((args, index) => {
-      if (wallets.has(`${args.riderId.toLowerCase()}:${args.amount.currency}`)) sent.push(index);
+      if (walletOf(args)) sent.push(index);
       else undecided.set(index, null);
     });
     // Submitted in this one turn: the ledger's batcher applies them in one transaction.
     const submitted = await Promise.allSettled(
       sent.map((index) => {
-        const { tripId, riderId, amount } = holds[index]!;
-        const debitAccountId = wallets.get(`${riderId.toLowerCase()}:${amount.currency}`)!;
-        return this.ledger.apply({ op: 'hold', input: { idempotencyKey: holdKey(tripId), debitAccountId, creditAccountId: clearing.get(amount.currency)!, amount: amount.minor, currency: amount.currency, code: CODES.TRIP_FARE, reference: tripId } });
+        const { tripId, amount } = holds[index]!;
+        return this.ledger.apply({ op: 'hold', input: { idempotencyKey: holdKey(tripId), debitAccountId: walletOf(holds[index]!)!, creditAccountId: clearing.get(amount.currency)!, amount: amount.minor, currency: amount.currency, code: CODES.TRIP_FARE, reference: tripId } });
       }),
     );
     submitted.forEach((result, n) => {

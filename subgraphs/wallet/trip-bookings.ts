@@ -15,7 +15,7 @@ import { TripRequested } from '../../platform/events/contracts/index.ts';
 import type { EventOf } from '../../platform/events/index.ts';
 import type { SubgraphRuntime } from '../../platform/subgraph.ts';
 import { isUuid } from '../../platform/validation.ts';
-import { statementOn, type RunStatement } from './ledger/sql-session.ts';
+import { statementsOf, type RunStatement } from './ledger/sql-session.ts';
 
 /** The consumer group wallet reads trips' TripRequested with (its parked events live in dead_events under this name). */
 export const TRIP_BOOKINGS_CONSUMER = 'trip-bookings';
@@ -73,17 +73,14 @@ export async function recordTripBookings(em: EntityManager, events: readonly Tri
 
 /** The statements the maintenance reads and prunes bookings with. */
 export class TripBookings {
-  readonly #db: { fork(): EntityManager };
-
   constructor(db: { fork(): EntityManager }) {
-    this.#db = db;
+    this.#statements = statementsOf(db);
   }
 
-  #statements: RunStatement | undefined;
+  readonly #statements: RunStatement;
 
-  /** Statements on their own share one EntityManager (see `statementOn`). */
   #run(): RunStatement {
-    return (this.#statements ??= statementOn(this.#db.fork()));
+    return this.#statements;
   }
 
   /** The bookings of these trips (ids that are not uuids are simply not found). */

@@ -8,5 +8,5 @@ export type { CodeTotal, TransferWithParties } from './ledger-repository.ts';
 export type { LedgerTransaction } from './ledger-transaction.ts';
 export { TRANSFER_KINDS, type Transfer, type TransferKind } from './transfers.ts';
 export { LEDGER_CURRENCY, MAX_AMOUNT_MINOR, type HoldInput, type OwnedAccountInput, type PageInput, type PostInput, type ReverseInput, type TransferInput, type VoidInput } from './validation.ts';
-export { statementOn, type Row, type RunStatement } from './sql-session.ts';
+export { statementOn, statementsOf, type Row, type RunStatement } from './sql-session.ts';
 export { requestHash } from './idempotency.ts';

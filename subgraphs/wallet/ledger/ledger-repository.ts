@@ -4,7 +4,7 @@
  */
 import { arrayLiteral, type EntityManager } from '../../../platform/db.ts';
 import type { Account, AccountKind, BalanceRule, Counters } from './accounts.ts';
-import { inTransaction, statementOn, type Row, type RunStatement } from './sql-session.ts';
+import { inTransaction, statementsOf, type Row, type RunStatement } from './sql-session.ts';
 import type { LockedAccount, NewTransfer, ReferencedTransfer, Transfer, TransferKind } from './transfers.ts';
 
 const ACCOUNTS = '"wallet"."ledger_accounts"';
@@ -68,13 +68,13 @@ export class LedgerRepository implements BatchRunner {
 
   constructor(db: { fork(): EntityManager }) {
     this.#db = db;
+    this.#statements = statementsOf(db);
   }
 
-  #statements: RunStatement | undefined;
+  readonly #statements: RunStatement;
 
-  /** Statements on their own share one EntityManager (see `statementOn`). */
   #run(): RunStatement {
-    return (this.#statements ??= statementOn(this.#db.fork()));
+    return this.#statements;
   }
 
   /** Batches whose statements run in the caller's transaction (`run`), which commits or rolls them back with its own work. */

@@ -58,7 +58,7 @@ export class Ledger {
   readonly #systemIds = new Map<string, Promise<string>>();
   /** The same ids once known, for transactions (which never open one they would roll back). */
   readonly #knownSystemIds = new Map<string, string>();
-  /** Owned account ids by `kind:owner:currency`, as read (an account keeps its id for good), the least recently used dropped first. */
+  /** Owned account ids by `kind:owner:currency`, as read (an account keeps its id for good). */
   readonly #ownedIds = new Map<string, string>();
 
   constructor(db: { fork(): EntityManager }, options: LedgerOptions = {}) {
@@ -234,33 +234,23 @@ export class Ledger {
    * are read in one. Owners without such an account are left out (none is opened).
    */
   async accountIdsOfOwners(kind: AccountKind, owners: ReadonlyArray<{ ownerId: string; currency: string }>): Promise<Map<string, string>> {
+    const wanted = new Set(owners.map(({ ownerId, currency }) => `${ownerId.toLowerCase()}:${currency}`));
     const found = new Map<string, string>();
     const missing = new Set<string>();
-    for (const { ownerId, currency } of owners) {
-      const owner = `${ownerId.toLowerCase()}:${currency}`;
+    for (const owner of wanted) {
       const id = this.#ownedIds.get(`${kind}:${owner}`);
-      if (id === undefined) {
-        missing.add(ownerId.toLowerCase());
-        continue;
-      }
-      found.set(owner, id);
-      // Used again: to the back of the eviction order.
-      this.#ownedIds.delete(`${kind}:${owner}`);
-      this.#ownedIds.set(`${kind}:${owner}`, id);
+      if (id === undefined) missing.add(owner.slice(0, owner.indexOf(':')));
+      else found.set(owner, id);
     }
     if (missing.size === 0) return found;
-    const wanted = new Set(owners.map(({ ownerId, currency }) => `${ownerId.toLowerCase()}:${currency}`));
     for (const account of await this.accountsOfOwners([...missing], [kind])) {
       const owner = `${account.ownerId!.toLowerCase()}:${account.currency}`;
-      this.#rememberOwned(`${kind}:${owner}`, account.id);
+      // Bounded like the other caches of ids: the oldest goes first (a rider it drops is read again).
+      if (this.#ownedIds.size >= OWNED_IDS_REMEMBERED) this.#ownedIds.delete(this.#ownedIds.keys().next().value!);
+      this.#ownedIds.set(`${kind}:${owner}`, account.id);
       if (wanted.has(owner)) found.set(owner, account.id);
     }
     return found;
-  }
-
-  #rememberOwned(key: string, id: string) {
-    this.#ownedIds.set(key, id);
-    if (this.#ownedIds.size > OWNED_IDS_REMEMBERED) this.#ownedIds.delete(this.#ownedIds.keys().next().value!);
   }
 
   /** Every transfer about these references (trip ids, ...), oldest first, with its accounts' kinds and owners: one statement. */

@@ -6,7 +6,7 @@
  */
 import type { EntityManager } from '../../../platform/db.ts';
 import type { SystemAccountKind } from './accounts.ts';
-import { statementOn, type RunStatement } from './sql-session.ts';
+import { statementsOf, type RunStatement } from './sql-session.ts';
 import type { TransferKind } from './transfers.ts';
 
 const ACCOUNTS = '"wallet"."ledger_accounts"';
@@ -31,17 +31,14 @@ export interface SweepableReceivable {
 }
 
 export class MaintenanceRepository {
-  readonly #db: { fork(): EntityManager };
-
   constructor(db: { fork(): EntityManager }) {
-    this.#db = db;
+    this.#statements = statementsOf(db);
   }
 
-  #statements: RunStatement | undefined;
+  readonly #statements: RunStatement;
 
-  /** Statements on their own share one EntityManager (see `statementOn`). */
   #run(): RunStatement {
-    return (this.#statements ??= statementOn(this.#db.fork()));
+    return this.#statements;
   }
 
   /** The platform's accounts of `kind`, one per currency (through the accounts' (kind, owner, currency) unique index). */

@@ -15,6 +15,12 @@ export function statementOn(em: EntityManager): RunStatement {
   return (sql, params = []) => executeStatement(em, sql, params);
 }
 
+/** A repository's statements on their own: `statementOn` one EntityManager, forked at the first statement. */
+export function statementsOf(db: { fork(): EntityManager }): RunStatement {
+  let run: RunStatement | undefined;
+  return (sql, params) => (run ??= statementOn(db.fork()))(sql, params);
+}
+
 /**
  * Runs `work` in one transaction. On Postgres it holds one pooled connection of its own and every
  * statement is a named prepared statement of that connection (parsed and planned once per connection,

@@ -6,7 +6,7 @@
  */
 import { arrayLiteral, type EntityManager } from '../../../platform/db.ts';
 import type { KeysetCursor } from '../../../platform/pagination.ts';
-import { statementOn, type Row, type RunStatement } from '../ledger/index.ts';
+import { statementsOf, type Row, type RunStatement } from '../ledger/index.ts';
 
 const INTENTS = '"wallet"."payment_intents"';
 const WITHDRAWALS = '"wallet"."withdrawals"';
@@ -86,17 +86,14 @@ const EVENT_COLUMNS = `"id", "provider", "type", "object_reference", "amount"::t
 const FLAG_COLUMNS = `"id", "owner_id", "rule", "detail", "created_at", "cleared_at", "cleared_by", "clear_note"`;
 
 export class PaymentsRepository {
-  readonly #db: { fork(): EntityManager };
-
   constructor(db: { fork(): EntityManager }) {
-    this.#db = db;
+    this.#statements = statementsOf(db);
   }
 
-  #statements: RunStatement | undefined;
+  readonly #statements: RunStatement;
 
-  /** Statements on their own share one EntityManager (see `statementOn`). */
   #run(): RunStatement {
-    return (this.#statements ??= statementOn(this.#db.fork()));
+    return this.#statements;
   }
 
   // ── payment intents ───────────────────────────────────────────────────────────────────────────
