@@ -25,6 +25,8 @@ export interface DriversSubgraphOptions extends LiveLocationsOptions {
   routing?: RoutingProvider;
   /** Whether the periodic SupplySnapshot runs (default true; tests call `supplyOf(runtime).publishOnce()`). */
   supplySnapshots?: boolean;
+  /** How often the live state's rebuild markers are checked besides reconnects (default 5000 ms); 0 checks only at start and on reconnects. */
+  rebuildCheckIntervalMs?: number;
   /** Where goOnline reads a driver's commission debt (default: the wallet subgraph, called as a service). */
   commissionDebts?: (runtime: SubgraphRuntime) => CommissionDebts;
   /** Where drivers asks who is assigned to a rider's trip when its own record lags (default: the trips subgraph, called as a service). */
@@ -71,10 +73,10 @@ export function createDriversSubgraph(options: DriversSubgraphOptions = {}): Sub
       const live = createLiveLocations(runtime, options);
       await live.start();
       // With Redis, availability is rebuilt from Postgres whenever Redis lost it (live/rebuild.ts).
-      const rebuild = runtime.redis ? new LiveStateRebuild({ redis: runtime.redis, db: runtime.db, live, cooldownMs: runtime.config.drivers.cooldownMs, logger: runtime.logger.child({ component: 'live-rebuild' }) }) : undefined;
+      const rebuild = runtime.redis ? new LiveStateRebuild({ redis: runtime.redis, db: runtime.db, live, cooldownMs: runtime.config.drivers.cooldownMs, checkIntervalMs: options.rebuildCheckIntervalMs, logger: runtime.logger.child({ component: 'live-rebuild' }) }) : undefined;
       await rebuild?.start();
       const routing = options.routing ?? createStraightLineRoutingProvider();
-      const reactions = new TripReactions({ db: runtime.db, live, cooldownMs: runtime.config.drivers.cooldownMs, logger });
+      const reactions = new TripReactions({ db: runtime.db, live, cooldownMs: runtime.config.drivers.cooldownMs, logger, rebuild });
       runtime.events.consume({
         name: TRIP_EVENTS_CONSUMER,
         source: 'trips',

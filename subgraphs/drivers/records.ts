@@ -88,9 +88,14 @@ export async function activeTripBetween(em: EntityManager, riderId: string, driv
   return row ? recordOf(row) : null;
 }
 
-/** Every trip a driver is on now (matched, not ended): after Redis lost its data, those drivers are BUSY again. */
+/**
+ * Every trip a driver is on now (matched, not ended): after Redis lost its data, those drivers are BUSY
+ * again. The rows are share-locked until `em`'s transaction ends (call it in one): an event ending one of
+ * these trips meanwhile waits for the caller's moves (and then finds its driver BUSY to move on from),
+ * and one that ended it first, uncommitted, is waited for and its trip left out.
+ */
 export async function tripsUnderWay(em: EntityManager): Promise<Array<{ tripId: string; driverId: string }>> {
-  const rows = await sql(em, `select "trip_id", "driver_id" from ${TRIPS} where "matched_at" is not null and "ended_at" is null`, []);
+  const rows = await sql(em, `select "trip_id", "driver_id" from ${TRIPS} where "matched_at" is not null and "ended_at" is null for share`, []);
   return rows.map((row: any) => ({ tripId: row.trip_id, driverId: row.driver_id }));
 }
 

@@ -7,6 +7,11 @@ import type { Availability, DriverRef } from './availability.ts';
 import type { LiveLocations } from './live/engine.ts';
 import { countFor, upsertDriverTrip, upsertDriverTrips } from './records.ts';
 
+/** Whether a driver's live state was lost and awaits its rebuild (live/rebuild.ts); Redis only. */
+export interface PendingRebuild {
+  awaits(driverId: string): Promise<boolean>;
+}
+
 /** The consumer group drivers reads trips' stream with. */
 export const TRIP_EVENTS_CONSUMER = 'drivers-trip-reactions';
 /** The trip events drivers reacts to, by contract. */
@@ -39,6 +44,7 @@ export class TripReactions {
   readonly #live: LiveLocations;
   readonly #cooldownMs: number;
   readonly #logger: Logger;
+  readonly #rebuild: PendingRebuild | undefined;
   readonly #timers = new Set<NodeJS.Timeout>();
   /** What to do once a handler's transaction commits, by its EntityManager. */
   readonly #afterCommit = new WeakMap<object, Array<() => void>>();
@@ -53,8 +59,9 @@ export class TripReactions {
    */
   readonly #detached = AsyncResource.bind((task: () => void) => task());
 
-  constructor(options: { db: Database; live: LiveLocations; cooldownMs: number; logger: Logger }) {
+  constructor(options: { db: Database; live: LiveLocations; cooldownMs: number; logger: Logger; rebuild?: PendingRebuild }) {
     this.#live = options.live;
+    this.#rebuild = options.rebuild;
     this.#cooldownMs = options.cooldownMs;
     this.#logger = options.logger;
     options.db.orm.em.getEventManager().registerSubscriber({
@@ -139,7 +146,8 @@ export class TripReactions {
       const cooldownUntil = now + this.#cooldownMs;
       const { moved, previous } = await this.#live.store.transition(driver, 'COOLDOWN', ['BUSY'], now, { tripId: data.tripId, requireTrip: true, cooldownUntil });
       if (moved) this.#endCooldownAt(cooldownUntil);
-      else if (previous !== 'COOLDOWN') this.#logger.warn({ tripId: data.tripId, driverId: data.driverId, previous }, 'completed trip: driver was not BUSY on it');
+      else if (previous === 'OFFLINE') await this.#unlessLost(driver, data.tripId);
+      if (!moved && previous !== 'COOLDOWN') this.#logger.warn({ tripId: data.tripId, driverId: data.driverId, previous }, 'completed trip: driver was not BUSY on it');
     });
     this.#tripEnded(em, data.tripId);
   }
@@ -153,7 +161,10 @@ export class TripReactions {
     }
     await this.#moveLive(em, async () => {
       const now = this.#live.now();
-      if (driver) await this.#live.store.transition(driver, 'AVAILABLE', ['BUSY', 'OFFERED'], now, { tripId: data.tripId, requireTrip: true });
+      if (driver) {
+        const { moved, previous } = await this.#live.store.transition(driver, 'AVAILABLE', ['BUSY', 'OFFERED'], now, { tripId: data.tripId, requireTrip: true });
+        if (!moved && previous === 'OFFLINE') await this.#unlessLost(driver, data.tripId);
+      }
       await this.#live.store.releaseTrip(data.tripId, null, now);
     });
     this.#tripEnded(em, data.tripId);
@@ -171,6 +182,16 @@ export class TripReactions {
       // In event order: one event's moves finish before the next event's start.
       this.#embeddedMoves = this.#embeddedMoves.then(moves).catch((error) => this.#logger.error({ err: error }, 'applying a trip event to the live store failed'));
     });
+  }
+
+  /**
+   * A trip's end found its driver OFFLINE: fine if they are (they went offline on the trip's last
+   * stretch), but if Redis lost their live state and it is not rebuilt yet, the move is lost with it —
+   * the rebuild would make them BUSY on the ended trip for good. Thrown: the transaction rolls back and
+   * the event is retried once the rebuild (seconds) put them back on the trip.
+   */
+  async #unlessLost(driver: DriverRef, tripId: string) {
+    if (await this.#rebuild?.awaits(driver.id)) throw new Error(`the live state of driver ${driver.id} (trip ${tripId}) was lost and is not rebuilt yet; retried after the rebuild`);
   }
 
   /** The driver's identity, or null (logged) for a driver drivers does not know: nothing to move. */

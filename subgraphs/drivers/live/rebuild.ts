@@ -29,6 +29,10 @@ const CHECK_INTERVAL_MS = 5_000;
  * rebuilding at once, or a rebuild repeated, change nothing twice. A bucket's marker is set after its
  * drivers moved: a replica that dies half-way leaves the work to the next check. (The geo sets need no
  * marker: a driver's next fix puts them back.)
+ * Trip events race the rebuild: the consumer may apply a trip's end on the state Redis lost, before the
+ * rebuild put its driver back. So the rebuild holds the trips under way share-locked while it moves
+ * their drivers (an end recorded meanwhile waits, then moves a BUSY driver on), and an event whose move
+ * finds its driver OFFLINE in a bucket not yet rebuilt (`awaits`) fails and is retried after it.
  */
 export class LiveStateRebuild {
   readonly #redis: Redis;
@@ -36,11 +40,13 @@ export class LiveStateRebuild {
   readonly #live: LiveLocations;
   readonly #cooldownMs: number;
   readonly #logger: Logger;
+  readonly #checkIntervalMs: number;
   #running: Promise<boolean> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #onReady = () => void this.check().catch((error) => this.#logger.warn({ err: error }, 'rebuilding drivers\' live state failed; the next check retries'));
 
-  constructor(options: { redis: Redis; db: Database; live: LiveLocations; cooldownMs: number; logger: Logger }) {
+  constructor(options: { redis: Redis; db: Database; live: LiveLocations; cooldownMs: number; logger: Logger; checkIntervalMs?: number }) {
+    this.#checkIntervalMs = options.checkIntervalMs ?? CHECK_INTERVAL_MS;
     this.#redis = options.redis;
     this.#db = options.db;
     this.#live = options.live;
@@ -48,11 +54,13 @@ export class LiveStateRebuild {
     this.#logger = options.logger;
   }
 
-  /** Checks now, whenever the Redis connection becomes ready again, and every `CHECK_INTERVAL_MS`. */
+  /** Checks now, whenever the Redis connection becomes ready again, and every `checkIntervalMs` (0: never on a timer). */
   async start(): Promise<void> {
     this.#redis.on('ready', this.#onReady);
-    this.#timer = setInterval(this.#onReady, CHECK_INTERVAL_MS);
-    this.#timer.unref();
+    if (this.#checkIntervalMs > 0) {
+      this.#timer = setInterval(this.#onReady, this.#checkIntervalMs);
+      this.#timer.unref();
+    }
     await this.check();
   }
 
@@ -75,18 +83,37 @@ export class LiveStateRebuild {
     if (lost.size === 0) return false;
     const inLost = (item: { driverId: string }) => lost.has(keys.bucketOf(item.driverId));
     const now = this.#live.now();
-    const em = this.#db.fork();
-    const [underWay, completions] = await Promise.all([tripsUnderWay(em), completionsSince(em, new Date(now - this.#cooldownMs))]);
-    const onTrip = new Set(underWay.map((trip) => trip.driverId));
-    const cooling = completions.filter((completion) => !onTrip.has(completion.driverId) && inLost(completion));
-    const busy = await this.#moveAll(em, underWay.filter(inLost), (driver, { tripId }) => this.#live.store.transition(driver, 'BUSY', MATCHED_FROM, now, { tripId }));
-    const cooldowns = await this.#moveAll(em, cooling, (driver, { endedAt }) =>
-      this.#live.store.transition(driver, 'COOLDOWN', ['OFFLINE', 'AVAILABLE'], now, { cooldownUntil: endedAt.getTime() + this.#cooldownMs }),
-    );
-    const rebuiltAt = new Date(now).toISOString();
-    await Promise.all([...lost].map((bucket) => this.#redis.set(keys.rebuilt(bucket), rebuiltAt)));
+    // One transaction, holding the trips under way share-locked while their drivers move: trips' events
+    // move a driver on (BUSY → COOLDOWN or AVAILABLE) before their transaction commits, so without the
+    // lock a trip ending between this read and the move below finds its driver not yet BUSY, and the
+    // move then makes them BUSY on a trip that is over, for good (seen in the fault suite).
+    const { busy, cooldowns } = await this.#db.fork().transactional(async (em) => {
+      const underWay = await tripsUnderWay(em);
+      // After the lock: a trip that ended while it was awaited counts as completed here.
+      const completions = await completionsSince(em, new Date(now - this.#cooldownMs));
+      const onTrip = new Set(underWay.map((trip) => trip.driverId));
+      const cooling = completions.filter((completion) => !onTrip.has(completion.driverId) && inLost(completion));
+      const moved = {
+        busy: await this.#moveAll(em, underWay.filter(inLost), (driver, { tripId }) => this.#live.store.transition(driver, 'BUSY', MATCHED_FROM, now, { tripId })),
+        cooldowns: await this.#moveAll(em, cooling, (driver, { endedAt }) =>
+          this.#live.store.transition(driver, 'COOLDOWN', ['OFFLINE', 'AVAILABLE'], now, { cooldownUntil: endedAt.getTime() + this.#cooldownMs }),
+        ),
+      };
+      // Marked before the lock goes: a trip event waiting on it then finds its driver's state rebuilt.
+      const rebuiltAt = new Date(now).toISOString();
+      await Promise.all([...lost].map((bucket) => this.#redis.set(keys.rebuilt(bucket), rebuiltAt)));
+      return moved;
+    });
     if (busy + cooldowns > 0) this.#logger.warn({ busy, cooldowns, buckets: lost.size }, 'drivers\' live state was missing from Redis: rebuilt from Postgres');
     return true;
+  }
+
+  /**
+   * Whether the driver's live state was lost and is not rebuilt yet (their bucket has no marker): a trip
+   * event's move found them OFFLINE because of it, and is retried once the rebuild made them BUSY again.
+   */
+  async awaits(driverId: string): Promise<boolean> {
+    return (await this.#redis.exists(this.#live.keys.rebuilt(this.#live.keys.bucketOf(driverId)))) === 0;
   }
 
   /** Moves each driver named in `items`, a batch of directory lookups and store calls at a time; how many moved. */
