@@ -1,5 +1,6 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { AppError } from './errors.ts';
+import { LRUCache } from 'lru-cache';
 
 /** The roles a user (an access token) can hold; stored by accounts. */
 export const ROLES = ['RIDER', 'DRIVER', 'ADMIN', 'PARTNER'] as const;
@@ -77,12 +78,12 @@ export async function principalFromAuthorization(header: string | undefined | nu
  * Remembers verified access tokens until they expire. A driver app sends the same token with every
  * location (one every few seconds for its 15 minutes), and an ES256 signature check costs more than
  * the rest of the update; the result of checking one exact token string never changes, except by
- * expiring, which is checked on every hit. Failures are not cached. Bounded: the oldest entries go.
+ * expiring, which is checked on every hit. Failures are not cached. Bounded: the least recently used go.
  */
 export function cachingVerifier(verify: TokenVerifier, options: { maxEntries?: number; now?: () => number } = {}): TokenVerifier {
   const maxEntries = options.maxEntries ?? 100_000;
   const now = options.now ?? Date.now;
-  const cache = new Map<string, { principal: Principal; expiresAt: number }>();
+  const cache = new LRUCache<string, { principal: Principal; expiresAt: number }>({ max: maxEntries });
   return async (token) => {
     const hit = cache.get(token);
     if (hit && hit.expiresAt > now()) return hit.principal;
@@ -90,7 +91,6 @@ export function cachingVerifier(verify: TokenVerifier, options: { maxEntries?: n
     const principal = await verify(token); // throws UNAUTHENTICATED (expired, forged, ...)
     const expiresAt = expiryOf(token);
     if (expiresAt !== null) {
-      if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
       cache.set(token, { principal, expiresAt });
     }
     return principal;

@@ -12,6 +12,7 @@
  */
 import type { Logger } from '../platform/logger.ts';
 import { hashTag, type Redis } from '../platform/redis.ts';
+import { LRUCache } from 'lru-cache';
 
 /** Apollo Server's KeyValueCache<string>, structurally (@apollo/utils.keyvaluecache exists in two versions here). */
 export interface StringCache {
@@ -90,11 +91,11 @@ export function redisStringCache(redis: Redis, options: RedisStringCacheOptions)
   };
 }
 
-/** In the process (no Redis): at most `maxEntries` (the oldest written go first), each for its TTL. */
+/** In the process (no Redis): at most `maxEntries` (the least recently used go first), each for its TTL. */
 export function memoryStringCache(options: { maxEntries?: number; defaultTtlSeconds?: number } = {}): StringCache {
   const maxEntries = options.maxEntries ?? 5_000;
   const defaultTtl = options.defaultTtlSeconds ?? DEFAULT_APQ_TTL_SECONDS;
-  const entries = new Map<string, { value: string; expiresAt: number }>();
+  const entries = new LRUCache<string, { value: string; expiresAt: number }>({ max: maxEntries });
   return {
     async get(key) {
       const entry = entries.get(key);
@@ -107,8 +108,6 @@ export function memoryStringCache(options: { maxEntries?: number; defaultTtlSeco
     },
     async set(key, value, setOptions) {
       const ttl = setOptions?.ttl === null ? Infinity : (setOptions?.ttl ?? defaultTtl);
-      entries.delete(key);
-      if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
       entries.set(key, { value, expiresAt: Date.now() + ttl * 1000 });
     },
     async delete(key) {

@@ -9,6 +9,7 @@ import type { EventMetrics } from './metrics.ts';
 import type { AnyEventContract } from './contract.ts';
 import type { StreamEntry, StreamReader, StreamTransport } from './transport.ts';
 import type { ConsumerOptions, DomainEvent } from './types.ts';
+import { LRUCache } from 'lru-cache';
 
 export interface ConsumerTuning {
   /** How long a delivered, unacknowledged event waits before it is delivered again (a failed handler, a crashed consumer). Default 5 s. */
@@ -58,7 +59,7 @@ export class EventConsumer {
   readonly #batchSize: number;
   readonly #blockMs: number;
   readonly #catchUpBatchSize: number;
-  readonly #lastErrors = new Map<string, string>();
+  readonly #lastErrors = new LRUCache<string, string>({ max: 1_000 });
   #reader: StreamReader | undefined;
   #loop: Promise<void> | undefined;
   #stopping = false;
@@ -336,7 +337,6 @@ export class EventConsumer {
   }
 
   #rememberError(eventId: string, error: unknown) {
-    if (this.#lastErrors.size >= 1_000) this.#lastErrors.delete(this.#lastErrors.keys().next().value!);
     this.#lastErrors.set(eventId, error instanceof Error ? error.message : String(error));
   }
 }

@@ -6,6 +6,7 @@ import { VEHICLE_TYPES, type VehicleType } from './entities.ts';
 import type { LiveLocations } from './live/engine.ts';
 import { rankNearby, type NearbyDriverHit, type NearbyQuery } from './live/store.ts';
 import { countFor, dispatchProfiles, type DispatchProfile } from './records.ts';
+import { LRUCache } from 'lru-cache';
 
 /**
  * The drivers side of dispatch, for trips (service calls only): who can be offered a trip, and the
@@ -79,7 +80,7 @@ export type ProfileSource = (em: EntityManager, driverIds: readonly string[]) =>
  * should one be added, must take the driver offline: an offline driver is never a candidate.
  */
 export class DispatchProfileCache {
-  readonly #entries = new Map<string, { profile: DispatchProfile; until: number }>();
+  readonly #entries = new LRUCache<string, { profile: DispatchProfile; until: number }>({ max: MAX_CACHED_PROFILES });
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -99,8 +100,6 @@ export class DispatchProfileCache {
     for (const [id, profile] of await dispatchProfiles(em, missing)) {
       found.set(id, profile);
       if (!profile.approved) continue;
-      if (this.#entries.size >= MAX_CACHED_PROFILES) this.#entries.delete(this.#entries.keys().next().value!);
-      this.#entries.delete(id); // re-inserted last: the oldest entries are the first forgotten
       this.#entries.set(id, { profile, until: now + PROFILE_TTL_MS });
     }
     return found;

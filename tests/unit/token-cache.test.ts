@@ -33,17 +33,19 @@ describe('the token verification cache', () => {
     assert.equal(calls, 2);
   });
 
-  it('stays within its bound by evicting the oldest entry', async () => {
+  it('stays within its bound by evicting the least recently used entry', async () => {
     let calls = 0;
     const verify = cachingVerifier(async () => (calls++, { userId: 'u', role: 'RIDER' }), { maxEntries: 2 });
     const exp = Math.floor(Date.now() / 1000) + 600;
     const [a, b, c] = ['a', 'b', 'c'].map((tag) => tokenExpiringAt(exp, tag));
     await verify(a);
     await verify(b);
+    await verify(a); // a driver app's token, used again: kept over b
     await verify(c);
-    await verify(b);
     assert.equal(calls, 3);
     await verify(a);
-    assert.equal(calls, 4, 'the oldest entry was evicted');
+    assert.equal(calls, 3, 'the token used recently is still remembered');
+    await verify(b);
+    assert.equal(calls, 4, 'the least recently used was evicted');
   });
 });

@@ -29,6 +29,7 @@ import type { Logger } from '../../../platform/logger.ts';
 import { createServiceClient } from '../../../platform/service-client.ts';
 import { EdgeRefusal, type EdgeConnection, type EdgeFeature, type EdgeRequest } from '../types.ts';
 import type { ApiKeyBudget } from './rate-limits.ts';
+import { LRUCache } from 'lru-cache';
 
 /** Where the key's grant is noted on the connection: an `ApiKeyState`. */
 export const API_KEY_STATE = 'api-key';
@@ -131,12 +132,10 @@ export function apiKeysFeature(options: ApiKeysOptions): ApiKeysFeature {
   const refusedCacheMs = options.refusedCacheMs ?? 5_000;
   const maxEntries = options.maxEntries ?? 10_000;
   /** By the key's SHA-256 (no key kept in memory): a grant until `freshUntil`, or null (refused) until then. */
-  const cache = new Map<string, { grant: ApiKeyGrant | null; freshUntil: number }>();
+  const cache = new LRUCache<string, { grant: ApiKeyGrant | null; freshUntil: number }>({ max: maxEntries });
   const inFlight = new Map<string, Promise<ApiKeyGrant | null>>();
   const stats = { exchanges: 0, cacheHits: 0, refusals: 0 };
   const remember = (hash: string, grant: ApiKeyGrant | null, freshUntil: number) => {
-    cache.delete(hash);
-    if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
     cache.set(hash, { grant, freshUntil });
   };
 

@@ -34,6 +34,7 @@ import {
   type TransferInput,
   type VoidInput,
 } from './validation.ts';
+import { LRUCache } from 'lru-cache';
 
 export interface LedgerOptions {
   /** How far a driver wallet may go below zero for commission on cash trips, in minor units (default 0). */
@@ -59,7 +60,7 @@ export class Ledger {
   /** The same ids once known, for transactions (which never open one they would roll back). */
   readonly #knownSystemIds = new Map<string, string>();
   /** Owned account ids by `kind:owner:currency`, as read (an account keeps its id for good). */
-  readonly #ownedIds = new Map<string, string>();
+  readonly #ownedIds = new LRUCache<string, string>({ max: OWNED_IDS_REMEMBERED });
 
   constructor(db: { fork(): EntityManager }, options: LedgerOptions = {}) {
     this.#repository = new LedgerRepository(db);
@@ -245,8 +246,6 @@ export class Ledger {
     if (missing.size === 0) return found;
     for (const account of await this.accountsOfOwners([...missing], [kind])) {
       const owner = `${account.ownerId!.toLowerCase()}:${account.currency}`;
-      // Bounded like the other caches of ids: the oldest goes first (a rider it drops is read again).
-      if (this.#ownedIds.size >= OWNED_IDS_REMEMBERED) this.#ownedIds.delete(this.#ownedIds.keys().next().value!);
       this.#ownedIds.set(`${kind}:${owner}`, account.id);
       if (wanted.has(owner)) found.set(owner, account.id);
     }
