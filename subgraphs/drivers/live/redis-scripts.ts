@@ -185,10 +185,15 @@ return reply
  * keys.ts `driverBucket` (FNV-1a over the id's bytes, murmur3's fmix32, modulo the bucket count), in 32-bit
  * arithmetic done in halves (Lua numbers are doubles: a 32-bit product needs 64 bits). ARGV[1..4] are
  * keys.ts `driverKeyTemplate` (before, after, buckets, digits). A unit test pins it to the TypeScript.
+ * NEARBY hashes every candidate it reads, so the FNV step is spelled for speed (measured with EVAL: 13 µs
+ * per uuid the general way, which made Redis's share of a dispatch look about a millisecond): the
+ * prime is 2^24 + 403, so h * prime mod 2^32 is (h mod 2^8) * 2^24 + h * 403 mod 2^32, exact in doubles;
+ * and the id's bytes are read in one call.
  */
 const DRIVER_KEY = `
 local KEY_BEFORE, KEY_AFTER, BUCKETS, DIGITS = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local TWO32 = 4294967296
+local bxor, byte = bit.bxor, string.byte
 local function u32(x) return x % TWO32 end
 local function mul32(a, b)
   local high, low = math.floor(a / 65536), a % 65536
@@ -196,7 +201,14 @@ local function mul32(a, b)
 end
 local function bucketOf(id)
   local h = 2166136261
-  for i = 1, #id do h = mul32(u32(bit.bxor(h, string.byte(id, i))), 16777619) end
+  local n = #id
+  for start = 1, n, 64 do
+    local bytes = {byte(id, start, math.min(n, start + 63))}
+    for i = 1, #bytes do
+      h = bxor(h, bytes[i]) % TWO32
+      h = ((h % 256) * 16777216 + h * 403) % TWO32
+    end
+  end
   h = u32(bit.bxor(h, math.floor(h / 65536)))
   h = mul32(h, 2246822507)
   h = u32(bit.bxor(h, math.floor(h / 8192)))
