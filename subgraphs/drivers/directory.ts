@@ -1,6 +1,8 @@
 import type { Database, EntityManager } from '../../platform/db.ts';
 import type { DriverRef } from './availability.ts';
-import { Driver } from './entities.ts';
+import type { Driver } from './entities.ts';
+import { driverRefs } from './records.ts';
+import { LRUCache } from 'lru-cache';
 import { isUuid } from '../../platform/validation.ts';
 
 /**
@@ -11,20 +13,25 @@ import { isUuid } from '../../platform/validation.ts';
  */
 export class DriverDirectory {
   readonly #db: Database;
-  readonly #maxEntries: number;
   readonly #byUserId = new Map<string, DriverRef>();
-  readonly #byId = new Map<string, DriverRef>();
+  /** Bounded; a driver it forgets leaves the by-user map with it (and is read again when next needed). */
+  readonly #byId: LRUCache<string, DriverRef>;
 
   constructor(db: Database, maxEntries = 200_000) {
     this.#db = db;
-    this.#maxEntries = maxEntries;
+    this.#byId = new LRUCache<string, DriverRef>({
+      max: maxEntries,
+      dispose: (ref, _id, reason) => {
+        if (reason !== 'set' && this.#byUserId.get(ref.userId) === ref) this.#byUserId.delete(ref.userId);
+      },
+    });
   }
 
   async byUserId(userId: string): Promise<DriverRef | null> {
     if (!isUuid(userId)) return null;
     const cached = this.#byUserId.get(userId);
     if (cached) return cached;
-    const driver = await this.#db.fork().findOne(Driver, { userId }, { fields: ['id', 'userId', 'vehicleType'] });
+    const [driver] = await driverRefs(this.#db.fork(), 'user_id', [userId]);
     return driver ? this.remember(driver) : null;
   }
 
@@ -44,20 +51,13 @@ export class DriverDirectory {
       else missing.push(id);
     }
     if (missing.length > 0) {
-      const drivers = await (em ?? this.#db.fork()).find(Driver, { id: { $in: missing } }, { fields: ['id', 'userId', 'vehicleType'] });
-      for (const driver of drivers) found.set(driver.id, this.remember(driver));
+      for (const driver of await driverRefs(em ?? this.#db.fork(), 'id', missing)) found.set(driver.id, this.remember(driver));
     }
     return found;
   }
 
   remember(driver: Pick<Driver, 'id' | 'userId' | 'vehicleType'>): DriverRef {
     const ref: DriverRef = Object.freeze({ id: driver.id, userId: driver.userId, vehicleType: driver.vehicleType });
-    if (this.#byId.size >= this.#maxEntries) {
-      // Maps iterate in insertion order: forget the oldest.
-      const oldest = this.#byId.values().next().value!;
-      this.#byId.delete(oldest.id);
-      this.#byUserId.delete(oldest.userId);
-    }
     this.#byId.set(ref.id, ref);
     this.#byUserId.set(ref.userId, ref);
     return ref;
