@@ -85,6 +85,14 @@ async function graphqlRequests(service: ServiceProcess): Promise<number> {
   return count;
 }
 
+/** The router's fast-path outcomes so far (smartline_router_passthrough_requests_total by outcome). */
+async function passthroughOutcomes(routerUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(routerUrl.replace('/graphql', '/metrics'))).text();
+  const outcomes: Record<string, number> = {};
+  for (const match of text.matchAll(/^smartline_router_passthrough_requests_total\{[^}]*outcome="([^"]+)"[^}]*\} (\d+)$/gm)) outcomes[match[1]!] = Number(match[2]);
+  return outcomes;
+}
+
 const thinkTime = (ms: number) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve());
 
 const ms = (value: number) => `${value.toFixed(0).padStart(5)} ms`;
@@ -255,6 +263,7 @@ async function main() {
     // Counters first: reading every service's /metrics costs CPU that is not the burst's.
     const statementsBefore = await sqlStatementsByService(services);
     const requestsBefore = await graphqlRequestsByService(services);
+    const passthroughBefore = await passthroughOutcomes(router.url);
     const cpuBefore = machineCpu();
     const componentsBefore = cpuByComponent(services);
     const burstStarted = performance.now();
@@ -281,6 +290,7 @@ async function main() {
     const componentsAfter = cpuByComponent(services);
     const statementsAfter = await sqlStatementsByService(services);
     const requestsAfter = await graphqlRequestsByService(services);
+    const passthroughAfter = await passthroughOutcomes(router.url);
     const walletCalls = (requestsAfter.wallet ?? 0) - (requestsBefore.wallet ?? 0);
     const burstSeconds = (performance.now() - burstStarted) / 1000;
     if (values['profile-dir']) {
@@ -336,6 +346,8 @@ async function main() {
     console.log(`  SQL statements per booked trip over the same window: ${statements.map(([name, count]) => `${name} ${count.toFixed(1)}`).join(', ')} (total ${statements.reduce((sum, [, count]) => sum + count, 0).toFixed(1)})`);
     const requests = Object.entries(requestsAfter).map(([name, count]) => [name, (count - (requestsBefore[name] ?? 0)) / Math.max(1, booked.length)] as const);
     console.log(`  GraphQL requests per booked trip over the same window: ${requests.map(([name, count]) => `${name} ${count.toFixed(2)}`).join(', ')}`);
+    const passthrough = Object.entries(passthroughAfter).map(([outcome, count]) => `${outcome} ${count - (passthroughBefore[outcome] ?? 0)}`);
+    console.log(`  the router's fast path over the same window: ${passthrough.join(', ') || 'no requests'} (declined and replayed ones went through the gateway)`);
     console.log(`  offers delivered: ${offersReceived.count}; accepts: ${Object.entries(acceptOutcomes).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}; booking errors: ${Object.entries(bookingErrors).map(([code, count]) => `${code}×${count}`).join(', ') || 'none'}`);
     console.log(`  trips by status: ${trips.rows.map((row) => `${row.status} ${row.count}`).join(', ')}`);
     console.log(`  double assignments: ${driverTwice.rows[0].count} drivers holding more than one active trip; ${assigned} accepts won for ${booked.length} trips`);
