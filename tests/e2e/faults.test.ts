@@ -79,9 +79,17 @@ describe('faults: Redis restarted empty in the middle of a busy hour', { skip },
     };
     // After the loss, drivers come back through trips' events (relay → stream → drivers' consumer) and
     // the live state's rebuild: seconds on a quiet machine, more beside a full test run on two CPUs.
+    /** What a trip that got no offer was waiting for: its dispatch state, its offers, every driver's availability. */
+    const whyNoOffer = async (ride: Ride) => {
+      const [trip] = await rides.sql(`select "status", "dispatch_round", "next_dispatch_at", "round_ends_at", "cancellation_reason" from "trips"."trips" where "id" = ?`, [ride.tripId]);
+      const availability = await Promise.all(drivers.map(async (driver) => `${driver.driverId.slice(0, 8)} ${await rides.availability(driver).catch((error) => String(error))}`));
+      return `trip ${JSON.stringify(trip)}; offers ${JSON.stringify(await rides.offers(ride.tripId))}; drivers ${availability.join(', ')}`;
+    };
     const assign = async (ride: Ride) => {
       for (;;) {
-        const [offer] = await rides.pendingOffers(ride.tripId, 1, 30_000);
+        const [offer] = await rides.pendingOffers(ride.tripId, 1, 30_000).catch(async (error: Error) => {
+          throw new Error(`${error.message}: ${await whyNoOffer(ride)}`);
+        });
         const driver = byUserId.get(offer!.driver_user_id)!;
         const accepted = await rides.as(driver, ACCEPT, { id: ride.tripId });
         if (errorCodes(accepted).length === 0) return void (ride.driver = driver);

@@ -58,7 +58,10 @@ for (const mode of BUS_MODES) {
       await trips.bus.flush(); // both on the stream before the consumer's first read: they arrive together
       await wallet.bus.start();
 
-      await eventually(() => handled.length === 1, { what: 'the healthy event' });
+      const processedIds = async () =>
+        ((await wallet.db.orm.em.getConnection().execute(`select "event_id" from "wallet"."processed_events" where "consumer" = 'settlement' order by "event_id"`)) as Array<{ event_id: string }>).map((row) => row.event_id);
+      // The handler runs inside the consumer's transaction: what it applied is visible once that commits.
+      await eventually(async () => (await processedIds()).includes(next.id), { what: 'the healthy event, committed' });
       assert.deepEqual(handled, [healthy]);
       assert.equal(next.data.fareMinor, '8750');
       const dead: Array<{ event_id: string; type: string; attempts: number; last_error: string }> = await wallet.db.orm.em
@@ -67,8 +70,7 @@ for (const mode of BUS_MODES) {
       assert.equal(dead.length, 1);
       assert.deepEqual([dead[0]!.event_id, dead[0]!.type, dead[0]!.attempts], [broken.id, 'TripCompleted', 1], 'parked at its first delivery: no retry can mend it');
       assert.match(dead[0]!.last_error, /^TripCompleted breaks its contract: fareMinor: .+; completedAt: must be an ISO-8601 UTC timestamp/);
-      const processed: Array<{ event_id: string }> = await wallet.db.orm.em.getConnection().execute(`select "event_id" from "wallet"."processed_events" where "consumer" = 'settlement' order by "event_id"`);
-      assert.deepEqual(processed.map((row) => row.event_id), [broken.id, next.id].sort(), 'a redelivery of the parked event is never applied');
+      assert.deepEqual(await processedIds(), [broken.id, next.id].sort(), 'a redelivery of the parked event is never applied');
     });
 
     it("builds a payload in SQL from exactly the contract's fields", async () => {
