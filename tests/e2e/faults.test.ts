@@ -10,6 +10,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { dataOf, errorCodes, graphql } from '../support/client.ts';
 import { nextEvent, offset, waitFor, type RideDriver } from '../support/rides.ts';
 import { ownRedisUnavailable, startOwnRedis, type OwnRedis } from '../support/redis-server.ts';
@@ -35,13 +37,27 @@ interface Ride {
   ended: Promise<void>;
 }
 
+/** The services' warnings and errors, kept in memory (the newest 200) for a failure to show. */
+function keptLogs() {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(String(chunk).trimEnd());
+      if (lines.length > 200) lines.shift();
+      done();
+    },
+  });
+  return { logger: pino({ level: 'warn' }, sink), lines };
+}
+
 describe('faults: Redis restarted empty in the middle of a busy hour', { skip }, () => {
+  const logs = keptLogs();
   let own: OwnRedis;
   let stack: Stack;
   let rides: Rides;
   before(async () => {
     own = await startOwnRedis();
-    stack = await startStack({ subgraphs: ['drivers', 'trips', 'pricing', 'wallet'], env: { REDIS_URL: own.url, DRIVER_COOLDOWN_MS: '0', PERSISTED_OPERATIONS: 'off' } });
+    stack = await startStack({ subgraphs: ['drivers', 'trips', 'pricing', 'wallet'], env: { REDIS_URL: own.url, DRIVER_COOLDOWN_MS: '0', PERSISTED_OPERATIONS: 'off' }, logger: logs.logger });
     rides = new Rides(stack);
   });
   after(async () => {
@@ -83,7 +99,7 @@ describe('faults: Redis restarted empty in the middle of a busy hour', { skip },
     const whyNoOffer = async (ride: Ride) => {
       const [trip] = await rides.sql(`select "status", "dispatch_round", "next_dispatch_at", "round_ends_at", "cancellation_reason" from "trips"."trips" where "id" = ?`, [ride.tripId]);
       const availability = await Promise.all(drivers.map(async (driver) => `${driver.driverId.slice(0, 8)} ${await rides.availability(driver).catch((error) => String(error))}`));
-      return `trip ${JSON.stringify(trip)}; offers ${JSON.stringify(await rides.offers(ride.tripId))}; drivers ${availability.join(', ')}`;
+      return `trip ${JSON.stringify(trip)}; offers ${JSON.stringify(await rides.offers(ride.tripId))}; drivers ${availability.join(', ')}; the services' last warnings:\n${logs.lines.slice(-60).join('\n')}`;
     };
     const assign = async (ride: Ride) => {
       for (;;) {

@@ -1,5 +1,5 @@
 import { loadConfig, SUBGRAPH_NAMES, type ServiceConfig, type SubgraphName } from '../../platform/config.ts';
-import { createLogger } from '../../platform/logger.ts';
+import { createLogger, type Logger } from '../../platform/logger.ts';
 import { streamKey, streamMarkKey, type ConsumerTuning } from '../../platform/events/index.ts';
 import { createRedis, redisNamespace, scanKeys } from '../../platform/redis.ts';
 import { driverKeys } from '../../subgraphs/drivers/live/keys.ts';
@@ -23,6 +23,8 @@ export interface StackOptions {
   events?: ConsumerTuning;
   /** Replaces a subgraph's setup (e.g. pricing with a test clock). */
   setups?: Partial<Record<SubgraphName, SubgraphSetup>>;
+  /** Where every service logs (default: the quiet logger of TEST_LOG_LEVEL); a test that explains its failures keeps their logs. */
+  logger?: Logger;
 }
 
 export interface TestUser {
@@ -188,7 +190,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const wanted = new Set<SubgraphName>(['accounts', ...(options.subgraphs ?? SUBGRAPH_NAMES)]);
   const env = testEnvironment(database, options.env);
   const subgraphs: Partial<Record<SubgraphName, RunningSubgraph>> = {};
-  const logger = createLogger(loadConfig('router', env));
+  const logger = options.logger ?? createLogger(loadConfig('router', env));
   const onStatement = () => {
     statements.count += 1;
   };
