@@ -50,8 +50,10 @@ describe('events and internal calls in a running supergraph', () => {
 
     assert.deepEqual(received[0], recorded);
     assert.equal(received[0].source, 'trips');
-    const processed: unknown[] = await stack.subgraph('wallet').db.orm.em.getConnection().execute(`select 1 from "wallet"."processed_events" where "consumer" = 'stack-test' and "event_id" = ?`, [recorded.id]);
-    assert.equal(processed.length, 1);
+    // The handler runs inside the consumer's transaction: the event is recorded as applied once that commits.
+    const processed = async () =>
+      ((await stack.subgraph('wallet').db.orm.em.getConnection().execute(`select 1 from "wallet"."processed_events" where "consumer" = 'stack-test' and "event_id" = ?`, [recorded.id])) as unknown[]).length;
+    await eventually(async () => (await processed()) === 1, { what: 'the event applied, committed' });
     const metrics = await (await fetch(new URL('/metrics', trips.url))).text();
     assert.match(metrics, /smartline_events_published_total\{[^}]*type="StackTestHappened"[^}]*\} 1/);
     const walletMetrics = await (await fetch(new URL('/metrics', stack.subgraph('wallet').url))).text();
