@@ -57,8 +57,13 @@ async function gql<T = any>(url: string, token: string, query: string, variables
   return JSON.parse(response.body) as { data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> };
 }
 
+/** A service's Prometheus exposition (its /metrics beside /graphql). */
+async function metricsText(serviceUrl: string): Promise<string> {
+  return (await fetch(serviceUrl.replace('/graphql', '/metrics'))).text();
+}
+
 async function metric(routerUrl: string, name: string): Promise<number> {
-  const text = await (await fetch(routerUrl.replace('/graphql', '/metrics'))).text();
+  const text = await metricsText(routerUrl);
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, 'm').exec(text);
   return match ? Number(match[1]) : 0;
 }
@@ -79,7 +84,7 @@ async function graphqlRequestsByService(services: readonly ServiceProcess[]): Pr
 
 /** GraphQL requests a service has answered (smartline_http_request_duration_seconds_count over every status). */
 async function graphqlRequests(service: ServiceProcess): Promise<number> {
-  const text = await (await fetch(service.url.replace('/graphql', '/metrics'))).text();
+  const text = await metricsText(service.url);
   let count = 0;
   for (const match of text.matchAll(/^smartline_http_request_duration_seconds_count\{([^}]*)\} (\d+)$/gm)) if (match[1]!.includes('route="/graphql"')) count += Number(match[2]);
   return count;
@@ -87,7 +92,7 @@ async function graphqlRequests(service: ServiceProcess): Promise<number> {
 
 /** The router's fast-path outcomes so far (smartline_router_passthrough_requests_total by outcome). */
 async function passthroughOutcomes(routerUrl: string): Promise<Record<string, number>> {
-  const text = await (await fetch(routerUrl.replace('/graphql', '/metrics'))).text();
+  const text = await metricsText(routerUrl);
   const outcomes: Record<string, number> = {};
   for (const match of text.matchAll(/^smartline_router_passthrough_requests_total\{[^}]*outcome="([^"]+)"[^}]*\} (\d+)$/gm)) outcomes[match[1]!] = Number(match[2]);
   return outcomes;

@@ -145,9 +145,9 @@ export class TripReactions {
       const now = this.#live.now();
       const cooldownUntil = now + this.#cooldownMs;
       const { moved, previous } = await this.#live.store.transition(driver, 'COOLDOWN', ['BUSY'], now, { tripId: data.tripId, requireTrip: true, cooldownUntil });
-      if (moved) this.#endCooldownAt(cooldownUntil);
-      else if (previous === 'OFFLINE') await this.#unlessLost(driver, data.tripId);
-      if (!moved && previous !== 'COOLDOWN') this.#logger.warn({ tripId: data.tripId, driverId: data.driverId, previous }, 'completed trip: driver was not BUSY on it');
+      if (moved) return this.#endCooldownAt(cooldownUntil);
+      if (previous === 'OFFLINE') await this.#unlessLost(driver, data.tripId);
+      if (previous !== 'COOLDOWN') this.#logger.warn({ tripId: data.tripId, driverId: data.driverId, previous }, 'completed trip: driver was not BUSY on it');
     });
     this.#tripEnded(em, data.tripId);
   }

@@ -73,21 +73,18 @@ export async function recordTripBookings(em: EntityManager, events: readonly Tri
 
 /** The statements the maintenance reads and prunes bookings with. */
 export class TripBookings {
+  /** Statements on their own, outside any transaction (`statementsOf`). */
+  readonly #run: RunStatement;
+
   constructor(db: { fork(): EntityManager }) {
-    this.#statements = statementsOf(db);
-  }
-
-  readonly #statements: RunStatement;
-
-  #run(): RunStatement {
-    return this.#statements;
+    this.#run = statementsOf(db);
   }
 
   /** The bookings of these trips (ids that are not uuids are simply not found). */
   async of(tripIds: readonly string[]): Promise<Map<string, TripBooking>> {
     const ids = tripIds.filter(isUuid);
     if (ids.length === 0) return new Map();
-    const rows = await this.#run()(`select "trip_id", "payment_method", "requested_at", "recorded_at" from ${BOOKINGS} where "trip_id" = any(?::uuid[])`, [arrayLiteral(ids)]);
+    const rows = await this.#run(`select "trip_id", "payment_method", "requested_at", "recorded_at" from ${BOOKINGS} where "trip_id" = any(?::uuid[])`, [arrayLiteral(ids)]);
     return new Map(
       rows.map((row) => [
         row.trip_id as string,
@@ -110,7 +107,7 @@ export class TripBookings {
    * stands still: the reclaim then voids nothing.
    */
   async watermark(recordedBy: Date, sample = 1_000): Promise<Date | null> {
-    const [row] = await this.#run()(
+    const [row] = await this.#run(
       `select max(s."requested_at") as "at" from (select "requested_at" from ${BOOKINGS} where "recorded_at" <= ? order by "recorded_at" desc limit ?) as s`,
       [recordedBy.toISOString(), sample],
     );
@@ -119,7 +116,7 @@ export class TripBookings {
 
   /** Trips whose TripRequested this consumer parked in dead_events (their existence is unknown: their holds are kept). */
   async parkedTripIds(): Promise<Set<string>> {
-    const rows = await this.#run()(`select "event" from ${DEAD_EVENTS} where "consumer" = ?`, [TRIP_BOOKINGS_CONSUMER]);
+    const rows = await this.#run(`select "event" from ${DEAD_EVENTS} where "consumer" = ?`, [TRIP_BOOKINGS_CONSUMER]);
     const ids = new Set<string>();
     for (const row of rows) {
       // Parked because unreadable or breaking the contract: any uuid it names may be the trip's.
@@ -130,7 +127,7 @@ export class TripBookings {
 
   /** Bookings recorded before `before`, after the keyset `after` in (recorded_at, trip_id) order: the pruning's candidates. */
   async recordedBefore(before: Date, after: { recordedAt: Date; tripId: string } | null, limit: number): Promise<TripBooking[]> {
-    const rows = await this.#run()(
+    const rows = await this.#run(
       `select "trip_id", "payment_method", "requested_at", "recorded_at" from ${BOOKINGS}
        where "recorded_at" < ? and ("recorded_at", "trip_id") > (?::timestamptz, ?::uuid) order by "recorded_at", "trip_id" limit ?`,
       [before.toISOString(), (after?.recordedAt ?? new Date(0)).toISOString(), after?.tripId ?? '00000000-0000-0000-0000-000000000000', limit],
@@ -145,7 +142,7 @@ export class TripBookings {
 
   async delete(tripIds: readonly string[]): Promise<number> {
     if (tripIds.length === 0) return 0;
-    const rows = await this.#run()(`delete from ${BOOKINGS} where "trip_id" = any(?::uuid[]) returning 1 as "deleted"`, [arrayLiteral(tripIds)]);
+    const rows = await this.#run(`delete from ${BOOKINGS} where "trip_id" = any(?::uuid[]) returning 1 as "deleted"`, [arrayLiteral(tripIds)]);
     return rows.length;
   }
 }

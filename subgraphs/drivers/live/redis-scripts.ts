@@ -209,11 +209,11 @@ local function bucketOf(id)
       h = ((h % 256) * 16777216 + h * 403) % TWO32
     end
   end
-  h = u32(bit.bxor(h, math.floor(h / 65536)))
+  h = u32(bxor(h, math.floor(h / 65536)))
   h = mul32(h, 2246822507)
-  h = u32(bit.bxor(h, math.floor(h / 8192)))
+  h = u32(bxor(h, math.floor(h / 8192)))
   h = mul32(h, 3266489909)
-  h = u32(bit.bxor(h, math.floor(h / 65536)))
+  h = u32(bxor(h, math.floor(h / 65536)))
   return h % BUCKETS
 end
 local function driverKey(id)

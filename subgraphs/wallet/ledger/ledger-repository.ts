@@ -66,15 +66,12 @@ export interface CounterRow {
 export class LedgerRepository implements BatchRunner {
   readonly #db: { fork(): EntityManager };
 
+  /** Statements on their own, outside any transaction (`statementsOf`). */
+  readonly #run: RunStatement;
+
   constructor(db: { fork(): EntityManager }) {
     this.#db = db;
-    this.#statements = statementsOf(db);
-  }
-
-  readonly #statements: RunStatement;
-
-  #run(): RunStatement {
-    return this.#statements;
+    this.#run = statementsOf(db);
   }
 
   /** Batches whose statements run in the caller's transaction (`run`), which commits or rolls them back with its own work. */
@@ -83,7 +80,7 @@ export class LedgerRepository implements BatchRunner {
   }
 
   /** Inserts an account unless one of its kind, owner and currency exists; null when it did. */
-  async insertAccount(account: NewAccount, run: RunStatement = this.#run()): Promise<Account | null> {
+  async insertAccount(account: NewAccount, run: RunStatement = this.#run): Promise<Account | null> {
     const [row] = await run(
       `insert into ${ACCOUNTS} ("id", "kind", "owner_id", "currency", "balance_rule", "debit_limit") values (?, ?, ?, ?, ?, ?)
        on conflict on constraint "ledger_accounts_kind_owner_currency_unique" do nothing returning ${ACCOUNT_COLUMNS}`,
@@ -96,7 +93,7 @@ export class LedgerRepository implements BatchRunner {
    * Inserts the accounts none of whose kind, owner and currency exists yet (one statement), then reads
    * every one asked for (a second): the accounts in the order asked, whoever opened them.
    */
-  async ensureAccounts(accounts: readonly NewAccount[], run: RunStatement = this.#run()): Promise<Account[]> {
+  async ensureAccounts(accounts: readonly NewAccount[], run: RunStatement = this.#run): Promise<Account[]> {
     if (accounts.length === 0) return [];
     const column = <K extends keyof NewAccount>(key: K) => arrayLiteral(accounts.map((account) => account[key] as string | bigint | null));
     await run(
@@ -121,7 +118,7 @@ export class LedgerRepository implements BatchRunner {
     });
   }
 
-  async findAccount(kind: AccountKind, ownerId: string | null, currency: string, run: RunStatement = this.#run()): Promise<Account | null> {
+  async findAccount(kind: AccountKind, ownerId: string | null, currency: string, run: RunStatement = this.#run): Promise<Account | null> {
     const [row] =
       ownerId === null
         ? await run(`select ${ACCOUNT_COLUMNS} from ${ACCOUNTS} where "kind" = ? and "owner_id" is null and "currency" = ?`, [kind, currency])
@@ -136,14 +133,14 @@ export class LedgerRepository implements BatchRunner {
   }
 
   /** The accounts of these kinds that these owners have, in one statement. */
-  async accountsOfOwners(ownerIds: readonly string[], kinds: readonly AccountKind[], run: RunStatement = this.#run()): Promise<Account[]> {
+  async accountsOfOwners(ownerIds: readonly string[], kinds: readonly AccountKind[], run: RunStatement = this.#run): Promise<Account[]> {
     if (ownerIds.length === 0 || kinds.length === 0) return [];
     const rows = await run(`select ${ACCOUNT_COLUMNS} from ${ACCOUNTS} where "owner_id" = any(?::uuid[]) and "kind" = any(?::text[])`, [arrayLiteral(ownerIds), arrayLiteral(kinds)]);
     return rows.map(accountFromRow);
   }
 
   /** Every transfer whose reference is one of `references`, oldest first, with its accounts' kinds and owners: one statement. */
-  async transfersByReferences(references: readonly string[], run: RunStatement = this.#run()): Promise<TransferWithParties[]> {
+  async transfersByReferences(references: readonly string[], run: RunStatement = this.#run): Promise<TransferWithParties[]> {
     if (references.length === 0) return [];
     const rows = await run(
       `select ${transferColumns('t')}, d."kind" as "debit_kind", d."owner_id" as "debit_owner_id", c."kind" as "credit_kind", c."owner_id" as "credit_owner_id"
@@ -162,7 +159,7 @@ export class LedgerRepository implements BatchRunner {
    * The transfers of `codes` on either side of `accountIds` applied in [from, to), summed per code, side
    * and kind: one statement (an account's transfers are read through its per-side index).
    */
-  async codeTotals(accountIds: readonly string[], codes: readonly string[], from: Date, to: Date, run: RunStatement = this.#run()): Promise<CodeTotal[]> {
+  async codeTotals(accountIds: readonly string[], codes: readonly string[], from: Date, to: Date, run: RunStatement = this.#run): Promise<CodeTotal[]> {
     if (accountIds.length === 0 || codes.length === 0) return [];
     const accounts = arrayLiteral(accountIds);
     const rows = await run(
@@ -180,11 +177,11 @@ export class LedgerRepository implements BatchRunner {
 
   async accountsByIds(ids: readonly string[]): Promise<Account[]> {
     if (ids.length === 0) return [];
-    const rows = await this.#run()(`select ${ACCOUNT_COLUMNS} from ${ACCOUNTS} where "id" = any(?::uuid[])`, [arrayLiteral(ids)]);
+    const rows = await this.#run(`select ${ACCOUNT_COLUMNS} from ${ACCOUNTS} where "id" = any(?::uuid[])`, [arrayLiteral(ids)]);
     return rows.map(accountFromRow);
   }
 
-  async transfersByIds(ids: readonly string[], run: RunStatement = this.#run()): Promise<Transfer[]> {
+  async transfersByIds(ids: readonly string[], run: RunStatement = this.#run): Promise<Transfer[]> {
     if (ids.length === 0) return [];
     const rows = await run(`select ${transferColumns('t')} from ${TRANSFERS} as t where t."id" = any(?::uuid[])`, [arrayLiteral(ids)]);
     return rows.map(transferFromRow);
@@ -200,7 +197,7 @@ export class LedgerRepository implements BatchRunner {
    * takes the row lock the ledger's batches take, so no transfer slips between the test and the write.
    */
   async setDebitLimit(accountId: string, limit: bigint): Promise<Account | null> {
-    const [row] = await this.#run()(
+    const [row] = await this.#run(
       `update ${ACCOUNTS} set "debit_limit" = ?::bigint where "id" = ? and ("balance_rule" = 'NONE' or "debits_pending" + "debits_posted" <= "credits_posted" + ?::bigint)
        returning ${ACCOUNT_COLUMNS}`,
       [String(limit), accountId, String(limit)],
@@ -210,7 +207,7 @@ export class LedgerRepository implements BatchRunner {
 
   /** Every transfer on either side of the account applied in [from, to), oldest first (at most `limit`). */
   async transfersOfAccountBetween(accountId: string, from: Date, to: Date, limit: number): Promise<TransferWithParties[]> {
-    const rows = await this.#run()(
+    const rows = await this.#run(
       `select ${transferColumns('t')}, d."kind" as "debit_kind", d."owner_id" as "debit_owner_id", c."kind" as "credit_kind", c."owner_id" as "credit_owner_id"
        from ${TRANSFERS} t join ${ACCOUNTS} d on d."id" = t."debit_account_id" join ${ACCOUNTS} c on c."id" = t."credit_account_id"
        where (t."debit_account_id" = ? or t."credit_account_id" = ?) and t."created_at" >= ? and t."created_at" < ?
@@ -226,7 +223,7 @@ export class LedgerRepository implements BatchRunner {
 
   async transfersOfAccount(accountId: string, beforeSeq: bigint | null, limit: number): Promise<Transfer[]> {
     const before = String(beforeSeq ?? 2n ** 63n - 1n);
-    const rows = await this.#run()(
+    const rows = await this.#run(
       `select ${transferColumns('page')} from (
          (select * from ${TRANSFERS} where "debit_account_id" = ? and "seq" < ? order by "seq" desc limit ?)
          union all
@@ -289,7 +286,7 @@ export class LedgerRepository implements BatchRunner {
   async purgeKeys(before: Date, chunk = 10_000): Promise<number> {
     let purged = 0;
     for (;;) {
-      const rows = await this.#run()(`delete from ${KEYS} where "key" in (select "key" from ${KEYS} where "created_at" < ? limit ?) returning 1 as "purged"`, [before.toISOString(), chunk]);
+      const rows = await this.#run(`delete from ${KEYS} where "key" in (select "key" from ${KEYS} where "created_at" < ? limit ?) returning 1 as "purged"`, [before.toISOString(), chunk]);
       purged += rows.length;
       if (rows.length < chunk) return purged;
     }

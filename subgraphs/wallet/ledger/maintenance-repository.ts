@@ -31,19 +31,16 @@ export interface SweepableReceivable {
 }
 
 export class MaintenanceRepository {
+  /** Statements on their own, outside any transaction (`statementsOf`). */
+  readonly #run: RunStatement;
+
   constructor(db: { fork(): EntityManager }) {
-    this.#statements = statementsOf(db);
-  }
-
-  readonly #statements: RunStatement;
-
-  #run(): RunStatement {
-    return this.#statements;
+    this.#run = statementsOf(db);
   }
 
   /** The platform's accounts of `kind`, one per currency (through the accounts' (kind, owner, currency) unique index). */
   async systemAccountIds(kind: SystemAccountKind): Promise<string[]> {
-    const rows = await this.#run()(`select "id" from ${ACCOUNTS} where "kind" = ? and "owner_id" is null order by "id"`, [kind]);
+    const rows = await this.#run(`select "id" from ${ACCOUNTS} where "kind" = ? and "owner_id" is null order by "id"`, [kind]);
     return rows.map((row) => row.id as string);
   }
 
@@ -52,7 +49,7 @@ export class MaintenanceRepository {
    * `ledger_transfers_credit_account_seq_index`): every fare hold credits the trip clearing account.
    */
   async creditsAfter(accountId: string, afterSeq: bigint, limit: number): Promise<ScannedTransfer[]> {
-    const rows = await this.#run()(
+    const rows = await this.#run(
       `select "id", "seq"::text as "seq", "kind", "code", "reference", "created_at" from ${TRANSFERS}
        where "credit_account_id" = ? and "seq" > ? order by "seq" limit ?`,
       [accountId, String(afterSeq), limit],
@@ -73,7 +70,7 @@ export class MaintenanceRepository {
    * applied after `before` once.
    */
   async lastCreditSeqBefore(accountId: string, before: Date): Promise<bigint> {
-    const [row] = await this.#run()(`select "seq"::text as "seq" from ${TRANSFERS} where "credit_account_id" = ? and "created_at" < ? order by "seq" desc limit 1`, [accountId, before.toISOString()]);
+    const [row] = await this.#run(`select "seq"::text as "seq" from ${TRANSFERS} where "credit_account_id" = ? and "created_at" < ? order by "seq" desc limit 1`, [accountId, before.toISOString()]);
     return row ? BigInt(row.seq as string) : 0n;
   }
 
@@ -84,7 +81,7 @@ export class MaintenanceRepository {
    * through the (kind, owner, currency) unique index, as is each one's wallet.
    */
   async sweepableReceivables(afterId: string | null, limit: number): Promise<SweepableReceivable[]> {
-    const rows = await this.#run()(
+    const rows = await this.#run(
       `select r."id" as "receivable_id", w."id" as "wallet_id", r."owner_id", r."currency" from ${ACCOUNTS} as r
        join ${ACCOUNTS} as w on w."kind" = 'DRIVER_WALLET' and w."owner_id" = r."owner_id" and w."currency" = r."currency"
        where r."kind" = 'DRIVER_RECEIVABLE' and r."id" > ?::uuid

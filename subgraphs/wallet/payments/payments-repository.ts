@@ -86,21 +86,18 @@ const EVENT_COLUMNS = `"id", "provider", "type", "object_reference", "amount"::t
 const FLAG_COLUMNS = `"id", "owner_id", "rule", "detail", "created_at", "cleared_at", "cleared_by", "clear_note"`;
 
 export class PaymentsRepository {
+  /** Statements on their own, outside any transaction (`statementsOf`). */
+  readonly #run: RunStatement;
+
   constructor(db: { fork(): EntityManager }) {
-    this.#statements = statementsOf(db);
-  }
-
-  readonly #statements: RunStatement;
-
-  #run(): RunStatement {
-    return this.#statements;
+    this.#run = statementsOf(db);
   }
 
   // ── payment intents ───────────────────────────────────────────────────────────────────────────
 
   /** Inserts the intent unless the owner already used the key; answers the stored one either way. */
   async insertIntent(intent: Pick<PaymentIntent, 'id' | 'ownerId' | 'accountKind' | 'amount' | 'currency' | 'provider' | 'idempotencyKey' | 'requestHash'>): Promise<{ intent: PaymentIntent; created: boolean }> {
-    const run = this.#run();
+    const run = this.#run;
     const [inserted] = await run(
       `insert into ${INTENTS} ("id", "owner_id", "account_kind", "amount", "currency", "status", "provider", "idempotency_key", "request_hash")
        values (?, ?, ?, ?, ?, 'PENDING', ?, ?, ?) on conflict on constraint "payment_intents_owner_key_unique" do nothing returning ${INTENT_COLUMNS}`,
@@ -113,7 +110,7 @@ export class PaymentsRepository {
 
   /** Records the provider's checkout (set once: a second caller's equal answer changes nothing). */
   async setCheckout(intentId: string, providerReference: string, checkoutUrl: string): Promise<PaymentIntent> {
-    const [row] = await this.#run()(
+    const [row] = await this.#run(
       `update ${INTENTS} set "provider_reference" = coalesce("provider_reference", ?), "checkout_url" = ?, "updated_at" = now() where "id" = ? returning ${INTENT_COLUMNS}`,
       [providerReference, checkoutUrl, intentId],
     );
@@ -143,24 +140,24 @@ export class PaymentsRepository {
   }
 
   async intentById(id: string): Promise<PaymentIntent | null> {
-    const [row] = await this.#run()(`select ${INTENT_COLUMNS} from ${INTENTS} where "id" = ?`, [id]);
+    const [row] = await this.#run(`select ${INTENT_COLUMNS} from ${INTENTS} where "id" = ?`, [id]);
     return row ? intentFromRow(row) : null;
   }
 
   /** An owner's intents into one wallet, newest first, after the keyset cursor. */
   async intentsOfOwner(ownerId: string, accountKind: WalletKind, after: KeysetCursor | undefined, limit: number): Promise<PaymentIntent[]> {
     const rows = after
-      ? await this.#run()(
+      ? await this.#run(
           `select ${INTENT_COLUMNS} from ${INTENTS} where "owner_id" = ? and "account_kind" = ? and ("created_at", "id") < (?, ?) order by "created_at" desc, "id" desc limit ?`,
           [ownerId, accountKind, after.at, after.id, limit],
         )
-      : await this.#run()(`select ${INTENT_COLUMNS} from ${INTENTS} where "owner_id" = ? and "account_kind" = ? order by "created_at" desc, "id" desc limit ?`, [ownerId, accountKind, limit]);
+      : await this.#run(`select ${INTENT_COLUMNS} from ${INTENTS} where "owner_id" = ? and "account_kind" = ? order by "created_at" desc, "id" desc limit ?`, [ownerId, accountKind, limit]);
     return rows.map(intentFromRow);
   }
 
   // ── withdrawals ───────────────────────────────────────────────────────────────────────────────
 
-  async withdrawalByKey(ownerId: string, idempotencyKey: string, run: RunStatement = this.#run()): Promise<WithdrawalRecord | null> {
+  async withdrawalByKey(ownerId: string, idempotencyKey: string, run: RunStatement = this.#run): Promise<WithdrawalRecord | null> {
     const [row] = await run(`select ${WITHDRAWAL_COLUMNS} from ${WITHDRAWALS} where "owner_id" = ? and "idempotency_key" = ?`, [ownerId, idempotencyKey]);
     return row ? withdrawalFromRow(row) : null;
   }
@@ -175,7 +172,7 @@ export class PaymentsRepository {
     return row ? withdrawalFromRow(row) : null;
   }
 
-  async withdrawalById(id: string, run: RunStatement = this.#run(), lock = false): Promise<WithdrawalRecord | null> {
+  async withdrawalById(id: string, run: RunStatement = this.#run, lock = false): Promise<WithdrawalRecord | null> {
     const [row] = await run(`select ${WITHDRAWAL_COLUMNS} from ${WITHDRAWALS} where "id" = ?${lock ? ' for update' : ''}`, [id]);
     return row ? withdrawalFromRow(row) : null;
   }
@@ -189,7 +186,7 @@ export class PaymentsRepository {
   }
 
   /** Moves a withdrawal from `from` to `to` (null when it was no longer in `from`: another caller decided first). */
-  async transitionWithdrawal(id: string, from: WithdrawalStatus, to: WithdrawalStatus, changes: { reason?: string | null; decidedBy?: string | null; provider?: string | null; providerReference?: string | null }, run: RunStatement = this.#run()): Promise<WithdrawalRecord | null> {
+  async transitionWithdrawal(id: string, from: WithdrawalStatus, to: WithdrawalStatus, changes: { reason?: string | null; decidedBy?: string | null; provider?: string | null; providerReference?: string | null }, run: RunStatement = this.#run): Promise<WithdrawalRecord | null> {
     const [row] = await run(
       `update ${WITHDRAWALS} set "status" = ?, "reason" = coalesce(?, "reason"), "decided_by" = coalesce(?, "decided_by"), "provider" = coalesce(?, "provider"),
          "provider_reference" = coalesce(?, "provider_reference"), "updated_at" = now() where "id" = ? and "status" = ? returning ${WITHDRAWAL_COLUMNS}`,
@@ -206,7 +203,7 @@ export class PaymentsRepository {
     if (filter.accountKind) where.push('"account_kind" = ?'), params.push(filter.accountKind);
     if (filter.status) where.push('"status" = ?'), params.push(filter.status);
     if (after) where.push('("created_at", "id") < (?, ?)'), params.push(after.at, after.id);
-    const rows = await this.#run()(`select ${WITHDRAWAL_COLUMNS} from ${WITHDRAWALS} ${where.length ? `where ${where.join(' and ')}` : ''} order by "created_at" desc, "id" desc limit ?`, [...params, limit]);
+    const rows = await this.#run(`select ${WITHDRAWAL_COLUMNS} from ${WITHDRAWALS} ${where.length ? `where ${where.join(' and ')}` : ''} order by "created_at" desc, "id" desc limit ?`, [...params, limit]);
     return rows.map(withdrawalFromRow);
   }
 
@@ -228,14 +225,14 @@ export class PaymentsRepository {
   }
 
   async eventsAbout(reference: string): Promise<ProviderEventRecord[]> {
-    return (await this.#run()(`select ${EVENT_COLUMNS} from ${EVENTS} where "object_reference" = ? order by "received_at"`, [reference])).map(eventFromRow);
+    return (await this.#run(`select ${EVENT_COLUMNS} from ${EVENTS} where "object_reference" = ? order by "received_at"`, [reference])).map(eventFromRow);
   }
 
   // ── fraud ─────────────────────────────────────────────────────────────────────────────────────
 
   /** Money movements an owner started since `since`: deposits started and withdrawals requested. */
   async movementsSince(ownerId: string, since: Date): Promise<number> {
-    const [row] = await this.#run()(
+    const [row] = await this.#run(
       `select (select count(*) from ${INTENTS} where "owner_id" = ? and "created_at" >= ?) + (select count(*) from ${WITHDRAWALS} where "owner_id" = ? and "created_at" >= ?) as "count"`,
       [ownerId, since, ownerId, since],
     );
@@ -243,19 +240,19 @@ export class PaymentsRepository {
   }
 
   async failedDepositsSince(ownerId: string, since: Date): Promise<number> {
-    const [row] = await this.#run()(`select count(*) as "count" from ${INTENTS} where "owner_id" = ? and "status" = 'FAILED' and "updated_at" >= ?`, [ownerId, since]);
+    const [row] = await this.#run(`select count(*) as "count" from ${INTENTS} where "owner_id" = ? and "status" = 'FAILED' and "updated_at" >= ?`, [ownerId, since]);
     return Number(row!.count);
   }
 
   /** What an owner paid in (succeeded deposits) since `since`, in minor units. */
   async depositedSince(ownerId: string, since: Date): Promise<bigint> {
-    const [row] = await this.#run()(`select coalesce(sum("amount"), 0)::text as "sum" from ${INTENTS} where "owner_id" = ? and "status" = 'SUCCEEDED' and "updated_at" >= ?`, [ownerId, since]);
+    const [row] = await this.#run(`select coalesce(sum("amount"), 0)::text as "sum" from ${INTENTS} where "owner_id" = ? and "status" = 'SUCCEEDED' and "updated_at" >= ?`, [ownerId, since]);
     return BigInt(row!.sum as string);
   }
 
   /** Opens a flag unless the owner has one open for the rule; answers the new flag, or null. */
   async openFlag(flag: Pick<FraudFlagRecord, 'id' | 'ownerId' | 'rule' | 'detail'>): Promise<FraudFlagRecord | null> {
-    const [row] = await this.#run()(
+    const [row] = await this.#run(
       `insert into ${FLAGS} ("id", "owner_id", "rule", "detail") values (?, ?, ?, ?) on conflict ("owner_id", "rule") where "cleared_at" is null do nothing returning ${FLAG_COLUMNS}`,
       [flag.id, flag.ownerId, flag.rule, flag.detail],
     );
@@ -263,7 +260,7 @@ export class PaymentsRepository {
   }
 
   async openFlagsOf(ownerId: string): Promise<FraudFlagRecord[]> {
-    return (await this.#run()(`select ${FLAG_COLUMNS} from ${FLAGS} where "owner_id" = ? and "cleared_at" is null order by "created_at"`, [ownerId])).map(flagFromRow);
+    return (await this.#run(`select ${FLAG_COLUMNS} from ${FLAGS} where "owner_id" = ? and "cleared_at" is null order by "created_at"`, [ownerId])).map(flagFromRow);
   }
 
   async flags(filter: { open: boolean | null; ownerId: string | null }, after: KeysetCursor | undefined, limit: number): Promise<FraudFlagRecord[]> {
@@ -272,13 +269,13 @@ export class PaymentsRepository {
     if (filter.open !== null) where.push(filter.open ? '"cleared_at" is null' : '"cleared_at" is not null');
     if (filter.ownerId) where.push('"owner_id" = ?'), params.push(filter.ownerId);
     if (after) where.push('("created_at", "id") < (?, ?)'), params.push(after.at, after.id);
-    const rows = await this.#run()(`select ${FLAG_COLUMNS} from ${FLAGS} ${where.length ? `where ${where.join(' and ')}` : ''} order by "created_at" desc, "id" desc limit ?`, [...params, limit]);
+    const rows = await this.#run(`select ${FLAG_COLUMNS} from ${FLAGS} ${where.length ? `where ${where.join(' and ')}` : ''} order by "created_at" desc, "id" desc limit ?`, [...params, limit]);
     return rows.map(flagFromRow);
   }
 
   /** Clears an open flag; null when it is not open (unknown, or cleared by someone else first). */
   async clearFlag(id: string, adminId: string, note: string): Promise<FraudFlagRecord | null> {
-    const [row] = await this.#run()(
+    const [row] = await this.#run(
       `update ${FLAGS} set "cleared_at" = now(), "cleared_by" = ?, "clear_note" = ? where "id" = ? and "cleared_at" is null returning ${FLAG_COLUMNS}`,
       [adminId, note, id],
     );
@@ -286,7 +283,7 @@ export class PaymentsRepository {
   }
 
   async flagById(id: string): Promise<FraudFlagRecord | null> {
-    const [row] = await this.#run()(`select ${FLAG_COLUMNS} from ${FLAGS} where "id" = ?`, [id]);
+    const [row] = await this.#run(`select ${FLAG_COLUMNS} from ${FLAGS} where "id" = ?`, [id]);
     return row ? flagFromRow(row) : null;
   }
 
@@ -297,7 +294,7 @@ export class PaymentsRepository {
    * and DEPOSIT transfers no succeeded intent names.
    */
   async depositMismatches(from: Date, to: Date): Promise<Array<{ kind: 'INTENT_NOT_CREDITED' | 'DEPOSIT_AMOUNT_DIFFERS' | 'DEPOSIT_WITHOUT_INTENT'; reference: string; detail: string }>> {
-    const run = this.#run();
+    const run = this.#run;
     const intents = await run(
       `select i."id", i."amount"::text as "amount", t."amount"::text as "credited", t."code" from ${INTENTS} as i left join ${TRANSFERS} as t on t."id" = i."deposit_transfer_id"
        where i."status" = 'SUCCEEDED' and i."updated_at" >= ? and i."updated_at" < ? and (t."id" is null or t."amount" <> i."amount" or t."code" <> 'DEPOSIT')`,
@@ -320,7 +317,7 @@ export class PaymentsRepository {
 
   /** Paid withdrawals whose hold was not posted, and posted withdrawal holds whose withdrawal is not PAID, in [from, to). */
   async withdrawalMismatches(from: Date, to: Date): Promise<Array<{ kind: 'PAYOUT_NOT_POSTED' | 'POSTED_WITHOUT_PAYOUT'; reference: string; detail: string }>> {
-    const rows = await this.#run()(
+    const rows = await this.#run(
       `select w."id", w."status", w."amount"::text as "amount", p."id" as "post_id" from ${WITHDRAWALS} as w
        left join ${TRANSFERS} as p on p."pending_id" = w."hold_transfer_id" and p."kind" = 'POST_PENDING'
        where w."updated_at" >= ? and w."updated_at" < ? and ((w."status" = 'PAID') <> (p."id" is not null))`,
@@ -335,12 +332,12 @@ export class PaymentsRepository {
 
   /** Provider events of [from, to) that matched nothing or disagreed with what they named. */
   async unmatchedEvents(from: Date, to: Date): Promise<ProviderEventRecord[]> {
-    return (await this.#run()(`select ${EVENT_COLUMNS} from ${EVENTS} where "received_at" >= ? and "received_at" < ? and "outcome" in ('UNKNOWN_OBJECT', 'MISMATCH') order by "received_at"`, [from, to])).map(eventFromRow);
+    return (await this.#run(`select ${EVENT_COLUMNS} from ${EVENTS} where "received_at" >= ? and "received_at" < ? and "outcome" in ('UNKNOWN_OBJECT', 'MISMATCH') order by "received_at"`, [from, to])).map(eventFromRow);
   }
 
   /** Intents and withdrawals settled in [from, to) by a provider result with no recorded provider event naming them. */
   async resultsWithoutEvents(from: Date, to: Date): Promise<Array<{ reference: string; detail: string }>> {
-    const rows = await this.#run()(
+    const rows = await this.#run(
       `select 'deposit' as "what", i."id", i."status" from ${INTENTS} as i where i."status" in ('SUCCEEDED', 'FAILED') and i."updated_at" >= ? and i."updated_at" < ?
          and not exists (select 1 from ${EVENTS} as e where e."object_reference" = i."provider_reference" and e."outcome" = 'APPLIED')
        union all
@@ -356,7 +353,7 @@ export class PaymentsRepository {
    * ledger has settled the trip since (a later event, or a replay, settled it).
    */
   async parkedSettlements(consumer: string, from: Date, to: Date): Promise<Array<{ eventId: string; type: string | null; tripId: string | null; lastError: string | null }>> {
-    const rows = await this.#run()(
+    const rows = await this.#run(
       `select d."event_id", d."type", d."event", d."last_error" from "wallet"."dead_events" as d where d."consumer" = ? and d."parked_at" >= ? and d."parked_at" < ? order by d."parked_at"`,
       [consumer, from, to],
     );
@@ -372,14 +369,14 @@ export class PaymentsRepository {
     const trips = parked.flatMap((event) => (event.tripId ? [event.tripId] : []));
     if (trips.length === 0) return parked;
     const settled = new Set(
-      (await this.#run()(`select distinct "reference" from ${TRANSFERS} where "reference" = any(?::text[]) and "code" in ('DRIVER_EARNINGS', 'CASH_COMMISSION', 'CANCELLATION_COMPENSATION')`, [arrayLiteral(trips)])).map((row) => row.reference as string),
+      (await this.#run(`select distinct "reference" from ${TRANSFERS} where "reference" = any(?::text[]) and "code" in ('DRIVER_EARNINGS', 'CASH_COMMISSION', 'CANCELLATION_COMPENSATION')`, [arrayLiteral(trips)])).map((row) => row.reference as string),
     );
     return parked.filter((event) => !event.tripId || !settled.has(event.tripId));
   }
 
   /** Totals of [from, to) for the report's summary. */
   async totals(from: Date, to: Date): Promise<{ deposits: number; depositedMinor: bigint; failedDeposits: number; payouts: number; paidOutMinor: bigint; providerEvents: number }> {
-    const [row] = await this.#run()(
+    const [row] = await this.#run(
       `select (select count(*) from ${INTENTS} where "status" = 'SUCCEEDED' and "updated_at" >= ? and "updated_at" < ?) as "deposits",
               (select coalesce(sum("amount"), 0)::text from ${INTENTS} where "status" = 'SUCCEEDED' and "updated_at" >= ? and "updated_at" < ?) as "deposited",
               (select count(*) from ${INTENTS} where "status" = 'FAILED' and "updated_at" >= ? and "updated_at" < ?) as "failed",
@@ -404,7 +401,7 @@ export class PaymentsRepository {
    * without the driver's share or the commission.
    */
   async settlementAnomalies(from: Date, to: Date): Promise<Array<{ kind: 'TRIP_SETTLED_TWICE' | 'TRIP_SETTLEMENT_INCOMPLETE'; reference: string; detail: string }>> {
-    const rows = await this.#run()(
+    const rows = await this.#run(
       `with trips as (select distinct "reference" from ${TRANSFERS} where "created_at" >= ? and "created_at" < ? and "reference" is not null
                         and "code" in ('TRIP_FARE', 'DRIVER_EARNINGS', 'COMMISSION', 'CASH_COMMISSION'))
        select t."reference",

@@ -67,7 +67,7 @@ describe('the drivers\' live state rebuilt per bucket', { skip: !REDIS && 'needs
   it('puts back the drivers of a lost bucket, and leaves every other bucket as it is', async () => {
     const redis = stack.drivers.runtime.redis!;
     const keys = stack.live.keys;
-    const rebuild = new LiveStateRebuild({ redis, db: stack.drivers.db, live: stack.live, cooldownMs: 60_000, logger: createLogger(stack.config('drivers')) });
+    const rebuild = newRebuild();
     await rebuild.check(); // every bucket marked (the stack's own check may have done it already)
 
     const lost = await busyDriver();
@@ -78,10 +78,7 @@ describe('the drivers\' live state rebuilt per bucket', { skip: !REDIS && 'needs
     const intactRef = (await stack.live.directory.byId(intact.driverId))!;
     await stack.live.store.transition(intactRef, 'AVAILABLE', ['BUSY'], stack.live.now(), { tripId: intact.tripId, requireTrip: true });
 
-    // The master of `lost`'s bucket lost it: every key of the bucket is gone, its marker included.
-    const bucket = keys.bucketOf(lost.driverId);
-    for await (const found of scanKeys(redis, `${keys.bucketPrefix(bucket).replace(/[*?[\]\\]/g, '\\$&')}*`)) await unlinkKeys(redis, found);
-    assert.deepEqual(await stateOf(lost.driverId), ['OFFLINE', null]);
+    await loseBucketOf(lost.driverId);
 
     await rebuild.check();
     assert.deepEqual(await stateOf(lost.driverId), ['BUSY', lost.tripId], 'rebuilt from driver_trips');
