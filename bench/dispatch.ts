@@ -126,7 +126,7 @@ async function main() {
       /** Trips booked, offered and cancelled before the first burst. */
       'warmup-trips': { type: 'string', default: '10' },
       /** Whole bursts per payment mode run first and not counted: a service that has run for a while has its code optimised and its connections open; one that has just started has neither. */
-      'warmup-bursts': { type: 'string', default: '1' },
+      'warmup-bursts': { type: 'string', default: '2' },
       /** CASH (no wallet call), WALLET (riders funded first; the fare held at booking), or BOTH (bursts of each, alternating). */
       payment: { type: 'string', default: 'CASH' },
       /** Bursts per payment mode (default 1; 3 with `--payment BOTH`), each on the same processes after the last one's trips were cancelled. */

@@ -66,10 +66,11 @@ describe('the dispatcher, when other trips take the drivers it found', () => {
     });
   }
 
-  /** A trip in an area of its own (no other trip competes for its drivers), due in an hour (or when given). */
-  async function bookedTrip(nextDispatchAt = new Date(Date.now() + 3_600_000)): Promise<string> {
-    areas += 1;
-    const pickup = { lat: 30.0444, lng: 31.2357 + areas * 0.5 };
+  /** A new area, far from every other (its trips compete only with each other). */
+  const newArea = () => ({ lat: 30.0444, lng: 31.2357 + ++areas * 0.5 });
+
+  /** A trip in an area of its own (no other trip competes for its drivers) or at `pickup`, due in an hour (or when given). */
+  async function bookedTrip(nextDispatchAt = new Date(Date.now() + 3_600_000), pickup = newArea()): Promise<string> {
     const em = stack.subgraph('trips').db.fork();
     const trip = em.create(Trip, {
       id: randomUUID(), riderId: randomUUID(), driverId: null, driverUserId: null, status: 'REQUESTED', vehicleType: 'ECONOMY', paymentMethod: 'CASH',
@@ -140,5 +141,31 @@ describe('the dispatcher, when other trips take the drivers it found', () => {
     const offered = await stack.subgraph('trips').db.fork().getConnection().execute(`select "driver_id" from "trips"."trip_offers" where "trip_id" = ?`, [tripId]);
     const kept = reserved.filter((id) => !released.includes(id));
     assert.deepEqual(kept.sort(), offered.map((offer: { driver_id: string }) => offer.driver_id).sort(), 'drivers reserved by a round that lost were released');
+  });
+
+  it('shares drivers by the trips dispatching near each pickup, for rounds that ask at the same moment', async () => {
+    const directory: DriverDirectory = {
+      async candidates() {
+        return [candidate(100), candidate(200), candidate(300), candidate(400)];
+      },
+      async reserve(_tripId, driverIds, atMost) {
+        return driverIds.slice(0, atMost);
+      },
+      async release() {
+        return 0;
+      },
+    };
+    const dispatcher = dispatcherWith(directory);
+    const crowded = newArea();
+    const together = await Promise.all([bookedTrip(undefined, crowded), bookedTrip(undefined, crowded), bookedTrip(undefined, crowded)]);
+    const alone = await bookedTrip();
+    const rows = await stack.subgraph('trips').db.fork().getConnection().execute(`select * from "trips"."trips" where "id" in (?, ?, ?, ?)`, [...together, alone]);
+    for (const row of rows) dispatcher.kickBooked({ id: row.id, vehicleType: row.vehicle_type, pickupLat: row.pickup_lat, pickupLng: row.pickup_lng });
+    await dispatcher.stop();
+
+    // Each of the three sees the other two: a third of the four candidates, rounded down (one offer each).
+    for (const tripId of together) assert.equal((await rowOf(tripId)).offers.length, 1, `trip ${tripId} of the crowded area`);
+    // Nobody near the lone trip: every candidate, up to the offer count.
+    assert.equal((await rowOf(alone)).offers.length, Math.min(4, stack.config('trips').dispatch.offerCount));
   });
 });
