@@ -13,6 +13,12 @@
  * trip is written, as in production; the run then checks that every booked trip holds exactly its fare.
  * The wallet subgraph runs in both modes, so CASH and WALLET runs start the same processes.
  *
+ * Warm, as production runs: `--warmup-bursts` (default 2) whole bursts per mode run first and are not
+ * counted (a just-started stack costs more CPU per trip until V8 has optimised its code, and the burst is
+ * CPU-bound). `--payment BOTH` runs `--bursts` (default 3) measured bursts of each mode, alternating, on
+ * the same processes, and prints WALLET against CASH. Between bursts the last one's riders cancel, every
+ * driver is AVAILABLE again and the machine is quiet.
+ *
  * Baseline in the same run: the router's round trip for `requestTrip` alone (the HTTP answer), so the
  * offer latency reads as "booking + dispatch + fan-out" against "booking".
  */
