@@ -8,13 +8,12 @@ import { decodeCursor, toConnection, type Connection } from '../../platform/pagi
 import type { QuoteClaims } from '../../platform/quote-token.ts';
 import type { ServiceRequestOptions } from '../../platform/service-client.ts';
 import { isUuid, parseInput, z } from '../../platform/validation.ts';
-import { UNKICKED_AFTER_MS } from './dispatch/dispatcher.ts';
+import { tripOfQuote, writeBookedTrip } from './booking.ts';
 import { Trip, TRIP_STATUSES } from './entities.ts';
-import { tripEvents, type EventRecorder } from './events.ts';
+import type { EventRecorder } from './events.ts';
 import type { GuestRiders, PartnerFareHolds } from './partner-payments.ts';
 import { bookingTripId } from './payments.ts';
 import { assertUsableBy, quoteInvalid, readQuote } from './quotes.ts';
-import { insertOf, newTrip, query } from './rows.ts';
 import { idempotencyKeySchema, pageArgsSchema } from './validation.ts';
 
 /** The guest's phone and name, checked here with accounts' rules before anything is read or written. */
@@ -96,39 +95,17 @@ export class PartnerBookings {
       throw error;
     }
 
-    const now = new Date();
-    const trip = newTrip(em, {
+    const trip = tripOfQuote(em, claims, {
       id: tripId,
       riderId: guest.userId,
       partnerId,
       partnerNote: request.input.note || null,
-      driverId: null,
-      driverUserId: null,
-      status: 'REQUESTED',
-      vehicleType: claims.vehicleType,
       paymentMethod: 'PARTNER',
-      pickupLat: claims.pickup.lat,
-      pickupLng: claims.pickup.lng,
-      dropoffLat: claims.dropoff.lat,
-      dropoffLng: claims.dropoff.lng,
-      fareMinor: BigInt(claims.fareMinor),
-      currency: claims.currency,
-      distanceM: claims.distanceM,
-      durationS: claims.durationS,
-      commissionBps: claims.commissionBps,
-      quoteCancellationFeeMinor: BigInt(claims.cancellationFeeMinor),
-      quoteId: claims.quoteId,
       quoteToken: request.input.quoteId,
       idempotencyKey: request.idempotencyKey,
-      requestedAt: now,
-      updatedAt: now,
-      nextDispatchAt: new Date(now.getTime() + UNKICKED_AFTER_MS),
     });
     try {
-      const insert = insertOf(em, trip);
-      const outbox = this.#options.events.outboxInsert(tripEvents.requested(trip));
-      await query(em, `with "trip" as (${insert.sql}), "event" as (${outbox.sql}) select 1`, [...insert.params, ...outbox.params]);
-      outbox.committed();
+      await writeBookedTrip(em, this.#options.events, trip);
       this.#options.onRequested(trip);
       return trip;
     } catch (error) {

@@ -9,10 +9,9 @@ import type { QuoteClaims } from '../../platform/quote-token.ts';
 import type { ServiceRequestOptions } from '../../platform/service-client.ts';
 import { isUuid, parseInput } from '../../platform/validation.ts';
 import { ACTIVE_TRIP_STATUSES, Trip } from './entities.ts';
-import { UNKICKED_AFTER_MS } from './dispatch/dispatcher.ts';
-import { tripEvents, type EventRecorder } from './events.ts';
+import { tripOfQuote, writeBookedTrip } from './booking.ts';
+import type { EventRecorder } from './events.ts';
 import { bookingTripId, type FareHoldRequest, type FareHolds } from './payments.ts';
-import { insertOf, newTrip, query } from './rows.ts';
 import { assertUsableBy, isUsableBy, quoteInvalid, readQuote } from './quotes.ts';
 import { pageArgsSchema, requestTripSchema, type RequestTripArgs } from './validation.ts';
 
@@ -100,39 +99,10 @@ export class TripsService {
       if (replayed) return replayed;
     }
 
-    const now = new Date();
-    const trip = newTrip(em, {
-      id: tripId,
-      riderId,
-      driverId: null,
-      driverUserId: null,
-      status: 'REQUESTED',
-      vehicleType: claims.vehicleType,
-      paymentMethod: request.input.paymentMethod,
-      pickupLat: claims.pickup.lat,
-      pickupLng: claims.pickup.lng,
-      dropoffLat: claims.dropoff.lat,
-      dropoffLng: claims.dropoff.lng,
-      fareMinor: BigInt(claims.fareMinor),
-      currency: claims.currency,
-      distanceM: claims.distanceM,
-      durationS: claims.durationS,
-      commissionBps: claims.commissionBps,
-      quoteCancellationFeeMinor: BigInt(claims.cancellationFeeMinor),
-      quoteId: claims.quoteId,
-      quoteToken: request.input.quoteId,
-      idempotencyKey: request.idempotencyKey,
-      requestedAt: now,
-      updatedAt: now,
-      nextDispatchAt: new Date(now.getTime() + UNKICKED_AFTER_MS),
-    });
+    const trip = tripOfQuote(em, claims, { id: tripId, riderId, paymentMethod: request.input.paymentMethod, quoteToken: request.input.quoteId, idempotencyKey: request.idempotencyKey });
     try {
-      // The trip and its TripRequested event in one statement (one round trip, its own transaction). A
-      // lost race fails it whole and is explained below.
-      const insert = insertOf(em, trip);
-      const outbox = this.#events.outboxInsert(tripEvents.requested(trip));
-      await query(em, `with "trip" as (${insert.sql}), "event" as (${outbox.sql}) select 1`, [...insert.params, ...outbox.params]);
-      outbox.committed();
+      // A lost race fails the write whole and is explained below.
+      await writeBookedTrip(em, this.#events, trip);
       this.#onRequested(trip);
       return trip;
     } catch (error) {
