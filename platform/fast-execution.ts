@@ -11,6 +11,7 @@ import {
   type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { asGraphQLRequest, MAX_REMEMBERED_QUERY_CHARS } from './graphql-request.ts';
 
 /**
@@ -44,25 +45,29 @@ export interface FastExecutionOptions<TContext> {
 export type FastExecution = (req: IncomingMessage, res: ServerResponse, body: unknown) => Promise<boolean>;
 
 const CACHE_SIZE = 1_000;
+/** A cached verdict: not a valid document (lru-cache keeps no null values). */
+const INVALID = Symbol('invalid document');
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
 export function createFastExecution<TContext>(options: FastExecutionOptions<TContext>): FastExecution {
   const rules = options.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
-  /** Query text → its document when it is valid, or null (Apollo Server explains why it is not). */
-  const documents = new Map<string, DocumentNode | null>();
+  /**
+   * Query text → its document when it is valid, or INVALID (Apollo Server explains why it is not). Least
+   * recently used out: a client sending many distinct documents cannot push out the ones in steady use.
+   */
+  const documents = new LRUCache<string, DocumentNode | typeof INVALID>({ max: CACHE_SIZE });
   const documentFor = (query: string): DocumentNode | null => {
     let document = documents.get(query);
     if (document === undefined) {
       try {
         const parsed = parse(query);
-        document = validate(options.schema, parsed, rules).length === 0 ? parsed : null;
+        document = validate(options.schema, parsed, rules).length === 0 ? parsed : INVALID;
       } catch {
-        document = null;
+        document = INVALID;
       }
-      if (documents.size >= CACHE_SIZE) documents.clear();
       documents.set(query, document);
     }
-    return document;
+    return document === INVALID ? null : document;
   };
   const declined = () => {
     options.onOutcome?.('declined');

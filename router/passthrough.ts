@@ -16,6 +16,7 @@ import {
   type DocumentNode,
   type OperationDefinitionNode,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { Counter } from 'prom-client';
 import { principalFromAuthorization, type TokenVerifier } from '../platform/auth.ts';
 import { REQUEST_DEADLINE_HEADER, requestIdFrom, traceContextFrom } from '../platform/context.ts';
@@ -101,7 +102,8 @@ type Route = { eligible: true; fetch: FetchNode; url: string; operation: Operati
 const ROUTE_CACHE_SIZE = 2_000;
 
 export function createPassthrough(options: PassthroughOptions): Passthrough {
-  const routes = new WeakMap<SupergraphSnapshot, Map<string, Route>>();
+  // Least recently used out: a client sending many distinct documents cannot push out the ones in steady use.
+  const routes = new WeakMap<SupergraphSnapshot, LRUCache<string, Route>>();
   const replays = new WeakMap<IncomingMessage, ReplayedAnswer>();
   const stats: PassthroughStats = { forwarded: 0, replayed: 0, declined: 0 };
   const counter = new Counter({
@@ -123,12 +125,11 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
       return undefined; // no supergraph yet: Apollo Server answers (and says so)
     }
     let cache = routes.get(snapshot);
-    if (!cache) routes.set(snapshot, (cache = new Map()));
+    if (!cache) routes.set(snapshot, (cache = new LRUCache({ max: ROUTE_CACHE_SIZE })));
     const key = `${operationName ?? ''}\0${query}`;
     let route = cache.get(key);
     if (!route) {
       route = analyse(snapshot, query, operationName);
-      if (cache.size >= ROUTE_CACHE_SIZE) cache.clear();
       cache.set(key, route);
     }
     return { snapshot, route };

@@ -12,6 +12,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { getOperationAST, GraphQLError, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { isErrorCode } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { SupergraphSnapshot } from '../supergraph.ts';
@@ -44,7 +45,8 @@ export class EdgePipeline {
   readonly features: readonly EdgeFeature[];
   readonly #options: EdgePipelineOptions;
   readonly #rules: readonly ValidationRule[];
-  readonly #documents = new WeakMap<SupergraphSnapshot, Map<string, Parsed>>();
+  /** Least recently used out: a client sending many distinct documents cannot push out the ones in steady use. */
+  readonly #documents = new WeakMap<SupergraphSnapshot, LRUCache<string, Parsed>>();
   /** Requests whose resolve stage ran (the transports may run it before `admit`, to decide who answers). */
   readonly #resolved = new WeakSet<EdgeRequest>();
 
@@ -185,8 +187,7 @@ export class EdgePipeline {
     }
     const parsed = this.#parseAndValidate(snapshot.schema, query);
     if (cacheable) {
-      if (!cache) this.#documents.set(snapshot, (cache = new Map()));
-      if (cache.size >= DOCUMENT_CACHE_SIZE) cache.clear();
+      if (!cache) this.#documents.set(snapshot, (cache = new LRUCache({ max: DOCUMENT_CACHE_SIZE })));
       cache.set(query, parsed);
     }
     return parsed;

@@ -2,6 +2,7 @@ import { buildOperationContext } from '@apollo/gateway';
 import { operationFromDocument } from '@apollo/federation-internals';
 import type { FetchNode, PlanNode } from '@apollo/query-planner';
 import { getOperationAST, getVariableValues, GraphQLError, Kind, parse, print, validate, type DocumentNode, type FieldNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { differsFromTheClients, unsupportedByDirectAnswers } from '../passthrough.ts';
 import type { SupergraphSnapshot } from '../supergraph.ts';
 
@@ -35,8 +36,11 @@ export interface PreparedSubscription {
   readonly operationContext: ReturnType<typeof buildOperationContext>;
 }
 
-/** Parsed, validated and planned documents per snapshot; plans are pure functions of (snapshot, document, name). */
-const plans = new WeakMap<SupergraphSnapshot, Map<string, PlannedDocument | readonly GraphQLError[]>>();
+/**
+ * Parsed, validated and planned documents per snapshot; plans are pure functions of (snapshot, document,
+ * name). Least recently used out: many distinct documents cannot push out the ones in steady use.
+ */
+const plans = new WeakMap<SupergraphSnapshot, LRUCache<string, PlannedDocument | readonly GraphQLError[]>>();
 const PLAN_CACHE_SIZE = 1_000;
 
 interface PlannedDocument {
@@ -58,12 +62,11 @@ interface PlannedDocument {
 export function prepareSubscription(snapshot: SupergraphSnapshot, request: SubscriptionRequest): PreparedSubscription | readonly GraphQLError[] {
   const operationName = request.operationName ?? undefined;
   let cache = plans.get(snapshot);
-  if (!cache) plans.set(snapshot, (cache = new Map()));
+  if (!cache) plans.set(snapshot, (cache = new LRUCache({ max: PLAN_CACHE_SIZE })));
   const cacheKey = `${operationName ?? ''}\0${request.query}`;
   let planned = cache.get(cacheKey);
   if (!planned) {
     planned = plan(snapshot, request.query, operationName);
-    if (cache.size >= PLAN_CACHE_SIZE) cache.clear();
     cache.set(cacheKey, planned);
   }
   if (isErrorList(planned)) return planned;
