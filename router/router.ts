@@ -33,7 +33,7 @@ import { requestShapePlugin } from '../platform/request-shape.ts';
 import { closeRedis, createRedis, redisNamespace } from '../platform/redis.ts';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_APQ_TTL_SECONDS, memoryStringCache, redisStringCache } from './apq-cache.ts';
-import { persistedOperationsFeature } from './edge/features/persisted-operations.ts';
+import { persistedOperationsFeature, type ManifestSource } from './edge/features/persisted-operations.ts';
 import { analyse } from './passthrough.ts';
 import { rateLimitsFeature } from './edge/features/rate-limits.ts';
 import { accountsApiKeyExchange, apiKeyBudget, apiKeysFeature, forwardedAuthorization } from './edge/features/api-keys.ts';
@@ -50,7 +50,15 @@ export interface RouterOptions {
   subscriptions?: boolean | SubscriptionsOptions;
   /** The single-subgraph fast path (router/passthrough.ts); default `config.routerPassthrough` (on). */
   passthrough?: boolean;
+  /** The persisted-operation manifests; default `PERSISTED_MANIFESTS` (schema/, written by `npm run persisted`). */
+  persistedManifests?: readonly ManifestSource[];
 }
+
+/** The manifests `npm run persisted` writes: the partners' operations and the apps'. */
+export const PERSISTED_MANIFESTS: readonly ManifestSource[] = [
+  { path: fileURLToPath(new URL('../schema/persisted-queries.json', import.meta.url)), clients: 'partners' },
+  { path: fileURLToPath(new URL('../schema/persisted-queries.apps.json', import.meta.url)), clients: 'apps' },
+];
 
 export interface RunningRouter {
   readonly url: string;
@@ -60,6 +68,8 @@ export interface RunningRouter {
   readonly subscriptions: Pick<SubscriptionsFeature, 'stats' | 'waitFor'> | undefined;
   /** How many requests the passthrough fast path answered; undefined when it is off. */
   readonly passthrough: Passthrough['stats'] | undefined;
+  /** Operations the persisted-operation manifests hold, and how many times one was warmed (parsed and analysed ahead of use). */
+  readonly persistedOperations: { readonly size: number; readonly warmed: number };
   /** Re-reads the supergraph file and swaps the schema without dropping traffic. */
   reloadSupergraph(): void;
   /** Re-reads the persisted-operation manifests (a broken file keeps the previous set); true when they were swapped. */
@@ -107,15 +117,14 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
   // Rate limits and the automatic-persisted-query cache share the router's one Redis client.
   const redis = createRedis(config.redis, logger, 'router');
   // Operations named by id from the manifests (npm run persisted); a PARTNER may run only its key's, by id.
+  const persistedStats = { warmed: 0 };
   const persisted = persistedOperationsFeature({
-    manifests: [
-      { path: fileURLToPath(new URL('../schema/persisted-queries.json', import.meta.url)), clients: 'partners' },
-      { path: fileURLToPath(new URL('../schema/persisted-queries.apps.json', import.meta.url)), clients: 'apps' },
-    ],
+    manifests: options.persistedManifests ?? PERSISTED_MANIFESTS,
     policy: config.persistedOperations.policy,
     logger,
     watchIntervalMs: config.persistedOperations.watchMs,
     warm: (operation) => {
+      persistedStats.warmed += 1;
       edge.warm(operation.body);
       if (passthrough && operation.type !== 'subscription') analyse(supergraph.current(), operation.body, operation.name);
     },
@@ -225,6 +234,14 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     http,
     subscriptions,
     passthrough: passthrough?.stats,
+    persistedOperations: {
+      get size() {
+        return persisted.size;
+      },
+      get warmed() {
+        return persistedStats.warmed;
+      },
+    },
     reloadPersistedOperations: () => persisted.reload(),
     reloadSupergraph() {
       const sdl = readSupergraph();

@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { createLogger } from '../../platform/logger.ts';
 import type { ManifestSource, PersistedOperationsPolicy } from '../../router/edge/features/persisted-operations.ts';
+import { PERSISTED_MANIFESTS, startRouter, type RunningRouter } from '../../router/router.ts';
 import { loadSigningKey } from '../../subgraphs/accounts/signing-key.ts';
-import { startPersistedRouter, type PersistedRouter } from '../support/persisted-router.ts';
 import { startStack, type Stack, type TestUser } from '../support/stack.ts';
 
 const root = new URL('../../', import.meta.url);
@@ -16,10 +16,6 @@ const manifest = (file: string) => JSON.parse(readFileSync(new URL(file, root), 
 const partners = manifest('schema/persisted-queries.json');
 const apps = manifest('schema/persisted-queries.apps.json');
 const op = (list: typeof partners, name: string) => list.operations.find((operation) => operation.name === name)!;
-const MANIFESTS: ManifestSource[] = [
-  { path: new URL('schema/persisted-queries.json', root).pathname, clients: 'partners' },
-  { path: new URL('schema/persisted-queries.apps.json', root).pathname, clients: 'apps' },
-];
 const CAIRO = { pickup: { lat: 30.0444, lng: 31.2357 }, dropoff: { lat: 30.0626, lng: 31.2497 } };
 
 async function post(url: string, body: unknown, token?: string) {
@@ -33,10 +29,12 @@ describe('persisted operations at the router edge', () => {
   let stack: Stack;
   let rider: TestUser;
   let partnerToken: string;
-  const routers: PersistedRouter[] = [];
+  const routers: RunningRouter[] = [];
   const logger = createLogger({ service: 'router', logLevel: 'silent', production: false } as never);
-  const start = async (policy: PersistedOperationsPolicy, manifests = MANIFESTS, apqPrefix?: string) => {
-    const router = await startPersistedRouter(stack.config('router'), { policy, manifests, logger, apqPrefix });
+  /** The router as production starts it, with this policy and these manifests (the stack's own runs with the defaults). */
+  const start = async (policy: PersistedOperationsPolicy, manifests: readonly ManifestSource[] = PERSISTED_MANIFESTS) => {
+    const config = stack.config('router');
+    const router = await startRouter({ ...config, persistedOperations: { ...config.persistedOperations, policy } }, { logger, persistedManifests: manifests, subscriptions: false });
     routers.push(router);
     return router;
   };
@@ -61,7 +59,7 @@ describe('persisted operations at the router edge', () => {
   });
 
   describe('policy partners (the default)', () => {
-    let router: PersistedRouter;
+    let router: RunningRouter;
     before(async () => {
       router = await start('partners');
     });
@@ -121,7 +119,8 @@ describe('persisted operations at the router edge', () => {
     });
 
     it('warmed every manifest operation on load', () => {
-      assert.equal(router.warmed.length >= partners.operations.length + apps.operations.length, true);
+      assert.equal(router.persistedOperations.size, partners.operations.length + apps.operations.length);
+      assert.equal(router.persistedOperations.warmed >= router.persistedOperations.size, true);
     });
   });
 
@@ -149,24 +148,24 @@ describe('persisted operations at the router edge', () => {
   it('reloads the manifest without a restart; a broken file keeps the previous one', async () => {
     const directory = mkdtempSync(path.join(tmpdir(), 'persisted-'));
     const file = path.join(directory, 'partners.json');
-    const full = readFileSync(MANIFESTS[0].path, 'utf8');
+    const full = readFileSync(PERSISTED_MANIFESTS[0]!.path, 'utf8');
     const only = JSON.parse(full);
     only.operations = only.operations.filter((operation: { name: string }) => operation.name === 'PartnerTrip');
     writeFileSync(file, JSON.stringify(only));
     const router = await start('partners', [{ path: file, clients: 'partners' }]);
     const estimates = op(partners, 'PartnerFareEstimates');
     assert.deepEqual(codes((await post(router.url, byHash(estimates.id, CAIRO), partnerToken)).body), ['PERSISTED_QUERY_NOT_FOUND']);
-    copyFileSync(MANIFESTS[0].path, file);
-    assert.equal(router.persisted.reload(), true);
+    copyFileSync(PERSISTED_MANIFESTS[0]!.path, file);
+    assert.equal(router.reloadPersistedOperations(), true);
     assert.ok((await post(router.url, byHash(estimates.id, CAIRO), partnerToken)).body.data.fareEstimates.length > 0);
     writeFileSync(file, '{ not json');
-    assert.equal(router.persisted.reload(), false);
+    assert.equal(router.reloadPersistedOperations(), false);
     assert.ok((await post(router.url, byHash(estimates.id, CAIRO), partnerToken)).body.data.fareEstimates.length > 0, 'the previous manifest still answers');
   });
 
   it('shares automatic persisted queries across routers through Redis', { skip: !process.env.REDIS_URL && 'needs REDIS_URL (routers share APQ through Redis)' }, async () => {
-    const prefix = `apq-test-${randomUUID()}`;
-    const [one, two] = [await start('partners', MANIFESTS, prefix), await start('partners', MANIFESTS, prefix)];
+    // Two routers of one deployment (one Redis namespace) share Apollo Server's APQ cache.
+    const [one, two] = [await start('partners'), await start('partners')];
     const query = `query Apq${Date.now()} { me { id name } }`;
     const hash = sha(query);
     assert.deepEqual(codes((await post(two.url, byHash(hash), rider.accessToken)).body), ['PERSISTED_QUERY_NOT_FOUND']);

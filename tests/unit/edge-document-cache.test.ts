@@ -17,7 +17,7 @@ describe("the edge's document cache", () => {
 
   /** The document the pipeline admitted `query` with: the same object when it came from the cache. */
   async function documentOf(query: string) {
-    const request = pipeline.newRequest(connection, { query }, 'request', '/graphql');
+    const request = pipeline.newRequest(connection, { query }, 'request', 'gateway');
     assert.deepEqual(await pipeline.admit(request), { valid: true });
     return request.document;
   }
