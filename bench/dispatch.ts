@@ -19,6 +19,9 @@
  * the same processes, and prints WALLET against CASH. Between bursts the last one's riders cancel, every
  * driver is AVAILABLE again and the machine is quiet.
  *
+ * Exits 2 when a measured burst is not sound (a trip not booked or offered, a double assignment, a
+ * WALLET trip without exactly one hold), whatever its latency: CI runs a small burst of each mode this way.
+ *
  * Baseline in the same run: the router's round trip for `requestTrip` alone (the HTTP answer), so the
  * offer latency reads as "booking + dispatch + fan-out" against "booking".
  */
@@ -459,6 +462,12 @@ async function main() {
       previous = trips;
     }
     if (schedule.length > 1) printComparison(figures);
+    // A burst that lost a trip, assigned a driver twice or held a fare other than once is a fault, not a slow run.
+    const unsound = figures.filter((figure) => !figure.sound);
+    if (unsound.length > 0) {
+      console.error(`${unsound.length} of ${figures.length} measured bursts were not sound (a trip not booked or not offered, a driver on two trips, or a WALLET trip without exactly one hold): see above`);
+      process.exitCode = 2;
+    }
   } finally {
     await Promise.allSettled(clients.map((client) => client.dispose()));
     for (const pool of routerPools.values()) pool.close();
