@@ -65,6 +65,8 @@ const QUOTE_COLUMNS: ReadonlyArray<readonly [column: string, type: string, value
   ['expires_at', 'timestamptz', (q) => new Date(q.expiresAt).toISOString()],
   ['created_at', 'timestamptz', (q) => new Date(q.createdAt).toISOString()],
 ];
+/** The columns a kept booked quote is written with: every column of pricing.quotes (a test holds them to the table). */
+export const BOOKED_QUOTE_COLUMNS: readonly string[] = QUOTE_COLUMNS.map(([column]) => column);
 const COLUMN_LIST = QUOTE_COLUMNS.map(([column]) => `"${column}"`).join(', ');
 const UPSERT_BOOKED = `insert into "pricing"."quotes" (${COLUMN_LIST})
   select * from unnest(${QUOTE_COLUMNS.map(([, type]) => `?::${type}[]`).join(', ')}) as q(${COLUMN_LIST})

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { TripRequested } from '../../../platform/events/contracts/index.ts';
 import { verifyQuote } from '../../../platform/quote-token.ts';
 import { Quote } from '../../../subgraphs/pricing/entities.ts';
-import { PostgresQuoteStore, RedisQuoteStore } from '../../../subgraphs/pricing/quote-store.ts';
+import { BOOKED_QUOTE_COLUMNS, PostgresQuoteStore, RedisQuoteStore } from '../../../subgraphs/pricing/quote-store.ts';
 import { dataOf } from '../../support/client.ts';
 import type { Stack, TestUser } from '../../support/stack.ts';
 import { DROPOFF, estimate, minor, PICKUP, quoteKey, quoteKeyPrefix, quoteSecret, startPricingStack, TestClock, waitFor } from './support.ts';
@@ -43,6 +43,11 @@ for (const mode of ['Redis', 'embedded'] as const) {
       const quotes = await estimate(stack, rider);
       const ids = quotes.map((quote: any) => verifyQuote(quote.id, secret)!.quoteId);
       assert.equal(await pricingDb().count(Quote, { id: { $in: ids } }), mode === 'Redis' ? 0 : 4);
+    });
+
+    it('writes a kept quote with every column of the quotes table (a column added later cannot be left out)', async () => {
+      const columns = await pricingDb().getConnection().execute(`select column_name from information_schema.columns where table_schema = 'pricing' and table_name = 'quotes'`);
+      assert.deepEqual(columns.map((column: { column_name: string }) => column.column_name).sort(), [...BOOKED_QUOTE_COLUMNS].sort());
     });
 
     it('keeps the quote that booked a trip, exactly once though the event comes twice', async () => {
