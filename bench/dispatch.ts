@@ -477,11 +477,8 @@ async function main() {
   }
 }
 
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
+/** The bursts' median, by the benchmarks' one percentile function (nearest rank: the upper middle of an even count). */
+const median = (values: readonly number[]) => percentiles(values).p50;
 
 /** Every burst's figures by mode, and WALLET against CASH when both ran: the same processes and machine, minutes apart. */
 function printComparison(figures: readonly BurstFigures[]): void {

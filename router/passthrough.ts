@@ -16,7 +16,6 @@ import {
   type DocumentNode,
   type OperationDefinitionNode,
 } from 'graphql';
-import { LRUCache } from 'lru-cache';
 import { Counter } from 'prom-client';
 import { principalFromAuthorization, type TokenVerifier } from '../platform/auth.ts';
 import { REQUEST_DEADLINE_HEADER, requestIdFrom, traceContextFrom } from '../platform/context.ts';
@@ -27,6 +26,7 @@ import { asGraphQLRequest, MAX_REMEMBERED_QUERY_CHARS } from '../platform/graphq
 import type { Logger } from '../platform/logger.ts';
 import type { ServiceMetrics } from '../platform/metrics.ts';
 import type { ReplayedAnswer } from './subgraph-data-source.ts';
+import { SnapshotCache } from './snapshot-cache.ts';
 import type { SupergraphSnapshot } from './supergraph.ts';
 import type { HttpClient } from '../platform/http-client.ts';
 
@@ -102,8 +102,7 @@ type Route = { eligible: true; fetch: FetchNode; url: string; operation: Operati
 const ROUTE_CACHE_SIZE = 2_000;
 
 export function createPassthrough(options: PassthroughOptions): Passthrough {
-  // Least recently used out: a client sending many distinct documents cannot push out the ones in steady use.
-  const routes = new WeakMap<SupergraphSnapshot, LRUCache<string, Route>>();
+  const routes = new SnapshotCache<Route>(ROUTE_CACHE_SIZE);
   const replays = new WeakMap<IncomingMessage, ReplayedAnswer>();
   const stats: PassthroughStats = { forwarded: 0, replayed: 0, declined: 0 };
   const counter = new Counter({
@@ -124,14 +123,7 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
     } catch {
       return undefined; // no supergraph yet: Apollo Server answers (and says so)
     }
-    let cache = routes.get(snapshot);
-    if (!cache) routes.set(snapshot, (cache = new LRUCache({ max: ROUTE_CACHE_SIZE })));
-    const key = `${operationName ?? ''}\0${query}`;
-    let route = cache.get(key);
-    if (!route) {
-      route = analyse(snapshot, query, operationName);
-      cache.set(key, route);
-    }
+    const route = routes.get(snapshot, `${operationName ?? ''}\0${query}`, () => analyse(snapshot, query, operationName));
     return { snapshot, route };
   }
 

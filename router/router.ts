@@ -117,14 +117,19 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
   // Rate limits and the automatic-persisted-query cache share the router's one Redis client.
   const redis = createRedis(config.redis, logger, 'router');
   // Operations named by id from the manifests (npm run persisted); a PARTNER may run only its key's, by id.
-  const persistedStats = { warmed: 0 };
+  const persistedOperations = {
+    warmed: 0,
+    get size() {
+      return persisted.size;
+    },
+  };
   const persisted = persistedOperationsFeature({
     manifests: options.persistedManifests ?? PERSISTED_MANIFESTS,
     policy: config.persistedOperations.policy,
     logger,
     watchIntervalMs: config.persistedOperations.watchMs,
     warm: (operation) => {
-      persistedStats.warmed += 1;
+      persistedOperations.warmed += 1;
       edge.warm(operation.body);
       if (passthrough && operation.type !== 'subscription') analyse(supergraph.current(), operation.body, operation.name);
     },
@@ -234,14 +239,7 @@ export async function startRouter(config: ServiceConfig, options: RouterOptions 
     http,
     subscriptions,
     passthrough: passthrough?.stats,
-    persistedOperations: {
-      get size() {
-        return persisted.size;
-      },
-      get warmed() {
-        return persistedStats.warmed;
-      },
-    },
+    persistedOperations,
     reloadPersistedOperations: () => persisted.reload(),
     reloadSupergraph() {
       const sdl = readSupergraph();

@@ -12,9 +12,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { getOperationAST, GraphQLError, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule } from 'graphql';
-import { LRUCache } from 'lru-cache';
 import { isErrorCode } from '../../platform/errors.ts';
 import type { Logger } from '../../platform/logger.ts';
+import { SnapshotCache } from '../snapshot-cache.ts';
 import type { SupergraphSnapshot } from '../supergraph.ts';
 import { EdgeRefusal, type EdgeConnection, type EdgeFeature, type EdgeOutcome, type EdgePath, type EdgeRequest, type PersistedReference } from './types.ts';
 
@@ -45,8 +45,7 @@ export class EdgePipeline {
   readonly features: readonly EdgeFeature[];
   readonly #options: EdgePipelineOptions;
   readonly #rules: readonly ValidationRule[];
-  /** Least recently used out: a client sending many distinct documents cannot push out the ones in steady use. */
-  readonly #documents = new WeakMap<SupergraphSnapshot, LRUCache<string, Parsed>>();
+  readonly #documents = new SnapshotCache<Parsed>(DOCUMENT_CACHE_SIZE);
   /** Requests whose resolve stage ran (the transports may run it before `admit`, to decide who answers). */
   readonly #resolved = new WeakSet<EdgeRequest>();
 
@@ -179,18 +178,8 @@ export class EdgePipeline {
   }
 
   #parse(snapshot: SupergraphSnapshot, query: string): Parsed {
-    const cacheable = query.length <= MAX_CACHED_QUERY_CHARS;
-    let cache = this.#documents.get(snapshot);
-    if (cacheable) {
-      const hit = cache?.get(query);
-      if (hit) return hit;
-    }
-    const parsed = this.#parseAndValidate(snapshot.schema, query);
-    if (cacheable) {
-      if (!cache) this.#documents.set(snapshot, (cache = new LRUCache({ max: DOCUMENT_CACHE_SIZE })));
-      cache.set(query, parsed);
-    }
-    return parsed;
+    const parse = () => this.#parseAndValidate(snapshot.schema, query);
+    return query.length <= MAX_CACHED_QUERY_CHARS ? this.#documents.get(snapshot, query, parse) : parse();
   }
 
   #parseAndValidate(schema: GraphQLSchema, query: string): Parsed {

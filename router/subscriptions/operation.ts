@@ -2,8 +2,8 @@ import { buildOperationContext } from '@apollo/gateway';
 import { operationFromDocument } from '@apollo/federation-internals';
 import type { FetchNode, PlanNode } from '@apollo/query-planner';
 import { getOperationAST, getVariableValues, GraphQLError, Kind, parse, print, validate, type DocumentNode, type FieldNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
-import { LRUCache } from 'lru-cache';
 import { differsFromTheClients, unsupportedByDirectAnswers } from '../passthrough.ts';
+import { SnapshotCache } from '../snapshot-cache.ts';
 import type { SupergraphSnapshot } from '../supergraph.ts';
 
 /** A subscription request as a client sends it (the `subscribe` message's payload). */
@@ -36,12 +36,8 @@ export interface PreparedSubscription {
   readonly operationContext: ReturnType<typeof buildOperationContext>;
 }
 
-/**
- * Parsed, validated and planned documents per snapshot; plans are pure functions of (snapshot, document,
- * name). Least recently used out: many distinct documents cannot push out the ones in steady use.
- */
-const plans = new WeakMap<SupergraphSnapshot, LRUCache<string, PlannedDocument | readonly GraphQLError[]>>();
-const PLAN_CACHE_SIZE = 1_000;
+/** Parsed, validated and planned documents per snapshot; plans are pure functions of (snapshot, document, name). */
+const plans = new SnapshotCache<PlannedDocument | readonly GraphQLError[]>(1_000);
 
 interface PlannedDocument {
   document: DocumentNode;
@@ -61,14 +57,7 @@ interface PlannedDocument {
  */
 export function prepareSubscription(snapshot: SupergraphSnapshot, request: SubscriptionRequest): PreparedSubscription | readonly GraphQLError[] {
   const operationName = request.operationName ?? undefined;
-  let cache = plans.get(snapshot);
-  if (!cache) plans.set(snapshot, (cache = new LRUCache({ max: PLAN_CACHE_SIZE })));
-  const cacheKey = `${operationName ?? ''}\0${request.query}`;
-  let planned = cache.get(cacheKey);
-  if (!planned) {
-    planned = plan(snapshot, request.query, operationName);
-    cache.set(cacheKey, planned);
-  }
+  const planned = plans.get(snapshot, `${operationName ?? ''}\0${request.query}`, () => plan(snapshot, request.query, operationName));
   if (isErrorList(planned)) return planned;
 
   const coerced = getVariableValues(snapshot.schema, planned.operation.variableDefinitions ?? [], request.variables ?? {}, { maxErrors: 10 });
